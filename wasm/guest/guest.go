@@ -1,0 +1,89 @@
+// Package guest is the SDK that every code node links against. It is the only bridge between
+// machine-written code and the host: it reads the node's input object, calls the node's function
+// and hands the result back through a host import that user code cannot reach, so nothing a node
+// prints can forge its output.
+//
+// A code node is one file:
+//
+//	package main
+//
+//	import "github.com/sgde-project/sgde/wasm/guest"
+//
+//	func main() {
+//		guest.Run(func(in map[string]any) (map[string]any, error) {
+//			return map[string]any{"answer": 42}, nil
+//		})
+//	}
+//
+// # Notes
+//
+//   - Numbers in the input arrive as json.Number so that large integers keep every digit; use
+//     Int, Float or Rat-style parsing as the node needs. Output values may be json.Number to emit
+//     an exact numeric literal.
+//   - Run may be called once per invocation; the host rejects a second result.
+package guest
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+)
+
+// Func is the signature of a code node's body.
+type Func func(in map[string]any) (map[string]any, error)
+
+// envelope is the one message a node sends to the host per call.
+type envelope struct {
+	Output map[string]any `json:"output"`
+	Error  string         `json:"error,omitempty"`
+	// Kind classifies a failure the guest itself detected: "guest_error" (f returned an error),
+	// "panic" (f panicked), "bad_input" (the input was not a JSON object), "bad_output" (the
+	// output could not be encoded as JSON).
+	Kind string `json:"kind,omitempty"`
+}
+
+// Run reads the input object, calls f, and delivers its output or error to the host.
+func Run(f Func) {
+	deliver(call(f, readInput()))
+}
+
+func call(f Func, raw []byte) (env envelope) {
+	in, err := decodeInput(raw)
+	if err != nil {
+		return envelope{Error: err.Error(), Kind: "bad_input"}
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			env = envelope{Error: fmt.Sprint("panic: ", r), Kind: "panic"}
+		}
+	}()
+	out, err := f(in)
+	if err != nil {
+		return envelope{Error: err.Error(), Kind: "guest_error"}
+	}
+	if out == nil {
+		out = map[string]any{}
+	}
+	return envelope{Output: out}
+}
+
+func decodeInput(raw []byte) (map[string]any, error) {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	var in map[string]any
+	if err := dec.Decode(&in); err != nil {
+		return nil, fmt.Errorf("input is not a JSON object: %v", err)
+	}
+	if in == nil {
+		in = map[string]any{}
+	}
+	return in, nil
+}
+
+func encode(env envelope) []byte {
+	b, err := json.Marshal(env)
+	if err != nil {
+		b, _ = json.Marshal(envelope{Error: "output is not JSON-encodable: " + err.Error(), Kind: "bad_output"})
+	}
+	return b
+}

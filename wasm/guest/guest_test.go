@@ -1,0 +1,43 @@
+package guest
+
+import (
+	"encoding/json"
+	"errors"
+	"testing"
+)
+
+func TestCall(t *testing.T) {
+	tests := []struct {
+		name     string
+		input    string
+		f        Func
+		wantKind string
+		wantOut  string
+	}{
+		{"ok", `{"x": 12345678901234567890}`, func(in map[string]any) (map[string]any, error) {
+			return map[string]any{"y": in["x"]}, nil
+		}, "", `{"output":{"y":12345678901234567890}}`},
+		{"nil output", `{}`, func(map[string]any) (map[string]any, error) { return nil, nil }, "", `{"output":{}}`},
+		{"error", `{}`, func(map[string]any) (map[string]any, error) { return nil, errors.New("boom") }, "guest_error", ""},
+		{"panic", `{}`, func(map[string]any) (map[string]any, error) { panic("oops") }, "panic", ""},
+		{"bad input", `[1]`, func(map[string]any) (map[string]any, error) { return nil, nil }, "bad_input", ""},
+		{"bad output", `{}`, func(map[string]any) (map[string]any, error) {
+			return map[string]any{"c": make(chan int)}, nil
+		}, "bad_output", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := encode(call(tt.f, []byte(tt.input)))
+			var env envelope
+			if err := json.Unmarshal(got, &env); err != nil {
+				t.Fatalf("envelope %s: %v", got, err)
+			}
+			if env.Kind != tt.wantKind {
+				t.Fatalf("kind = %q, want %q (%s)", env.Kind, tt.wantKind, got)
+			}
+			if tt.wantOut != "" && string(got) != tt.wantOut {
+				t.Fatalf("envelope = %s, want %s", got, tt.wantOut)
+			}
+		})
+	}
+}
