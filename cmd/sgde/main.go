@@ -59,6 +59,18 @@ func withCode(code int, err error) error {
 func commands() []*cli.Command {
 	return []*cli.Command{
 		versionCommand(),
+		validateCommand(),
+		graphCommand(),
+		simCommand(),
+		boundCommand(),
+		compileCommand(),
+		demoCommand(),
+		buildCommand(),
+		execCommand(),
+		runCommand(),
+		evalCommand(),
+		traceCommand(),
+		serveCommand(),
 	}
 }
 

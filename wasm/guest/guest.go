@@ -21,13 +21,24 @@
 //     Int, Float or Rat-style parsing as the node needs. Output values may be json.Number to emit
 //     an exact numeric literal.
 //   - Run may be called once per invocation; the host rejects a second result.
+//   - Error and panic messages longer than MaxErrorBytes are truncated, so a huge message fails
+//     as an error of the node rather than as an oversized result.
+//   - On wasip1 a goroutine's stack is capped at MaxStackBytes, so runaway recursion stops with
+//     the Go runtime's "stack overflow" well before it exhausts the memory limit.
 package guest
 
 import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"unicode/utf8"
 )
+
+// MaxErrorBytes bounds the message of a failure the SDK reports.
+const MaxErrorBytes = 4 << 10
+
+// MaxStackBytes bounds each goroutine's stack on wasip1.
+const MaxStackBytes = 8 << 20
 
 // Func is the signature of a code node's body.
 type Func func(in map[string]any) (map[string]any, error)
@@ -48,6 +59,7 @@ func Run(f Func) {
 }
 
 func call(f Func, raw []byte) (env envelope) {
+	defer func() { env.Error = truncate(env.Error, MaxErrorBytes) }()
 	in, err := decodeInput(raw)
 	if err != nil {
 		return envelope{Error: err.Error(), Kind: "bad_input"}
@@ -65,6 +77,18 @@ func call(f Func, raw []byte) (env envelope) {
 		out = map[string]any{}
 	}
 	return envelope{Output: out}
+}
+
+// truncate cuts s to at most n bytes at a rune boundary, saying how much was cut.
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	cut := n
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return fmt.Sprintf("%s... (%d bytes truncated)", s[:cut], len(s)-cut)
 }
 
 func decodeInput(raw []byte) (map[string]any, error) {

@@ -3,7 +3,9 @@ package guest
 import (
 	"encoding/json"
 	"errors"
+	"strings"
 	"testing"
+	"unicode/utf8"
 )
 
 func TestCall(t *testing.T) {
@@ -21,6 +23,9 @@ func TestCall(t *testing.T) {
 		{"error", `{}`, func(map[string]any) (map[string]any, error) { return nil, errors.New("boom") }, "guest_error", ""},
 		{"panic", `{}`, func(map[string]any) (map[string]any, error) { panic("oops") }, "panic", ""},
 		{"bad input", `[1]`, func(map[string]any) (map[string]any, error) { return nil, nil }, "bad_input", ""},
+		{"huge panic", `{}`, func(map[string]any) (map[string]any, error) {
+			panic(strings.Repeat("é", MaxErrorBytes))
+		}, "panic", ""},
 		{"bad output", `{}`, func(map[string]any) (map[string]any, error) {
 			return map[string]any{"c": make(chan int)}, nil
 		}, "bad_output", ""},
@@ -34,6 +39,9 @@ func TestCall(t *testing.T) {
 			}
 			if env.Kind != tt.wantKind {
 				t.Fatalf("kind = %q, want %q (%s)", env.Kind, tt.wantKind, got)
+			}
+			if len(env.Error) > MaxErrorBytes+64 || !utf8.ValidString(env.Error) {
+				t.Fatalf("error message is %d bytes (valid UTF-8: %v), want at most ~%d", len(env.Error), utf8.ValidString(env.Error), MaxErrorBytes)
 			}
 			if tt.wantOut != "" && string(got) != tt.wantOut {
 				t.Fatalf("envelope = %s, want %s", got, tt.wantOut)

@@ -2,7 +2,12 @@
 
 package guest
 
-import "unsafe"
+import (
+	"runtime/debug"
+	"unsafe"
+)
+
+func init() { debug.SetMaxStack(MaxStackBytes) }
 
 // The host module "sgde" provides these. User code cannot declare imports of its own (the
 // validator rejects //go:wasmimport outside this package), so only Run can deliver a result.

@@ -1,0 +1,681 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/schollz/progressbar/v3"
+	"github.com/urfave/cli/v2"
+
+	"github.com/sgde-project/sgde/compiler"
+	"github.com/sgde-project/sgde/compiler/edit"
+	"github.com/sgde-project/sgde/compiler/teacher"
+	"github.com/sgde-project/sgde/internal/simulator"
+	"github.com/sgde-project/sgde/plans"
+	"github.com/sgde-project/sgde/runtime"
+	"github.com/sgde-project/sgde/runtime/cache"
+	"github.com/sgde-project/sgde/runtime/llm"
+	"github.com/sgde-project/sgde/runtime/trace"
+	"github.com/sgde-project/sgde/sandbox"
+	"github.com/sgde-project/sgde/wasm"
+)
+
+// invocation is everything a compile was started with. It is saved in the output directory so
+// that `sgde compile --resume DIR` continues with the same settings. Secrets are never saved:
+// API keys come from the environment on every start.
+type invocation struct {
+	Task          string  `json:"task"`
+	Train         string  `json:"train"`
+	Heldout       string  `json:"heldout"`
+	Test          string  `json:"test,omitempty"`
+	Suspects      string  `json:"suspects,omitempty"`
+	Teacher       string  `json:"teacher"`
+	TeacherModel  string  `json:"teacher_model,omitempty"`
+	TeacherBudget int64   `json:"teacher_budget_tokens,omitempty"`
+	StudentURL    string  `json:"student_url"`
+	StudentModel  string  `json:"student_model"`
+	Actions       string  `json:"actions"`
+	K             int     `json:"k"`
+	MinDelta      float64 `json:"min_delta"`
+	Alpha         float64 `json:"alpha"`
+	Patience      int     `json:"patience"`
+	Iterations    int     `json:"iterations"`
+	BudgetCalls   int64   `json:"budget_student_calls,omitempty"`
+	BudgetWall    string  `json:"budget_wall,omitempty"`
+	Seed          int64   `json:"seed"`
+	Probe         int     `json:"probe"`
+	Workers       int     `json:"workers"`
+	// Simulated means the student is the in-process simulator (started again on resume).
+	Simulated bool `json:"simulated,omitempty"`
+}
+
+const fileInvocation = "invocation.json"
+
+func compileFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "task", Usage: "task file (initial plan, data fields, metric), e.g. testdata/tasks/gsm-hard.yaml"},
+		&cli.StringFlag{Name: "train", Usage: "training data (JSONL)"},
+		&cli.StringFlag{Name: "heldout", Usage: "held-out data (JSONL) on which candidates are accepted or rejected"},
+		&cli.StringFlag{Name: "test", Usage: "optional test data (JSONL) for the baselines table; default: the held-out data"},
+		&cli.StringFlag{Name: "suspects", Usage: "optional suspect-labels file; the table also reports accuracy without them"},
+		&cli.StringFlag{Name: "teacher", Value: "library", Usage: "library (offline, deterministic) or the base URL of an OpenAI-compatible teacher"},
+		&cli.StringFlag{Name: "teacher-model", Usage: "teacher model name (URL teachers)"},
+		&cli.Int64Flag{Name: "budget-teacher-tokens", Usage: "stop when the teacher has used this many tokens (0: unlimited)"},
+		&cli.StringFlag{Name: "student-url", EnvVars: []string{"SGDE_STUDENT_URL"}, Usage: "base URL of the OpenAI-compatible student endpoint"},
+		&cli.StringFlag{Name: "student-model", EnvVars: []string{"SGDE_STUDENT_MODEL"}, Usage: "student model name"},
+		&cli.StringFlag{Name: "actions", Value: "prompt,offload,consensus,split,fuse", Usage: "edits the teacher may propose"},
+		&cli.IntFlag{Name: "candidates", Aliases: []string{"K"}, Value: 3, Usage: "candidate plans per iteration"},
+		&cli.Float64Flag{Name: "min-delta", Value: 0.01, Usage: "least drop in held-out risk to accept a candidate"},
+		&cli.Float64Flag{Name: "alpha", Value: 0.05, Usage: "significance level of the exact McNemar test"},
+		&cli.IntFlag{Name: "patience", Value: 2, Usage: "stop after this many iterations without an accepted candidate"},
+		&cli.IntFlag{Name: "iterations", Value: 8, Usage: "iteration budget"},
+		&cli.Int64Flag{Name: "budget-student-calls", Usage: "stop when this many student requests were sent (0: unlimited)"},
+		&cli.DurationFlag{Name: "budget-wall", Usage: "stop after this much wall time (0: unlimited)"},
+		&cli.Int64Flag{Name: "seed", Value: 7, Usage: "seed recorded in provenance (and used to split data in the demo)"},
+		&cli.IntFlag{Name: "probe", Value: 8, Usage: "training items new code nodes are tested on in the sandbox"},
+		&cli.IntFlag{Name: "workers", Value: 8, Usage: "items evaluated at once"},
+		&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "output directory (plan, log, checkpoint, cache, report)"},
+		&cli.StringFlag{Name: "resume", Usage: "continue the compile checkpointed in this directory"},
+		&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "no progress output"},
+	}
+}
+
+func compileCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "compile",
+		Usage: "compile a plan with Semantic Gradient Descent (teacher edits, held-out acceptance)",
+		UsageText: "sgde compile --task TASK.yaml --train FILE --heldout FILE --teacher library|URL [--teacher-model M]\n" +
+			"             --student-url U --student-model M -o DIR [options]\n" +
+			"sgde compile --resume DIR [--student-url U] [--teacher URL]\n\n" +
+			"Writes DIR/plan.yaml (provenance filled in), DIR/compile-log.jsonl, DIR/report.html and\n" +
+			"DIR/baselines.json, and checkpoints after every iteration. The teacher's API key is read\n" +
+			"from SGDE_TEACHER_API_KEY, the student's from SGDE_STUDENT_API_KEY.\n\n" +
+			"Example:\n   sgde compile --task testdata/tasks/gsm-hard.yaml --train train.jsonl --heldout heldout.jsonl \\\n" +
+			"     --teacher library --student-url http://127.0.0.1:8088/v1 --student-model slm-1.5b -o out/gsm",
+		Flags: compileFlags(),
+		Action: func(c *cli.Context) error {
+			if c.NArg() > 0 {
+				return usagef("compile takes no arguments, got %q", c.Args().First())
+			}
+			if dir := c.String("resume"); dir != "" {
+				inv, err := readInvocation(dir)
+				if err != nil {
+					return err
+				}
+				// Endpoints may have moved since the crash; everything else is the checkpoint's.
+				if c.IsSet("student-url") {
+					inv.StudentURL = c.String("student-url")
+				}
+				if c.IsSet("teacher") && inv.Teacher != "library" && c.String("teacher") != "library" {
+					inv.Teacher = c.String("teacher")
+				}
+				return runCompile(c.Context, inv, dir, true, c.Bool("quiet"), c.App.Writer, c.App.ErrWriter)
+			}
+			inv, err := invocationFrom(c)
+			if err != nil {
+				return err
+			}
+			return runCompile(c.Context, inv, c.String("output"), false, c.Bool("quiet"), c.App.Writer, c.App.ErrWriter)
+		},
+	}
+}
+
+func invocationFrom(c *cli.Context) (invocation, error) {
+	inv := invocation{
+		Task: c.String("task"), Train: c.String("train"), Heldout: c.String("heldout"), Test: c.String("test"),
+		Suspects: c.String("suspects"), Teacher: c.String("teacher"), TeacherModel: c.String("teacher-model"),
+		TeacherBudget: c.Int64("budget-teacher-tokens"), StudentURL: c.String("student-url"),
+		StudentModel: c.String("student-model"), Actions: c.String("actions"), K: c.Int("candidates"),
+		MinDelta: c.Float64("min-delta"), Alpha: c.Float64("alpha"), Patience: c.Int("patience"),
+		Iterations: c.Int("iterations"), BudgetCalls: c.Int64("budget-student-calls"), Seed: c.Int64("seed"),
+		Probe: c.Int("probe"), Workers: c.Int("workers"),
+	}
+	if d := c.Duration("budget-wall"); d > 0 {
+		inv.BudgetWall = d.String()
+	}
+	var missing []string
+	for _, f := range []struct{ name, v string }{{"--task", inv.Task}, {"--train", inv.Train}, {"--heldout", inv.Heldout},
+		{"--student-url", inv.StudentURL}, {"--student-model", inv.StudentModel}, {"-o", c.String("output")}} {
+		if f.v == "" {
+			missing = append(missing, f.name)
+		}
+	}
+	if len(missing) > 0 {
+		return inv, usagef("missing %s (or --resume DIR)", strings.Join(missing, ", "))
+	}
+	if inv.Teacher != "library" && inv.TeacherModel == "" {
+		return inv, usagef("--teacher %s needs --teacher-model", inv.Teacher)
+	}
+	if _, err := edit.ParseActions(inv.Actions); err != nil {
+		return inv, usagef("--actions: %v", err)
+	}
+	if inv.K < 1 || inv.Iterations < 1 || inv.Patience < 1 || inv.Probe < 1 || inv.Workers < 1 {
+		return inv, usagef("--candidates, --iterations, --patience, --probe and --workers must be at least 1")
+	}
+	if inv.MinDelta < 0 || inv.MinDelta >= 1 || !(inv.Alpha > 0 && inv.Alpha <= 1) {
+		return inv, usagef("--min-delta must lie in [0, 1) and --alpha in (0, 1]")
+	}
+	return inv, nil
+}
+
+func readInvocation(dir string) (invocation, error) {
+	var inv invocation
+	b, err := os.ReadFile(filepath.Join(dir, fileInvocation))
+	if err != nil {
+		return inv, fmt.Errorf("resume %s: %w", dir, err)
+	}
+	if err := json.Unmarshal(b, &inv); err != nil {
+		return inv, fmt.Errorf("resume %s: %s is corrupt: %w", dir, fileInvocation, err)
+	}
+	return inv, nil
+}
+
+// compileEnv is the runner and teacher of a compile; close releases them.
+type compileEnv struct {
+	runner *runtime.Runner
+	close  func()
+}
+
+func newCompileEnv(ctx context.Context, inv invocation, dir string) (_ *compileEnv, err error) {
+	var closers []func()
+	e := &compileEnv{close: func() {
+		for i := len(closers) - 1; i >= 0; i-- {
+			closers[i]()
+		}
+	}}
+	defer func() {
+		if err != nil {
+			e.close()
+		}
+	}()
+	cc, err := cache.Open(filepath.Join(dir, compiler.FileCache), 5*time.Second)
+	if err != nil {
+		return nil, fmt.Errorf("response cache: %w", err)
+	}
+	closers = append(closers, func() { cc.Close() })
+	client, err := llm.New(llm.NewConfig(inv.StudentURL, inv.StudentModel).
+		WithAPIKey(os.Getenv("SGDE_STUDENT_API_KEY")).WithConcurrency(8))
+	if err != nil {
+		return nil, usagef("student: %v", err)
+	}
+	b, err := wasm.NewBuilder()
+	if err != nil {
+		return nil, fmt.Errorf("code nodes: %w", err)
+	}
+	var engOpts []sandbox.WazeroOption
+	if root, err := wasm.CacheRoot(); err == nil {
+		engOpts = append(engOpts, sandbox.WithCompilationCacheDir(filepath.Join(root, "wazero")))
+	}
+	eng, err := sandbox.NewWazero(ctx, engOpts...)
+	if err != nil {
+		return nil, fmt.Errorf("code nodes: %w", err)
+	}
+	closers = append(closers, func() { eng.Close(context.Background()) })
+	r, err := runtime.New(runtime.Options{Student: client, Model: inv.StudentModel, Cache: cc, CacheMode: cache.ModeUse,
+		Engine: eng, Builder: b, Concurrency: 16})
+	if err != nil {
+		return nil, err
+	}
+	closers = append(closers, func() { r.Close(context.Background()) })
+	e.runner = r
+	return e, nil
+}
+
+func newTeacher(inv invocation) (teacher.Teacher, error) {
+	if inv.Teacher == "library" {
+		return teacher.NewLibrary(), nil
+	}
+	if !strings.HasPrefix(inv.Teacher, "http://") && !strings.HasPrefix(inv.Teacher, "https://") {
+		return nil, usagef("--teacher must be library or an http(s) URL, got %q", inv.Teacher)
+	}
+	cl, err := llm.New(llm.NewConfig(inv.Teacher, inv.TeacherModel).WithAPIKey(os.Getenv("SGDE_TEACHER_API_KEY")).
+		WithTimeout(5 * time.Minute).WithConcurrency(1))
+	if err != nil {
+		return nil, usagef("teacher: %v", err)
+	}
+	return teacher.NewLLM(cl, inv.TeacherModel, inv.TeacherBudget), nil
+}
+
+// compileOutcome is what runCompile produced, for the demo to show.
+type compileOutcome struct {
+	result *compiler.Result
+	rows   []compiler.Row
+	env    *compileEnv
+	test   []compiler.Item
+}
+
+func runCompile(ctx context.Context, inv invocation, dir string, resume, quiet bool, stdout, stderr io.Writer) error {
+	out, err := compileAndReport(ctx, inv, dir, resume, quiet, stdout, stderr)
+	if out != nil && out.env != nil {
+		out.env.close()
+	}
+	return err
+}
+
+func compileAndReport(ctx context.Context, inv invocation, dir string, resume, quiet bool, stdout, stderr io.Writer) (*compileOutcome, error) {
+	task, err := compiler.LoadTask(inv.Task)
+	if err != nil {
+		return nil, usagef("%v", err)
+	}
+	initial, err := plans.Load(task.PlanPath())
+	if err != nil {
+		return nil, fmt.Errorf("initial plan: %w", err)
+	}
+	if initial, err = compiler.Inline(initial); err != nil {
+		return nil, err
+	}
+	train, err := task.ReadItemsFile(inv.Train)
+	if err != nil {
+		return nil, usagef("--train: %v", err)
+	}
+	heldout, err := task.ReadItemsFile(inv.Heldout)
+	if err != nil {
+		return nil, usagef("--heldout: %v", err)
+	}
+	evalSet, evalName := heldout, "held-out set (also used to accept candidates, so the compiled row is optimistic)"
+	if inv.Test != "" {
+		if evalSet, err = task.ReadItemsFile(inv.Test); err != nil {
+			return nil, usagef("--test: %v", err)
+		}
+		evalName = "test set (never seen by the compiler)"
+	}
+	var suspects map[string]bool
+	if inv.Suspects != "" {
+		f, err := os.Open(inv.Suspects)
+		if err != nil {
+			return nil, usagef("--suspects: %v", err)
+		}
+		suspects, err = runtime.ReadSuspects(f)
+		f.Close()
+		if err != nil {
+			return nil, usagef("--suspects: %v", err)
+		}
+	}
+	actions, err := edit.ParseActions(inv.Actions)
+	if err != nil {
+		return nil, usagef("--actions: %v", err)
+	}
+	var wall time.Duration
+	if inv.BudgetWall != "" {
+		if wall, err = time.ParseDuration(inv.BudgetWall); err != nil {
+			return nil, usagef("--budget-wall: %v", err)
+		}
+	}
+	tch, err := newTeacher(inv)
+	if err != nil {
+		return nil, err
+	}
+	if dir == "" {
+		return nil, usagef("no output directory")
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("output directory: %w", err)
+	}
+	if !resume {
+		if _, err := os.Stat(filepath.Join(dir, compiler.FileState)); err == nil {
+			return nil, usagef("%s already holds a compile: continue it with --resume %s or choose another -o", dir, dir)
+		}
+		b, _ := json.MarshalIndent(inv, "", "  ")
+		if err := os.WriteFile(filepath.Join(dir, fileInvocation), append(b, '\n'), 0o644); err != nil {
+			return nil, fmt.Errorf("save invocation: %w", err)
+		}
+	}
+	env, err := newCompileEnv(ctx, inv, dir)
+	if err != nil {
+		return nil, err
+	}
+	out := &compileOutcome{env: env, test: evalSet}
+	prog := newProgress(stderr, quiet)
+	metric := task.MetricFunc()
+	cfg := compiler.Config{
+		Initial: initial, Train: train, Heldout: heldout, Metric: metric, Teacher: tch, Runner: env.runner,
+		Dir: dir, Allowed: actions, K: inv.K, MinDelta: inv.MinDelta, Alpha: inv.Alpha, Patience: inv.Patience,
+		Iterations: inv.Iterations, BudgetTeacherTokens: inv.TeacherBudget, BudgetStudentCalls: inv.BudgetCalls,
+		BudgetWall: wall, Epsilon: task.Epsilon, Delta: task.Delta, Probe: inv.Probe, Workers: inv.Workers,
+		Seed: inv.Seed, Student: inv.StudentModel, Progress: prog.event, Tick: prog.tick,
+	}
+	if inv.Simulated {
+		cfg.Student = inv.StudentModel + " (simulated)"
+	}
+	res, err := compiler.Compile(ctx, cfg, resume)
+	if err != nil {
+		prog.done()
+		return out, err
+	}
+	out.result = res
+	prog.phase("baselines")
+	zero, err := compiler.Evaluate(ctx, env.runner, res.Initial, evalSet, metric, inv.Workers)
+	if err != nil {
+		prog.done()
+		return out, fmt.Errorf("zero-shot baseline: %w", err)
+	}
+	fewPlan, fewCost, err := compiler.Bootstrapped(ctx, env.runner, res.Initial, train, metric, inv.Workers)
+	if err != nil {
+		prog.done()
+		return out, err
+	}
+	if b, err := plans.Marshal(fewPlan, plans.FormatYAML); err == nil {
+		// Saved so that the baseline can be rerun and inspected with `sgde run`.
+		if err := os.WriteFile(filepath.Join(dir, "few-shot-plan.yaml"), b, 0o644); err != nil {
+			prog.done()
+			return out, fmt.Errorf("write few-shot plan: %w", err)
+		}
+	}
+	few, err := compiler.Evaluate(ctx, env.runner, fewPlan, evalSet, metric, inv.Workers)
+	if err != nil {
+		prog.done()
+		return out, fmt.Errorf("few-shot baseline: %w", err)
+	}
+	comp, err := compiler.Evaluate(ctx, env.runner, res.Plan, evalSet, metric, inv.Workers)
+	prog.done()
+	if err != nil {
+		return out, fmt.Errorf("compiled plan: %w", err)
+	}
+	zr := compiler.RowOf("zero-shot", zero).WithClean(zero, suspects)
+	fr := compiler.RowOf("few-shot bootstrap", few).WithClean(few, suspects)
+	fr.CompileStudentCalls, fr.CompileSeconds = fewCost.CompileStudentCalls, fewCost.CompileSeconds
+	cr := compiler.RowOf("sgde compiled", comp).WithClean(comp, suspects)
+	st := res.State
+	cr.CompileTeacherTokens, cr.CompileStudentCalls, cr.CompileSeconds = st.TeacherTokens, st.StudentCalls, st.WallSeconds
+	out.rows = []compiler.Row{zr, fr, cr}
+	if b, err := json.MarshalIndent(struct {
+		EvalSet string         `json:"eval_set"`
+		Rows    []compiler.Row `json:"rows"`
+	}{evalName, out.rows}, "", "  "); err == nil {
+		if err := os.WriteFile(filepath.Join(dir, compiler.FileBaselines), append(b, '\n'), 0o644); err != nil {
+			return out, fmt.Errorf("write baselines: %w", err)
+		}
+	}
+	events, err := compiler.ReadLog(dir)
+	if err != nil {
+		return out, err
+	}
+	var cost plans.Cost
+	if res.Plan.Provenance != nil && res.Plan.Provenance.Cost != nil {
+		cost = *res.Plan.Provenance.Cost
+	}
+	f, err := os.Create(filepath.Join(dir, compiler.FileReport))
+	if err != nil {
+		return out, fmt.Errorf("write report: %w", err)
+	}
+	rerr := compiler.WriteReport(f, compiler.ReportData{
+		Task: task.Name, Teacher: tch.Name(), Student: cfg.Student, Simulated: inv.Simulated, Plan: res.Plan,
+		Curve: st.Curve, Events: events, Rows: out.rows, EvalSet: evalName, PAC: res.PAC, StopReason: res.StopReason, Cost: cost,
+	})
+	if cerr := f.Close(); rerr == nil {
+		rerr = cerr
+	}
+	if rerr != nil {
+		return out, fmt.Errorf("write report: %w", rerr)
+	}
+	if inv.Simulated {
+		fmt.Fprintln(stdout, "The student is simulated: sgde's built-in simulator stands in for a small model; these figures test the compiler, not any real model.")
+	}
+	fmt.Fprintf(stdout, "Accuracy on the %s (%d items):\n", evalName, len(evalSet))
+	if err := compiler.WriteTable(stdout, out.rows); err != nil {
+		return out, err
+	}
+	if inv.Test == "" {
+		fmt.Fprintln(stdout, "  (latency counts student answers replayed from the compile's response cache as ~0 ms; pass --test for fresh items)")
+	}
+	if suspects != nil {
+		for _, r := range out.rows {
+			fmt.Fprintf(stdout, "  %s without suspect labels: %d/%d\n", r.Name, r.CleanCorrect, r.CleanN)
+		}
+	}
+	fmt.Fprintf(stdout, "stopped: %s\n", res.StopReason)
+	fmt.Fprintf(stdout, "PAC: k=%d, m=%d for epsilon=%g delta=%g; %d training items %s\n", res.PAC.K, res.PAC.M, res.PAC.Epsilon,
+		res.PAC.Delta, res.PAC.TrainN, map[bool]string{true: "meet it", false: "do not meet it"}[res.PAC.Satisfied])
+	fmt.Fprintf(stdout, "plan: %s\nreport: %s\nlog: %s\n", filepath.Join(dir, compiler.FilePlan),
+		filepath.Join(dir, compiler.FileReport), filepath.Join(dir, compiler.FileLog))
+	return out, nil
+}
+
+// progress shows the compile on stderr: a spinner with the current phase on a terminal, one
+// line per iteration otherwise.
+type progress struct {
+	w     io.Writer
+	bar   *progressbar.ProgressBar
+	quiet bool
+}
+
+func newProgress(w io.Writer, quiet bool) *progress {
+	p := &progress{w: w, quiet: quiet}
+	if !quiet && isTerminal(w) {
+		p.bar = progressbar.NewOptions(-1, progressbar.OptionSetWriter(w), progressbar.OptionSetDescription("compile: evaluating the initial plan"),
+			progressbar.OptionShowCount(), progressbar.OptionThrottle(100*time.Millisecond), progressbar.OptionClearOnFinish(),
+			progressbar.OptionSpinnerType(14), progressbar.OptionShowIts(), progressbar.OptionSetItsString("runs"))
+	}
+	return p
+}
+
+func (p *progress) tick() {
+	if p.bar != nil {
+		_ = p.bar.Add(1)
+	}
+}
+
+func (p *progress) phase(s string) {
+	if p.bar != nil {
+		p.bar.Describe("compile: " + s)
+	} else if !p.quiet {
+		fmt.Fprintf(p.w, "compile: %s\n", s)
+	}
+}
+
+func (p *progress) event(ev compiler.Event) {
+	var line string
+	switch ev.Kind {
+	case compiler.EventIncumbent:
+		line = fmt.Sprintf("iteration 0: initial plan, held-out risk %.3f", deref(ev.HeldoutRisk))
+	case compiler.EventCritique:
+		line = fmt.Sprintf("iteration %d: testing and evaluating the teacher's candidates", ev.Iteration)
+	case compiler.EventCandidate:
+		verdict := "rejected"
+		if ev.Accepted != nil && *ev.Accepted {
+			verdict = "accepted"
+		}
+		line = fmt.Sprintf("iteration %d: candidate %d %s: %s: %s", ev.Iteration, ev.Candidate, verdict, strings.Join(ev.Summary, "; "), ev.Reason)
+	case compiler.EventRound:
+		line = fmt.Sprintf("iteration %d: held-out risk %.3f", ev.Iteration, deref(ev.HeldoutRisk))
+	case compiler.EventStop:
+		line = "stopped: " + ev.Reason
+	case compiler.EventTeacher:
+		line = fmt.Sprintf("iteration %d: teacher: %s", ev.Iteration, ev.Reason)
+	default:
+		return
+	}
+	if p.bar != nil {
+		desc := line
+		if len(desc) > 100 {
+			desc = desc[:100] + "…"
+		}
+		p.bar.Describe(desc)
+		if ev.Kind == compiler.EventCandidate || ev.Kind == compiler.EventRound || ev.Kind == compiler.EventStop {
+			// Keep the decision on screen above the spinner.
+			_ = p.bar.Clear()
+			fmt.Fprintln(p.w, line)
+		}
+		return
+	}
+	if !p.quiet {
+		fmt.Fprintln(p.w, line)
+	}
+}
+
+func (p *progress) done() {
+	if p.bar != nil {
+		_ = p.bar.Finish()
+	}
+}
+
+func deref(f *float64) float64 {
+	if f == nil {
+		return 0
+	}
+	return *f
+}
+
+func demoCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "demo",
+		Usage: "compile GSM-Hard against the built-in student simulator and show the result",
+		UsageText: "sgde demo [-o out/demo] [--train N --heldout N --test N] [--resume]\n\n" +
+			"Starts the student simulator in-process, splits testdata/gsm-hard/slice.jsonl (fixed seed),\n" +
+			"compiles the zero-shot plan with the library teacher, prints the baselines table, writes the\n" +
+			"plan and the report, then runs the compiled plan on two test questions and shows their traces.\n" +
+			"The student is simulated: the figures test sgde, not a language model.\n\n" +
+			"Example:\n   sgde demo -o out/demo",
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Value: filepath.Join("out", "demo"), Usage: "output directory (replaced unless --resume)"},
+			&cli.StringFlag{Name: "data", Value: filepath.Join("testdata", "gsm-hard", "slice.jsonl"), Usage: "GSM-Hard records to split"},
+			&cli.StringFlag{Name: "task", Value: filepath.Join("testdata", "tasks", "gsm-hard.yaml"), Usage: "task file"},
+			&cli.StringFlag{Name: "suspects", Value: filepath.Join("testdata", "gsm-hard", "suspect-labels.json"), Usage: "suspect-labels file (\"\" to skip)"},
+			&cli.IntFlag{Name: "train", Value: 120, Usage: "training items"},
+			&cli.IntFlag{Name: "heldout", Value: 140, Usage: "held-out items"},
+			&cli.IntFlag{Name: "test", Value: 140, Usage: "test items for the table"},
+			&cli.IntFlag{Name: "iterations", Value: 4, Usage: "iteration budget"},
+			&cli.StringFlag{Name: "actions", Value: "prompt,offload,consensus,split,fuse", Usage: "edits the teacher may propose"},
+			&cli.Int64Flag{Name: "seed", Value: 7, Usage: "split seed"},
+			&cli.BoolFlag{Name: "resume", Usage: "continue the demo checkpointed in the output directory"},
+			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "no progress output"},
+		},
+		Action: runDemo,
+	}
+}
+
+func runDemo(c *cli.Context) error {
+	if c.NArg() > 0 {
+		return usagef("demo takes no arguments, got %q", c.Args().First())
+	}
+	ctx := c.Context
+	stdout, stderr := c.App.Writer, c.App.ErrWriter
+	dir := c.String("output")
+	start := time.Now()
+
+	kpath, err := simulator.LocateDefaultKnowledge()
+	if err != nil {
+		return fmt.Errorf("demo: %w (run it from the repository)", err)
+	}
+	k, err := simulator.LoadKnowledgeFile(kpath)
+	if err != nil {
+		return fmt.Errorf("demo: %w", err)
+	}
+	simCtx, stopSim := context.WithCancel(ctx)
+	defer stopSim()
+	scfg := simulator.NewConfig(k, simulator.DefaultProfile()).WithLatencyScale(0)
+	srv, err := simulator.Start(simCtx, "127.0.0.1:0", scfg)
+	if err != nil {
+		return fmt.Errorf("demo: start simulator: %w", err)
+	}
+	defer srv.Close()
+	fmt.Fprintf(stdout, "Student: %s, simulated in-process at %s (the student is simulated, not a language model).\n", scfg.ModelName(), srv.URL())
+
+	var inv invocation
+	if c.Bool("resume") {
+		if inv, err = readInvocation(dir); err != nil {
+			return err
+		}
+		inv.StudentURL = srv.URL()
+	} else {
+		if err := os.RemoveAll(dir); err != nil {
+			return fmt.Errorf("demo: clear %s: %w", dir, err)
+		}
+		dataDir := filepath.Join(dir, "data")
+		if err := os.MkdirAll(dataDir, 0o755); err != nil {
+			return fmt.Errorf("demo: %w", err)
+		}
+		paths, err := splitData(c.String("data"), dataDir, c.Int64("seed"), c.Int("train"), c.Int("heldout"), c.Int("test"))
+		if err != nil {
+			return usagef("demo: %v", err)
+		}
+		inv = invocation{
+			Task: c.String("task"), Train: paths[0], Heldout: paths[1], Test: paths[2], Suspects: c.String("suspects"),
+			Teacher: "library", StudentURL: srv.URL(), StudentModel: scfg.ModelName(), Actions: c.String("actions"),
+			K: 3, MinDelta: 0.01, Alpha: 0.05, Patience: 1, Iterations: c.Int("iterations"), Seed: c.Int64("seed"),
+			Probe: 8, Workers: 8, Simulated: true,
+		}
+		if _, err := edit.ParseActions(inv.Actions); err != nil {
+			return usagef("--actions: %v", err)
+		}
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return err
+		}
+	}
+	out, err := compileAndReport(ctx, inv, dir, c.Bool("resume"), c.Bool("quiet"), stdout, stderr)
+	if out != nil && out.env != nil {
+		defer out.env.close()
+	}
+	if err != nil {
+		return err
+	}
+	rows := out.rows
+	if len(rows) == 3 {
+		fmt.Fprintf(stdout, "compiled vs zero-shot: 95%% intervals %s; compiled vs few-shot: %s\n",
+			sep(compiler.Separated(rows[2], rows[0])), sep(compiler.Separated(rows[2], rows[1])))
+	}
+	fmt.Fprintln(stdout, "\nThe compiled plan on two test questions:")
+	for i := 0; i < 2 && i < len(out.test); i++ {
+		it := out.test[i]
+		res, err := out.env.runner.Run(ctx, out.result.Plan, it.Inputs)
+		if res == nil || res.Trace == nil {
+			return fmt.Errorf("demo: run item %s: %v", it.ID, err)
+		}
+		res.Trace.ID = it.ID
+		fmt.Fprintf(stdout, "\n--- item %s (expected %v)\n", it.ID, it.Label)
+		if err := trace.Render(stdout, res.Trace, trace.RenderOptions{Width: 160, Color: isTerminal(stdout)}); err != nil {
+			return err
+		}
+	}
+	fmt.Fprintf(stdout, "\ndemo finished in %.1fs\n", time.Since(start).Seconds())
+	return nil
+}
+
+func sep(b bool) string {
+	if b {
+		return "do not overlap"
+	}
+	return "overlap"
+}
+
+// splitData shuffles the records of path with seed and writes train, held-out and test files.
+func splitData(path, dir string, seed int64, nTrain, nHeld, nTest int) ([3]string, error) {
+	var out [3]string
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return out, err
+	}
+	var lines []string
+	for _, l := range strings.Split(string(b), "\n") {
+		if strings.TrimSpace(l) != "" {
+			lines = append(lines, l)
+		}
+	}
+	if nTrain < 1 || nHeld < 1 || nTest < 0 {
+		return out, errors.New("split sizes must be positive")
+	}
+	if nTrain+nHeld+nTest > len(lines) {
+		return out, fmt.Errorf("%d+%d+%d items asked, %s has %d", nTrain, nHeld, nTest, path, len(lines))
+	}
+	r := rand.New(rand.NewPCG(uint64(seed), 0x5eed))
+	r.Shuffle(len(lines), func(i, j int) { lines[i], lines[j] = lines[j], lines[i] })
+	parts := [][]string{lines[:nTrain], lines[nTrain : nTrain+nHeld], lines[nTrain+nHeld : nTrain+nHeld+nTest]}
+	for i, name := range []string{"train.jsonl", "heldout.jsonl", "test.jsonl"} {
+		if len(parts[i]) == 0 {
+			continue
+		}
+		out[i] = filepath.Join(dir, name)
+		if err := os.WriteFile(out[i], []byte(strings.Join(parts[i], "\n")+"\n"), 0o644); err != nil {
+			return out, err
+		}
+	}
+	return out, nil
+}

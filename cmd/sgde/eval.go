@@ -1,0 +1,175 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/schollz/progressbar/v3"
+	"github.com/urfave/cli/v2"
+
+	"github.com/sgde-project/sgde/runtime"
+	"github.com/sgde-project/sgde/runtime/metric"
+)
+
+func evalCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "eval",
+		Usage: "run a plan over a JSONL data set and report accuracy, errors, cost and latency",
+		UsageText: "sgde eval PLAN --data FILE.jsonl --metric numeric|exact [options]\n\n" +
+			"Results stream to --results (one JSON line per item); an interrupted eval continues\n" +
+			"with --resume. Failing items are counted by error class and the eval goes on.\n\n" +
+			"Example:\n   sgde eval testdata/plans/gsm-hard-zero-shot.yaml --data testdata/gsm-hard/slice.jsonl --metric numeric \\\n" +
+			"      --limit 50 --exclude-ids testdata/gsm-hard/suspect-labels.json --results gsm.results.jsonl \\\n" +
+			"      --student-url http://127.0.0.1:8088/v1 --student-model slm-1.5b",
+		Flags: append([]cli.Flag{
+			&cli.StringFlag{Name: "data", Usage: "JSONL data file"},
+			&cli.StringFlag{Name: "metric", Value: "numeric", Usage: "numeric (relative tolerance, label precision) or exact"},
+			&cli.Float64Flag{Name: "rel-tol", Value: metric.DefaultRelTol, Usage: "relative tolerance of the numeric metric"},
+			&cli.IntFlag{Name: "limit", Usage: "evaluate only the first N records (0: all)"},
+			&cli.StringFlag{Name: "input-field", Value: "input", Usage: "record field holding the plan input"},
+			&cli.StringFlag{Name: "label-field", Value: "target", Usage: "record field holding the label"},
+			&cli.StringFlag{Name: "id-field", Value: "idx", Usage: "record field identifying the record (absent: the record's position)"},
+			&cli.StringFlag{Name: "exclude-ids", Usage: "suspect-labels JSON (object keyed by id, or array of ids): also report accuracy without them"},
+			&cli.StringFlag{Name: "results", Value: "eval-results.jsonl", Usage: "JSONL file the per-item results stream to"},
+			&cli.BoolFlag{Name: "resume", Usage: "keep the results already in --results and evaluate only the rest"},
+			&cli.StringFlag{Name: "summary", Usage: "also write the summary as JSON to this file"},
+			&cli.IntFlag{Name: "items-in-flight", Value: 4, Usage: "items evaluated concurrently"},
+			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "no progress bar"},
+		}, runtimeFlags()...),
+		Action: evalAction,
+	}
+}
+
+func evalAction(c *cli.Context) error {
+	c, args, err := withTrailingFlags(c)
+	if err != nil {
+		return err
+	}
+	p, err := loadPlan(args, "eval")
+	if err != nil {
+		return err
+	}
+	if c.String("data") == "" {
+		return usagef("eval needs --data FILE.jsonl")
+	}
+	m, err := metric.Parse(c.String("metric"), c.Float64("rel-tol"))
+	if err != nil {
+		return usagef("--metric: %v", err)
+	}
+	if c.Int("limit") < 0 {
+		return usagef("--limit must be >= 0")
+	}
+	f, err := os.Open(c.String("data"))
+	if err != nil {
+		return usagef("--data: %v", err)
+	}
+	items, err := runtime.ReadItems(f, p, runtime.Fields{Input: c.String("input-field"), Label: c.String("label-field"), ID: c.String("id-field")})
+	f.Close()
+	if err != nil {
+		return fmt.Errorf("%s: %w", c.String("data"), err)
+	}
+	if n := c.Int("limit"); n > 0 && n < len(items) {
+		items = items[:n]
+	}
+	var exclude map[string]bool
+	if path := c.String("exclude-ids"); path != "" {
+		sf, err := os.Open(path)
+		if err != nil {
+			return usagef("--exclude-ids: %v", err)
+		}
+		exclude, err = runtime.ReadSuspects(sf)
+		sf.Close()
+		if err != nil {
+			return fmt.Errorf("%s: %w", path, err)
+		}
+	}
+	e, err := newEnv(c.Context, c, p)
+	if err != nil {
+		return err
+	}
+	defer e.close()
+	prog, err := e.runner.Prepare(p)
+	if err != nil {
+		return err
+	}
+	if err := prog.Warm(c.Context); err != nil {
+		return err
+	}
+	opts := runtime.EvalOptions{
+		ResultsPath: c.String("results"), Resume: c.Bool("resume"), Traces: e.traces,
+		Concurrency: c.Int("items-in-flight"), Exclude: exclude,
+	}
+	stderr := c.App.ErrWriter
+	var bar *progressbar.ProgressBar
+	if !c.Bool("quiet") && isTerminal(stderr) {
+		bar = progressbar.NewOptions(len(items), progressbar.OptionSetWriter(stderr),
+			progressbar.OptionSetDescription("eval"), progressbar.OptionShowCount(),
+			progressbar.OptionThrottle(100*time.Millisecond), progressbar.OptionClearOnFinish(),
+			progressbar.OptionSetPredictTime(true))
+		opts.Progress = func(done, _ int) { _ = bar.Set(done) }
+	}
+	rep, err := runtime.Eval(c.Context, prog, items, m, opts)
+	if bar != nil {
+		_ = bar.Finish()
+	}
+	if rep != nil {
+		printReport(c.App.Writer, rep, c.String("results"))
+		if path := c.String("summary"); path != "" {
+			b, merr := json.MarshalIndent(rep, "", "  ")
+			if merr == nil {
+				merr = os.WriteFile(path, append(b, '\n'), 0o644)
+			}
+			if merr != nil && err == nil {
+				err = fmt.Errorf("--summary: %w", merr)
+			}
+		}
+	}
+	if err != nil && rep != nil && rep.Interrupted {
+		return fmt.Errorf("eval interrupted after %d of %d items (%v); continue with --resume", rep.Accuracy.N, rep.Total, err)
+	}
+	return err
+}
+
+func printReport(w io.Writer, r *runtime.EvalReport, results string) {
+	fmt.Fprintf(w, "plan %s, metric %s: %d of %d items", r.Plan, r.Metric, r.Accuracy.N, r.Total)
+	if r.Resumed > 0 {
+		fmt.Fprintf(w, " (%d resumed)", r.Resumed)
+	}
+	fmt.Fprintln(w)
+	pct := func(s runtime.Score) string {
+		return fmt.Sprintf("%.1f%% (%d/%d), 95%% CI [%.1f%%, %.1f%%]", 100*s.Accuracy, s.Correct, s.N, 100*s.CI95Low, 100*s.CI95High)
+	}
+	fmt.Fprintf(w, "accuracy            %s\n", pct(r.Accuracy))
+	if r.Subset != nil {
+		fmt.Fprintf(w, "  without suspects  %s\n", pct(*r.Subset))
+	}
+	fmt.Fprintf(w, "parse failures      %.1f%%\n", 100*r.ParseFailureRate)
+	fmt.Fprintf(w, "errors              %d", r.Errors)
+	if len(r.ErrorKinds) > 0 {
+		kinds := make([]string, 0, len(r.ErrorKinds))
+		for k := range r.ErrorKinds {
+			kinds = append(kinds, k)
+		}
+		sort.Slice(kinds, func(i, j int) bool {
+			if r.ErrorKinds[kinds[i]] != r.ErrorKinds[kinds[j]] {
+				return r.ErrorKinds[kinds[i]] > r.ErrorKinds[kinds[j]]
+			}
+			return kinds[i] < kinds[j]
+		})
+		parts := make([]string, len(kinds))
+		for i, k := range kinds {
+			parts[i] = fmt.Sprintf("%s %d", k, r.ErrorKinds[k])
+		}
+		fmt.Fprintf(w, " (%s)", strings.Join(parts, ", "))
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintf(w, "student calls/item  %.2f\n", r.CallsPerItem)
+	fmt.Fprintf(w, "tokens/item         %.1f\n", r.TokensPerItem)
+	fmt.Fprintf(w, "latency             p50 %.1fms, p95 %.1fms\n", r.LatencyP50MS, r.LatencyP95MS)
+	fmt.Fprintf(w, "results             %s\n", results)
+}

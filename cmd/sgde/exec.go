@@ -1,0 +1,370 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/sgde-project/sgde/sandbox"
+	"github.com/sgde-project/sgde/wasm"
+)
+
+func execCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "exec",
+		Usage: "run a code node in the sandbox, once per input, each call in a fresh instance",
+		UsageText: "sgde exec SRC.go|MOD.wasm (--input JSON | --inputs FILE.jsonl) [--engine wazero|wasmtime] [--memory-mib N] [--timeout D] [--fuel N] [--json]\n\n" +
+			"With --json, one line per call: {\"output\": {...}, \"usage\": {...}} or\n" +
+			"{\"error\": {\"kind\": \"...\", \"message\": \"...\"}, \"usage\": {...}}.\n" +
+			"Exit 0 if every call succeeded, 3 if a call hit a limit or trapped, 1 if the source was\n" +
+			"rejected, failed to build or a call failed otherwise, 2 for usage errors.\n\n" +
+			"Example:\n" +
+			"   sgde exec testdata/code/arith_program.go --input '{\"program\": \"def solution():\\n    return 2**70 + 1\\n\"}' --json",
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "input", Usage: "one input object as `JSON`"},
+			&cli.StringFlag{Name: "inputs", Usage: "a `FILE` of input objects, one JSON object per line"},
+			&cli.UintFlag{Name: "memory-mib", Value: sandbox.DefaultMemoryMiB, Usage: "memory limit of each call in MiB"},
+			&cli.DurationFlag{Name: "timeout", Value: sandbox.DefaultTimeout, Usage: "wall-clock limit of each call"},
+			&cli.IntFlag{Name: "max-output-bytes", Value: sandbox.DefaultMaxOutputBytes, Usage: "limit on the output object and on each of stdout and stderr"},
+			&cli.Uint64Flag{Name: "fuel", Usage: "instruction budget of each call, metered by --engine wasmtime (the wazero engine does not meter fuel yet: accepted and ignored with a warning)"},
+			engineFlag(),
+			&cli.BoolFlag{Name: "json", Usage: "print one JSON line per call"},
+			&cli.DurationFlag{Name: "build-timeout", Value: wasm.DefaultBuildTimeout, Usage: "bound on the compiler's wall time when SRC is Go source"},
+		},
+		Action: runExec,
+	}
+}
+
+// execLine is one --json line of sgde exec.
+type execLine struct {
+	Output json.RawMessage `json:"output,omitempty"`
+	Error  *execError      `json:"error,omitempty"`
+	Usage  *sandbox.Usage  `json:"usage,omitempty"`
+}
+
+type execError struct {
+	Kind    string `json:"kind"`
+	Message string `json:"message"`
+}
+
+func runExec(c *cli.Context) error {
+	args, err := parseInterspersed(c)
+	if err != nil || args == nil {
+		return err
+	}
+	if len(args.pos) != 1 {
+		return usagef("exec takes exactly one SRC.go or MOD.wasm argument, got %d", len(args.pos))
+	}
+	target := args.pos[0]
+	jsonOut, err := args.bool("json")
+	if err != nil {
+		return err
+	}
+	var lim sandbox.Limits
+	mem, err := args.uint("memory-mib")
+	if err != nil {
+		return err
+	}
+	if mem == 0 || mem > sandbox.DefaultMaxMemoryMiB {
+		return usagef("--memory-mib must be between 1 and %d", sandbox.DefaultMaxMemoryMiB)
+	}
+	lim.MemoryMiB = uint32(mem)
+	if lim.Timeout, err = args.duration("timeout"); err != nil {
+		return err
+	}
+	if lim.Timeout <= 0 {
+		return usagef("--timeout must be positive")
+	}
+	maxOut, err := args.uint("max-output-bytes")
+	if err != nil {
+		return err
+	}
+	if maxOut == 0 || maxOut > 1<<30 {
+		return usagef("--max-output-bytes must be between 1 and %d", 1<<30)
+	}
+	lim.MaxOutputBytes = int(maxOut)
+	engineName, err := chooseEngine(args.string("engine"), "")
+	if err != nil {
+		return err
+	}
+	if fuel, err := args.uint("fuel"); err != nil {
+		return err
+	} else if fuel > 0 && engineName == engineWazero {
+		fmt.Fprintln(c.App.ErrWriter, "sgde exec: warning: --fuel is ignored: the wazero engine does not meter fuel yet; the call is bounded by --timeout")
+	} else {
+		lim.Fuel = fuel
+	}
+	buildTimeout, err := args.duration("build-timeout")
+	if err != nil {
+		return err
+	}
+	inputs, err := readInputs(args.string("input"), args.string("inputs"))
+	if err != nil {
+		return err
+	}
+
+	var module []byte
+	switch {
+	case strings.HasSuffix(target, ".go"):
+		art, err := buildSource(c, target, buildTimeout)
+		if err != nil {
+			if jsonOut {
+				writeJSONLine(c.App.Writer, map[string]any{"error": buildErrorJSON(err)})
+			}
+			return err
+		}
+		module = art.Wasm
+	case strings.HasSuffix(target, ".wasm"):
+		f, err := os.Open(target)
+		if err != nil {
+			return withCode(exitFailure, err)
+		}
+		// Read one byte past the cap so that an oversized module is reported, not truncated.
+		module, err = io.ReadAll(io.LimitReader(f, sandbox.DefaultMaxModuleBytes+1))
+		f.Close()
+		if err != nil {
+			return withCode(exitFailure, err)
+		}
+	default:
+		return usagef("exec: %s is neither a .go source nor a .wasm module", target)
+	}
+
+	ctx := c.Context
+	engine, err := newEngine(ctx, engineName)
+	if err != nil {
+		return withCode(exitFailure, err)
+	}
+	defer engine.Close(ctx)
+	mod, err := engine.Load(ctx, module)
+	if err != nil {
+		if jsonOut {
+			writeJSONLine(c.App.Writer, execLine{Error: &execError{Kind: kindOf(err), Message: err.Error()}})
+		}
+		if sandbox.IsLimit(err) {
+			return withCode(exitLimit, fmt.Errorf("load %s: %w", target, err))
+		}
+		return withCode(exitFailure, fmt.Errorf("load %s: %w", target, err))
+	}
+	defer mod.Close(ctx)
+
+	var limitHit, failed error
+	for i, in := range inputs {
+		res, err := mod.Call(ctx, in, lim)
+		if ctx.Err() != nil {
+			return withCode(exitFailure, fmt.Errorf("exec %s: %w", target, ctx.Err()))
+		}
+		usage := res.Usage
+		if jsonOut {
+			line := execLine{Usage: &usage}
+			if err != nil {
+				line.Error = &execError{Kind: kindOf(err), Message: err.Error()}
+			} else {
+				line.Output = res.Output
+			}
+			writeJSONLine(c.App.Writer, line)
+		} else if err == nil {
+			var buf bytes.Buffer
+			if json.Compact(&buf, res.Output) != nil {
+				buf.Write(res.Output)
+			}
+			fmt.Fprintln(c.App.Writer, buf.String())
+		}
+		if err != nil {
+			if !jsonOut {
+				fmt.Fprintf(c.App.ErrWriter, "sgde exec: call %d: %s: %v\n", i+1, kindOf(err), err)
+			}
+			if sandbox.IsLimit(err) {
+				if limitHit == nil {
+					limitHit = fmt.Errorf("call %d of %d: %w", i+1, len(inputs), err)
+				}
+			} else if failed == nil {
+				failed = fmt.Errorf("call %d of %d: %w", i+1, len(inputs), err)
+			}
+		}
+	}
+	if limitHit != nil {
+		return withCode(exitLimit, limitHit)
+	}
+	if failed != nil {
+		return withCode(exitFailure, failed)
+	}
+	return nil
+}
+
+func kindOf(err error) string {
+	if k := sandbox.Kind(err); k != "" {
+		return k
+	}
+	if errors.Is(err, wasm.ErrRejected) {
+		return "rejected"
+	}
+	return "error"
+}
+
+// readInputs returns the call inputs: the --input object or every line of the --inputs file.
+// Every input must be a JSON object; anything else is the caller's mistake (exit 2).
+func readInputs(input, file string) ([][]byte, error) {
+	switch {
+	case input != "" && file != "":
+		return nil, usagef("give either --input or --inputs, not both")
+	case input == "" && file == "":
+		return nil, usagef("exec needs --input JSON or --inputs FILE.jsonl")
+	case input != "":
+		if !isJSONObject([]byte(input)) {
+			return nil, usagef("--input is not a JSON object")
+		}
+		return [][]byte{[]byte(input)}, nil
+	}
+	f, err := os.Open(file)
+	if err != nil {
+		return nil, usagef("--inputs: %v", err)
+	}
+	defer f.Close()
+	var out [][]byte
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 64<<10), 64<<20)
+	for n := 1; sc.Scan(); n++ {
+		line := bytes.TrimSpace(sc.Bytes())
+		if len(line) == 0 {
+			continue
+		}
+		if !isJSONObject(line) {
+			return nil, usagef("--inputs %s:%d: not a JSON object", file, n)
+		}
+		out = append(out, bytes.Clone(line))
+	}
+	if err := sc.Err(); err != nil {
+		return nil, usagef("--inputs %s: %v", file, err)
+	}
+	if len(out) == 0 {
+		return nil, usagef("--inputs %s has no inputs", file)
+	}
+	return out, nil
+}
+
+func isJSONObject(b []byte) bool {
+	b = bytes.TrimSpace(b)
+	return len(b) > 0 && b[0] == '{' && json.Valid(b)
+}
+
+// interspersedArgs holds a command's positional arguments and the flags given after them:
+// urfave/cli stops at the first positional argument, but the documented form of build and exec
+// puts the source first ("sgde exec SRC.go --input ...").
+type interspersedArgs struct {
+	c   *cli.Context
+	fs  *flag.FlagSet
+	set map[string]bool
+	pos []string
+}
+
+// parseInterspersed parses the flags that follow positional arguments with the command's own
+// flag definitions. It returns nil, nil when it printed help.
+func parseInterspersed(c *cli.Context) (*interspersedArgs, error) {
+	a := &interspersedArgs{c: c, fs: flag.NewFlagSet(c.Command.Name, flag.ContinueOnError), set: map[string]bool{}}
+	a.fs.SetOutput(io.Discard)
+	for _, f := range c.Command.Flags {
+		if err := f.Apply(a.fs); err != nil {
+			return nil, err
+		}
+	}
+	rest := c.Args().Slice()
+	for len(rest) > 0 {
+		switch {
+		case rest[0] == "--":
+			a.pos = append(a.pos, rest[1:]...)
+			rest = nil
+		case len(rest[0]) > 1 && rest[0][0] == '-':
+			if err := a.fs.Parse(rest); err != nil {
+				if errors.Is(err, flag.ErrHelp) {
+					return nil, cli.ShowCommandHelp(c, c.Command.Name)
+				}
+				return nil, usagef("%v", err)
+			}
+			rest = a.fs.Args()
+		default:
+			a.pos = append(a.pos, rest[0])
+			rest = rest[1:]
+		}
+	}
+	a.fs.Visit(func(f *flag.Flag) { a.set[f.Name] = true })
+	return a, nil
+}
+
+// value returns the flag's value as given after the positional arguments, if it was.
+func (a *interspersedArgs) value(name string) (string, bool) {
+	for _, f := range a.c.Command.Flags {
+		names := f.Names()
+		if len(names) == 0 || names[0] != name {
+			continue
+		}
+		for _, n := range names {
+			if a.set[n] {
+				return a.fs.Lookup(n).Value.String(), true
+			}
+		}
+	}
+	return "", false
+}
+
+func (a *interspersedArgs) string(name string) string {
+	if v, ok := a.value(name); ok {
+		return v
+	}
+	return a.c.String(name)
+}
+
+func (a *interspersedArgs) bool(name string) (bool, error) {
+	if v, ok := a.value(name); ok {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return false, usagef("--%s: %v", name, err)
+		}
+		return b, nil
+	}
+	return a.c.Bool(name), nil
+}
+
+func (a *interspersedArgs) duration(name string) (time.Duration, error) {
+	if v, ok := a.value(name); ok {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			return 0, usagef("--%s: %v", name, err)
+		}
+		return d, nil
+	}
+	return a.c.Duration(name), nil
+}
+
+func (a *interspersedArgs) uint(name string) (uint64, error) {
+	if v, ok := a.value(name); ok {
+		n, err := strconv.ParseUint(v, 10, 64)
+		if err != nil {
+			return 0, usagef("--%s: %v", name, err)
+		}
+		return n, nil
+	}
+	if a.c.IsSet(name) || a.c.Value(name) != nil {
+		switch v := a.c.Value(name).(type) {
+		case uint:
+			return uint64(v), nil
+		case uint64:
+			return v, nil
+		case int:
+			if v < 0 {
+				return 0, usagef("--%s must not be negative", name)
+			}
+			return uint64(v), nil
+		}
+	}
+	return 0, nil
+}

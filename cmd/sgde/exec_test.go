@@ -1,0 +1,149 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/sgde-project/sgde/wasm"
+)
+
+const (
+	arithSource = "../../testdata/code/arith_program.go"
+	hostileDir  = "../../testdata/hostile"
+)
+
+var warmOnce sync.Once
+
+// warmCache compiles the modules the exec tests run into the CLI's wazero cache with a process
+// built without -race (see sandbox/internal/precompile); without -race it does nothing.
+func warmCache(t *testing.T) {
+	if !execRaceEnabled {
+		return
+	}
+	warmOnce.Do(func() {
+		root, err := wasm.CacheRoot()
+		if err != nil {
+			return
+		}
+		args := []string{"run", "github.com/sgde-project/sgde/sandbox/internal/precompile", "-cache", filepath.Join(root, "wazero"), arithSource}
+		for _, f := range []string{"infinite_loop.go", "memory_bomb.go", "unreachable.wasm", "output_direct.wasm"} {
+			args = append(args, filepath.Join(hostileDir, f))
+		}
+		cmd := exec.Command("go", args...)
+		cmd.Env = append(os.Environ(), "GOFLAGS=")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Logf("precompile failed; modules compile under -race instead: %v\n%s", err, out)
+		}
+	})
+}
+
+func TestExecArithJSON(t *testing.T) {
+	warmCache(t)
+	code, out, errOut := runCLI(t, "exec", arithSource, "--input", `{"program": "def solution():\n    return 2**70 + 1\n"}`, "--json")
+	if code != exitOK {
+		t.Fatalf("exit %d, stderr %s", code, errOut)
+	}
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if len(lines) != 1 || !strings.Contains(lines[0], `"answer":1180591620717411303425`) {
+		t.Fatalf("output %q", out)
+	}
+	var line struct {
+		Output map[string]json.RawMessage `json:"output"`
+		Usage  map[string]any             `json:"usage"`
+	}
+	if err := json.Unmarshal([]byte(lines[0]), &line); err != nil {
+		t.Fatal(err)
+	}
+	if string(line.Output["answer"]) != "1180591620717411303425" || line.Usage["wall_ns"] == nil || line.Usage["peak_memory_pages"] == nil {
+		t.Fatalf("line %s", lines[0])
+	}
+}
+
+func TestExecInputsAndExitCodes(t *testing.T) {
+	warmCache(t)
+	dir := t.TempDir()
+	inputs := filepath.Join(dir, "in.jsonl")
+	err := os.WriteFile(inputs, []byte(`{"program": "def solution():\n    return 6 * 7\n"}`+"\n\n"+
+		`{"program": "def solution():\n    return undefined_name\n"}`+"\n"), 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, out, _ := runCLI(t, "exec", "--json", arithSource, "--inputs", inputs)
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if code != exitFailure || len(lines) != 2 || !strings.Contains(lines[0], `"answer":42`) || !strings.Contains(lines[1], `"kind":"guest_error"`) {
+		t.Fatalf("exit %d, output %s", code, out)
+	}
+
+	tests := []struct {
+		name string
+		args []string
+		code int
+		kind string
+	}{
+		{"timeout", []string{"exec", filepath.Join(hostileDir, "infinite_loop.go"), "--input", "{}", "--timeout", "200ms", "--json"}, exitLimit, "timeout"},
+		{"memory", []string{"exec", filepath.Join(hostileDir, "memory_bomb.go"), "--input", "{}", "--memory-mib", "16", "--json"}, exitLimit, "memory_limit"},
+		{"trap module", []string{"exec", filepath.Join(hostileDir, "unreachable.wasm"), "--input", "{}", "--json"}, exitLimit, "trap"},
+		{"invalid module", []string{"exec", filepath.Join(hostileDir, "garbage.wasm"), "--input", "{}", "--json"}, exitFailure, "invalid_module"},
+		{"rejected", []string{"exec", filepath.Join(hostileDir, "host_file_os.go"), "--input", "{}", "--json"}, exitFailure, "rejected"},
+		{"module ok", []string{"exec", filepath.Join(hostileDir, "output_direct.wasm"), "--input", "{}", "--json"}, exitOK, ""},
+		{"no input", []string{"exec", arithSource}, exitUsage, ""},
+		{"both inputs", []string{"exec", arithSource, "--input", "{}", "--inputs", inputs}, exitUsage, ""},
+		{"input not object", []string{"exec", arithSource, "--input", "[1]"}, exitUsage, ""},
+		{"bad extension", []string{"exec", "node.py", "--input", "{}"}, exitUsage, ""},
+		{"bad memory", []string{"exec", arithSource, "--input", "{}", "--memory-mib", "0"}, exitUsage, ""},
+		{"two sources", []string{"exec", arithSource, arithSource, "--input", "{}"}, exitUsage, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			code, out, errOut := runCLI(t, tt.args...)
+			if code != tt.code {
+				t.Fatalf("exit %d, want %d; stdout %s stderr %s", code, tt.code, out, errOut)
+			}
+			if tt.kind != "" && !strings.Contains(out, `"kind":"`+tt.kind+`"`) {
+				t.Fatalf("output %s, want kind %s", out, tt.kind)
+			}
+		})
+	}
+}
+
+func TestBuildCommand(t *testing.T) {
+	warmCache(t)
+	mod := filepath.Join(t.TempDir(), "arith.wasm")
+	code, out, errOut := runCLI(t, "build", arithSource, "-o", mod, "--json")
+	if code != exitOK {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	var rep buildReport
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	wasmBytes, err := os.ReadFile(mod)
+	if err != nil || len(wasmBytes) != rep.Size || !strings.HasPrefix(rep.Digest, "sha256:") {
+		t.Fatalf("report %+v, module %d bytes (%v)", rep, len(wasmBytes), err)
+	}
+	// The module runs directly.
+	code, out, errOut = runCLI(t, "exec", mod, "--input", `{"program": "def solution():\n    return 3\n"}`)
+	if code != exitOK || strings.TrimSpace(out) != `{"answer":3}` {
+		t.Fatalf("exec module: exit %d, out %q, err %s", code, out, errOut)
+	}
+	// Text output and a rejection.
+	code, out, _ = runCLI(t, "build", arithSource)
+	if code != exitOK || !strings.Contains(out, "sha256:") || !strings.Contains(out, "bytes") {
+		t.Fatalf("text build: exit %d, %s", code, out)
+	}
+	code, out, _ = runCLI(t, "build", filepath.Join(hostileDir, "alias_import.go"), "--json")
+	if code != exitFailure || !strings.Contains(out, `"rule":"import-alias"`) || !strings.Contains(out, `"line":5`) {
+		t.Fatalf("rejection: exit %d, %s", code, out)
+	}
+	for _, cmd := range []string{"build", "exec"} {
+		code, out, _ := runCLI(t, cmd, "--help")
+		if code != exitOK || !strings.Contains(out, "Example") || !strings.Contains(out, "sgde "+cmd) {
+			t.Errorf("%s --help: exit %d, output:\n%s", cmd, code, out)
+		}
+	}
+}

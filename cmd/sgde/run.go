@@ -1,0 +1,395 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/urfave/cli/v2"
+	"golang.org/x/term"
+
+	"github.com/sgde-project/sgde/plans"
+	"github.com/sgde-project/sgde/runtime"
+	"github.com/sgde-project/sgde/runtime/cache"
+	"github.com/sgde-project/sgde/runtime/llm"
+	"github.com/sgde-project/sgde/runtime/trace"
+	"github.com/sgde-project/sgde/sandbox"
+	"github.com/sgde-project/sgde/wasm"
+)
+
+// runtimeFlags are shared by the commands that run plans (run, eval).
+func runtimeFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "student-url", EnvVars: []string{"SGDE_STUDENT_URL"}, Usage: "base URL of the OpenAI-compatible student endpoint, e.g. http://127.0.0.1:8088/v1"},
+		&cli.StringFlag{Name: "student-model", EnvVars: []string{"SGDE_STUDENT_MODEL"}, Usage: "student model name"},
+		&cli.StringFlag{Name: "student-api-key", EnvVars: []string{"SGDE_STUDENT_API_KEY"}, Usage: "bearer token for the student endpoint"},
+		&cli.DurationFlag{Name: "student-timeout", Value: 60 * time.Second, Usage: "bound on one student request"},
+		&cli.IntFlag{Name: "student-retries", Value: 5, Usage: "retries of a student request on 429, 5xx, timeouts and malformed replies"},
+		&cli.IntFlag{Name: "student-concurrency", Value: 8, Usage: "student requests in flight at most"},
+		&cli.Float64Flag{Name: "student-rate", Usage: "student requests per second at most (0: unlimited)"},
+		&cli.IntFlag{Name: "student-burst", Value: 1, Usage: "burst allowed by --student-rate"},
+		&cli.StringFlag{Name: "cache", Usage: "response cache file", DefaultText: "$SGDE_CACHE_DIR or $XDG_CACHE_HOME/sgde, then responses.db"},
+		&cli.StringFlag{Name: "cache-mode", Value: "use", Usage: "use, refresh, off, or replay (offline: a response missing from the cache is an error)"},
+		engineFlag(),
+		&cli.IntFlag{Name: "concurrency", Value: 16, Usage: "node executions (student and code calls) in flight at most"},
+		&cli.StringFlag{Name: "traces", Usage: "append one JSON line per plan run to this file"},
+	}
+}
+
+// env is what a command needs to run plans; close releases it.
+type env struct {
+	runner *runtime.Runner
+	traces *trace.Writer
+	close  func()
+}
+
+// needs reports which substrates p uses.
+func needs(p *plans.Plan) (student, code bool) {
+	for _, n := range p.Nodes {
+		switch n.Substrate {
+		case plans.SubstrateLLM:
+			student = true
+		case plans.SubstrateCode:
+			code = true
+		}
+	}
+	return student, code
+}
+
+// newEnv builds the runner for p from the command's flags. Only what p needs is set up: a
+// plan without code nodes needs no Go toolchain, and replay mode needs no endpoint.
+func newEnv(ctx context.Context, c *cli.Context, p *plans.Plan) (_ *env, err error) {
+	var closers []func()
+	e := &env{close: func() {
+		for i := len(closers) - 1; i >= 0; i-- {
+			closers[i]()
+		}
+	}}
+	defer func() {
+		if err != nil {
+			e.close()
+		}
+	}()
+	mode, err := cache.ParseMode(c.String("cache-mode"))
+	if err != nil {
+		return nil, usagef("--cache-mode: %v", err)
+	}
+	opts := runtime.Options{CacheMode: mode, Concurrency: c.Int("concurrency"), Model: c.String("student-model")}
+	if mode != cache.ModeOff {
+		path := c.String("cache")
+		if path == "" {
+			root, err := wasm.CacheRoot()
+			if err != nil {
+				return nil, err
+			}
+			path = filepath.Join(root, "responses.db")
+		}
+		cc, err := cache.Open(path, 5*time.Second)
+		if err != nil {
+			return nil, err
+		}
+		closers = append(closers, func() { cc.Close() })
+		opts.Cache = cc
+	}
+	student, code := needs(p)
+	if student {
+		url, model := c.String("student-url"), c.String("student-model")
+		switch {
+		case model == "":
+			return nil, usagef("the plan has llm nodes: set --student-model or SGDE_STUDENT_MODEL")
+		case url == "" && mode != cache.ModeReplay:
+			return nil, usagef("the plan has llm nodes: set --student-url or SGDE_STUDENT_URL (or --cache-mode replay to run offline)")
+		case url != "":
+			cfg := llm.NewConfig(url, model).
+				WithAPIKey(c.String("student-api-key")).
+				WithTimeout(c.Duration("student-timeout")).
+				WithRetries(c.Int("student-retries")).
+				WithConcurrency(c.Int("student-concurrency")).
+				WithRateLimit(c.Float64("student-rate"), c.Int("student-burst"))
+			client, err := llm.New(cfg)
+			if err != nil {
+				return nil, usagef("%v", err)
+			}
+			opts.Student = client
+		}
+	}
+	if code {
+		planEngine := ""
+		if p.Defaults != nil {
+			planEngine = p.Defaults.Engine
+		}
+		name, err := chooseEngine(c.String("engine"), planEngine)
+		if err != nil {
+			return nil, err
+		}
+		b, err := wasm.NewBuilder()
+		if err != nil {
+			return nil, fmt.Errorf("code nodes: %w", err)
+		}
+		// The engine keeps compiled machine code under the cache root: the next run skips the
+		// compiler.
+		eng, err := newEngine(ctx, name)
+		if err != nil {
+			return nil, fmt.Errorf("code nodes: %w", err)
+		}
+		closers = append(closers, func() { eng.Close(context.Background()) })
+		opts.Engine, opts.Builder = eng, b
+	}
+	r, err := runtime.New(opts)
+	if err != nil {
+		return nil, err
+	}
+	closers = append(closers, func() { r.Close(context.Background()) })
+	e.runner = r
+	if path := c.String("traces"); path != "" {
+		f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+		if err != nil {
+			return nil, fmt.Errorf("traces: %w", err)
+		}
+		closers = append(closers, func() { f.Close() })
+		e.traces = trace.NewWriter(f)
+	}
+	return e, nil
+}
+
+// withTrailingFlags returns a context in which flags written after the positional arguments
+// ("sgde run PLAN --input ...", the documented form) are parsed too: urfave/cli stops parsing at
+// the first positional argument. It also returns the positional arguments.
+func withTrailingFlags(c *cli.Context) (*cli.Context, []string, error) {
+	fs := flag.NewFlagSet(c.Command.Name, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	for _, f := range c.Command.Flags {
+		if err := f.Apply(fs); err != nil {
+			return nil, nil, err
+		}
+	}
+	// Carry over the flags given before the positional arguments.
+	for _, f := range c.Command.Flags {
+		name := f.Names()[0]
+		if c.IsSet(name) && fs.Lookup(name) != nil {
+			v := c.Value(name)
+			if d, ok := v.(time.Duration); ok {
+				v = d.String()
+			}
+			if err := fs.Set(name, fmt.Sprint(v)); err != nil {
+				return nil, nil, usagef("--%s: %v", name, err)
+			}
+		}
+	}
+	var pos []string
+	rest := c.Args().Slice()
+	for len(rest) > 0 {
+		switch {
+		case rest[0] == "--":
+			pos = append(pos, rest[1:]...)
+			rest = nil
+		case len(rest[0]) > 1 && rest[0][0] == '-':
+			if err := fs.Parse(rest); err != nil {
+				return nil, nil, usagef("%v", err)
+			}
+			rest = fs.Args()
+		default:
+			pos = append(pos, rest[0])
+			rest = rest[1:]
+		}
+	}
+	nc := cli.NewContext(c.App, fs, c.Lineage()[1])
+	nc.Context, nc.Command = c.Context, c.Command
+	return nc, pos, nil
+}
+
+// loadPlan loads and validates the plan named by the only positional argument.
+func loadPlan(args []string, command string) (*plans.Plan, error) {
+	if len(args) != 1 {
+		return nil, usagef("%s takes exactly one plan file, got %d arguments", command, len(args))
+	}
+	p, err := plans.Load(args[0])
+	if err != nil {
+		if errors.Is(err, plans.ErrInvalid) {
+			return nil, fmt.Errorf("invalid plan:\n%w", err)
+		}
+		return nil, err
+	}
+	return p, nil
+}
+
+func runCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "run",
+		Usage: "run a plan on one input (or on each line of a JSONL file) and print the output",
+		UsageText: "sgde run PLAN --input JSON | --inputs FILE.jsonl [options]\n\n" +
+			"Example:\n   sgde run testdata/plans/gsm-hard-zero-shot.yaml --input '{\"question\": \"What is 2+3?\"}' \\\n" +
+			"      --student-url http://127.0.0.1:8088/v1 --student-model slm-1.5b",
+		Flags: append([]cli.Flag{
+			&cli.StringFlag{Name: "input", Usage: "the plan inputs as one JSON object"},
+			&cli.StringFlag{Name: "inputs", Usage: "JSONL file of input objects, one run per line; prints one JSON result per line"},
+			&cli.BoolFlag{Name: "trace", Usage: "print the run's trace tree to stderr"},
+		}, runtimeFlags()...),
+		Action: func(c *cli.Context) error {
+			c, args, err := withTrailingFlags(c)
+			if err != nil {
+				return err
+			}
+			p, err := loadPlan(args, "run")
+			if err != nil {
+				return err
+			}
+			one, many := c.String("input"), c.String("inputs")
+			if (one == "") == (many == "") {
+				return usagef("give exactly one of --input JSON and --inputs FILE")
+			}
+			e, err := newEnv(c.Context, c, p)
+			if err != nil {
+				return err
+			}
+			defer e.close()
+			prog, err := e.runner.Prepare(p)
+			if err != nil {
+				return err
+			}
+			if one != "" {
+				in, err := decodeInputs([]byte(one))
+				if err != nil {
+					return usagef("--input: %v", err)
+				}
+				return runOne(c, e, prog, in)
+			}
+			return runMany(c, e, prog, many)
+		},
+	}
+}
+
+func decodeInputs(b []byte) (map[string]any, error) {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber()
+	var in map[string]any
+	if err := dec.Decode(&in); err != nil {
+		return nil, fmt.Errorf("not a JSON object: %v", err)
+	}
+	if in == nil {
+		return nil, errors.New("not a JSON object: null")
+	}
+	if dec.More() {
+		return nil, errors.New("trailing data after the JSON object")
+	}
+	return in, nil
+}
+
+func runOne(c *cli.Context, e *env, prog *runtime.Program, in map[string]any) error {
+	res, err := prog.Run(c.Context, in)
+	if e.traces != nil {
+		if werr := e.traces.Write(res.Trace); werr != nil && err == nil {
+			err = werr
+		}
+	}
+	if c.Bool("trace") {
+		_ = trace.Render(c.App.ErrWriter, res.Trace, trace.RenderOptions{Color: isTerminal(c.App.ErrWriter)})
+	}
+	if err != nil {
+		return runError(err)
+	}
+	return printValue(c.App.Writer, res.Output)
+}
+
+// runError maps a run failure to the exit code: 2 for bad inputs, 3 for code limits and traps.
+func runError(err error) error {
+	var ne *runtime.NodeError
+	if errors.As(err, &ne) {
+		if ne.Kind == runtime.KindInput {
+			return usageError{err}
+		}
+		if sandbox.IsLimit(ne.Err) {
+			return withCode(exitLimit, err)
+		}
+	}
+	return err
+}
+
+// printValue prints strings as they are and everything else as JSON.
+func printValue(w io.Writer, v any) error {
+	if s, ok := v.(string); ok {
+		_, err := fmt.Fprintln(w, s)
+		return err
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(w, "%s\n", b)
+	return err
+}
+
+// runMany runs each line of a JSONL file, printing one JSON result per line. A failing line is
+// reported in its result and the others still run.
+func runMany(c *cli.Context, e *env, prog *runtime.Program, path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return usagef("--inputs: %v", err)
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 64<<10), 16<<20)
+	out := json.NewEncoder(c.App.Writer)
+	out.SetEscapeHTML(false)
+	line, failed := 0, 0
+	for sc.Scan() {
+		line++
+		if len(bytes.TrimSpace(sc.Bytes())) == 0 {
+			continue
+		}
+		if err := c.Context.Err(); err != nil {
+			return err
+		}
+		type result struct {
+			Line      int    `json:"line"`
+			Output    any    `json:"output,omitempty"`
+			Error     string `json:"error,omitempty"`
+			ErrorKind string `json:"error_kind,omitempty"`
+		}
+		r := result{Line: line}
+		in, err := decodeInputs(sc.Bytes())
+		if err != nil {
+			r.Error, r.ErrorKind = err.Error(), runtime.KindInput
+		} else {
+			res, err := prog.Run(c.Context, in)
+			if e.traces != nil {
+				res.Trace.ID = fmt.Sprint(line)
+				if werr := e.traces.Write(res.Trace); werr != nil {
+					return werr
+				}
+			}
+			if err != nil {
+				r.Error, r.ErrorKind = err.Error(), runtime.KindOf(err)
+			} else {
+				r.Output = res.Output
+			}
+		}
+		if r.Error != "" {
+			failed++
+		}
+		if err := out.Encode(r); err != nil {
+			return err
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return fmt.Errorf("--inputs %s: %w", path, err)
+	}
+	if failed > 0 {
+		return fmt.Errorf("%d of the runs failed", failed)
+	}
+	return nil
+}
+
+// isTerminal reports whether w is a terminal (for colours and progress bars).
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}

@@ -1,0 +1,120 @@
+package compiler
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/sgde-project/sgde/compiler/edit"
+	"github.com/sgde-project/sgde/compiler/teacher"
+	"github.com/sgde-project/sgde/plans"
+)
+
+// Row is one line of the baselines table: a plan's accuracy on the evaluation batch and what it
+// costs to run and to compile.
+type Row struct {
+	Name      string  `json:"name"`
+	Correct   int     `json:"correct"`
+	N         int     `json:"n"`
+	Accuracy  float64 `json:"accuracy"`
+	CILo      float64 `json:"ci_lo"`
+	CIHi      float64 `json:"ci_hi"`
+	CallsPer  float64 `json:"student_calls_per_item"`
+	TokensPer float64 `json:"tokens_per_item"`
+	LatencyMS float64 `json:"latency_ms_per_item"`
+	// Compile cost: teacher tokens, student requests and wall seconds spent producing the plan.
+	CompileTeacherTokens int64   `json:"compile_teacher_tokens"`
+	CompileStudentCalls  int64   `json:"compile_student_calls"`
+	CompileSeconds       float64 `json:"compile_seconds"`
+	// Suspect, when set, is the accuracy on the items not listed as suspect labels.
+	CleanCorrect int `json:"clean_correct,omitempty"`
+	CleanN       int `json:"clean_n,omitempty"`
+}
+
+// RowOf summarises an evaluation.
+func RowOf(name string, ev Eval) Row {
+	lo, hi := ev.CI()
+	calls, tokens, lat := ev.PerItem()
+	return Row{Name: name, Correct: ev.Correct(), N: ev.N(), Accuracy: 1 - ev.Risk(), CILo: lo, CIHi: hi,
+		CallsPer: calls, TokensPer: tokens, LatencyMS: lat}
+}
+
+// WithClean fills the accuracy on the items whose ids are not in suspect.
+func (r Row) WithClean(ev Eval, suspect map[string]bool) Row {
+	r.CleanCorrect, r.CleanN = 0, 0
+	for _, o := range ev.Outcomes {
+		if suspect[o.Item] {
+			continue
+		}
+		r.CleanN++
+		if o.Correct {
+			r.CleanCorrect++
+		}
+	}
+	return r
+}
+
+// Bootstrapped is the few-shot baseline (the DSPy BootstrapFewShot idea): the initial plan with
+// each llm node given up to three demonstrations taken from its own correct traces on the
+// training batch. It returns the plan and what bootstrapping cost.
+func Bootstrapped(ctx context.Context, r Runner, initial *plans.Plan, train []Item, metric Metric, workers int) (*plans.Plan, Row, error) {
+	start := time.Now()
+	ev, err := evaluate(ctx, r, initial, train, metric, workers, nil)
+	if err != nil {
+		return nil, Row{}, fmt.Errorf("bootstrap few-shot: %w", err)
+	}
+	var edits []edit.Edit
+	for _, ne := range evidence(initial, ev, train) {
+		n := initial.Node(ne.Node)
+		if n == nil || n.LLM == nil {
+			continue
+		}
+		if demos := teacher.Bootstrap(ne.Passing); len(demos) > 0 {
+			edits = append(edits, edit.Edit{Action: edit.RefinePrompt, Node: n.ID, Examples: demos})
+		}
+	}
+	p := initial
+	if len(edits) > 0 {
+		if p, err = edit.Apply(initial, edits...); err != nil {
+			return nil, Row{}, fmt.Errorf("bootstrap few-shot: %w", err)
+		}
+	}
+	q, err := clonePlan(p)
+	if err != nil {
+		return nil, Row{}, err
+	}
+	q.Metadata.Name = initial.Metadata.Name + "-few-shot"
+	// The cost of bootstrapping is the student calls it needs (one training run), cached or not.
+	calls, _, _ := ev.Cost()
+	cost := Row{CompileStudentCalls: calls, CompileSeconds: time.Since(start).Seconds()}
+	return q, cost, nil
+}
+
+// WriteTable prints rows as an aligned text table.
+func WriteTable(w io.Writer, rows []Row) error {
+	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "plan\taccuracy\t95% CI\tcalls/item\ttokens/item\tlatency/item\tcompile cost")
+	for _, r := range rows {
+		fmt.Fprintf(tw, "%s\t%.1f%% (%d/%d)\t[%.1f, %.1f]\t%.2f\t%.0f\t%.0f ms\t%s\n", r.Name, 100*r.Accuracy, r.Correct, r.N,
+			100*r.CILo, 100*r.CIHi, r.CallsPer, r.TokensPer, r.LatencyMS, r.CostText())
+	}
+	return tw.Flush()
+}
+
+// CostText describes the compile cost.
+func (r Row) CostText() string {
+	if r.CompileTeacherTokens == 0 && r.CompileStudentCalls == 0 && r.CompileSeconds == 0 {
+		return "none"
+	}
+	var parts []string
+	parts = append(parts, fmt.Sprintf("%d teacher tokens", r.CompileTeacherTokens))
+	parts = append(parts, fmt.Sprintf("%d student calls", r.CompileStudentCalls))
+	parts = append(parts, fmt.Sprintf("%.1fs", r.CompileSeconds))
+	return strings.Join(parts, ", ")
+}
+
+// Separated reports whether the 95% intervals of a and b do not overlap with a above b.
+func Separated(a, b Row) bool { return a.CILo > b.CIHi }

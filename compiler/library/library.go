@@ -1,0 +1,100 @@
+package library
+
+import (
+	_ "embed"
+	"strings"
+
+	"github.com/sgde-project/sgde/plans"
+)
+
+//go:embed modules/arith_program.go.src
+var arithProgram string
+
+// Module is a vetted code node: reviewed Go source in the code-node ABI and its interface.
+type Module struct {
+	Name        string
+	Description string
+	// Source is the Go source (package main, guest.Run).
+	Source string
+	// Inputs and Outputs declare the node's fields and their types.
+	Inputs  map[string]plans.Type
+	Outputs map[string]plans.Type
+	// Result is the output field that carries the node's answer.
+	Result string
+}
+
+// ArithProgram evaluates the Python `def solution():` programs students write for math word
+// problems (program-aided language models), exactly and with every resource capped. Its source
+// is a byte-for-byte copy of testdata/code/arith_program.go, kept in sync by a test.
+func ArithProgram() Module {
+	return Module{
+		Name:        "arith_program",
+		Description: "exact evaluator for PAL-style Python solution() programs",
+		Source:      arithProgram,
+		Inputs:      map[string]plans.Type{"program": plans.TypeString},
+		Outputs:     map[string]plans.Type{"answer": plans.TypeNumber},
+		Result:      "answer",
+	}
+}
+
+// Modules lists the catalogue's code modules.
+func Modules() []Module { return []Module{ArithProgram()} }
+
+// ProgramPrompt asks the student for a PAL program for the problem rendered by problemRef
+// templates (for example "{{ inputs.question }}"). The instruction names the function, the
+// fence and the absence of prose, because small models follow explicit format lines far more
+// often than implicit ones.
+func ProgramPrompt(problem string) string {
+	return "Write a Python program that solves the math word problem below. Define `def solution():` " +
+		"that computes the answer step by step, one variable per quantity, and returns the final number. " +
+		"Reply with only the code in one ```python block, no explanation.\n\nProblem: " + problem
+}
+
+// FormatLine is the explicit output-format instruction for a parser type, or "" when the
+// catalogue has none for it.
+func FormatLine(t plans.ParserType) string {
+	switch t {
+	case plans.ParserNumber, plans.ParserInteger:
+		return "Reply with only the final number, nothing else: no words, no units."
+	case plans.ParserCode:
+		return "Reply with only the code in one ```python block, no explanation."
+	case plans.ParserJSON:
+		return "Reply with only one JSON object, no prose and no code fences."
+	}
+	return ""
+}
+
+// HasFormatLine reports whether prompt already carries the catalogue's format line for t.
+func HasFormatLine(prompt string, t plans.ParserType) bool {
+	l := FormatLine(t)
+	return l != "" && strings.Contains(prompt, l)
+}
+
+// ConsensusSizes are the sample counts the catalogue offers, smallest (cheapest) first.
+func ConsensusSizes() []int { return []int{3, 5, 7} }
+
+// ConsensusTemperature is the sampling temperature of consensus samples: high enough that
+// samples err independently, low enough that each stays near greedy accuracy.
+const ConsensusTemperature = 0.7
+
+// MaxDemos is the number of few-shot demonstrations bootstrapped from successful traces.
+const MaxDemos = 3
+
+// Vote returns the catalogue's vote for a value type: plurality on numbers compared to 10
+// significant digits (ties to the first value seen), exact plurality otherwise.
+func Vote(t plans.Type) plans.Vote {
+	if t == plans.TypeNumber || t == plans.TypeInteger {
+		return plans.Vote{Method: plans.VotePlurality, TieBreak: plans.TieFirst, Normalize: "number", Precision: 10}
+	}
+	return plans.Vote{Method: plans.VotePlurality, TieBreak: plans.TieFirst, Normalize: "text"}
+}
+
+// Perturbations gives sample i the consensus temperature and the seed i+1, so that samples
+// are independent draws yet a rerun with a response cache replays them exactly.
+func Perturbations(n int) plans.Perturbations {
+	seeds := make([]int64, n)
+	for i := range seeds {
+		seeds[i] = int64(i + 1)
+	}
+	return plans.Perturbations{Temperatures: []float64{ConsensusTemperature}, Seeds: seeds}
+}

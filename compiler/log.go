@@ -1,0 +1,53 @@
+package compiler
+
+import (
+	"time"
+
+	"github.com/sgde-project/sgde/compiler/edit"
+)
+
+// Event kinds of the compile log.
+const (
+	EventStart     = "start"     // the compile began (or resumed)
+	EventIncumbent = "incumbent" // the current plan was evaluated
+	EventCritique  = "critique"  // the teacher's per-node critique for a round
+	EventTeacher   = "teacher"   // a problem with the teacher's reply (repaired or dropped)
+	EventCandidate = "candidate" // one candidate, accepted or rejected, with the reason
+	EventRound     = "round"     // a round ended; the checkpoint is written after it
+	EventStop      = "stop"      // the compile stopped, with the reason
+)
+
+// Event is one line of the compile log (compile-log.jsonl).
+type Event struct {
+	Time      time.Time `json:"time"`
+	Iteration int       `json:"iteration"`
+	Kind      string    `json:"kind"`
+	// Candidate numbers the candidates of a round from 1.
+	Candidate int               `json:"candidate,omitempty"`
+	Edits     []edit.Edit       `json:"edits,omitempty"`
+	Summary   []string          `json:"summary,omitempty"`
+	Rationale string            `json:"rationale,omitempty"`
+	Critique  map[string]string `json:"critique,omitempty"`
+	Accepted  *bool             `json:"accepted,omitempty"`
+	Reason    string            `json:"reason,omitempty"`
+	Digest    string            `json:"digest,omitempty"`
+	// Risks on the training and held-out batches; IncumbentRisk is the held-out risk the
+	// candidate was compared with.
+	TrainRisk     *float64 `json:"train_risk,omitempty"`
+	HeldoutRisk   *float64 `json:"heldout_risk,omitempty"`
+	IncumbentRisk *float64 `json:"incumbent_risk,omitempty"`
+	// PValue is the exact McNemar p-value; Wins and Losses are the discordant pairs in the
+	// candidate's favour and against it.
+	PValue *float64 `json:"p_value,omitempty"`
+	Wins   int      `json:"wins,omitempty"`
+	Losses int      `json:"losses,omitempty"`
+	// CallsPerItem is the candidate's student calls per held-out item.
+	CallsPerItem *float64 `json:"calls_per_item,omitempty"`
+	// Spent so far: teacher tokens, student calls, wall seconds.
+	TeacherTokens int64   `json:"teacher_tokens,omitempty"`
+	StudentCalls  int64   `json:"student_calls,omitempty"`
+	WallSeconds   float64 `json:"wall_seconds,omitempty"`
+}
+
+func fptr(f float64) *float64 { return &f }
+func bptr(b bool) *bool       { return &b }

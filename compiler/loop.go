@@ -1,0 +1,704 @@
+package compiler
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"os"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/sgde-project/sgde/compiler/edit"
+	"github.com/sgde-project/sgde/compiler/pac"
+	"github.com/sgde-project/sgde/compiler/stats"
+	"github.com/sgde-project/sgde/compiler/teacher"
+	"github.com/sgde-project/sgde/plans"
+	"github.com/sgde-project/sgde/runtime/trace"
+)
+
+// Config configures one compile. Zero values take the documented defaults.
+type Config struct {
+	Initial *plans.Plan
+	Train   []Item
+	Heldout []Item
+	Metric  Metric
+	Teacher teacher.Teacher
+	Runner  Runner
+	// Dir is the output directory: checkpoint, log, plan, report.
+	Dir string
+	// Allowed restricts the teacher's actions (nil: all).
+	Allowed []edit.Action
+	// K is the number of candidates per round (default 3).
+	K int
+	// MinDelta is the least drop in held-out risk a candidate must show (default 0.01).
+	MinDelta float64
+	// Alpha is the significance level of the exact McNemar test (default 0.05).
+	Alpha float64
+	// Patience stops the compile after this many rounds without an accepted candidate
+	// (default 2).
+	Patience int
+	// Iterations bounds the rounds (default 8).
+	Iterations int
+	// Budgets: teacher tokens, student calls and wall time (0: unlimited).
+	BudgetTeacherTokens int64
+	BudgetStudentCalls  int64
+	BudgetWall          time.Duration
+	// Epsilon and Delta are the PAC target (default 0.05 each).
+	Epsilon, Delta float64
+	// Probe is the number of training items new code nodes are tested on (default 8).
+	Probe int
+	// CodeLimits are given to every new code node a teacher proposes without limits of its own
+	// (default: 5s wall time, 64 MiB), so that a node that loops forever costs seconds, not the
+	// sandbox's generous defaults, and the compiled plan states its bounds.
+	CodeLimits *plans.Limits
+	// Workers bounds the items evaluated at once (default 8).
+	Workers int
+	Seed    int64
+	// Student names the student model for provenance.
+	Student string
+	// Progress, when set, receives every event as it is logged and a tick per item evaluated.
+	Progress func(Event)
+	Tick     func()
+}
+
+func (c *Config) defaults() {
+	if c.K <= 0 {
+		c.K = 3
+	}
+	if c.MinDelta == 0 {
+		c.MinDelta = 0.01
+	}
+	if c.Alpha == 0 {
+		c.Alpha = 0.05
+	}
+	if c.Patience <= 0 {
+		c.Patience = 2
+	}
+	if c.Iterations <= 0 {
+		c.Iterations = 8
+	}
+	if c.Epsilon == 0 {
+		c.Epsilon = 0.05
+	}
+	if c.Delta == 0 {
+		c.Delta = 0.05
+	}
+	if c.Probe <= 0 {
+		c.Probe = 8
+	}
+	if c.Workers <= 0 {
+		c.Workers = 8
+	}
+	if c.CodeLimits == nil {
+		mem := uint32(64)
+		c.CodeLimits = &plans.Limits{Timeout: "5s", MemoryMiB: &mem}
+	}
+}
+
+func (c *Config) check() error {
+	var p []string
+	if c.Initial == nil {
+		p = append(p, "no initial plan")
+	}
+	if len(c.Train) == 0 || len(c.Heldout) == 0 {
+		p = append(p, "training and held-out sets must not be empty")
+	}
+	if c.Metric == nil || c.Teacher == nil || c.Runner == nil {
+		p = append(p, "metric, teacher and runner are required")
+	}
+	if c.Dir == "" {
+		p = append(p, "an output directory is required")
+	}
+	if c.MinDelta < 0 || c.MinDelta >= 1 {
+		p = append(p, "min-delta must lie in [0, 1)")
+	}
+	if !(c.Alpha > 0 && c.Alpha <= 1) {
+		p = append(p, "alpha must lie in (0, 1]")
+	}
+	if _, err := pac.Bound(1, c.Epsilon, c.Delta); err != nil {
+		p = append(p, err.Error())
+	}
+	if len(p) > 0 {
+		return fmt.Errorf("compile: %s", strings.Join(p, "; "))
+	}
+	return nil
+}
+
+// Result is what a compile produced.
+type Result struct {
+	Plan       *plans.Plan
+	Initial    *plans.Plan
+	State      *State
+	Train      Eval
+	Heldout    Eval
+	PAC        pac.Report
+	StopReason string
+}
+
+// compiler is one compile in progress.
+type compiler struct {
+	cfg     Config
+	st      *State
+	log     *logWriter
+	start   time.Time
+	elapsed float64 // wall seconds of earlier sessions
+	tried   map[string]bool
+}
+
+// Compile runs SGDe from cfg.Initial, or resumes the checkpoint in cfg.Dir when resume is set.
+func Compile(ctx context.Context, cfg Config, resume bool) (*Result, error) {
+	cfg.defaults()
+	if resume && cfg.Initial == nil {
+		cfg.Initial = &plans.Plan{} // replaced from the checkpoint below
+	}
+	if err := cfg.check(); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(cfg.Dir, 0o755); err != nil {
+		return nil, fmt.Errorf("output directory: %w", err)
+	}
+	c := &compiler{cfg: cfg, start: time.Now(), tried: map[string]bool{}}
+	incumbent := cfg.Initial
+	if resume {
+		st, err := LoadState(cfg.Dir)
+		if err != nil {
+			return nil, err
+		}
+		if st.TrainDigest != DigestItems(cfg.Train) || st.HeldoutDigest != DigestItems(cfg.Heldout) {
+			return nil, errors.New("resume: the training or held-out data differ from the checkpoint's")
+		}
+		if incumbent, err = decodePlan(st.Incumbent); err != nil {
+			return nil, err
+		}
+		if c.cfg.Initial, err = decodePlan(st.Initial); err != nil {
+			return nil, err
+		}
+		c.st = st
+		c.elapsed = st.WallSeconds
+		for _, d := range st.Tried {
+			c.tried[d] = true
+		}
+	} else {
+		init, err := json.Marshal(cfg.Initial)
+		if err != nil {
+			return nil, fmt.Errorf("encode plan: %w", err)
+		}
+		c.st = &State{Version: stateVersion, Initial: init, TrainDigest: DigestItems(cfg.Train),
+			HeldoutDigest: DigestItems(cfg.Heldout), Teacher: cfg.Teacher.Name(), Iteration: -1}
+	}
+	lw, err := openLog(cfg.Dir, c.st.Iteration, resume)
+	if err != nil {
+		return nil, err
+	}
+	c.log = lw
+	defer lw.close()
+	res, err := c.run(ctx, incumbent, resume)
+	if serr := lw.sync(); err == nil && serr != nil {
+		err = serr
+	}
+	return res, err
+}
+
+func (c *compiler) emit(ev Event) {
+	ev.Time = time.Now().UTC()
+	ev.TeacherTokens, ev.StudentCalls, ev.WallSeconds = c.st.TeacherTokens, c.st.StudentCalls, c.wall()
+	if err := c.log.write(ev); err != nil && c.cfg.Progress != nil {
+		c.cfg.Progress(Event{Kind: EventTeacher, Reason: "log write failed: " + err.Error()})
+	}
+	if c.cfg.Progress != nil {
+		c.cfg.Progress(ev)
+	}
+}
+
+func (c *compiler) wall() float64 { return c.elapsed + time.Since(c.start).Seconds() }
+
+func (c *compiler) digest(p *plans.Plan) string {
+	d, err := plans.Digest(p)
+	if err != nil {
+		b, _ := json.Marshal(p)
+		return fmt.Sprintf("undigestable:%x", len(b))
+	}
+	return d
+}
+
+func (c *compiler) eval(ctx context.Context, p *plans.Plan, items []Item) (Eval, error) {
+	ev, err := evaluate(ctx, c.cfg.Runner, p, items, c.cfg.Metric, c.cfg.Workers, c.cfg.Tick)
+	_, tokens, _ := ev.Cost()
+	c.st.StudentCalls += ev.Requests()
+	c.st.StudentTokens += tokens
+	return ev, err
+}
+
+func (c *compiler) checkpoint(p *plans.Plan) error {
+	b, err := json.Marshal(p)
+	if err != nil {
+		return fmt.Errorf("encode plan: %w", err)
+	}
+	c.st.Incumbent = b
+	c.st.WallSeconds = c.wall()
+	c.st.Tried = c.st.Tried[:0]
+	for d := range c.tried {
+		c.st.Tried = append(c.st.Tried, d)
+	}
+	sort.Strings(c.st.Tried)
+	if err := c.log.sync(); err != nil {
+		return err
+	}
+	if err := writePlan(c.cfg.Dir, p); err != nil {
+		return err
+	}
+	return saveState(c.cfg.Dir, c.st)
+}
+
+func writePlan(dir string, p *plans.Plan) error {
+	b, err := plans.Marshal(p, plans.FormatYAML)
+	if err != nil {
+		return err
+	}
+	return writeAtomic(dir+"/"+FilePlan, b)
+}
+
+// stop returns the reason to stop before another round, or "".
+func (c *compiler) stop(heldout Eval, incumbent *plans.Plan) string {
+	cfg := c.cfg
+	switch {
+	case c.st.Iteration >= cfg.Iterations:
+		return fmt.Sprintf("iteration budget reached (%d)", cfg.Iterations)
+	case cfg.BudgetTeacherTokens > 0 && c.st.TeacherTokens >= cfg.BudgetTeacherTokens:
+		return fmt.Sprintf("teacher token budget spent (%d of %d)", c.st.TeacherTokens, cfg.BudgetTeacherTokens)
+	case cfg.BudgetStudentCalls > 0 && c.st.StudentCalls >= cfg.BudgetStudentCalls:
+		return fmt.Sprintf("student call budget spent (%d of %d)", c.st.StudentCalls, cfg.BudgetStudentCalls)
+	case cfg.BudgetWall > 0 && c.wall() >= cfg.BudgetWall.Seconds():
+		return fmt.Sprintf("wall-time budget spent (%.0fs of %s)", c.wall(), cfg.BudgetWall)
+	case c.st.Streak >= cfg.Patience:
+		return fmt.Sprintf("no accepted candidate for %d rounds (patience)", c.st.Streak)
+	}
+	if r, err := pac.ForPlan(incumbent, cfg.Epsilon, cfg.Delta, len(cfg.Train)); err == nil && r.Satisfied && heldout.Risk() <= cfg.Epsilon {
+		return fmt.Sprintf("PAC target met: held-out risk %.3f <= epsilon %g with %d >= m=%d training items", heldout.Risk(), cfg.Epsilon, len(cfg.Train), r.M)
+	}
+	return ""
+}
+
+func (c *compiler) run(ctx context.Context, incumbent *plans.Plan, resumed bool) (*Result, error) {
+	cfg := c.cfg
+	if !resumed || c.st.Iteration < 0 {
+		c.emit(Event{Iteration: 0, Kind: EventStart, Reason: fmt.Sprintf("teacher %s, %d train, %d held-out items", cfg.Teacher.Name(), len(cfg.Train), len(cfg.Heldout))})
+	} else {
+		c.emit(Event{Iteration: c.st.Iteration, Kind: EventStart, Reason: fmt.Sprintf("resumed after iteration %d", c.st.Iteration)})
+	}
+	train, err := c.eval(ctx, incumbent, cfg.Train)
+	if err != nil {
+		return nil, fmt.Errorf("evaluate incumbent on training data: %w", err)
+	}
+	heldout, err := c.eval(ctx, incumbent, cfg.Heldout)
+	if err != nil {
+		return nil, fmt.Errorf("evaluate incumbent on held-out data: %w", err)
+	}
+	c.tried[c.digest(incumbent)] = true
+	if c.st.Iteration < 0 {
+		c.st.Iteration = 0
+		c.st.Curve = append(c.st.Curve, CurvePoint{Iteration: 0, TrainRisk: train.Risk(), HeldoutRisk: heldout.Risk(), Accepted: true})
+		c.emit(Event{Iteration: 0, Kind: EventIncumbent, Digest: c.digest(incumbent), TrainRisk: fptr(train.Risk()), HeldoutRisk: fptr(heldout.Risk())})
+		if err := c.checkpoint(incumbent); err != nil {
+			return nil, err
+		}
+	}
+	reason := c.st.StopReason
+	for !c.st.Done {
+		if reason = c.stop(heldout, incumbent); reason != "" {
+			break
+		}
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		iter := c.st.Iteration + 1
+		next, nextHeld, accepted, err := c.round(ctx, iter, incumbent, train, heldout)
+		if err != nil {
+			if errors.Is(err, teacher.ErrBudget) {
+				reason = "teacher token budget spent"
+				break
+			}
+			return nil, err
+		}
+		if accepted {
+			incumbent, heldout = next, nextHeld
+			if train, err = c.eval(ctx, incumbent, cfg.Train); err != nil {
+				return nil, fmt.Errorf("evaluate new incumbent on training data: %w", err)
+			}
+			c.st.Streak = 0
+		} else {
+			c.st.Streak++
+		}
+		c.st.Iteration = iter
+		c.st.Curve = append(c.st.Curve, CurvePoint{Iteration: iter, TrainRisk: train.Risk(), HeldoutRisk: heldout.Risk(), Accepted: accepted})
+		c.emit(Event{Iteration: iter, Kind: EventRound, Accepted: bptr(accepted), Digest: c.digest(incumbent),
+			TrainRisk: fptr(train.Risk()), HeldoutRisk: fptr(heldout.Risk())})
+		if err := c.checkpoint(incumbent); err != nil {
+			return nil, err
+		}
+	}
+	if !c.st.Done { // a resumed, finished compile only rewrites its outputs
+		c.st.Done, c.st.StopReason = true, reason
+		c.emit(Event{Iteration: c.st.Iteration, Kind: EventStop, Reason: reason, TrainRisk: fptr(train.Risk()), HeldoutRisk: fptr(heldout.Risk())})
+	}
+	rep, err := pac.ForPlan(incumbent, cfg.Epsilon, cfg.Delta, len(cfg.Train))
+	if err != nil {
+		return nil, err
+	}
+	final, err := c.provenance(incumbent, train, heldout, rep)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.checkpoint(final); err != nil {
+		return nil, err
+	}
+	return &Result{Plan: final, Initial: cfg.Initial, State: c.st, Train: train, Heldout: heldout, PAC: rep, StopReason: reason}, nil
+}
+
+func (c *compiler) provenance(p *plans.Plan, train, heldout Eval, rep pac.Report) (*plans.Plan, error) {
+	q, err := clonePlan(p)
+	if err != nil {
+		return nil, err
+	}
+	if c.digest(p) != c.digest(c.cfg.Initial) && !strings.HasSuffix(q.Metadata.Name, "-compiled") {
+		q.Metadata.Name += "-compiled"
+	}
+	seed := c.cfg.Seed
+	all := append(slices.Clone(c.cfg.Train), c.cfg.Heldout...)
+	q.Provenance = &plans.Provenance{
+		Teacher:       c.cfg.Teacher.Name(),
+		Student:       c.cfg.Student,
+		DatasetDigest: DigestItems(all),
+		Seed:          &seed,
+		TrainRisk:     fptr(train.Risk()),
+		HeldoutRisk:   fptr(heldout.Risk()),
+		Cost: &plans.Cost{TeacherTokens: c.st.TeacherTokens, StudentCalls: c.st.StudentCalls,
+			StudentTokens: c.st.StudentTokens, WallSeconds: math.Round(c.wall()*1000) / 1000, Iterations: c.st.Iteration},
+		PAC:        &plans.PAC{K: rep.K, Epsilon: rep.Epsilon, Delta: rep.Delta, M: rep.M, TrainN: rep.TrainN, Satisfied: rep.Satisfied},
+		CompiledAt: time.Now().UTC().Format(time.RFC3339),
+		Compiler:   "sgde",
+	}
+	if err := q.Validate(); err != nil {
+		return nil, fmt.Errorf("compiled plan with provenance: %w", err)
+	}
+	return q, nil
+}
+
+func clonePlan(p *plans.Plan) (*plans.Plan, error) {
+	b, err := json.Marshal(p)
+	if err != nil {
+		return nil, fmt.Errorf("copy plan: %w", err)
+	}
+	var q plans.Plan
+	if err := json.Unmarshal(b, &q); err != nil {
+		return nil, fmt.Errorf("copy plan: %w", err)
+	}
+	return &q, nil
+}
+
+// scored is a candidate that reached held-out evaluation.
+type scored struct {
+	idx     int
+	plan    *plans.Plan
+	held    Eval
+	risk    float64
+	calls   float64
+	p       float64
+	wins    int
+	losses  int
+	passing bool
+	ev      Event
+}
+
+// round asks the teacher, validates and evaluates the candidates, and picks one to accept.
+func (c *compiler) round(ctx context.Context, iter int, incumbent *plans.Plan, train, heldout Eval) (*plans.Plan, Eval, bool, error) {
+	cfg := c.cfg
+	prop, err := cfg.Teacher.Propose(ctx, teacher.Input{
+		Plan: incumbent, Nodes: evidence(incumbent, train, cfg.Train), Allowed: cfg.Allowed, K: cfg.K,
+		Round: iter, Tried: c.tried, Digest: c.digest,
+	})
+	c.st.TeacherTokens += prop.Tokens
+	for _, p := range prop.Problems {
+		c.emit(Event{Iteration: iter, Kind: EventTeacher, Reason: p})
+	}
+	if err != nil {
+		if errors.Is(err, teacher.ErrBudget) || ctx.Err() != nil {
+			return nil, Eval{}, false, err
+		}
+		// An unreachable or failing teacher ends the round without a candidate; patience and
+		// budgets decide whether to go on.
+		c.emit(Event{Iteration: iter, Kind: EventTeacher, Reason: "teacher failed: " + err.Error()})
+		return nil, Eval{}, false, nil
+	}
+	c.emit(Event{Iteration: iter, Kind: EventCritique, Critique: prop.Critique})
+	if len(prop.Candidates) == 0 {
+		c.emit(Event{Iteration: iter, Kind: EventCandidate, Accepted: bptr(false), Reason: "the teacher proposed no usable candidate"})
+	}
+	incRisk := heldout.Risk()
+	var survivors []scored
+	for i, cand := range prop.Candidates {
+		if i >= cfg.K {
+			break
+		}
+		ev := Event{Iteration: iter, Kind: EventCandidate, Candidate: i + 1, Edits: cand.Edits, Rationale: cand.Rationale,
+			IncumbentRisk: fptr(incRisk), Accepted: bptr(false)}
+		for _, e := range cand.Edits {
+			ev.Summary = append(ev.Summary, e.Summary())
+		}
+		reject := func(reason string) { ev.Reason = reason; c.emit(ev) }
+		if ctx.Err() != nil {
+			return nil, Eval{}, false, ctx.Err()
+		}
+		q, err := edit.Apply(incumbent, cand.Edits...)
+		if err != nil {
+			reject("plan validation failed: " + err.Error())
+			continue
+		}
+		q.Metadata.Name = incumbent.Metadata.Name
+		c.limitNewCode(incumbent, q)
+		d := c.digest(q)
+		ev.Digest = d
+		if c.tried[d] {
+			reject("already evaluated in an earlier round")
+			continue
+		}
+		c.tried[d] = true
+		if why, err := c.testCode(ctx, incumbent, q); err != nil {
+			return nil, Eval{}, false, err
+		} else if why != "" {
+			reject(why)
+			continue
+		}
+		held, err := c.eval(ctx, q, cfg.Heldout)
+		if err != nil {
+			return nil, Eval{}, false, fmt.Errorf("evaluate candidate %d: %w", i+1, err)
+		}
+		pr, err := stats.Pair(held.Bits(), heldout.Bits())
+		if err != nil {
+			return nil, Eval{}, false, err
+		}
+		s := scored{idx: i, plan: q, held: held, risk: held.Risk(), wins: pr.OnlyA, losses: pr.OnlyB,
+			p: stats.McNemarExact(pr.OnlyA, pr.OnlyB)}
+		s.calls, _, _ = held.PerItem()
+		ev.HeldoutRisk, ev.PValue, ev.Wins, ev.Losses, ev.CallsPerItem = fptr(s.risk), fptr(s.p), s.wins, s.losses, fptr(s.calls)
+		switch {
+		case held.Correct() == 0 && held.N() > 0 && held.Outcomes[0].Error != "":
+			ev.Reason = fmt.Sprintf("the candidate failed on the held-out items (%s): %s", held.Outcomes[0].ErrorKind, firstLine(held.Outcomes[0].Error, 300))
+		case incRisk-s.risk < cfg.MinDelta-1e-12:
+			ev.Reason = fmt.Sprintf("held-out risk %.3f does not drop by min-delta %g from %.3f", s.risk, cfg.MinDelta, incRisk)
+		case s.wins <= s.losses || s.p > cfg.Alpha:
+			ev.Reason = fmt.Sprintf("not significant: McNemar p=%.3g > alpha %g (%d wins, %d losses)", s.p, cfg.Alpha, s.wins, s.losses)
+		default:
+			s.passing = true
+		}
+		s.ev = ev
+		survivors = append(survivors, s)
+		if cfg.BudgetStudentCalls > 0 && c.st.StudentCalls >= cfg.BudgetStudentCalls {
+			break
+		}
+	}
+	// The best passing candidate: lowest risk, ties broken by cost (student calls per item),
+	// then by the teacher's order.
+	sort.SliceStable(survivors, func(i, j int) bool {
+		a, b := survivors[i], survivors[j]
+		if a.passing != b.passing {
+			return a.passing
+		}
+		if a.risk != b.risk {
+			return a.risk < b.risk
+		}
+		return a.calls < b.calls
+	})
+	var best scored
+	found := false
+	for i := range survivors {
+		s := &survivors[i]
+		if s.passing && !found {
+			best, found = *s, true
+			s.ev.Accepted = bptr(true)
+			s.ev.Reason = fmt.Sprintf("accepted: held-out risk %.3f -> %.3f, McNemar p=%.3g (%d wins, %d losses), %.2f calls/item",
+				incRisk, s.risk, s.p, s.wins, s.losses, s.calls)
+		} else if s.passing {
+			s.ev.Reason = fmt.Sprintf("passed, but candidate %d is better (risk %.3f, %.2f calls/item)", best.idx+1, best.risk, best.calls)
+		}
+	}
+	// Log in the teacher's order; best is a copy, so re-sorting cannot change what is accepted.
+	sort.SliceStable(survivors, func(i, j int) bool { return survivors[i].idx < survivors[j].idx })
+	for _, s := range survivors {
+		c.emit(s.ev)
+	}
+	if !found {
+		return nil, Eval{}, false, nil
+	}
+	return best.plan, best.held, true, nil
+}
+
+// testCode builds and tests, in the sandbox, the code nodes of cand that the incumbent does not
+// have: it runs cand on the first Probe training items and rejects it when a new node fails to
+// build, hits a limit (fuel, memory, time, stack, output size) or a trap, never runs, or the plan
+// is right on fewer than half of the items where the node ran. It returns the reason, or "".
+func (c *compiler) testCode(ctx context.Context, inc, cand *plans.Plan) (string, error) {
+	old := map[string]bool{}
+	for _, n := range inc.Nodes {
+		if n.Code != nil {
+			old[n.Code.SourceText()] = true
+		}
+	}
+	fresh := map[string]bool{}
+	for _, n := range cand.Nodes {
+		if n.Code != nil && !old[n.Code.SourceText()] {
+			fresh[n.ID] = true
+		}
+	}
+	if len(fresh) == 0 {
+		return "", nil
+	}
+	probe := c.cfg.Train[:min(c.cfg.Probe, len(c.cfg.Train))]
+	// One item first: a node that does not build or never stops is rejected after one call
+	// rather than after a batch of them.
+	first, err := c.eval(ctx, cand, probe[:1])
+	if err != nil {
+		return "", fmt.Errorf("test code nodes: %w", err)
+	}
+	ev := first
+	if why := c.codeFailure(first, fresh); why == "" && len(probe) > 1 {
+		rest, err := c.eval(ctx, cand, probe[1:])
+		if err != nil {
+			return "", fmt.Errorf("test code nodes: %w", err)
+		}
+		ev.Outcomes = append(ev.Outcomes, rest.Outcomes...)
+	}
+	return c.judgeCode(ev, fresh, len(probe)), nil
+}
+
+// codeFailure returns why a fresh code node failed hard (build, limit, trap) in ev, or "".
+func (c *compiler) codeFailure(ev Eval, fresh map[string]bool) string {
+	for _, o := range ev.Outcomes {
+		if why := hardFailure(o, fresh); why != "" {
+			return why
+		}
+	}
+	return ""
+}
+
+func hardFailure(o Outcome, fresh map[string]bool) string {
+	if o.Trace == nil {
+		return ""
+	}
+	if o.ErrorKind == "build_error" {
+		return fmt.Sprintf("code node %s does not build: %s", o.Trace.ErrorNode, firstLine(o.Error, 600))
+	}
+	var why string
+	var visit func([]*trace.Node)
+	visit = func(nodes []*trace.Node) {
+		for _, tn := range nodes {
+			if tn == nil || why != "" {
+				continue
+			}
+			if fresh[tn.ID] {
+				if limitKind(tn.ErrorKind) {
+					why = fmt.Sprintf("code node %s hit a limit on training item %s (%s): %s", tn.ID, o.Item, tn.ErrorKind, firstLine(tn.Error, 300))
+				} else if tn.ErrorKind == "build_error" {
+					why = fmt.Sprintf("code node %s does not build: %s", tn.ID, firstLine(tn.Error, 600))
+				}
+			}
+			if tn.Consensus != nil {
+				for _, s := range tn.Consensus.Samples {
+					visit(s.Nodes)
+				}
+			}
+		}
+	}
+	visit(o.Trace.Nodes)
+	return why
+}
+
+// limitNewCode gives the code nodes of q that inc lacks the compiler's limits when they have
+// none of their own.
+func (c *compiler) limitNewCode(inc, q *plans.Plan) {
+	old := map[string]bool{}
+	for _, n := range inc.Nodes {
+		if n.Code != nil {
+			old[n.Code.SourceText()] = true
+		}
+	}
+	for i, n := range q.Nodes {
+		if n.Code != nil && !old[n.Code.SourceText()] && n.Code.Limits == nil {
+			l := *c.cfg.CodeLimits
+			q.Nodes[i].Code.Limits = &l
+		}
+	}
+}
+
+// judgeCode applies the test rule to the probe outcomes of fresh code nodes.
+func (c *compiler) judgeCode(ev Eval, fresh map[string]bool, probeN int) string {
+	if why := c.codeFailure(ev, fresh); why != "" {
+		return why
+	}
+	ran := map[string]int{}
+	right := map[string]int{}
+	for _, o := range ev.Outcomes {
+		if o.Trace == nil {
+			continue
+		}
+		hit := map[string]bool{}
+		var visit func([]*trace.Node)
+		visit = func(nodes []*trace.Node) {
+			for _, tn := range nodes {
+				if tn == nil {
+					continue
+				}
+				if fresh[tn.ID] {
+					hit[tn.ID] = true
+				}
+				if tn.Consensus != nil {
+					for _, s := range tn.Consensus.Samples {
+						visit(s.Nodes)
+					}
+				}
+			}
+		}
+		visit(o.Trace.Nodes)
+		for id := range hit {
+			ran[id]++
+			if o.Correct {
+				right[id]++
+			}
+		}
+	}
+	ids := make([]string, 0, len(fresh))
+	for id := range fresh {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	for _, id := range ids {
+		if ran[id] == 0 {
+			return fmt.Sprintf("code node %s could not be tested: it never ran on the %d probe items", id, probeN)
+		}
+		if 2*right[id] < ran[id] {
+			return fmt.Sprintf("code node %s fails its tests: the plan is right on %d of the %d probe items where it ran", id, right[id], ran[id])
+		}
+	}
+	return ""
+}
+
+// limitKind reports whether a runtime error kind says a code call was stopped by a sandbox
+// limit or trapped.
+func limitKind(kind string) bool {
+	switch kind {
+	case "code_fuel_exhausted", "code_timeout", "code_memory_limit", "code_stack_overflow", "code_trap", "code_output_too_large", "timeout":
+		return true
+	}
+	return false
+}
+
+func firstLine(s string, n int) string {
+	if len(s) > n {
+		s = s[:n] + "…"
+	}
+	return s
+}

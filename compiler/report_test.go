@@ -1,0 +1,104 @@
+package compiler
+
+import (
+	"bytes"
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sgde-project/sgde/compiler/edit"
+	"github.com/sgde-project/sgde/compiler/pac"
+	"github.com/sgde-project/sgde/plans"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files")
+
+func reportPlan(t *testing.T) *plans.Plan {
+	t.Helper()
+	p, err := plans.Parse([]byte(`apiVersion: sgde/v1
+kind: Plan
+metadata: {name: golden}
+inputs: [{name: question, type: string}]
+output: answer_vote
+nodes:
+  - id: answer
+    substrate: llm
+    llm: {prompt: "Write def solution() for {{ inputs.question }}", parser: {type: code}}
+  - id: answer_eval
+    substrate: code
+    code:
+      source: "package main\n"
+      inputs: {program: answer}
+      outputs: {answer: number}
+  - id: answer_vote
+    substrate: consensus
+    consensus: {members: [answer, answer_eval], over: answer_eval.answer, n: 3, vote: {method: plurality, tie_break: first}}
+`), "golden.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestReportGolden(t *testing.T) {
+	at := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	data := ReportData{
+		Task: "gsm-hard", Teacher: "library", Student: "slm-1.5b (simulated)", Simulated: true,
+		Plan:  reportPlan(t),
+		Curve: []CurvePoint{{0, 0.7, 0.72, true}, {1, 0.15, 0.12, true}, {2, 0.02, 0.01, true}},
+		Events: []Event{
+			{Time: at, Iteration: 1, Kind: EventCritique, Critique: map[string]string{"answer": "<script>alert(1)</script> wrong sums"}},
+			{Time: at, Iteration: 1, Kind: EventCandidate, Candidate: 1, Summary: []string{"offload answer"}, Accepted: bptr(true),
+				HeldoutRisk: fptr(0.12), IncumbentRisk: fptr(0.72), PValue: fptr(1e-9), Reason: "accepted: risk drops",
+				Edits: []edit.Edit{{Action: edit.Offload, Node: "answer"}}},
+			{Time: at, Iteration: 1, Kind: EventCandidate, Candidate: 2, Summary: []string{"consensus over answer n=3"}, Accepted: bptr(false),
+				Reason: "code node x fails its tests"},
+			{Time: at, Iteration: 2, Kind: EventTeacher, Reason: "reply rejected: no JSON object in reply"},
+		},
+		Rows: []Row{
+			{Name: "zero-shot", Correct: 43, N: 140, Accuracy: 43.0 / 140, CILo: 0.237, CIHi: 0.388, CallsPer: 1, TokensPer: 118, LatencyMS: 112},
+			{Name: "sgde compiled", Correct: 138, N: 140, Accuracy: 138.0 / 140, CILo: 0.949, CIHi: 0.996, CallsPer: 3, TokensPer: 800, LatencyMS: 300,
+				CompileStudentCalls: 2000, CompileSeconds: 40},
+		},
+		EvalSet:    "test set",
+		PAC:        pac.Report{K: 1, Epsilon: 0.05, Delta: 0.05, M: 82, TrainN: 120, Satisfied: true},
+		StopReason: "PAC target met",
+		Cost:       plans.Cost{Iterations: 2, StudentCalls: 2000, WallSeconds: 40},
+	}
+	var b bytes.Buffer
+	if err := WriteReport(&b, data); err != nil {
+		t.Fatal(err)
+	}
+	got := b.String()
+	for _, want := range []string{`id="simulated"`, `id="baselines"`, `id="curve"`, `id="dag"`, "<svg", "answer_eval (code)",
+		"answer_vote (consensus n=3)", "accepted: risk drops", "fails its tests", "&lt;script&gt;alert(1)&lt;/script&gt;",
+		"meets the bound", "reply rejected"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("report lacks %q", want)
+		}
+	}
+	for _, bad := range []string{"<script", "http://", "https://"} {
+		if strings.Contains(strings.ReplaceAll(got, `xmlns="http://www.w3.org/2000/svg"`, ""), bad) {
+			t.Errorf("report is not self-contained and inert: contains %q", bad)
+		}
+	}
+	golden := filepath.Join("testdata", "report.golden.html")
+	if *update {
+		if err := os.MkdirAll("testdata", 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(golden, b.Bytes(), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(golden)
+	if err != nil {
+		t.Fatalf("%v (run with -update to create it)", err)
+	}
+	if got != string(want) {
+		t.Errorf("report differs from %s (run with -update after checking the change)", golden)
+	}
+}

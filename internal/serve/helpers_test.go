@@ -1,0 +1,173 @@
+package serve
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/sgde-project/sgde/runtime"
+	"github.com/sgde-project/sgde/sandbox"
+	"github.com/sgde-project/sgde/wasm"
+)
+
+// Keys of the test tenants (the tenants file holds only their hashes).
+const (
+	aliceKey = "sk-alice-test-0123456789abcdef"
+	bobKey   = "sk-bob-test-0123456789abcdef"
+	carolKey = "sk-carol-test-0123456789abcdef"
+)
+
+func testTenants(t testing.TB, extra string) *Tenants {
+	t.Helper()
+	src := fmt.Sprintf(`tenants:
+  - name: alice
+    keys: [{sha256: %s}]
+    plans: [shout, add]
+    limits: {fuel: 100000000, memory_mib: 64}
+  - name: bob
+    keys: [{sha256: "sha256:%s"}]
+    plans: ["*"]
+    limits: {memory_mib: 16}
+  - name: carol
+    keys: [{sha256: %s}]
+    plans: [shout]
+    rate: {requests_per_second: 0.5, burst: 2}
+    concurrency: 1
+%s`, HashKey(aliceKey), HashKey(bobKey), HashKey(carolKey), extra)
+	ts, err := ParseTenants([]byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ts
+}
+
+var (
+	sandboxOnce    sync.Once
+	sandboxBuilder *wasm.Builder
+	sandboxErr     error
+)
+
+// realFactory returns a runner factory with a real wazero engine per tenant (sharing one on-disk
+// compilation cache so that tests do not recompile), and records which tenants it built for.
+func realFactory(t testing.TB) (RunnerFactory, *[]string) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("builds WebAssembly with the Go toolchain; skipped with -short")
+	}
+	sandboxOnce.Do(func() { sandboxBuilder, sandboxErr = wasm.NewBuilder() })
+	if sandboxErr != nil {
+		t.Skipf("no sandbox: %v", sandboxErr)
+	}
+	var mu sync.Mutex
+	var built []string
+	return func(ctx context.Context, tenant string) (*runtime.Runner, func(), error) {
+		eng, err := sandbox.NewWazero(ctx, sandbox.WithCompilationCacheDir(filepath.Join(os.TempDir(), "sgde-serve-test-wazero")))
+		if err != nil {
+			return nil, nil, err
+		}
+		r, err := runtime.New(runtime.Options{Engine: eng, Builder: sandboxBuilder})
+		if err != nil {
+			eng.Close(ctx)
+			return nil, nil, err
+		}
+		mu.Lock()
+		built = append(built, tenant)
+		mu.Unlock()
+		return r, func() { eng.Close(context.Background()) }, nil
+	}, &built
+}
+
+// noRunner is the factory of tests that must never run a plan.
+func noRunner(t testing.TB) RunnerFactory {
+	return func(context.Context, string) (*runtime.Runner, func(), error) {
+		t.Error("a runner was built by a request that should not run a plan")
+		return nil, nil, fmt.Errorf("no runner in this test")
+	}
+}
+
+func newTestServer(t testing.TB, opts Options) *Server {
+	t.Helper()
+	if opts.PlansDir == "" {
+		opts.PlansDir = "testdata/plans"
+	}
+	if opts.Tenants == nil {
+		opts.Tenants = testTenants(t, "")
+	}
+	s, err := New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close(context.Background()) })
+	return s
+}
+
+type response struct {
+	status int
+	header http.Header
+	body   []byte
+}
+
+func (r response) json(t testing.TB) map[string]any {
+	t.Helper()
+	var v map[string]any
+	dec := json.NewDecoder(bytes.NewReader(r.body))
+	dec.UseNumber()
+	if err := dec.Decode(&v); err != nil {
+		t.Fatalf("response %d is not JSON: %v\n%s", r.status, err, r.body)
+	}
+	return v
+}
+
+// apiErr returns the error object of an OpenAI-shaped error response, failing when the shape is
+// wrong.
+func (r response) apiErr(t testing.TB) map[string]any {
+	t.Helper()
+	e, ok := r.json(t)["error"].(map[string]any)
+	if !ok {
+		t.Fatalf("no error object in %s", r.body)
+	}
+	for _, k := range []string{"message", "type", "code"} {
+		if s, _ := e[k].(string); s == "" {
+			t.Errorf("error object lacks %q: %s", k, r.body)
+		}
+	}
+	if _, ok := e["param"]; !ok {
+		t.Errorf("error object lacks param: %s", r.body)
+	}
+	return e
+}
+
+func do(t testing.TB, h http.Handler, method, path, key, body string) response {
+	t.Helper()
+	req := httptest.NewRequest(method, path, strings.NewReader(body))
+	if key != "" {
+		req.Header.Set("Authorization", "Bearer "+key)
+	}
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	b, _ := io.ReadAll(rec.Result().Body)
+	return response{status: rec.Code, header: rec.Result().Header, body: b}
+}
+
+func modelIDs(t testing.TB, r response) []string {
+	t.Helper()
+	var out []string
+	for _, m := range r.json(t)["data"].([]any) {
+		mm := m.(map[string]any)
+		id, _ := mm["id"].(string)
+		if id == "" {
+			id, _ = mm["name"].(string)
+		}
+		out = append(out, id)
+	}
+	return out
+}

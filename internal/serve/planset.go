@@ -1,0 +1,127 @@
+package serve
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/sgde-project/sgde/plans"
+)
+
+// planName is what a served plan may be called: it is the "model" of the chat API and a path
+// segment of the run API.
+var planName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`)
+
+// planSet is one generation of the plans folder. It is immutable: a reload builds a new one.
+type planSet struct {
+	byName  map[string]*plans.Plan
+	digests map[string]string
+	names   []string // sorted
+	loaded  time.Time
+}
+
+// loadPlans reads every *.yaml, *.yml and *.json file directly in dir. A plan is served under its
+// metadata.name. Any invalid plan, unservable name or duplicate name fails the whole load, so a
+// reload never serves half a folder.
+func loadPlans(dir string) (*planSet, error) {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("plans folder: %w", err)
+	}
+	ps := &planSet{byName: map[string]*plans.Plan{}, digests: map[string]string{}, loaded: time.Now()}
+	from := map[string]string{}
+	var errs []error
+	for _, e := range ents {
+		ext := strings.ToLower(filepath.Ext(e.Name()))
+		if e.IsDir() || (ext != ".yaml" && ext != ".yml" && ext != ".json") {
+			continue
+		}
+		path := filepath.Join(dir, e.Name())
+		p, err := plans.Load(path)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", path, err))
+			continue
+		}
+		name := p.Metadata.Name
+		switch {
+		case !planName.MatchString(name):
+			errs = append(errs, fmt.Errorf("%s: metadata.name %q cannot be served: use 1-128 of A-Z, a-z, 0-9, '.', '_' and '-'", path, name))
+			continue
+		case from[name] != "":
+			errs = append(errs, fmt.Errorf("%s: plan %q is already defined in %s", path, name, from[name]))
+			continue
+		}
+		d, err := plans.Digest(p)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", path, err))
+			continue
+		}
+		from[name] = path
+		ps.byName[name], ps.digests[name] = p, d
+		ps.names = append(ps.names, name)
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	sort.Strings(ps.names)
+	return ps, nil
+}
+
+// clampPlan returns a copy of p whose code nodes run under at most the tenant's fuel and memory
+// ceilings: each node's effective limit (its own, else the plan default, else the package
+// default) is lowered to the ceiling. The copy is made through the canonical form, which
+// inlines code sources, so it shares nothing with p.
+func clampPlan(p *plans.Plan, fuel *uint64, memMiB *uint32) (*plans.Plan, error) {
+	canon, err := plans.Canonical(p)
+	if err != nil {
+		return nil, err
+	}
+	cp, err := plans.Parse(canon, p.Metadata.Name+".json")
+	if err != nil {
+		return nil, fmt.Errorf("copy plan %q: %w", p.Metadata.Name, err)
+	}
+	if fuel == nil && memMiB == nil {
+		return cp, nil
+	}
+	var def plans.Limits
+	if cp.Defaults != nil && cp.Defaults.Limits != nil {
+		def = *cp.Defaults.Limits
+	}
+	for i := range cp.Nodes {
+		c := cp.Nodes[i].Code
+		if c == nil {
+			continue
+		}
+		lim := plans.Limits{}
+		if c.Limits != nil {
+			lim = *c.Limits
+		}
+		if fuel != nil {
+			eff := uint64(plans.DefaultFuel)
+			if lim.Fuel != nil {
+				eff = *lim.Fuel
+			} else if def.Fuel != nil {
+				eff = *def.Fuel
+			}
+			v := min(eff, *fuel)
+			lim.Fuel = &v
+		}
+		if memMiB != nil {
+			eff := uint32(plans.DefaultMemoryMiB)
+			if lim.MemoryMiB != nil {
+				eff = *lim.MemoryMiB
+			} else if def.MemoryMiB != nil {
+				eff = *def.MemoryMiB
+			}
+			v := min(eff, *memMiB)
+			lim.MemoryMiB = &v
+		}
+		c.Limits = &lim
+	}
+	return cp, nil
+}

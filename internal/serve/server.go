@@ -1,0 +1,471 @@
+package serve
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/propagation"
+	oteltrace "go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
+
+	"github.com/sgde-project/sgde/plans"
+	"github.com/sgde-project/sgde/runtime"
+	"github.com/sgde-project/sgde/runtime/trace"
+)
+
+// Defaults of Options.
+const (
+	DefaultMaxBodyBytes = 1 << 20
+	DefaultRunTimeout   = 60 * time.Second
+	DefaultMaxN         = 8
+	DefaultDrainTimeout = 30 * time.Second
+)
+
+// RunnerFactory builds the runner of one tenant: its own engine (sandbox instances), response
+// cache and student client, never shared with another tenant. release frees what it built. It
+// is called once per tenant, on the tenant's first run.
+type RunnerFactory func(ctx context.Context, tenant string) (r *runtime.Runner, release func(), err error)
+
+// Options configures a Server. New copies it.
+type Options struct {
+	// PlansDir is the folder of plan files served (every *.yaml, *.yml and *.json in it).
+	PlansDir string
+	// Tenants says who may call what. Required.
+	Tenants *Tenants
+	// NewRunner builds a tenant's runner. Required.
+	NewRunner RunnerFactory
+	// Logger receives one structured line per request and the server's events; nil discards.
+	Logger *slog.Logger
+	// MaxBodyBytes bounds a request body; 0 means DefaultMaxBodyBytes.
+	MaxBodyBytes int64
+	// RunTimeout bounds one request's plan runs; 0 means DefaultRunTimeout.
+	RunTimeout time.Duration
+	// MaxN bounds the n of a chat completion; 0 means DefaultMaxN.
+	MaxN int
+	// TracerProvider receives a span per API request and per plan run (OpenTelemetry); nil
+	// means none. The caller owns it (exporter, shutdown).
+	TracerProvider oteltrace.TracerProvider
+	// DrainTimeout bounds how long Serve waits for in-flight requests after its context ends;
+	// 0 means DefaultDrainTimeout.
+	DrainTimeout time.Duration
+}
+
+// Server serves plans to tenants. Its methods are safe for concurrent use.
+type Server struct {
+	opts     Options
+	log      *slog.Logger
+	m        *metrics
+	states   map[*Tenant]*tenantState
+	plans    atomic.Pointer[planSet]
+	closing  atomic.Bool
+	reloadMu sync.Mutex
+	handler  http.Handler
+	tracer   oteltrace.Tracer
+}
+
+// tenantState is what a tenant owns on this server. Nothing in it is shared with another tenant.
+type tenantState struct {
+	t      *Tenant
+	bucket *bucket
+	slots  slots
+
+	mu      sync.Mutex
+	runner  *runtime.Runner
+	release func()
+	closed  bool
+	gen     *planSet                    // the plan set progs were prepared from
+	progs   map[string]*runtime.Program // by plan name, with the tenant's ceilings applied
+}
+
+// New loads the plans folder and returns a server for it.
+func New(opts Options) (*Server, error) {
+	if opts.Tenants == nil || opts.NewRunner == nil {
+		return nil, errors.New("serve: Tenants and NewRunner are required")
+	}
+	if opts.MaxBodyBytes <= 0 {
+		opts.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if opts.RunTimeout <= 0 {
+		opts.RunTimeout = DefaultRunTimeout
+	}
+	if opts.MaxN <= 0 {
+		opts.MaxN = DefaultMaxN
+	}
+	if opts.DrainTimeout <= 0 {
+		opts.DrainTimeout = DefaultDrainTimeout
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	ps, err := loadPlans(opts.PlansDir)
+	if err != nil {
+		return nil, err
+	}
+	tp := opts.TracerProvider
+	if tp == nil {
+		tp = noop.NewTracerProvider()
+	}
+	s := &Server{opts: opts, log: log, m: newMetrics(), states: map[*Tenant]*tenantState{},
+		tracer: tp.Tracer("github.com/sgde-project/sgde/internal/serve")}
+	for _, t := range opts.Tenants.list {
+		s.states[t] = &tenantState{t: t, bucket: newBucket(t.rate, t.burst, time.Now), slots: newSlots(t.concurrency)}
+	}
+	s.plans.Store(ps)
+	s.m.plans.Set(float64(len(ps.names)))
+	s.handler = s.routes()
+	return s, nil
+}
+
+// Handler returns the server's HTTP handler.
+func (s *Server) Handler() http.Handler { return s.handler }
+
+func (s *Server) routes() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
+		if s.closing.Load() || s.plans.Load() == nil {
+			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "not ready"})
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+	})
+	mux.Handle("GET /metrics", promhttp.HandlerFor(s.m.reg, promhttp.HandlerOpts{}))
+	mux.Handle("GET /v1/models", s.api("models", s.listModels))
+	mux.Handle("GET /v1/models/{model}", s.api("models", s.getModel))
+	mux.Handle("GET /v1/plans", s.api("plans", s.listPlans))
+	mux.Handle("POST /v1/plans/{name}/run", s.api("run", s.runPlan))
+	mux.Handle("POST /v1/chat/completions", s.api("chat", s.chat))
+	mux.Handle("/v1/", s.api("other", func(_ http.ResponseWriter, r *http.Request, _ *call) *apiError {
+		return &apiError{status: http.StatusNotFound, Type: "invalid_request_error", Code: "unknown_url",
+			Message: "unknown request URL: " + r.Method + " " + r.URL.Path}
+	}))
+	return mux
+}
+
+// call is what one API request did, for its metrics and log line.
+type call struct {
+	id       string
+	endpoint string
+	tenant   *Tenant
+	state    *tenantState
+	plan     string // a loaded plan's name, else "-"
+	status   int
+	kind     string
+}
+
+var requestIDPattern = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
+
+func newID() string {
+	var b [12]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// api wraps an authenticated API handler: request id, authentication, the rate quota, panics,
+// metrics and the request's log line.
+func (s *Server) api(endpoint string, h func(http.ResponseWriter, *http.Request, *call) *apiError) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		c := &call{endpoint: endpoint, plan: "-", status: http.StatusOK}
+		if id := r.Header.Get("X-Request-Id"); requestIDPattern.MatchString(id) {
+			c.id = id
+		} else {
+			c.id = newID()
+		}
+		w.Header().Set("X-Request-Id", c.id)
+		// A caller's W3C traceparent makes the request span its child.
+		ctx := propagation.TraceContext{}.Extract(r.Context(), propagation.HeaderCarrier(r.Header))
+		ctx, span := s.tracer.Start(ctx, r.Pattern, oteltrace.WithSpanKind(oteltrace.SpanKindServer))
+		r = r.WithContext(ctx)
+		defer func() {
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler {
+					panic(v)
+				}
+				s.log.Error("panic serving request", "request_id", c.id, "panic", fmt.Sprint(v))
+				c.status, c.kind = http.StatusInternalServerError, runtime.KindInternal
+				writeError(w, &apiError{status: c.status, Type: "server_error", Code: c.kind, Message: "internal error (request " + c.id + ")"})
+			}
+			s.finish(r, c, time.Since(start))
+			tenant := "-"
+			if c.tenant != nil {
+				tenant = c.tenant.name
+			}
+			span.SetAttributes(attribute.String("sgde.request_id", c.id), attribute.String("sgde.tenant", tenant),
+				attribute.String("sgde.plan", c.plan), attribute.Int("http.response.status_code", c.status))
+			if c.status >= 400 {
+				span.SetStatus(codes.Error, c.kind)
+			}
+			span.End()
+		}()
+		err := s.authenticate(r, c)
+		if err == nil {
+			err = h(w, r, c)
+		}
+		if err != nil {
+			c.status = err.status
+			if c.kind == "" {
+				c.kind = err.Code
+			}
+			writeError(w, err)
+		}
+	})
+}
+
+func (s *Server) authenticate(r *http.Request, c *call) *apiError {
+	key, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	if !ok {
+		return errNoKey
+	}
+	t := s.opts.Tenants.Authenticate(strings.TrimSpace(key))
+	if t == nil {
+		return errNoKey
+	}
+	c.tenant, c.state = t, s.states[t]
+	if ok, wait := c.state.bucket.take(); !ok {
+		s.m.rejected.WithLabelValues(t.name, "rate").Inc()
+		return &apiError{status: http.StatusTooManyRequests, Type: "rate_limit_error", Code: "rate_limit_exceeded",
+			Message: fmt.Sprintf("tenant request rate quota (%g/s) exceeded", t.rate), retryAfter: retryAfterSeconds(wait)}
+	}
+	return nil
+}
+
+func (s *Server) finish(r *http.Request, c *call, d time.Duration) {
+	tenant := "-"
+	if c.tenant != nil {
+		tenant = c.tenant.name
+	}
+	s.m.requests.WithLabelValues(tenant, c.plan, c.endpoint, strconv.Itoa(c.status)).Inc()
+	s.m.latency.WithLabelValues(tenant, c.plan, c.endpoint).Observe(d.Seconds())
+	level := slog.LevelInfo
+	if c.status >= 500 {
+		level = slog.LevelError
+	}
+	attrs := []slog.Attr{slog.String("request_id", c.id), slog.String("method", r.Method), slog.String("path", r.URL.Path),
+		slog.String("tenant", tenant), slog.String("plan", c.plan), slog.Int("status", c.status),
+		slog.Float64("duration_ms", float64(d.Microseconds())/1000)}
+	if c.kind != "" {
+		attrs = append(attrs, slog.String("error_kind", c.kind))
+	}
+	s.log.LogAttrs(r.Context(), level, "request", attrs...)
+}
+
+// program returns the tenant's prepared program for the plan called name. A plan that does not
+// exist and one not granted are the same 404.
+func (s *Server) program(ctx context.Context, c *call, name string) (*runtime.Program, string, *apiError) {
+	ps := s.plans.Load()
+	p := ps.byName[name]
+	if p == nil || !c.tenant.Grants(name) {
+		return nil, "", errNotFound(name)
+	}
+	c.plan = name
+	st := c.state
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if st.closed {
+		return nil, "", errShuttingDown
+	}
+	if st.runner == nil {
+		r, release, err := s.opts.NewRunner(ctx, st.t.name)
+		if err != nil {
+			s.log.Error("cannot start the tenant's runner", "tenant", st.t.name, "err", err.Error())
+			return nil, "", &apiError{status: http.StatusInternalServerError, Type: "server_error", Code: runtime.KindInternal,
+				Message: "cannot start a runner for this tenant; the operator has the details"}
+		}
+		st.runner, st.release = r, release
+	}
+	if st.gen != ps {
+		st.gen, st.progs = ps, map[string]*runtime.Program{}
+	}
+	if prog := st.progs[name]; prog != nil {
+		return prog, ps.digests[name], nil
+	}
+	cp, err := clampPlan(p, st.t.fuel, st.t.memoryMiB)
+	if err == nil {
+		var prog *runtime.Program
+		if prog, err = st.runner.Prepare(cp); err == nil {
+			st.progs[name] = prog
+			return prog, ps.digests[name], nil
+		}
+	}
+	s.log.Error("cannot prepare plan", "tenant", st.t.name, "plan", name, "err", err.Error())
+	return nil, "", &apiError{status: http.StatusInternalServerError, Type: "server_error", Code: runtime.KindPlan,
+		Message: fmt.Sprintf("plan %q cannot run: %v", name, err)}
+}
+
+// runs runs prog n times under the tenant's concurrency quota and the run timeout.
+func (s *Server) runs(ctx context.Context, c *call, prog *runtime.Program, inputs map[string]any, n int) ([]*runtime.RunResult, *apiError) {
+	if !c.state.slots.acquire() {
+		s.m.rejected.WithLabelValues(c.tenant.name, "concurrency").Inc()
+		return nil, &apiError{status: http.StatusTooManyRequests, Type: "rate_limit_error", Code: "concurrency_limit_exceeded",
+			Message: fmt.Sprintf("tenant concurrency quota (%d requests in flight) exceeded", c.tenant.concurrency), retryAfter: 1}
+	}
+	defer c.state.slots.release()
+	g := s.m.inFlight.WithLabelValues(c.tenant.name)
+	g.Inc()
+	defer g.Dec()
+	ctx, cancel := context.WithTimeout(ctx, s.opts.RunTimeout)
+	defer cancel()
+	out := make([]*runtime.RunResult, 0, n)
+	for i := range n {
+		rctx, span := s.tracer.Start(ctx, "sgde.run "+c.plan, oteltrace.WithAttributes(
+			attribute.String("sgde.plan", c.plan), attribute.Int("sgde.choice", i)))
+		res, err := prog.Run(rctx, inputs)
+		if res != nil && res.Trace != nil {
+			s.account(c, res.Trace)
+			span.SetAttributes(attribute.Int("sgde.student_calls", res.Trace.Calls),
+				attribute.Int("sgde.tokens", res.Trace.Tokens.Total), attribute.Int("sgde.nodes", len(res.Trace.Nodes)))
+		}
+		if err != nil {
+			span.SetStatus(codes.Error, runtime.KindOf(err))
+			span.SetAttributes(attribute.String("sgde.error_kind", runtime.KindOf(err)))
+		}
+		span.End()
+		if err != nil {
+			e := runError(ctx, err)
+			c.kind = e.Code
+			if e.status != http.StatusBadRequest {
+				s.m.nodeErrs.WithLabelValues(c.tenant.name, c.plan, e.Code).Inc()
+			}
+			return nil, e
+		}
+		out = append(out, res)
+	}
+	return out, nil
+}
+
+// account adds a run's fuel, code calls and tokens to the tenant's metrics.
+func (s *Server) account(c *call, run *trace.Run) {
+	var fuel uint64
+	var calls int
+	var walk func([]*trace.Node)
+	walk = func(ns []*trace.Node) {
+		for _, n := range ns {
+			if n.Code != nil {
+				calls++
+				if n.Code.Metered {
+					fuel += n.Code.Fuel
+				}
+			}
+			if n.Consensus != nil {
+				for _, smp := range n.Consensus.Samples {
+					walk(smp.Nodes)
+				}
+			}
+		}
+	}
+	walk(run.Nodes)
+	if fuel > 0 {
+		s.m.fuel.WithLabelValues(c.tenant.name, c.plan).Add(float64(fuel))
+	}
+	if calls > 0 {
+		s.m.codeCalls.WithLabelValues(c.tenant.name, c.plan).Add(float64(calls))
+	}
+	if run.Tokens.Total > 0 {
+		s.m.tokens.WithLabelValues(c.tenant.name, c.plan).Add(float64(run.Tokens.Total))
+	}
+}
+
+// Reload reads the plans folder again and swaps the served set atomically. When any plan is
+// invalid the old set stays and the error is returned (and logged).
+func (s *Server) Reload() error {
+	s.reloadMu.Lock()
+	defer s.reloadMu.Unlock()
+	ps, err := loadPlans(s.opts.PlansDir)
+	if err != nil {
+		s.m.reloads.WithLabelValues("error").Inc()
+		s.log.Error("reload failed; still serving the previous plans", "err", err.Error())
+		return err
+	}
+	s.plans.Store(ps)
+	s.m.plans.Set(float64(len(ps.names)))
+	s.m.reloads.WithLabelValues("ok").Inc()
+	s.log.Info("plans reloaded", "plans", strings.Join(ps.names, ","))
+	return nil
+}
+
+// Serve serves on ln until ctx ends, then stops accepting connections and waits up to the drain
+// timeout for requests in flight (their plan runs finish) before returning. The caller then
+// calls Close.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	hs := &http.Server{
+		Handler:           s.handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	s.log.Info("serving", "addr", ln.Addr().String(), "plans", len(s.plans.Load().names), "tenants", s.opts.Tenants.Len())
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	s.closing.Store(true)
+	s.log.Info("shutting down: draining requests in flight", "timeout", s.opts.DrainTimeout.String())
+	dctx, cancel := context.WithTimeout(context.Background(), s.opts.DrainTimeout)
+	defer cancel()
+	err := hs.Shutdown(dctx)
+	if err != nil {
+		hs.Close()
+		err = fmt.Errorf("drain: %w", err)
+	}
+	<-errc
+	return err
+}
+
+// Close releases every tenant's runner. Requests must not be in flight.
+func (s *Server) Close(ctx context.Context) {
+	s.closing.Store(true)
+	for _, st := range s.states {
+		st.mu.Lock()
+		if st.runner != nil {
+			st.runner.Close(ctx)
+			if st.release != nil {
+				st.release()
+			}
+			st.runner = nil
+		}
+		st.closed = true
+		st.mu.Unlock()
+	}
+}
+
+// granted returns the names of the current plans the tenant may call, sorted.
+func (s *Server) granted(t *Tenant) (*planSet, []string) {
+	ps := s.plans.Load()
+	var out []string
+	for _, n := range ps.names {
+		if t.Grants(n) {
+			out = append(out, n)
+		}
+	}
+	return ps, out
+}
+
+func describeInputs(p *plans.Plan) string {
+	parts := make([]string, len(p.Inputs))
+	for i, in := range p.Inputs {
+		parts[i] = fmt.Sprintf("%s (%s)", in.Name, in.Type)
+	}
+	return strings.Join(parts, ", ")
+}

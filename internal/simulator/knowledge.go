@@ -1,0 +1,307 @@
+package simulator
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+)
+
+// DefaultKnowledgePath is the knowledge file the simulator uses when none is given, relative to
+// the repository root: the first 400 GSM-Hard dev records with their licence beside them.
+const DefaultKnowledgePath = "testdata/gsm-hard/slice.jsonl"
+
+// keyWords is how many leading words of a question index it. Questions shorter than this are
+// rejected at load time: a GSM-style question is always longer, and a shorter one would match by
+// accident inside ordinary prompt text.
+const keyWords = 4
+
+// maxRecordBytes bounds one line of a knowledge file.
+const maxRecordBytes = 1 << 20
+
+// ErrKnowledge is wrapped by every error about a malformed knowledge file.
+var ErrKnowledge = errors.New("malformed knowledge")
+
+// Record is one task instance the simulator knows: a question, the reference program that
+// computes its answer, and the dataset's label.
+type Record struct {
+	// Idx is the record's index in the dataset it came from (the `idx` field), or its line
+	// number minus one when the file has none.
+	Idx int
+	// Input is the question as a model under test sees it.
+	Input string
+	// Program is the reference program with its docstring removed (the docstring holds the
+	// original GSM8K question, which differs from Input on GSM-Hard).
+	Program string
+	// Target is the dataset's label. About one in ten GSM-Hard labels is wrong; the simulator
+	// reproduces the label, right or wrong, because its reference programs compute it.
+	Target float64
+}
+
+type entry struct {
+	rec     Record
+	norm    string    // normalised question
+	digits  int       // most digits in any operand of the question
+	numbers []float64 // operands of the question, in order
+	steps   int       // statements in the program body
+}
+
+// Knowledge is an immutable index of known questions, safe for concurrent use.
+type Knowledge struct {
+	entries    []entry
+	byKey      map[string][]int32 // first keyWords words -> entries
+	duplicates int
+}
+
+type rawRecord struct {
+	Idx    *int            `json:"idx"`
+	Input  *string         `json:"input"`
+	Code   *string         `json:"code"`
+	Target json.RawMessage `json:"target"`
+}
+
+// LoadKnowledgeFile reads a JSONL knowledge file (records with `input`, `code`, `target` and an
+// optional `idx`).
+func LoadKnowledgeFile(path string) (*Knowledge, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("load knowledge: %w", err)
+	}
+	defer f.Close()
+	k, err := ParseKnowledge(f)
+	if err != nil {
+		return nil, fmt.Errorf("load knowledge %s: %w", path, err)
+	}
+	return k, nil
+}
+
+// LocateDefaultKnowledge finds DefaultKnowledgePath by walking up from the working directory to
+// the repository root, so tests in any package of the module can start the simulator with the
+// default knowledge.
+func LocateDefaultKnowledge() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", fmt.Errorf("locate default knowledge: %w", err)
+	}
+	for {
+		p := filepath.Join(dir, DefaultKnowledgePath)
+		if _, err := os.Stat(p); err == nil {
+			return p, nil
+		}
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return "", fmt.Errorf("locate default knowledge: %s not found under module root %s", DefaultKnowledgePath, dir)
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", fmt.Errorf("locate default knowledge: %s not found above the working directory", DefaultKnowledgePath)
+		}
+		dir = parent
+	}
+}
+
+// ParseKnowledge reads JSONL knowledge records from r. Blank lines are skipped; a record whose
+// question normalises to one already loaded is dropped (the first wins) and counted by
+// Duplicates.
+func ParseKnowledge(r io.Reader) (*Knowledge, error) {
+	k := &Knowledge{byKey: make(map[string][]int32)}
+	seen := make(map[string]bool)
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64<<10), maxRecordBytes)
+	line := 0
+	for sc.Scan() {
+		line++
+		b := bytes.TrimSpace(sc.Bytes())
+		if len(b) == 0 {
+			continue
+		}
+		e, err := parseRecord(b, line)
+		if err != nil {
+			return nil, fmt.Errorf("line %d: %w", line, err)
+		}
+		if seen[e.norm] {
+			k.duplicates++
+			continue
+		}
+		seen[e.norm] = true
+		key := e.norm[:keyEnd(e.norm)]
+		k.byKey[key] = append(k.byKey[key], int32(len(k.entries)))
+		k.entries = append(k.entries, e)
+	}
+	if err := sc.Err(); err != nil {
+		if errors.Is(err, bufio.ErrTooLong) {
+			return nil, fmt.Errorf("line %d: %w: record longer than %d bytes", line+1, ErrKnowledge, maxRecordBytes)
+		}
+		return nil, fmt.Errorf("read knowledge: %w", err)
+	}
+	if len(k.entries) == 0 {
+		return nil, fmt.Errorf("%w: no records", ErrKnowledge)
+	}
+	return k, nil
+}
+
+func parseRecord(b []byte, line int) (entry, error) {
+	var raw rawRecord
+	dec := json.NewDecoder(bytes.NewReader(b))
+	if err := dec.Decode(&raw); err != nil {
+		return entry{}, fmt.Errorf("%w: %v", ErrKnowledge, err)
+	}
+	if dec.More() {
+		return entry{}, fmt.Errorf("%w: more than one JSON value on the line", ErrKnowledge)
+	}
+	if raw.Input == nil || strings.TrimSpace(*raw.Input) == "" {
+		return entry{}, fmt.Errorf("%w: missing input", ErrKnowledge)
+	}
+	if raw.Code == nil || !strings.Contains(*raw.Code, "def solution") {
+		return entry{}, fmt.Errorf("%w: code must define solution()", ErrKnowledge)
+	}
+	var target float64
+	if err := json.Unmarshal(raw.Target, &target); err != nil || len(raw.Target) == 0 {
+		return entry{}, fmt.Errorf("%w: target must be a number", ErrKnowledge)
+	}
+	if math.IsNaN(target) || math.IsInf(target, 0) {
+		return entry{}, fmt.Errorf("%w: target must be finite", ErrKnowledge)
+	}
+	norm := normalize(*raw.Input)
+	if len(wordStarts(norm)) < keyWords {
+		return entry{}, fmt.Errorf("%w: question has fewer than %d words", ErrKnowledge, keyWords)
+	}
+	idx := line - 1
+	if raw.Idx != nil {
+		idx = *raw.Idx
+	}
+	prog := stripDocstring(*raw.Code)
+	nums := numbersIn(*raw.Input)
+	return entry{
+		rec:     Record{Idx: idx, Input: *raw.Input, Program: prog, Target: target},
+		norm:    norm,
+		digits:  maxDigits(*raw.Input),
+		numbers: nums,
+		steps:   countSteps(prog),
+	}, nil
+}
+
+// keyEnd is the byte offset just past the first keyWords words of a normalised string (or its
+// length when it is shorter).
+func keyEnd(norm string) int {
+	words := 0
+	for i := 0; i < len(norm); i++ {
+		if norm[i] == ' ' {
+			words++
+			if words == keyWords {
+				return i
+			}
+		}
+	}
+	return len(norm)
+}
+
+// Len is the number of distinct known questions.
+func (k *Knowledge) Len() int { return len(k.entries) }
+
+// Duplicates is the number of records dropped at load because their question was already known.
+func (k *Knowledge) Duplicates() int { return k.duplicates }
+
+// Record returns the i-th known record, 0 <= i < Len().
+func (k *Knowledge) Record(i int) Record { return k.entries[i].rec }
+
+// Find returns the index of the known question that occurs last in text (ending last; the longer
+// one on a tie), or false if none occurs. Few-shot prompts show other known questions first, so
+// the last one is the instance being asked.
+func (k *Knowledge) Find(text string) (int, bool) {
+	return k.find(normalize(text))
+}
+
+func (k *Knowledge) find(norm string) (int, bool) {
+	best, bestEnd, bestLen := -1, -1, -1
+	starts := wordStarts(norm)
+	for wi := 0; wi+keyWords <= len(starts); wi++ {
+		s := starts[wi]
+		var keyEndAt int
+		if wi+keyWords < len(starts) {
+			keyEndAt = starts[wi+keyWords] - 1
+		} else {
+			keyEndAt = len(norm)
+		}
+		cands, ok := k.byKey[norm[s:keyEndAt]]
+		if !ok {
+			continue
+		}
+		rest := norm[s:]
+		for _, c := range cands {
+			q := k.entries[c].norm
+			if !strings.HasPrefix(rest, q) || (len(rest) > len(q) && rest[len(q)] != ' ') {
+				continue
+			}
+			end := s + len(q)
+			if end > bestEnd || (end == bestEnd && len(q) > bestLen) {
+				best, bestEnd, bestLen = int(c), end, len(q)
+			}
+		}
+	}
+	return best, best >= 0
+}
+
+var docstringRE = regexp.MustCompile(`(?s)^(\s*def solution\([^)]*\):[ \t]*\n)[ \t]*(?:"""|''').*?(?:"""|''')[ \t]*\n`)
+
+// stripDocstring removes the docstring of solution() and surrounding blank lines. GSM-Hard's
+// docstrings hold the ORIGINAL GSM8K question, which a model under test must never see.
+func stripDocstring(code string) string {
+	code = strings.TrimLeft(code, "\r\n")
+	if m := docstringRE.FindStringSubmatchIndex(code); m != nil {
+		code = code[:m[3]] + code[m[1]:]
+	}
+	lines := strings.Split(strings.ReplaceAll(code, "\r\n", "\n"), "\n")
+	for i, l := range lines {
+		lines[i] = strings.TrimRight(l, " \t")
+	}
+	return strings.Trim(strings.Join(lines, "\n"), "\n")
+}
+
+// countSteps counts the non-blank, non-comment statement lines inside the program.
+func countSteps(prog string) int {
+	n := 0
+	for _, l := range strings.Split(prog, "\n") {
+		t := strings.TrimSpace(l)
+		if t == "" || strings.HasPrefix(t, "#") || strings.HasPrefix(t, "def ") {
+			continue
+		}
+		n++
+	}
+	return n
+}
+
+var numberRE = regexp.MustCompile(`\d[\d,]*(?:\.\d+)?`)
+
+// numbersIn returns the numbers written with digits in s, thousands separators removed.
+func numbersIn(s string) []float64 {
+	var out []float64
+	for _, m := range numberRE.FindAllString(s, 64) {
+		m = strings.TrimRight(strings.ReplaceAll(m, ",", ""), ".")
+		var v float64
+		if _, err := fmt.Sscan(m, &v); err == nil {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// maxDigits is the most digits in the integer part of any number written in s (1 when there is
+// none): the quantity GSM-Hard changes and direct answering is sensitive to.
+func maxDigits(s string) int {
+	best := 1
+	for _, m := range numberRE.FindAllString(s, -1) {
+		intPart, _, _ := strings.Cut(m, ".")
+		d := len(strings.ReplaceAll(intPart, ",", ""))
+		if d > best {
+			best = d
+		}
+	}
+	return best
+}

@@ -1,0 +1,241 @@
+package simulator
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"strings"
+	"unicode/utf8"
+)
+
+// Model is the simulated student: knowledge, a profile and a seed. It is immutable and safe for
+// concurrent use; every draw is a pure function of the request (see rng.go).
+type Model struct {
+	k    *Knowledge
+	p    Profile
+	seed uint64
+}
+
+// truth is what the simulator knows about one sample and a real model would not tell: used by
+// tests and benchmarks of the simulator itself, never sent on the wire.
+type truth struct {
+	known     bool
+	record    int // index into the knowledge, when known
+	task      taskKind
+	correct   bool // the answer (or the program) is the reference one
+	shared    bool // wrong because the question is systematically hard for the profile
+	value     float64
+	program   string
+	corrupted corruption
+	compliant bool
+}
+
+type sampleOut struct {
+	text   string
+	finish string // "stop" or "length"
+	tokens int
+	truth  truth
+}
+
+type generation struct {
+	choices      []sampleOut
+	promptTokens int
+	latencyMS    float64 // unscaled simulated latency
+}
+
+// tokens estimates a token count the way the usage figures do: about four bytes a token.
+func tokens(s string) int {
+	if s == "" {
+		return 0
+	}
+	return (len(s) + 3) / 4
+}
+
+func promptTokens(msgs []message) int {
+	n := 2
+	for _, m := range msgs {
+		n += 4 + tokens(m.content)
+	}
+	return n
+}
+
+// generate answers a validated request. nonce is zero for seeded or greedy requests; an unseeded
+// sampled request gets a random nonce from the server, like an endpoint without a fixed seed.
+func (m *Model) generate(req *chatRequest, nonce uint64) (generation, *apiError) {
+	pt := promptTokens(req.messages)
+	window := m.p.spec.ContextWindow
+	if pt+req.maxTokens > window {
+		return generation{}, invalid("messages", "This model's maximum context length is %d tokens. However, you requested %d tokens (%d in the messages, %d in the completion). Please reduce the length of the messages or completion.",
+			window, pt+req.maxTokens, pt, req.maxTokens).withCode("context_length_exceeded")
+	}
+	limit := window - pt
+	if req.maxTokens > 0 {
+		limit = req.maxTokens
+	}
+	pi := analyzePrompt(req.messages)
+	var all strings.Builder
+	var roles uint64
+	for _, msg := range req.messages {
+		all.WriteString(msg.content)
+		all.WriteByte('\n')
+		roles = mix(roles, hashString(msg.role))
+	}
+	norm := normalize(all.String())
+	promptKey := mix(hashString(norm), roles)
+	rec, known := m.k.find(norm)
+
+	greedy := req.temperature < temperatureEps
+	g := generation{choices: make([]sampleOut, req.n), promptTokens: pt}
+	maxOut := 0
+	for i := range req.n {
+		var key uint64
+		if greedy {
+			key = mix(streamSample, m.p.spec.Seed, m.seed, promptKey)
+		} else {
+			var seed, hasSeed uint64
+			if req.seed != nil {
+				seed, hasSeed = uint64(*req.seed), 1
+			}
+			key = mix(streamSample, m.p.spec.Seed, m.seed, promptKey, hasSeed, seed,
+				math.Float64bits(req.temperature), uint64(i), nonce)
+		}
+		t := m.sample(key, req, pi, rec, known)
+		text := t.render(m.p, pi, req, key, m.k)
+		out := finish(text, req.stops, limit)
+		out.truth = t
+		g.choices[i] = out
+		maxOut = max(maxOut, out.tokens)
+	}
+	lat := m.p.spec.Latency
+	jitter := 1 + lat.Jitter*(2*newRand(mix(promptKey, 3)).Float64()-1)
+	g.latencyMS = (lat.FirstTokenMS + lat.PerTokenMS*float64(maxOut)) * jitter
+	return g, nil
+}
+
+// sample draws the content of one choice: which answer, right or wrong, and whether it complies
+// with the requested format.
+func (m *Model) sample(key uint64, req *chatRequest, pi promptInfo, rec int, known bool) truth {
+	t := truth{task: pi.task}
+	errR := newRand(key, 1)
+	fmtR := newRand(key, 2)
+	t.compliant = fmtR.Float64() < m.p.compliance[pi.complianceLevel()]
+	if !known {
+		m.unknown(&t, newRand(key, 3), pi)
+		return t
+	}
+	e := &m.k.entries[rec]
+	t.known, t.record = true, rec
+
+	var pErr0, shared float64
+	if pi.task == taskProgram {
+		pErr0, shared = m.p.programError(e.steps), m.p.spec.Program.SharedErrorFraction
+	} else {
+		pErr0, shared = 1-m.p.directAccuracy(e.digits), m.p.spec.Direct.SharedErrorFraction
+	}
+	// The systematic part: a question is "hard" for this profile (and server seed) with
+	// probability shared*pErr0, and then every sample fails it the same way, whatever the prompt
+	// wording, seed or temperature. The rest of the error is drawn per sample, so that the
+	// marginal error rate stays pErr.
+	qR := newRand(streamQuestion, m.p.spec.Seed, m.seed, hashString(e.norm), uint64(pi.task))
+	h := shared * pErr0
+	hard := qR.Float64() < h
+	pErr := min(1, pErr0+m.p.spec.Sampling.TemperatureErrorSlope*req.temperature)
+	wrong := hard
+	if !hard && h < 1 {
+		wrong = errR.Float64() < (pErr-h)/(1-h)
+	}
+	if !wrong {
+		t.correct, t.value, t.program = true, e.rec.Target, e.rec.Program
+		return t
+	}
+	t.shared = hard
+	r := errR
+	if hard {
+		r = qR
+	}
+	if pi.task == taskProgram {
+		t.program, t.corrupted = corruptProgram(r, e.rec.Program, m.p.corruptions)
+		t.value = math.NaN() // unknown until the program is run
+		return t
+	}
+	kind := m.p.wrongAnswers.kinds[m.p.wrongAnswers.pick(r)]
+	t.value = nearMiss(r, e.rec.Target, kind, e.numbers)
+	return t
+}
+
+// unknown fills a fluent but unreliable answer for a question the simulator does not know: the
+// operands of the final user message combined by a random operation.
+func (m *Model) unknown(t *truth, r *rand.Rand, pi promptInfo) {
+	nums := numbersIn(pi.lastUser)
+	var a, b float64
+	switch len(nums) {
+	case 0:
+		a, b = float64(1+r.IntN(100)), 1
+	case 1:
+		a, b = nums[0], float64(2+r.IntN(11))
+	default:
+		i := r.IntN(len(nums))
+		j := (i + 1 + r.IntN(len(nums)-1)) % len(nums)
+		a, b = nums[i], nums[j]
+	}
+	ops := []string{"+", "-", "*", "/"}
+	op := ops[r.IntN(len(ops))]
+	if op == "/" && b == 0 {
+		op = "*"
+	}
+	switch op {
+	case "+":
+		t.value = a + b
+	case "-":
+		t.value = a - b
+	case "*":
+		t.value = a * b
+	default:
+		t.value = a / b
+	}
+	if !finite(t.value) {
+		t.value = a
+	}
+	if t.value != math.Trunc(t.value) {
+		t.value = math.Round(t.value*100) / 100
+	}
+	t.program = fmt.Sprintf("def solution():\n    first_quantity = %s\n    second_quantity = %s\n    result = first_quantity %s second_quantity\n    return result",
+		formatLiteral(math.Abs(a), a != math.Trunc(a)), formatLiteral(math.Abs(b), b != math.Trunc(b)), op)
+}
+
+// render writes the sample's text in the shape the request and the draw call for.
+func (t truth) render(p Profile, pi promptInfo, req *chatRequest, key uint64, k *Knowledge) string {
+	if req.format == "json_object" || req.format == "json_schema" {
+		return renderJSON(t.task, t.value, t.program, req.schema)
+	}
+	r := newRand(key, 4)
+	if t.task == taskProgram {
+		return renderProgram(r, p, pi, t.program, t.compliant)
+	}
+	var operands []float64
+	if t.known {
+		operands = k.entries[t.record].numbers
+	} else {
+		operands = numbersIn(pi.lastUser)
+	}
+	return renderDirect(r, p, pi, t.value, operands, t.compliant)
+}
+
+// finish applies stop sequences and the token limit.
+func finish(text string, stops []string, limit int) sampleOut {
+	for _, s := range stops {
+		if i := strings.Index(text, s); i >= 0 {
+			text = text[:i]
+		}
+	}
+	out := sampleOut{text: text, finish: "stop"}
+	if limit > 0 && tokens(text) > limit {
+		cut := limit * 4
+		for cut > 0 && !utf8.RuneStart(text[cut]) {
+			cut--
+		}
+		out.text, out.finish = text[:cut], "length"
+	}
+	out.tokens = tokens(out.text)
+	return out
+}

@@ -1,0 +1,164 @@
+package simulator
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// npmClientDir installs the official openai npm client (pinned by testdata/npm/package-lock.json)
+// into a cache directory outside the repository, keyed by the lockfile's hash, and returns it.
+func npmClientDir(t *testing.T) (dir, node string) {
+	t.Helper()
+	node, err := exec.LookPath("node")
+	if err != nil {
+		t.Skip("node is not installed: skipping the official openai npm client check (install node >= 20 and npm to run it)")
+	}
+	npm, err := exec.LookPath("npm")
+	if err != nil {
+		t.Skip("npm is not installed: skipping the official openai npm client check")
+	}
+	lock, err := os.ReadFile("testdata/npm/package-lock.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(lock)
+	base, err := os.UserCacheDir()
+	if err != nil {
+		base = os.TempDir()
+	}
+	dir = filepath.Join(base, "sgde", "simulator-npm-"+hex.EncodeToString(sum[:8]))
+	if _, err := os.Stat(filepath.Join(dir, "node_modules", "openai", "package.json")); err == nil {
+		return dir, node
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{"package.json", "package-lock.json"} {
+		b, err := os.ReadFile(filepath.Join("testdata", "npm", f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, f), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, npm, "ci", "--no-audit", "--no-fund", "--ignore-scripts")
+	cmd.Dir = dir
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("npm ci in %s: %v\n%s", dir, err, out)
+	}
+	return dir, node
+}
+
+// TestOfficialNodeClient drives the simulator with the official openai npm package.
+func TestOfficialNodeClient(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: skipping the npm install and node run")
+	}
+	dir, node := npmClientDir(t)
+	k := slice(t)
+	srv := startSim(t, NewConfig(k, DefaultProfile()).WithSeed(2))
+	script, err := filepath.Abs("testdata/npm/client.mjs")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Run the script from the install directory so that `import "openai"` resolves there.
+	mjs := filepath.Join(dir, "client.mjs")
+	b, err := os.ReadFile(script)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(mjs, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	question := k.Record(12).Input
+	cmd := exec.CommandContext(ctx, node, mjs, srv.URL(), "slm-1.5b", question)
+	cmd.Dir = dir
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("node client: %v\n%s", err, stderr.String())
+	}
+	var got struct {
+		Models []string `json:"models"`
+		Chat   struct {
+			Object   string   `json:"object"`
+			Model    string   `json:"model"`
+			Contents []string `json:"contents"`
+			Finish   []string `json:"finish"`
+			Usage    struct {
+				Prompt     int `json:"prompt_tokens"`
+				Completion int `json:"completion_tokens"`
+				Total      int `json:"total_tokens"`
+			} `json:"usage"`
+		} `json:"chat"`
+		RepeatContents []string           `json:"repeatContents"`
+		JSON           map[string]float64 `json:"json"`
+		Short          struct {
+			Finish string `json:"finish"`
+			Tokens int    `json:"tokens"`
+		} `json:"short"`
+		BadModel struct {
+			Status     int    `json:"status"`
+			Code       string `json:"code"`
+			IsAPIError bool   `json:"isAPIError"`
+		} `json:"badModel"`
+		BadN struct {
+			Status int    `json:"status"`
+			Param  string `json:"param"`
+		} `json:"badN"`
+	}
+	if err := json.Unmarshal(out, &got); err != nil {
+		t.Fatalf("node client output %q: %v", out, err)
+	}
+	if len(got.Models) != 1 || got.Models[0] != "slm-1.5b" {
+		t.Errorf("models.list = %v", got.Models)
+	}
+	c := got.Chat
+	if c.Object != "chat.completion" || c.Model != "slm-1.5b" || len(c.Contents) != 3 || strings.Join(c.Finish, ",") != "stop,stop,stop" {
+		t.Errorf("chat completion %+v", c)
+	}
+	if c.Usage.Total != c.Usage.Prompt+c.Usage.Completion || c.Usage.Completion <= 0 {
+		t.Errorf("usage %+v", c.Usage)
+	}
+	if strings.Join(got.RepeatContents, "\x00") != strings.Join(c.Contents, "\x00") {
+		t.Errorf("seeded request not reproducible through the node client: %q vs %q", c.Contents, got.RepeatContents)
+	}
+	// The node client's answers are the ones the model gives the same request in-process.
+	seed := int64(7)
+	want := generateOK(t, &Model{k: k, p: DefaultProfile(), seed: 2}, &chatRequest{
+		model: "slm-1.5b", n: 3, temperature: 0.7, seed: &seed, maxTokens: 256, format: "text",
+		messages: []message{{"system", "Solve the math word problem. Respond with only the number."}, {"user", question}},
+	}, 0)
+	for i, ch := range want.choices {
+		if i < len(c.Contents) && c.Contents[i] != ch.text {
+			t.Errorf("choice %d over the wire %q, in-process %q", i, c.Contents[i], ch.text)
+		}
+	}
+	if _, ok := got.JSON["answer"]; !ok {
+		t.Errorf("json_schema answer %v", got.JSON)
+	}
+	if got.Short.Finish != "length" || got.Short.Tokens > 5 {
+		t.Errorf("max_completion_tokens: %+v", got.Short)
+	}
+	if got.BadModel.Status != 404 || got.BadModel.Code != "model_not_found" || !got.BadModel.IsAPIError {
+		t.Errorf("unknown model error seen by node: %+v", got.BadModel)
+	}
+	if got.BadN.Status != 400 || got.BadN.Param != "n" {
+		t.Errorf("n=1000 error seen by node: %+v", got.BadN)
+	}
+}

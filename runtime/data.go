@@ -1,0 +1,124 @@
+package runtime
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strconv"
+
+	"github.com/sgde-project/sgde/plans"
+)
+
+// Fields says which record fields of a data file hold what.
+type Fields struct {
+	// Input is the field holding the plan input: its value becomes the plan's only input, or,
+	// for plans with several inputs, it must be an object mapping input names to values.
+	Input string
+	// Label is the field holding the expected output.
+	Label string
+	// ID is the field identifying the record. When the first record lacks it, every record is
+	// identified by its 0-based position among the records instead.
+	ID string
+}
+
+// maxRecord bounds one JSONL record.
+const maxRecord = 16 << 20
+
+// ReadItems reads a JSONL data file (numbers kept exact as json.Number) into items for p.
+// Blank lines are skipped; a malformed record is an error naming its line.
+func ReadItems(r io.Reader, p *plans.Plan, f Fields) ([]Item, error) {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64<<10), maxRecord)
+	var items []Item
+	byLine := false
+	line := 0
+	for sc.Scan() {
+		line++
+		b := bytes.TrimSpace(sc.Bytes())
+		if len(b) == 0 {
+			continue
+		}
+		dec := json.NewDecoder(bytes.NewReader(b))
+		dec.UseNumber()
+		var rec map[string]any
+		if err := dec.Decode(&rec); err != nil {
+			return nil, fmt.Errorf("data line %d: %w", line, err)
+		}
+		in, ok := rec[f.Input]
+		if !ok {
+			return nil, fmt.Errorf("data line %d: no field %q (choose the input field with --input-field)", line, f.Input)
+		}
+		label, ok := rec[f.Label]
+		if !ok {
+			return nil, fmt.Errorf("data line %d: no field %q (choose the label field with --label-field)", line, f.Label)
+		}
+		var inputs map[string]any
+		switch {
+		case len(p.Inputs) == 1:
+			inputs = map[string]any{p.Inputs[0].Name: in}
+		default:
+			obj, ok := in.(map[string]any)
+			if !ok {
+				return nil, fmt.Errorf("data line %d: the plan has %d inputs, so field %q must be an object of them", line, len(p.Inputs), f.Input)
+			}
+			inputs = obj
+		}
+		id := ""
+		idv, hasID := rec[f.ID]
+		switch {
+		case len(items) == 0 && !hasID:
+			byLine = true
+			fallthrough
+		case byLine:
+			id = strconv.Itoa(len(items))
+		case !hasID:
+			return nil, fmt.Errorf("data line %d: no field %q though earlier records have it", line, f.ID)
+		default:
+			s, err := plans.FormatValue(idv)
+			if err != nil {
+				return nil, fmt.Errorf("data line %d: id: %w", line, err)
+			}
+			id = s
+		}
+		items = append(items, Item{ID: id, Inputs: inputs, Label: label})
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("read data: %w", err)
+	}
+	return items, nil
+}
+
+// ReadSuspects reads a suspect-labels file: a JSON object whose "suspects" member (or, failing
+// that, the object itself) is keyed by item id, or a JSON array of ids.
+func ReadSuspects(r io.Reader) (map[string]bool, error) {
+	dec := json.NewDecoder(io.LimitReader(r, 64<<20))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		return nil, fmt.Errorf("read suspects: %w", err)
+	}
+	out := map[string]bool{}
+	switch x := v.(type) {
+	case []any:
+		for _, id := range x {
+			s, err := plans.FormatValue(id)
+			if err != nil {
+				return nil, err
+			}
+			out[s] = true
+		}
+		return out, nil
+	case map[string]any:
+		m := x
+		if s, ok := x["suspects"].(map[string]any); ok {
+			m = s
+		}
+		for id := range m {
+			out[id] = true
+		}
+		return out, nil
+	}
+	return nil, fmt.Errorf("read suspects: want an object keyed by id or an array of ids")
+}

@@ -1,0 +1,4 @@
+package llm
+
+// ParseRetryAfter exposes parseRetryAfter to the external tests.
+var ParseRetryAfter = parseRetryAfter

@@ -1,0 +1,256 @@
+package runtime
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/sgde-project/sgde/plans"
+	"github.com/sgde-project/sgde/runtime/cache"
+	"github.com/sgde-project/sgde/runtime/llm"
+	"github.com/sgde-project/sgde/runtime/trace"
+	"github.com/sgde-project/sgde/sandbox"
+	"github.com/sgde-project/sgde/wasm"
+)
+
+// Builder turns a code node's Go source into a WebAssembly module. *wasm.Builder implements it.
+type Builder interface {
+	Build(ctx context.Context, src []byte, name string) (*wasm.Artifact, error)
+}
+
+// Options configures a Runner. New copies it: changing an Options value later has no effect.
+type Options struct {
+	// Student answers llm nodes (an *llm.Client, or a fake in tests). Required for plans with
+	// llm or consensus nodes.
+	Student llm.Completer
+	// Model names the student model in cache keys. It defaults to the model of an *llm.Client
+	// Student and is required whenever the cache is used.
+	Model string
+	// Cache stores student responses; nil means no cache (CacheMode must then be "" or off).
+	Cache     *cache.Cache
+	CacheMode cache.Mode
+	// Engine and Builder run code nodes. Required for plans with code nodes.
+	Engine  sandbox.Engine
+	Builder Builder
+	// Concurrency bounds the node executions (student calls, code calls) in flight across all
+	// runs of this Runner; 0 means 16.
+	Concurrency int
+}
+
+// Runner executes plans. It is safe for concurrent use: an eval runs many plans through one
+// Runner, sharing its concurrency bound, module cache and response cache.
+type Runner struct {
+	opts  Options
+	slots chan struct{}
+
+	mu      sync.Mutex
+	modules map[string]*moduleEntry // by source digest
+
+	// Builds run on their own goroutines under bg, not under the context of the node that
+	// first needed them: a node's timeout bounds one execution, and a cold build (tens of
+	// seconds) must not fail it, nor be wasted when that node is cancelled. Close stops them.
+	bg     context.Context
+	stop   context.CancelFunc
+	builds sync.WaitGroup
+}
+
+// New returns a Runner.
+func New(opts Options) (*Runner, error) {
+	if opts.Concurrency <= 0 {
+		opts.Concurrency = 16
+	}
+	if c, ok := opts.Student.(*llm.Client); ok && opts.Model == "" {
+		opts.Model = c.Config().Model()
+	}
+	switch opts.CacheMode {
+	case "":
+		opts.CacheMode = cache.ModeUse
+		if opts.Cache == nil {
+			opts.CacheMode = cache.ModeOff
+		}
+	case cache.ModeOff:
+	case cache.ModeUse, cache.ModeRefresh, cache.ModeReplay:
+		if opts.Cache == nil {
+			return nil, fmt.Errorf("new runner: cache mode %s needs a cache", opts.CacheMode)
+		}
+	default:
+		return nil, fmt.Errorf("new runner: unknown cache mode %q", opts.CacheMode)
+	}
+	if opts.CacheMode != cache.ModeOff && opts.Model == "" {
+		// Without the model in the key, answers of different models would be mixed up.
+		return nil, errors.New("new runner: the response cache needs Options.Model")
+	}
+	bg, stop := context.WithCancel(context.Background())
+	return &Runner{
+		opts:    opts,
+		slots:   make(chan struct{}, opts.Concurrency),
+		modules: map[string]*moduleEntry{},
+		bg:      bg,
+		stop:    stop,
+	}, nil
+}
+
+// RunResult is the outcome of one run. Trace is set even when the run failed.
+type RunResult struct {
+	Output any
+	Trace  *trace.Run
+}
+
+// Run executes p once on inputs. It prepares (and validates) p on every call; to run one plan
+// many times, Prepare it once and call Program.Run. See Program.Run.
+func (r *Runner) Run(ctx context.Context, p *plans.Plan, inputs map[string]any) (*RunResult, error) {
+	prog, err := r.Prepare(p)
+	if err != nil {
+		return &RunResult{Trace: &trace.Run{Plan: p.Metadata.Name, Inputs: inputs, Error: err.Error(), ErrorKind: KindOf(err)}}, err
+	}
+	return prog.Run(ctx, inputs)
+}
+
+func (r *Runner) acquire(ctx context.Context) error {
+	select {
+	case r.slots <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (r *Runner) release() { <-r.slots }
+
+// complete asks the student, through the cache according to the cache mode. cached reports a
+// cache hit (no request was made).
+func (r *Runner) complete(ctx context.Context, req llm.Request, sample, attempt int) (resp llm.Response, cached bool, err error) {
+	mode := r.opts.CacheMode
+	var key string
+	if mode != cache.ModeOff {
+		key = cache.Key(cache.KeyParts{
+			Model: r.opts.Model, Messages: req.Messages, Sampling: req.Sampling,
+			Schema: req.Schema, Sample: sample, Attempt: attempt,
+		})
+	}
+	if mode == cache.ModeUse || mode == cache.ModeReplay {
+		e, ok, err := r.opts.Cache.Get(key)
+		if err != nil {
+			return llm.Response{}, false, err
+		}
+		if ok {
+			return llm.Response{Text: e.Text, FinishReason: e.FinishReason, Usage: e.Usage}, true, nil
+		}
+		if mode == cache.ModeReplay {
+			return llm.Response{}, false, fmt.Errorf("%w: key %s", cache.ErrMiss, key)
+		}
+	}
+	if r.opts.Student == nil {
+		return llm.Response{}, false, errors.New("no student endpoint configured")
+	}
+	if err := r.acquire(ctx); err != nil {
+		return llm.Response{}, false, err
+	}
+	resp, err = r.opts.Student.Complete(ctx, req)
+	r.release()
+	if err != nil {
+		return resp, false, err
+	}
+	if mode == cache.ModeUse || mode == cache.ModeRefresh {
+		if err := r.opts.Cache.Put(key, cache.Entry{Text: resp.Text, FinishReason: resp.FinishReason, Usage: resp.Usage, Stored: time.Now().UTC()}); err != nil {
+			return resp, false, err
+		}
+	}
+	return resp, false, nil
+}
+
+// moduleEntry is a code node's loaded module, built once per source digest.
+type moduleEntry struct {
+	done   chan struct{}
+	mod    sandbox.Module
+	digest string
+	err    error
+}
+
+// module builds and loads src once; every caller, the first included, waits for the build or
+// for its own ctx. Failures other than cancellation are remembered: building the same source
+// fails the same way.
+func (r *Runner) module(ctx context.Context, id string, src []byte, sourceDigest string) (*moduleEntry, error) {
+	if r.opts.Engine == nil || r.opts.Builder == nil {
+		return nil, errors.New("no sandbox engine or builder configured for code nodes")
+	}
+	r.mu.Lock()
+	e, ok := r.modules[sourceDigest]
+	if !ok {
+		if r.bg.Err() != nil {
+			r.mu.Unlock()
+			return nil, errors.New("runner is closed")
+		}
+		e = &moduleEntry{done: make(chan struct{})}
+		r.modules[sourceDigest] = e
+		r.builds.Add(1)
+		go r.build(e, id, src, sourceDigest)
+	}
+	r.mu.Unlock()
+	select {
+	case <-e.done:
+		return e, e.err
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+func (r *Runner) build(e *moduleEntry, id string, src []byte, sourceDigest string) {
+	defer r.builds.Done()
+	art, err := r.opts.Builder.Build(r.bg, src, id)
+	if err == nil {
+		e.digest = art.Digest
+		e.mod, err = r.opts.Engine.Load(r.bg, art.Wasm)
+	}
+	e.err = err
+	if err != nil && isContextErr(err) {
+		r.mu.Lock()
+		delete(r.modules, sourceDigest) // let a later run try again
+		r.mu.Unlock()
+	}
+	close(e.done)
+}
+
+// Close stops builds in progress and releases the modules the Runner loaded. It does not close
+// the engine, cache or client. Runs must not be started after Close.
+func (r *Runner) Close(ctx context.Context) error {
+	r.stop()
+	r.builds.Wait()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var errs []error
+	for k, e := range r.modules {
+		select {
+		case <-e.done:
+			if e.mod != nil {
+				errs = append(errs, e.mod.Close(ctx))
+			}
+		default:
+		}
+		delete(r.modules, k)
+	}
+	return errors.Join(errs...)
+}
+
+func isContextErr(err error) bool {
+	return errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
+}
+
+// readSource returns a code node's source: inline, or the file at Path (which plans.Load has
+// resolved against the plan's folder).
+func readSource(n *plans.CodeNode) ([]byte, error) {
+	if n.Source != "" {
+		return []byte(n.Source), nil
+	}
+	if n.Path == "" {
+		return nil, errors.New("code node has neither source nor path")
+	}
+	b, err := os.ReadFile(n.Path)
+	if err != nil {
+		return nil, fmt.Errorf("read code: %w", err)
+	}
+	return b, nil
+}

@@ -1,0 +1,104 @@
+package trace
+
+import (
+	"bytes"
+	"encoding/json"
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files")
+
+func sampleRun() *Run {
+	raw, bad := "The answer is 42.", "I don't know"
+	temp, seed := 0.7, int64(3)
+	return &Run{
+		ID: "17", Plan: "gsm", Start: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC), LatencyMS: 12.5,
+		Inputs: map[string]any{"question": "What is 6*7?"},
+		Error:  `node "vote": no_consensus: no majority`, ErrorKind: "no_consensus", ErrorNode: "vote",
+		Calls: 3, Tokens: Tokens{Prompt: 30, Completion: 6, Total: 36},
+		Nodes: []*Node{
+			{ID: "extract", Substrate: "code", LatencyMS: 0.4, Attempts: 1, Value: map[string]any{"n": json.Number("6")},
+				Input: map[string]any{"q": "What is 6*7?"},
+				Code:  &CodeUsage{Engine: "wazero", Digest: "sha256:0123456789abcdef0123", PeakMemoryBytes: 2 << 20, WallMS: 0.3}},
+			{ID: "vote", Substrate: "consensus", LatencyMS: 11, Attempts: 1, Error: "no majority", ErrorKind: "no_consensus",
+				Consensus: &Consensus{N: 2, Method: "majority", Over: "solve", Votes: []Vote{{Key: "42", Count: 1}},
+					Samples: []Sample{
+						{Index: 0, Value: json.Number("42"), Key: "42", Nodes: []*Node{{ID: "solve", Substrate: "llm", Attempts: 1, LatencyMS: 5,
+							Prompt: []Message{{Role: "user", Content: "Q: What is 6*7?\nAnswer with a number."}}, Raw: &raw, Value: json.Number("42"),
+							Calls: 1, Tokens: &Tokens{10, 2, 12}}}},
+						{Index: 1, Perturbation: Perturbation{Temperature: &temp, Seed: &seed}, Error: "parse_failure: no number in the reply",
+							Nodes: []*Node{{ID: "solve", Substrate: "llm", Attempts: 2, LatencyMS: 6, PriorErrors: []string{"no number in the reply"},
+								Raw: &bad, ParseError: "no number in the reply", Error: "no number in the reply", ErrorKind: "parse_failure",
+								Calls: 2, Tokens: &Tokens{20, 4, 24}}}},
+					}}},
+		},
+	}
+}
+
+func TestRoundTrip(t *testing.T) {
+	var buf bytes.Buffer
+	w := NewWriter(&buf)
+	for range 3 {
+		if err := w.Write(sampleRun()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A torn last line, as left by a killed writer, is skipped.
+	buf.WriteString(`{"id":"18","plan":"gs`)
+	var got []*Run
+	if err := Read(&buf, func(r *Run) error { got = append(got, r); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 3 || got[0].ID != "17" || got[0].Nodes[1].Consensus.Samples[1].Nodes[0].ParseError == "" {
+		t.Fatalf("read back %d runs: %+v", len(got), got)
+	}
+	if _, ok := got[0].Nodes[0].Value.(map[string]any)["n"].(json.Number); !ok {
+		t.Error("numbers must read back as json.Number")
+	}
+}
+
+func TestReadRejectsCorruptMiddle(t *testing.T) {
+	data := "{\"plan\":\"a\"}\nnot json\n{\"plan\":\"b\"}\n"
+	err := Read(strings.NewReader(data), func(*Run) error { return nil })
+	if err == nil || !strings.Contains(err.Error(), "line 2") {
+		t.Fatalf("err = %v, want an error naming line 2", err)
+	}
+}
+
+func TestRenderGolden(t *testing.T) {
+	for _, color := range []bool{false, true} {
+		name := "render.txt"
+		if color {
+			name = "render_color.txt"
+		}
+		var buf bytes.Buffer
+		if err := Render(&buf, sampleRun(), RenderOptions{Color: color}); err != nil {
+			t.Fatal(err)
+		}
+		golden := filepath.Join("testdata", name)
+		if *update {
+			if err := os.WriteFile(golden, buf.Bytes(), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		want, err := os.ReadFile(golden)
+		if err != nil {
+			t.Fatalf("%v (run with -update to create)", err)
+		}
+		if buf.String() != string(want) {
+			t.Errorf("render differs from %s (run with -update after checking):\n%s", golden, buf.String())
+		}
+		out := buf.String()
+		if color != strings.Contains(out, "\x1b[31m") {
+			t.Errorf("colour %v but ANSI red present = %v", color, !color)
+		}
+		if !color && (!strings.Contains(out, "✗ vote") || !strings.Contains(out, "parse error:")) {
+			t.Errorf("failures not highlighted:\n%s", out)
+		}
+	}
+}

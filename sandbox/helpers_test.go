@@ -1,0 +1,104 @@
+package sandbox_test
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/sgde-project/sgde/sandbox"
+	"github.com/sgde-project/sgde/wasm"
+)
+
+// The tests share one builder (its artefact cache and GOCACHE make rebuilds cheap) and one
+// engine whose compilation cache lives under the OS temp dir (wazero compiles slowly under
+// -race).
+var (
+	sharedOnce    sync.Once
+	sharedBuilder *wasm.Builder
+	sharedEngine  sandbox.Engine
+	sharedErr     error
+
+	modMu   sync.Mutex
+	modules = map[string]*moduleOnce{}
+)
+
+type moduleOnce struct {
+	once sync.Once
+	art  *wasm.Artifact
+	mod  sandbox.Module
+	err  error
+}
+
+func shared(t testing.TB) (*wasm.Builder, sandbox.Engine) {
+	t.Helper()
+	sharedOnce.Do(func() {
+		sharedBuilder, sharedErr = wasm.NewBuilder()
+		if sharedErr != nil {
+			return
+		}
+		cacheDir := filepath.Join(os.TempDir(), "sgde-test-wazero-cache")
+		if raceEnabled {
+			precompile(t, cacheDir)
+		}
+		sharedEngine, sharedErr = sandbox.NewWazero(context.Background(), sandbox.WithCompilationCacheDir(cacheDir))
+	})
+	if sharedErr != nil {
+		t.Fatal(sharedErr)
+	}
+	return sharedBuilder, sharedEngine
+}
+
+// precompile fills the compilation cache with every module the tests run, compiled by a
+// process without the race detector (see sandbox/internal/precompile).
+func precompile(t testing.TB, cacheDir string) {
+	files := []string{arithProgram}
+	for name, e := range hostileExpectations(t) {
+		if e.Expect != "rejected" && e.Expect != "build_timeout" && e.Expect != "invalid_module" {
+			files = append(files, filepath.Join(hostileDir, name))
+		}
+	}
+	sort.Strings(files)
+	start := time.Now()
+	cmd := exec.Command("go", append([]string{"run", "github.com/sgde-project/sgde/sandbox/internal/precompile", "-cache", cacheDir}, files...)...)
+	cmd.Env = append(os.Environ(), "GOFLAGS=")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Logf("precompile (without -race) failed, modules compile under -race instead: %v\n%s", err, out)
+		return
+	}
+	t.Logf("precompiled %d modules without -race in %v", len(files), time.Since(start).Round(time.Millisecond))
+}
+
+// load builds the source file at path (once per test binary) and loads it into the shared engine.
+func load(t testing.TB, path string) (*wasm.Artifact, sandbox.Module) {
+	t.Helper()
+	b, e := shared(t)
+	modMu.Lock()
+	m, ok := modules[path]
+	if !ok {
+		m = &moduleOnce{}
+		modules[path] = m
+	}
+	modMu.Unlock()
+	m.once.Do(func() {
+		src, err := os.ReadFile(path)
+		if err != nil {
+			m.err = err
+			return
+		}
+		m.art, m.err = b.Build(context.Background(), src, filepath.Base(path))
+		if m.err != nil {
+			return
+		}
+		m.mod, m.err = e.Load(context.Background(), m.art.Wasm)
+	})
+	if m.err != nil {
+		t.Fatalf("build and load %s: %v", path, m.err)
+	}
+	return m.art, m.mod
+}

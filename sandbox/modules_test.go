@@ -1,0 +1,191 @@
+package sandbox_test
+
+import (
+	"bytes"
+	"flag"
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+var update = flag.Bool("update", false, "rewrite the generated hostile modules in testdata/hostile")
+
+// The hostile .wasm modules are written by hand here, in a tiny assembler, so that each one is
+// exactly the attack it names; TestHostileModulesGolden keeps testdata/hostile in step with them.
+
+func uleb(v uint64) []byte {
+	var out []byte
+	for {
+		c := byte(v & 0x7f)
+		v >>= 7
+		if v != 0 {
+			out = append(out, c|0x80)
+			continue
+		}
+		return append(out, c)
+	}
+}
+
+func sleb(v int64) []byte {
+	var out []byte
+	for {
+		c := byte(v & 0x7f)
+		v >>= 7
+		if (v == 0 && c&0x40 == 0) || (v == -1 && c&0x40 != 0) {
+			return append(out, c)
+		}
+		out = append(out, c|0x80)
+	}
+}
+
+func name(s string) []byte { return append(uleb(uint64(len(s))), s...) }
+
+func vec(items ...[]byte) []byte {
+	out := uleb(uint64(len(items)))
+	for _, it := range items {
+		out = append(out, it...)
+	}
+	return out
+}
+
+func section(id byte, body []byte) []byte {
+	return append(append([]byte{id}, uleb(uint64(len(body)))...), body...)
+}
+
+func module(sections ...[]byte) []byte {
+	out := []byte{0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00}
+	for _, s := range sections {
+		out = append(out, s...)
+	}
+	return out
+}
+
+const (
+	i32 = 0x7f
+)
+
+func functype(params, results []byte) []byte {
+	return append(append([]byte{0x60}, append(uleb(uint64(len(params))), params...)...), append(uleb(uint64(len(results))), results...)...)
+}
+
+func importFunc(mod, field string, typeIdx uint64) []byte {
+	return append(append(name(mod), name(field)...), append([]byte{0x00}, uleb(typeIdx)...)...)
+}
+
+func exportFunc(n string, idx uint64) []byte {
+	return append(name(n), append([]byte{0x00}, uleb(idx)...)...)
+}
+
+func exportMem(n string) []byte { return append(name(n), 0x02, 0x00) }
+
+func memLimits(minPages uint64) []byte { return append([]byte{0x00}, uleb(minPages)...) }
+
+func body(code ...byte) []byte {
+	b := append([]byte{0x00}, code...) // no locals
+	b = append(b, 0x0b)
+	return append(uleb(uint64(len(b))), b...)
+}
+
+func i32const(v int64) []byte { return append([]byte{0x41}, sleb(v)...) }
+
+func cat(parts ...[]byte) []byte { return bytes.Join(parts, nil) }
+
+func data(offset int64, content string) []byte {
+	return cat([]byte{0x00}, i32const(offset), []byte{0x0b}, name(content))
+}
+
+// Types used below: 0 () -> (), 1 (i32, i32) -> (), 2 (i32) -> (), 3 (i32) -> i32,
+// 4 (i32, i32) -> i32.
+var types = section(1, vec(functype(nil, nil), functype([]byte{i32, i32}, nil), functype([]byte{i32}, nil), functype([]byte{i32}, []byte{i32}), functype([]byte{i32, i32}, []byte{i32})))
+
+// startOnly is a module with one memory of minPages and a _start whose body is code.
+func startOnly(minPages uint64, code ...byte) []byte {
+	return module(types,
+		section(3, vec(uleb(0))),
+		section(5, vec(memLimits(minPages))),
+		section(7, vec(exportFunc("_start", 0), exportMem("memory"))),
+		section(10, vec(body(code...))))
+}
+
+// withOutput is a module importing sgde.output_write (function 0) whose _start (function 1)
+// runs code, with content placed at address 0.
+func withOutput(content string, code ...byte) []byte {
+	return module(types,
+		section(2, vec(importFunc("sgde", "output_write", 1))),
+		section(3, vec(uleb(0))),
+		section(5, vec(memLimits(1))),
+		section(7, vec(exportFunc("_start", 1), exportMem("memory"))),
+		section(10, vec(body(code...))),
+		section(11, vec(data(0, content))))
+}
+
+func hostileModules() map[string][]byte {
+	call0 := []byte{0x10, 0x00}
+	envelope := `{"output":{"answer":42}}`
+	oversized := []byte(nil)
+	_ = oversized
+	return map[string][]byte{
+		"garbage.wasm":         []byte("#!/bin/sh\nrm -rf / # not a module\n"),
+		"truncated.wasm":       module([]byte{0x01, 0x64, 0x01, 0x60}),
+		"wrong_version.wasm":   []byte{0x00, 0x61, 0x73, 0x6d, 0x0d, 0x00, 0x01, 0x00},
+		"import_env.wasm":      module(types, section(2, vec(importFunc("env", "system", 0))), section(3, vec(uleb(0))), section(7, vec(exportFunc("_start", 1))), section(10, vec(body()))),
+		"import_memory.wasm":   module(types, section(2, vec(cat(name("env"), name("memory"), []byte{0x02}, memLimits(1)))), section(3, vec(uleb(0))), section(7, vec(exportFunc("_start", 0))), section(10, vec(body()))),
+		"wrong_signature.wasm": module(types, section(2, vec(importFunc("sgde", "input_size", 3))), section(3, vec(uleb(0))), section(7, vec(exportFunc("_start", 1))), section(10, vec(body()))),
+		"no_start.wasm":        module(types, section(3, vec(uleb(0))), section(5, vec(memLimits(1))), section(7, vec(exportFunc("run", 0))), section(10, vec(body()))),
+		// loop: br 0 forever.
+		"loop_start.wasm": startOnly(1, 0x03, 0x40, 0x0c, 0x00, 0x0b),
+		// A start section (run at instantiation, before _start) that never returns.
+		"start_section_loop.wasm": module(types, section(3, vec(uleb(0), uleb(0))), section(5, vec(memLimits(1))), section(7, vec(exportFunc("_start", 1))), section(8, uleb(0)), section(10, vec(body(0x03, 0x40, 0x0c, 0x00, 0x0b), body()))),
+		"unreachable.wasm":        startOnly(1, 0x00),
+		// _start calls itself forever: the engine's call stack overflows.
+		"recursion.wasm": startOnly(1, 0x10, 0x00),
+		// loop { if memory.grow(16) != -1 { br 0 } }; unreachable.
+		"grow_bomb.wasm": startOnly(1, cat([]byte{0x03, 0x40}, i32const(16), []byte{0x40, 0x00}, i32const(-1), []byte{0x47, 0x0d, 0x00, 0x0b, 0x00})...),
+		// Initial memory above any engine maximum (60000 pages, 3.7 GiB).
+		"huge_initial_memory.wasm": startOnly(60000),
+		// Initial memory of 128 MiB: loads, but is over a 64 MiB call limit.
+		"initial_over_limit.wasm": startOnly(2048),
+		// output_write of a range past the end of memory.
+		"output_out_of_bounds.wasm": withOutput(envelope, cat(i32const(65000), i32const(4096), call0)...),
+		// output_write claiming 2 GiB.
+		"output_length_huge.wasm": withOutput(envelope, cat(i32const(0), i32const(0x7fffffff), call0)...),
+		// A result that is not an object.
+		"output_not_object.wasm": withOutput(`{"output":[1,2,3]}`, cat(i32const(0), i32const(18), call0)...),
+		// A well-formed result from a module that bypasses the SDK: allowed, it is the ABI.
+		"output_direct.wasm": withOutput(envelope, cat(i32const(0), i32const(int64(len(envelope))), call0)...),
+		// Asks WASI for preopened directory 3 and traps if there is one: proves no preopens.
+		"wasi_preopen.wasm": module(types,
+			section(2, vec(importFunc("wasi_snapshot_preview1", "fd_prestat_get", 4), importFunc("sgde", "output_write", 1))),
+			section(3, vec(uleb(0))),
+			section(5, vec(memLimits(1))),
+			section(7, vec(exportFunc("_start", 2), exportMem("memory"))),
+			section(10, vec(body(cat(i32const(3), i32const(1024), []byte{0x10, 0x00, 0x45, 0x04, 0x40, 0x00, 0x0b}, i32const(0), i32const(int64(len(`{"output":{}}`))), []byte{0x10, 0x01})...))),
+			section(11, vec(data(0, `{"output":{}}`)))),
+		// proc_exit(7).
+		"proc_exit.wasm": module(types,
+			section(2, vec(importFunc("wasi_snapshot_preview1", "proc_exit", 2))),
+			section(3, vec(uleb(0))),
+			section(5, vec(memLimits(1))),
+			section(7, vec(exportFunc("_start", 1), exportMem("memory"))),
+			section(10, vec(body(cat(i32const(7), []byte{0x10, 0x00})...)))),
+	}
+}
+
+func TestHostileModulesGolden(t *testing.T) {
+	for file, want := range hostileModules() {
+		p := filepath.Join("..", "testdata", "hostile", file)
+		if *update {
+			if err := os.WriteFile(p, want, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			continue
+		}
+		got, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatalf("%v (run go test ./sandbox -run Golden -update)", err)
+		}
+		if !bytes.Equal(got, want) {
+			t.Errorf("%s differs from its definition in modules_test.go (run go test ./sandbox -run Golden -update)", file)
+		}
+	}
+}

@@ -1,0 +1,203 @@
+//go:build linux
+
+package sandbox
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/api"
+	"github.com/tetratelabs/wazero/experimental"
+
+	"github.com/sgde-project/sgde/sandbox/internal/preinit"
+)
+
+// ReactorEntry is the export a pre-initialised (reactor) code node is called through: a
+// builder-generated //go:wasmexport function that runs the node's main once.
+const ReactorEntry = "sgde_call"
+
+// loadReactor pre-initialises a metered reactor module (it exports _initialize and
+// ReactorEntry, and no _start): it runs the Go runtime and package initialisation once under
+// DefaultFuel, snapshots the result and keeps a pool of instances restored to the snapshot after
+// every call. An initialiser that never ends fails with ErrFuelExhausted.
+func (e *meteredEngine) loadReactor(ctx context.Context, rewritten []byte) (Module, error) {
+	b := e.base
+	info, err := readMemoryInfo(rewritten)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrInvalidModule, err)
+	}
+	switch {
+	case info.shared || info.mem64:
+		return nil, fmt.Errorf("%w: shared and 64-bit memories are not supported", ErrInvalidModule)
+	case info.count != 1:
+		return nil, fmt.Errorf("%w: module declares %d memories", ErrInvalidModule, info.count)
+	case uint64(info.minPages) > uint64(b.cfg.maxMemoryMiB)*16:
+		return nil, fmt.Errorf("%w: initial memory of %d pages exceeds the engine maximum of %d MiB", ErrMemoryLimit, info.minPages, b.cfg.maxMemoryMiB)
+	}
+	compiled, err := b.rt.CompileModule(ctx, rewritten)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		return nil, fmt.Errorf("%w: %s", ErrInvalidModule, truncateMessage(err.Error()))
+	}
+	err = b.checkReactorImports(compiled)
+	_ = compiled.Close(ctx)
+	if err != nil {
+		return nil, err
+	}
+
+	maxBytes := uint64(b.cfg.maxMemoryMiB) * 16 * pageSize
+	state := &callState{out: callOutput{max: DefaultMaxOutputBytes}}
+	initCtx := context.WithValue(ctx, callKey{}, state)
+	initCtx = experimental.WithMemoryAllocator(initCtx, &limitedAllocator{limit: maxBytes})
+	cfg := wazero.NewModuleConfig().WithName("").
+		WithStdout(&cappedWriter{max: DefaultMaxOutputBytes}).
+		WithStderr(&cappedWriter{max: DefaultMaxOutputBytes})
+	im, err := preinit.Take(initCtx, b.rt, rewritten, DefaultFuel, cfg, nil)
+	switch {
+	case errors.Is(err, preinit.ErrInitFuel):
+		return nil, fmt.Errorf("%w: package initialisation did not finish within %d fuel (%v)", ErrFuelExhausted, uint64(DefaultFuel), err)
+	case errors.Is(err, preinit.ErrUnsupported):
+		return nil, fmt.Errorf("%w: %v", ErrInvalidModule, err)
+	case err != nil:
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		return nil, fmt.Errorf("%w: initialisation failed: %s", ErrTrap, truncateMessage(err.Error()))
+	}
+	pool, err := preinit.NewPool(ctx, b.rt, im, maxBytes, b.cfg.maxConcurrency)
+	if err != nil {
+		return nil, fmt.Errorf("load: %w", err)
+	}
+	return &pooledModule{e: b, pool: pool, minPages: im.Pages}, nil
+}
+
+// checkReactorImports is checkImports for reactors: the same imports, and ReactorEntry
+// instead of _start.
+func (e *wazeroEngine) checkReactorImports(c wazero.CompiledModule) error {
+	if len(c.ImportedMemories()) > 0 {
+		return fmt.Errorf("%w: module imports a memory", ErrInvalidModule)
+	}
+	for _, def := range c.ImportedFunctions() {
+		mod, name, _ := def.Import()
+		host, ok := e.hostFuncs[mod+"\x00"+name]
+		if !ok {
+			return fmt.Errorf("%w: import %s.%s is not provided by the sandbox", ErrInvalidModule, truncateMessage(mod), truncateMessage(name))
+		}
+		if !sameTypes(host.ParamTypes(), def.ParamTypes()) || !sameTypes(host.ResultTypes(), def.ResultTypes()) {
+			return fmt.Errorf("%w: import %s.%s has the wrong signature", ErrInvalidModule, mod, name)
+		}
+	}
+	for _, name := range []string{ReactorEntry, preinit.InitExport} {
+		f, ok := c.ExportedFunctions()[name]
+		if !ok || len(f.ParamTypes()) != 0 || len(f.ResultTypes()) != 0 {
+			return fmt.Errorf("%w: reactor does not export a function %s () -> ()", ErrInvalidModule, name)
+		}
+	}
+	return nil
+}
+
+// pooledModule is a pre-initialised code node: calls run on pooled instances restored to the
+// snapshot, so every call starts from exactly the state after initialisation.
+type pooledModule struct {
+	e        *wazeroEngine
+	pool     *preinit.Pool
+	minPages uint32
+}
+
+func (m *pooledModule) Close(ctx context.Context) error { return m.pool.Close(ctx) }
+
+// Call runs ReactorEntry on a pooled instance under lim, as meteredModule.Call runs _start on a
+// fresh one.
+func (m *pooledModule) Call(ctx context.Context, input []byte, lim Limits) (res Result, err error) {
+	c, release, err := startMeteredCall(ctx, m.e, input, lim, m.minPages)
+	if err != nil {
+		return res, err
+	}
+	defer release()
+	fuel := int64(c.lim.Fuel)
+	var poisoned bool
+	var stoppedAt int64
+	start := time.Now()
+	pr, callErr := func() (pr preinit.CallResult, err error) {
+		defer func() {
+			if r := recover(); r != nil {
+				err = fmt.Errorf("%w: sandbox recovered from %v", ErrTrap, r)
+			}
+		}()
+		return m.pool.Call(c.ctx, ReactorEntry, preinit.CallOptions{
+			Fuel:        fuel,
+			Stdout:      c.stdout,
+			Stderr:      c.stderr,
+			MemoryLimit: c.alloc.limit,
+			Watch: func(g api.MutableGlobal) func() {
+				stop := watchFuel(c.ctx, g)
+				return func() { poisoned, stoppedAt = stop() }
+			},
+		})
+	}()
+	wall := time.Since(start)
+	c.alloc.peak, c.alloc.refused = pr.PeakBytes, pr.Refused
+	return c.finish(ctx, outcome(callErr, fuel, fuel-pr.Fuel, poisoned, stoppedAt), wall)
+}
+
+// isReactor reports whether wasm exports _initialize and ReactorEntry and no _start.
+func isReactor(wasm []byte) bool {
+	names, err := exportNames(wasm)
+	return err == nil && names[preinit.InitExport] && names[ReactorEntry] && !names["_start"]
+}
+
+// exportNames scans the export section of a module for its exported names.
+func exportNames(b []byte) (map[string]bool, error) {
+	if len(b) < len(wasmMagic) || string(b[:len(wasmMagic)]) != string(wasmMagic) {
+		return nil, errors.New("not a WebAssembly binary module")
+	}
+	r := binReader{b: b, off: len(wasmMagic)}
+	for r.off < len(r.b) {
+		id, err := r.byte()
+		if err != nil {
+			return nil, err
+		}
+		size, err := r.u32()
+		if err != nil {
+			return nil, err
+		}
+		if uint64(size) > uint64(len(r.b)-r.off) {
+			return nil, fmt.Errorf("section %d runs past the end of the module", id)
+		}
+		body := binReader{b: r.b[r.off : r.off+int(size)]}
+		r.off += int(size)
+		if id != 7 {
+			continue
+		}
+		n, err := body.u32()
+		if err != nil {
+			return nil, err
+		}
+		names := map[string]bool{}
+		for i := uint32(0); i < n; i++ {
+			l, err := body.u32()
+			if err != nil {
+				return nil, err
+			}
+			if uint64(l) > uint64(len(body.b)-body.off) {
+				return nil, errors.New("export name runs past its section")
+			}
+			name := string(body.b[body.off : body.off+int(l)])
+			body.off += int(l)
+			if _, err := body.byte(); err != nil {
+				return nil, err
+			}
+			if _, err := body.u32(); err != nil {
+				return nil, err
+			}
+			names[name] = true
+		}
+		return names, nil
+	}
+	return map[string]bool{}, nil
+}

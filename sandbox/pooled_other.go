@@ -1,0 +1,19 @@
+//go:build !linux
+
+package sandbox
+
+import (
+	"context"
+	"fmt"
+)
+
+// ReactorEntry is the export a pre-initialised (reactor) code node is called through.
+const ReactorEntry = "sgde_call"
+
+// isReactor is false off Linux: pooled instances map their memory with mmap and madvise, so
+// reactors are loaded (and refused for lacking _start) like any other module.
+func isReactor([]byte) bool { return false }
+
+func (e *meteredEngine) loadReactor(context.Context, []byte) (Module, error) {
+	return nil, fmt.Errorf("%w: pre-initialised modules need Linux", ErrInvalidModule)
+}

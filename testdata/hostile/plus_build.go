@@ -1,0 +1,10 @@
+// +build linux
+
+// Hostile: an old-style build constraint.
+package main
+
+import "github.com/sgde-project/sgde/wasm/guest"
+
+func main() {
+	guest.Run(func(map[string]any) (map[string]any, error) { return nil, nil })
+}

@@ -1,0 +1,402 @@
+package wasm
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Build errors callers branch on with errors.Is. ErrBuildTimeout wraps ErrBuildFailed.
+var (
+	ErrBuildFailed  = errors.New("build failed")
+	ErrBuildTimeout = fmt.Errorf("build timed out: %w", ErrBuildFailed)
+)
+
+// Toolchain names accepted by WithToolchain.
+const (
+	ToolchainAuto   = ""       // tinygo when it is on PATH, else go
+	ToolchainGo     = "go"     // GOOS=wasip1 GOARCH=wasm go build
+	ToolchainTinyGo = "tinygo" // tinygo build -target=wasip1
+)
+
+// DefaultBuildTimeout bounds one compilation. A cold build compiles the standard library for
+// wasip1 once (tens of seconds on a small machine); warm builds take a few seconds.
+const DefaultBuildTimeout = 3 * time.Minute
+
+// maxBuildLog bounds how much compiler output an error carries.
+const maxBuildLog = 4 << 10
+
+// Artifact is a built code node.
+type Artifact struct {
+	// Wasm is the module. Callers must not modify it.
+	Wasm []byte
+	// Digest is "sha256:<hex>" of Wasm.
+	Digest string
+	// SourceDigest is "sha256:<hex>" of the node's source.
+	SourceDigest string
+	// SDKDigest identifies the guest SDK the node was linked against.
+	SDKDigest string
+	// Toolchain is the compiler's version line, e.g. "go version go1.26.8 linux/amd64".
+	Toolchain string
+	// CacheHit reports that Wasm came from the artefact cache rather than a compiler.
+	CacheHit bool
+	// Duration is the wall time Build took, cache lookup included.
+	Duration time.Duration
+}
+
+// Builder validates and compiles code nodes. It is safe for concurrent use; identical concurrent
+// builds in one process share one compilation.
+type Builder struct {
+	cacheDir  string
+	goCache   string
+	timeout   time.Duration
+	toolchain string
+	parallel  int
+
+	bin      string // absolute path of the compiler driver
+	verOnce  sync.Once
+	version  string
+	verErr   error
+	sem      chan struct{}
+	mu       sync.Mutex
+	inflight map[string]*flight
+}
+
+type flight struct {
+	done chan struct{}
+	art  *Artifact
+	err  error
+}
+
+// BuilderOption configures a Builder.
+type BuilderOption func(*Builder)
+
+// WithCacheDir sets the artefact cache directory; "" disables the cache.
+func WithCacheDir(dir string) BuilderOption { return func(b *Builder) { b.cacheDir = dir } }
+
+// WithGoCache sets the compiler's build cache (GOCACHE). It is content-addressed, so sharing it
+// between builds is safe and makes warm builds fast.
+func WithGoCache(dir string) BuilderOption { return func(b *Builder) { b.goCache = dir } }
+
+// WithTimeout bounds one compilation; the compiler's whole process group is killed when it runs
+// out.
+func WithTimeout(d time.Duration) BuilderOption { return func(b *Builder) { b.timeout = d } }
+
+// WithToolchain chooses the compiler: ToolchainAuto, ToolchainGo or ToolchainTinyGo.
+func WithToolchain(name string) BuilderOption { return func(b *Builder) { b.toolchain = name } }
+
+// WithParallel bounds how many compilations one Builder runs at once (default 2).
+func WithParallel(n int) BuilderOption { return func(b *Builder) { b.parallel = n } }
+
+// CacheRoot is the directory under which sgde keeps its caches: $SGDE_CACHE_DIR when set, else
+// os.UserCacheDir()/sgde.
+func CacheRoot() (string, error) {
+	if d := os.Getenv("SGDE_CACHE_DIR"); d != "" {
+		return d, nil
+	}
+	d, err := os.UserCacheDir()
+	if err != nil {
+		return "", fmt.Errorf("locate cache directory: %w", err)
+	}
+	return filepath.Join(d, "sgde"), nil
+}
+
+// NewBuilder returns a Builder. By default artefacts are cached in CacheRoot()/artifacts and the
+// compiler's cache is CacheRoot()/gocache.
+func NewBuilder(opts ...BuilderOption) (*Builder, error) {
+	root, rootErr := CacheRoot()
+	b := &Builder{timeout: DefaultBuildTimeout, parallel: 2, inflight: map[string]*flight{}}
+	if rootErr == nil {
+		b.cacheDir = filepath.Join(root, "artifacts")
+		b.goCache = filepath.Join(root, "gocache")
+	}
+	for _, o := range opts {
+		o(b)
+	}
+	if b.goCache == "" {
+		if rootErr != nil {
+			return nil, rootErr
+		}
+		return nil, errors.New("new builder: empty GOCACHE directory")
+	}
+	if b.timeout <= 0 {
+		return nil, fmt.Errorf("new builder: timeout %v is not positive", b.timeout)
+	}
+	if b.parallel <= 0 {
+		b.parallel = 1
+	}
+	b.sem = make(chan struct{}, b.parallel)
+	switch b.toolchain {
+	case ToolchainAuto:
+		if p, err := exec.LookPath("tinygo"); err == nil {
+			b.toolchain, b.bin = ToolchainTinyGo, p
+		} else if p, err := exec.LookPath("go"); err == nil {
+			b.toolchain, b.bin = ToolchainGo, p
+		} else {
+			return nil, fmt.Errorf("new builder: neither tinygo nor go is on PATH: %w", ErrBuildFailed)
+		}
+	case ToolchainGo, ToolchainTinyGo:
+		p, err := exec.LookPath(b.toolchain)
+		if err != nil {
+			return nil, fmt.Errorf("new builder: %w: %w", err, ErrBuildFailed)
+		}
+		b.bin = p
+	default:
+		return nil, fmt.Errorf("new builder: unknown toolchain %q", b.toolchain)
+	}
+	if abs, err := filepath.Abs(b.bin); err == nil {
+		b.bin = abs
+	}
+	return b, nil
+}
+
+// ToolchainVersion returns the compiler's version line; it is part of every cache key.
+func (b *Builder) ToolchainVersion(ctx context.Context) (string, error) {
+	b.verOnce.Do(func() {
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		defer cancel()
+		dir, err := os.MkdirTemp("", "sgde-version-*")
+		if err != nil {
+			b.verErr = err
+			return
+		}
+		defer os.RemoveAll(dir)
+		out, err := b.run(ctx, dir, dir, "version")
+		if err != nil {
+			b.verErr = fmt.Errorf("%s version: %w: %s", b.toolchain, err, truncate(out, maxBuildLog))
+			return
+		}
+		b.version = strings.TrimSpace(string(out))
+	})
+	return b.version, b.verErr
+}
+
+// flags is everything besides the source, the SDK and the toolchain that changes the output.
+func (b *Builder) flags() []string {
+	if b.toolchain == ToolchainTinyGo {
+		return []string{"build", "-target=wasip1", "-opt=2", "-no-debug", "-o", "node.wasm", "."}
+	}
+	return []string{"build", "-trimpath", "-buildvcs=false", "-ldflags=-s -w", "-o", "node.wasm", "."}
+}
+
+// Build validates src and compiles it, or returns the cached module for the same source, SDK,
+// toolchain and flags. name is used in messages only. Errors wrap ErrRejected, ErrBuildFailed or
+// ErrBuildTimeout, or are the context's error.
+func (b *Builder) Build(ctx context.Context, src []byte, name string) (*Artifact, error) {
+	start := time.Now()
+	if name == "" {
+		name = "node.go"
+	}
+	if err := Validate(src, name); err != nil {
+		return nil, err
+	}
+	version, err := b.ToolchainVersion(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("build %s: %w: %w", name, err, ErrBuildFailed)
+	}
+	sum := sha256.Sum256(src)
+	art := &Artifact{
+		SourceDigest: "sha256:" + hex.EncodeToString(sum[:]),
+		SDKDigest:    SDKDigest(),
+		Toolchain:    version,
+	}
+	key := cacheKey(art.SourceDigest, art.SDKDigest, version, b.toolchain, b.flags())
+
+	// One compilation per key per process; others wait for it.
+	b.mu.Lock()
+	if f, ok := b.inflight[key]; ok {
+		b.mu.Unlock()
+		select {
+		case <-f.done:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		if f.err != nil {
+			if ctx.Err() == nil && (errors.Is(f.err, context.Canceled) || errors.Is(f.err, context.DeadlineExceeded)) {
+				// The caller that led the build gave up; this one has not.
+				return b.Build(ctx, src, name)
+			}
+			return nil, f.err
+		}
+		cp := *f.art
+		cp.CacheHit = true
+		cp.Duration = time.Since(start)
+		return &cp, nil
+	}
+	f := &flight{done: make(chan struct{})}
+	b.inflight[key] = f
+	b.mu.Unlock()
+	defer func() {
+		b.mu.Lock()
+		delete(b.inflight, key)
+		b.mu.Unlock()
+		close(f.done)
+	}()
+
+	if b.cacheDir != "" {
+		if wasm, ok := readCache(b.cacheDir, key); ok {
+			art.Wasm, art.Digest, art.CacheHit = wasm, digest(wasm), true
+			art.Duration = time.Since(start)
+			f.art = art
+			return art, nil
+		}
+	}
+	wasm, err := b.compile(ctx, src, name)
+	if err != nil {
+		f.err = err
+		return nil, err
+	}
+	art.Wasm, art.Digest = wasm, digest(wasm)
+	if b.cacheDir != "" {
+		// A cache that cannot be written costs speed, never correctness.
+		_ = writeCache(b.cacheDir, key, wasm)
+	}
+	art.Duration = time.Since(start)
+	f.art = art
+	return art, nil
+}
+
+func digest(b []byte) string {
+	sum := sha256.Sum256(b)
+	return "sha256:" + hex.EncodeToString(sum[:])
+}
+
+// compile builds src in a fresh private module that holds only the node and the SDK.
+func (b *Builder) compile(ctx context.Context, src []byte, name string) ([]byte, error) {
+	select {
+	case b.sem <- struct{}{}:
+		defer func() { <-b.sem }()
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	tmp, err := os.MkdirTemp("", "sgde-build-*")
+	if err != nil {
+		return nil, fmt.Errorf("build %s: %w: %w", name, err, ErrBuildFailed)
+	}
+	defer os.RemoveAll(tmp)
+	nodeDir := filepath.Join(tmp, "node")
+	if err := b.writeModule(tmp, src); err != nil {
+		return nil, fmt.Errorf("build %s: %w: %w", name, err, ErrBuildFailed)
+	}
+	bctx, cancel := context.WithTimeout(ctx, b.timeout)
+	defer cancel()
+	out, err := b.run(bctx, tmp, nodeDir, b.flags()...)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		if bctx.Err() != nil {
+			return nil, fmt.Errorf("build %s: compiler ran longer than %v: %w", name, b.timeout, ErrBuildTimeout)
+		}
+		log := strings.ReplaceAll(string(out), tmp+string(filepath.Separator), "")
+		log = nodeFileRef.ReplaceAllString(log, name)
+		return nil, fmt.Errorf("build %s: %w: %s", name, ErrBuildFailed, truncate([]byte(log), maxBuildLog))
+	}
+	wasm, err := os.ReadFile(filepath.Join(nodeDir, "node.wasm"))
+	if err != nil {
+		return nil, fmt.Errorf("build %s: compiler wrote no module: %w: %w", name, err, ErrBuildFailed)
+	}
+	return wasm, nil
+}
+
+var (
+	nodeFileRef = regexp.MustCompile(`(?:\./|node/)?node\.go\b`)
+	goVersion   = regexp.MustCompile(`go(1\.\d+)`)
+)
+
+func (b *Builder) writeModule(tmp string, src []byte) error {
+	goLine := "1.22"
+	if m := goVersion.FindStringSubmatch(b.version); m != nil {
+		goLine = m[1]
+	}
+	files := map[string][]byte{
+		"node/go.mod":  []byte("module sgdenode\n\ngo " + goLine + "\n\nrequire github.com/sgde-project/sgde v0.0.0\n\nreplace github.com/sgde-project/sgde => ../sdk\n"),
+		"node/node.go": src,
+		"sdk/go.mod":   []byte("module github.com/sgde-project/sgde\n\ngo " + goLine + "\n"),
+	}
+	for _, f := range sdkFiles() {
+		files["sdk/wasm/guest/"+f.name] = f.data
+	}
+	for _, d := range []string{"home", "tmp", "gopath", "node", "sdk/wasm/guest"} {
+		if err := os.MkdirAll(filepath.Join(tmp, d), 0o700); err != nil {
+			return err
+		}
+	}
+	for p, data := range files {
+		if err := os.WriteFile(filepath.Join(tmp, p), data, 0o600); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// run executes the toolchain in dir with a clean environment: no network, no cgo, no user
+// configuration, and a process group that is killed whole when ctx ends.
+func (b *Builder) run(ctx context.Context, tmp, dir string, args ...string) ([]byte, error) {
+	if err := os.MkdirAll(b.goCache, 0o700); err != nil {
+		return nil, err
+	}
+	cmd := exec.CommandContext(ctx, b.bin, args...)
+	cmd.Dir = dir
+	cmd.Env = []string{
+		"PATH=" + filepath.Dir(b.bin) + string(os.PathListSeparator) + "/usr/bin:/bin",
+		"HOME=" + filepath.Join(tmp, "home"),
+		"TMPDIR=" + filepath.Join(tmp, "tmp"),
+		"GOPATH=" + filepath.Join(tmp, "gopath"),
+		"GOMODCACHE=" + filepath.Join(tmp, "gopath", "pkg", "mod"),
+		"GOCACHE=" + b.goCache,
+		"XDG_CACHE_HOME=" + filepath.Join(b.goCache, "xdg"),
+		"GOENV=off",
+		"GOFLAGS=-mod=mod",
+		"GOPROXY=off",
+		"GOSUMDB=off",
+		"GOTOOLCHAIN=local",
+		"GOTELEMETRY=off",
+		"GOWORK=off",
+		"CGO_ENABLED=0",
+		"GOOS=wasip1",
+		"GOARCH=wasm",
+	}
+	var out cappedBuffer
+	out.max = 64 << 10
+	cmd.Stdout, cmd.Stderr = &out, &out
+	setProcessGroup(cmd)
+	cmd.WaitDelay = 5 * time.Second
+	err := cmd.Run()
+	return out.Bytes(), err
+}
+
+// cappedBuffer keeps the first max bytes written to it and discards the rest.
+type cappedBuffer struct {
+	bytes.Buffer
+	max int
+}
+
+func (c *cappedBuffer) Write(p []byte) (int, error) {
+	if room := c.max - c.Len(); room > 0 {
+		if len(p) > room {
+			c.Buffer.Write(p[:room])
+		} else {
+			c.Buffer.Write(p)
+		}
+	}
+	return len(p), nil
+}
+
+func truncate(b []byte, n int) string {
+	s := strings.TrimSpace(string(b))
+	if len(s) > n {
+		return s[:n] + fmt.Sprintf("... (%d bytes truncated)", len(s)-n)
+	}
+	return s
+}

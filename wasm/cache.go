@@ -1,0 +1,90 @@
+package wasm
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+)
+
+// The artefact cache maps a key (source, SDK, toolchain and flags) to a module. Each entry is one
+// file, "sgde-artifact 1 sha256:<hex> <len>\n" followed by the module, written to a temporary
+// file and renamed into place, so readers never see a partial entry and concurrent writers of the
+// same key simply replace identical content. An entry whose digest does not match is removed and
+// rebuilt.
+
+const cacheMagic = "sgde-artifact 1 "
+
+func cacheKey(sourceDigest, sdkDigest, toolchainVersion, toolchain string, flags []string) string {
+	h := sha256.New()
+	for _, s := range []string{"sgde-artifact-key/1", sourceDigest, sdkDigest, toolchainVersion, toolchain, "GOOS=wasip1 GOARCH=wasm CGO_ENABLED=0", strings.Join(flags, "\x1f")} {
+		h.Write([]byte(s))
+		h.Write([]byte{0})
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+func cachePath(dir, key string) string {
+	return filepath.Join(dir, key[:2], key+".wasm")
+}
+
+// readCache returns the module cached under key, or false when there is none or it is corrupt.
+func readCache(dir, key string) ([]byte, bool) {
+	p := cachePath(dir, key)
+	data, err := os.ReadFile(p)
+	if err != nil {
+		return nil, false
+	}
+	wasm, ok := decodeEntry(data)
+	if !ok {
+		_ = os.Remove(p)
+		return nil, false
+	}
+	return wasm, true
+}
+
+func decodeEntry(data []byte) ([]byte, bool) {
+	nl := bytes.IndexByte(data, '\n')
+	if nl < 0 || !bytes.HasPrefix(data, []byte(cacheMagic)) {
+		return nil, false
+	}
+	fields := strings.Fields(string(data[len(cacheMagic):nl]))
+	if len(fields) != 2 {
+		return nil, false
+	}
+	n, err := strconv.Atoi(fields[1])
+	wasm := data[nl+1:]
+	if err != nil || n != len(wasm) || digest(wasm) != fields[0] {
+		return nil, false
+	}
+	return wasm, true
+}
+
+func writeCache(dir, key string, wasm []byte) error {
+	p := cachePath(dir, key)
+	if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
+		return err
+	}
+	f, err := os.CreateTemp(filepath.Dir(p), ".tmp-*")
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(f, "%s%s %d\n", cacheMagic, digest(wasm), len(wasm))
+	if err == nil {
+		_, err = f.Write(wasm)
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(f.Name(), p)
+	}
+	if err != nil {
+		_ = os.Remove(f.Name())
+	}
+	return err
+}

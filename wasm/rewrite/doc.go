@@ -1,0 +1,35 @@
+// Package rewrite applies the post-link passes that make a guest module safe and cheap to run:
+// MergeData (fewer data segments, faster instantiation), Meter (deterministic fuel) and
+// StackLimit (bounded call depth). It edits modules only; it does not compile or run them.
+//
+// # Host contract
+//
+// A module rewritten with WithMeter or WithStackLimit imports functions from module "sgde"
+// (ImportModule) and exports mutable globals. The host must provide, in its "sgde" host module:
+//
+//	out_of_fuel    () -> ()   (ImportOutOfFuel)    called when fuel runs out
+//	stack_overflow () -> ()   (ImportStackOverflow) called when the call depth exceeds the limit
+//
+// Both must not return: in wazero, panic with a sentinel error (for example ErrOutOfFuel) and the
+// error returned by api.Function.Call wraps it, so errors.Is tells exhaustion apart from the
+// guest's own traps (Go emits unreachable itself). If one returns anyway, the guest executes
+// unreachable right after the call.
+//
+// Metered modules export the mutable i64 global "sgde_fuel" (ExportFuel): the fuel left. The
+// host sets it before a call and reads it after; fuel used = value set - value read. The value is
+// negative after exhaustion (by at most the cost of one run or one sized operation). Costs are
+// static per run of straight-line code and identical on every machine: see the Cost constants.
+// Instantiate with wazero.ModuleConfig.WithStartFunctions() (none) so that the host can set the
+// fuel before calling "_start"; the initial value given to WithMeter applies until then,
+// including to a start section.
+//
+// Stack-limited modules export the mutable i32 global "sgde_depth" (ExportDepth): the current
+// call depth of guest functions. A trap or a proc_exit unwinds frames without decrementing it, so
+// a host that reuses an instance after one must set it to 0 before the next call.
+//
+// Rewrite errors wrap ErrInvalidModule when the input is malformed, exceeds a decoder limit or
+// refers to a missing function, global, type, label or segment.
+//
+// The passes run in the order MergeData, Meter, StackLimit and the output is a deterministic
+// function of the input and the Pipeline.
+package rewrite
