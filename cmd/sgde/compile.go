@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io/fs"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -58,6 +59,9 @@ type invocation struct {
 }
 
 const fileInvocation = "invocation.json"
+
+// fileDemoMarker marks a folder as a demo's output, which a later demo may replace.
+const fileDemoMarker = ".sgde-demo"
 
 func compileFlags() []cli.Flag {
 	return []cli.Flag{
@@ -164,6 +168,29 @@ func invocationFrom(c *cli.Context) (invocation, error) {
 		return inv, usagef("--min-delta must lie in [0, 1) and --alpha in (0, 1]")
 	}
 	return inv, nil
+}
+
+// clearDemoDir empties dir for a new demo run. It deletes only what an earlier demo wrote: a
+// folder that is not empty and holds no demo invocation record is refused, so that a mistyped
+// -o can never wipe a user's files.
+func clearDemoDir(dir string) error {
+	entries, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("demo: %w", err)
+	}
+	if len(entries) == 0 {
+		return nil
+	}
+	if _, err := os.Stat(filepath.Join(dir, fileDemoMarker)); err != nil {
+		return usagef("demo: %s is not empty and is not an earlier demo's output (no %s): choose another -o", dir, fileDemoMarker)
+	}
+	if err := os.RemoveAll(dir); err != nil {
+		return fmt.Errorf("demo: clear %s: %w", dir, err)
+	}
+	return nil
 }
 
 func readInvocation(dir string) (invocation, error) {
@@ -586,11 +613,14 @@ func runDemo(c *cli.Context) error {
 		}
 		inv.StudentURL = srv.URL()
 	} else {
-		if err := os.RemoveAll(dir); err != nil {
-			return fmt.Errorf("demo: clear %s: %w", dir, err)
+		if err := clearDemoDir(dir); err != nil {
+			return err
 		}
 		dataDir := filepath.Join(dir, "data")
 		if err := os.MkdirAll(dataDir, 0o755); err != nil {
+			return fmt.Errorf("demo: %w", err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, fileDemoMarker), []byte("written by sgde demo; sgde demo may replace this folder\n"), 0o644); err != nil {
 			return fmt.Errorf("demo: %w", err)
 		}
 		paths, err := splitData(c.String("data"), dataDir, c.Int64("seed"), c.Int("train"), c.Int("heldout"), c.Int("test"))
