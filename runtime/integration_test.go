@@ -164,3 +164,54 @@ func TestJSONSchemaOverHTTP(t *testing.T) {
 		t.Errorf("err = %v, want missing_field at report naming population", err)
 	}
 }
+
+// TestCodePathResolvedAgainstPlanFolder: a code node's `path` is read from the plan's folder as
+// plans.Load checked it, whatever the working directory. A same-named file in the working
+// directory must not be what runs.
+func TestCodePathResolvedAgainstPlanFolder(t *testing.T) {
+	eng, b := realSandbox(t)
+	planDir := t.TempDir()
+	node := func(answer int) string {
+		return fmt.Sprintf("package main\n\nimport \"github.com/sgde-project/sgde/wasm/guest\"\n\nfunc main() {\n\tguest.Run(func(in map[string]any) (map[string]any, error) {\n\t\treturn map[string]any{\"answer\": %d}, nil\n\t})\n}\n", answer)
+	}
+	if err := os.WriteFile(filepath.Join(planDir, "node.go"), []byte(node(41)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	plan := `apiVersion: sgde/v1
+kind: Plan
+metadata: {name: path-node}
+inputs: [{name: x, type: number}]
+output: n.answer
+nodes:
+  - id: n
+    substrate: code
+    code:
+      path: node.go
+      inputs: {x: inputs.x}
+      outputs: {answer: number}
+`
+	if err := os.WriteFile(filepath.Join(planDir, "plan.yaml"), []byte(plan), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	decoy := t.TempDir()
+	if err := os.WriteFile(filepath.Join(decoy, "node.go"), []byte(node(666)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p, err := plans.Load(filepath.Join(planDir, "plan.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Chdir(decoy)
+	r, err := runtime.New(runtime.Options{Engine: eng, Builder: b})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close(context.Background())
+	res, err := r.Run(context.Background(), p, map[string]any{"x": 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := fmt.Sprint(res.Output); got != "41" {
+		t.Fatalf("output %s, want 41 from the plan folder's node.go", got)
+	}
+}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"sync"
 	"time"
 
@@ -239,18 +238,15 @@ func isContextErr(err error) bool {
 	return errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
 }
 
-// readSource returns a code node's source: inline, or the file at Path (which plans.Load has
-// resolved against the plan's folder).
+// readSource returns a code node's source: inline, or the file at Path as plans.Load read it
+// (resolved against the plan's folder and checked not to leave it). The runtime never opens
+// Path itself: relative to the working directory it would name a different, unchecked file.
 func readSource(n *plans.CodeNode) ([]byte, error) {
-	if n.Source != "" {
-		return []byte(n.Source), nil
+	if src := n.SourceText(); src != "" {
+		return []byte(src), nil
 	}
-	if n.Path == "" {
-		return nil, errors.New("code node has neither source nor path")
+	if n.Path != "" {
+		return nil, fmt.Errorf("code source %q was not loaded: load the plan with plans.Load or plans.Parse with its file name", n.Path)
 	}
-	b, err := os.ReadFile(n.Path)
-	if err != nil {
-		return nil, fmt.Errorf("read code: %w", err)
-	}
-	return b, nil
+	return nil, errors.New("code node has neither source nor path")
 }
