@@ -27,13 +27,17 @@ type Fields struct {
 const maxRecord = 16 << 20
 
 // ReadItems reads a JSONL data file (numbers kept exact as json.Number) into items for p.
-// Blank lines are skipped; a malformed record is an error naming its line.
+// Blank lines are skipped; a malformed record or a repeated id is an error naming its line, so
+// a bad file fails before any work starts.
 func ReadItems(r io.Reader, p *plans.Plan, f Fields) ([]Item, error) {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64<<10), maxRecord)
 	var items []Item
 	byLine := false
 	line := 0
+	// seen maps each id to its line: resume and per-item results are keyed by id, so two
+	// records with one id would silently share a result.
+	seen := map[string]int{}
 	for sc.Scan() {
 		line++
 		b := bytes.TrimSpace(sc.Bytes())
@@ -82,6 +86,10 @@ func ReadItems(r io.Reader, p *plans.Plan, f Fields) ([]Item, error) {
 			}
 			id = s
 		}
+		if first, dup := seen[id]; dup {
+			return nil, fmt.Errorf("data line %d: id %q repeats line %d (ids must be unique: results and --resume are keyed by id)", line, id, first)
+		}
+		seen[id] = line
 		items = append(items, Item{ID: id, Inputs: inputs, Label: label})
 	}
 	if err := sc.Err(); err != nil {

@@ -184,7 +184,9 @@ func TestReadItems(t *testing.T) {
 	if err != nil || items[1].ID != "1" {
 		t.Errorf("items = %+v, %v", items, err)
 	}
-	for _, bad := range []string{`{"input":"a"}`, `{"target":1}`, `not json`, `{"idx":1,"input":"a","target":1}` + "\n" + `{"input":"b","target":2}`} {
+	for _, bad := range []string{`{"input":"a"}`, `{"target":1}`, `not json`, `{"idx":1,"input":"a","target":1}` + "\n" + `{"input":"b","target":2}`,
+		`{"idx":1,"input":"a","target":1}` + "\n" + `{"idx":1,"input":"b","target":2}`,
+		`{"idx":1,"input":"a","target":1}` + "\n" + `{"idx":"1","input":"b","target":2}`} {
 		if _, err := runtime.ReadItems(strings.NewReader(bad), p, runtime.Fields{Input: "input", Label: "target", ID: "idx"}); err == nil || !strings.Contains(err.Error(), "line") {
 			t.Errorf("%q: err = %v, want an error naming the line", bad, err)
 		}
