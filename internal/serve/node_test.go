@@ -3,65 +3,15 @@ package serve
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"net/http/httptest"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"reflect"
 	"testing"
 	"time"
-)
 
-// npmClientDir installs the official openai npm client pinned by testdata/npm/package-lock.json
-// (the same lockfile as internal/simulator's, so both share one install) into a cache directory
-// outside the repository, keyed by the lockfile's hash.
-func npmClientDir(t *testing.T) (dir, node string) {
-	t.Helper()
-	node, err := exec.LookPath("node")
-	if err != nil {
-		t.Skip("node is not installed: skipping the official openai npm client test (install node >= 20 and npm to run it)")
-	}
-	npm, err := exec.LookPath("npm")
-	if err != nil {
-		t.Skip("npm is not installed: skipping the official openai npm client test")
-	}
-	lock, err := os.ReadFile("testdata/npm/package-lock.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	sum := sha256.Sum256(lock)
-	base, err := os.UserCacheDir()
-	if err != nil {
-		base = os.TempDir()
-	}
-	dir = filepath.Join(base, "sgde", "simulator-npm-"+hex.EncodeToString(sum[:8]))
-	if _, err := os.Stat(filepath.Join(dir, "node_modules", "openai", "package.json")); err == nil {
-		return dir, node
-	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	for _, f := range []string{"package.json", "package-lock.json"} {
-		b, err := os.ReadFile(filepath.Join("testdata", "npm", f))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(dir, f), b, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, npm, "ci", "--no-audit", "--no-fund", "--ignore-scripts")
-	cmd.Dir = dir
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("npm ci in %s: %v\n%s", dir, err, out)
-	}
-	return dir, node
-}
+	"github.com/sgde-project/sgde/internal/npmtest"
+)
 
 // TestOfficialNodeClient serves the test plans and calls them with the official openai npm
 // package: models, chat with n, streaming with usage, and its typed errors.
@@ -69,21 +19,13 @@ func TestOfficialNodeClient(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short: skipping the npm install and node run")
 	}
-	dir, node := npmClientDir(t)
+	dir, node := npmtest.OpenAIClient(t)
 	factory, _ := realFactory(t)
 	s := newTestServer(t, Options{NewRunner: factory})
 	hs := httptest.NewServer(s.Handler())
 	defer hs.Close()
 
-	script, err := os.ReadFile("testdata/npm/client.mjs")
-	if err != nil {
-		t.Fatal(err)
-	}
-	// The script runs from the install directory so that `import "openai"` resolves there.
-	mjs := filepath.Join(dir, "serve-client.mjs")
-	if err := os.WriteFile(mjs, script, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	mjs := npmtest.Script(t, dir, "testdata/npm/client.mjs")
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, node, mjs, hs.URL+"/v1", aliceKey)

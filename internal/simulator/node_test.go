@@ -3,85 +3,24 @@ package simulator
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
-)
 
-// npmClientDir installs the official openai npm client (pinned by testdata/npm/package-lock.json)
-// into a cache directory outside the repository, keyed by the lockfile's hash, and returns it.
-func npmClientDir(t *testing.T) (dir, node string) {
-	t.Helper()
-	node, err := exec.LookPath("node")
-	if err != nil {
-		t.Skip("node is not installed: skipping the official openai npm client check (install node >= 20 and npm to run it)")
-	}
-	npm, err := exec.LookPath("npm")
-	if err != nil {
-		t.Skip("npm is not installed: skipping the official openai npm client check")
-	}
-	lock, err := os.ReadFile("testdata/npm/package-lock.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	sum := sha256.Sum256(lock)
-	base, err := os.UserCacheDir()
-	if err != nil {
-		base = os.TempDir()
-	}
-	dir = filepath.Join(base, "sgde", "simulator-npm-"+hex.EncodeToString(sum[:8]))
-	if _, err := os.Stat(filepath.Join(dir, "node_modules", "openai", "package.json")); err == nil {
-		return dir, node
-	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	for _, f := range []string{"package.json", "package-lock.json"} {
-		b, err := os.ReadFile(filepath.Join("testdata", "npm", f))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(dir, f), b, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, npm, "ci", "--no-audit", "--no-fund", "--ignore-scripts")
-	cmd.Dir = dir
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("npm ci in %s: %v\n%s", dir, err, out)
-	}
-	return dir, node
-}
+	"github.com/sgde-project/sgde/internal/npmtest"
+)
 
 // TestOfficialNodeClient drives the simulator with the official openai npm package.
 func TestOfficialNodeClient(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short: skipping the npm install and node run")
 	}
-	dir, node := npmClientDir(t)
+	dir, node := npmtest.OpenAIClient(t)
 	k := slice(t)
 	srv := startSim(t, NewConfig(k, DefaultProfile()).WithSeed(2))
-	script, err := filepath.Abs("testdata/npm/client.mjs")
-	if err != nil {
-		t.Fatal(err)
-	}
-	// Run the script from the install directory so that `import "openai"` resolves there.
-	mjs := filepath.Join(dir, "client.mjs")
-	b, err := os.ReadFile(script)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(mjs, b, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	mjs := npmtest.Script(t, dir, "testdata/npm/client.mjs")
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	question := k.Record(12).Input
