@@ -16,6 +16,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/sgde-project/sgde/internal/ratelimit"
+
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
@@ -81,7 +83,7 @@ type Server struct {
 // tenantState is what a tenant owns on this server. Nothing in it is shared with another tenant.
 type tenantState struct {
 	t      *Tenant
-	bucket *bucket
+	bucket *ratelimit.Bucket
 	slots  slots
 
 	mu      sync.Mutex
@@ -124,7 +126,7 @@ func New(opts Options) (*Server, error) {
 	s := &Server{opts: opts, log: log, m: newMetrics(), states: map[*Tenant]*tenantState{},
 		tracer: tp.Tracer("github.com/sgde-project/sgde/internal/serve")}
 	for _, t := range opts.Tenants.list {
-		s.states[t] = &tenantState{t: t, bucket: newBucket(t.rate, t.burst, time.Now), slots: newSlots(t.concurrency)}
+		s.states[t] = &tenantState{t: t, bucket: ratelimit.New(t.rate, t.burst, time.Now), slots: newSlots(t.concurrency)}
 	}
 	s.plans.Store(ps)
 	s.m.plans.Set(float64(len(ps.names)))
@@ -240,7 +242,7 @@ func (s *Server) authenticate(r *http.Request, c *call) *apiError {
 		return errNoKey
 	}
 	c.tenant, c.state = t, s.states[t]
-	if ok, wait := c.state.bucket.take(); !ok {
+	if ok, wait := c.state.bucket.Take(); !ok {
 		s.m.rejected.WithLabelValues(t.name, "rate").Inc()
 		return &apiError{status: http.StatusTooManyRequests, Type: "rate_limit_error", Code: "rate_limit_exceeded",
 			Message: fmt.Sprintf("tenant request rate quota (%g/s) exceeded", t.rate), retryAfter: retryAfterSeconds(wait)}

@@ -92,22 +92,6 @@ func TestRateQuota(t *testing.T) {
 	}
 }
 
-func TestBucketRefills(t *testing.T) {
-	now := time.Unix(0, 0)
-	b := newBucket(2, 1, func() time.Time { return now })
-	if ok, _ := b.take(); !ok {
-		t.Fatal("first take refused")
-	}
-	ok, wait := b.take()
-	if ok || wait != 500*time.Millisecond {
-		t.Fatalf("second take: %v %v, want refused with 500ms", ok, wait)
-	}
-	now = now.Add(500 * time.Millisecond)
-	if ok, _ := b.take(); !ok {
-		t.Fatal("take after refill refused")
-	}
-}
-
 func TestConcurrencyQuota(t *testing.T) {
 	s := newTestServer(t, Options{NewRunner: noRunner(t)})
 	carol := s.opts.Tenants.Authenticate(carolKey)

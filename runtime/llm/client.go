@@ -16,6 +16,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/sgde-project/sgde/internal/ratelimit"
+
 	openai "github.com/sashabaranov/go-openai"
 )
 
@@ -25,7 +27,7 @@ type Client struct {
 	cfg    Config
 	api    *openai.Client
 	sem    semaphore
-	bucket *bucket
+	bucket *ratelimit.Bucket
 	// noSchema is set once the endpoint has rejected a json_schema response_format, so that
 	// later requests do not pay for the rejection again.
 	noSchema atomic.Bool
@@ -54,7 +56,7 @@ func New(cfg Config) (*Client, error) {
 		cfg:    cfg,
 		api:    openai.NewClientWithConfig(oc),
 		sem:    make(semaphore, max(cfg.concurrency, 1)),
-		bucket: newBucket(cfg.rate, cfg.burst),
+		bucket: ratelimit.New(cfg.rate, cfg.burst, nil),
 	}
 	return c, nil
 }
@@ -131,7 +133,7 @@ func sleep(ctx context.Context, d time.Duration) error {
 
 // once makes one HTTP request under the endpoint's limits.
 func (c *Client) once(ctx context.Context, req Request, useSchema bool) (Response, time.Duration, error) {
-	if err := c.bucket.wait(ctx); err != nil {
+	if err := c.bucket.Wait(ctx); err != nil {
 		return Response{}, 0, err
 	}
 	if err := c.sem.acquire(ctx); err != nil {
