@@ -34,7 +34,7 @@ func Bound(k int, epsilon, delta float64) (int, error) {
 	if m > math.MaxInt32 {
 		return 0, fmt.Errorf("bound %.3g exceeds %d items: %w", m, math.MaxInt32, ErrInvalidArgument)
 	}
-	return int(math.Ceil(m)), nil
+	return plans.PACBound(k, epsilon, delta), nil
 }
 
 // K returns the number of subtask types of a plan: its decision points, each of which the
