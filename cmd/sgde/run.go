@@ -64,6 +64,17 @@ func needs(p *plans.Plan) (student, code bool) {
 	return student, code
 }
 
+// studentConfig is the student client's configuration from the --student-* flags that run,
+// eval and serve share.
+func studentConfig(c *cli.Context, url, model string) llm.Config {
+	return llm.NewConfig(url, model).
+		WithAPIKey(c.String("student-api-key")).
+		WithTimeout(c.Duration("student-timeout")).
+		WithRetries(c.Int("student-retries")).
+		WithConcurrency(c.Int("student-concurrency")).
+		WithRateLimit(c.Float64("student-rate"), c.Int("student-burst"))
+}
+
 // newEnv builds the runner for p from the command's flags. Only what p needs is set up: a
 // plan without code nodes needs no Go toolchain, and replay mode needs no endpoint.
 func newEnv(ctx context.Context, c *cli.Context, p *plans.Plan) (_ *env, err error) {
@@ -108,13 +119,7 @@ func newEnv(ctx context.Context, c *cli.Context, p *plans.Plan) (_ *env, err err
 		case url == "" && mode != cache.ModeReplay:
 			return nil, usagef("the plan has llm nodes: set --student-url or SGDE_STUDENT_URL (or --cache-mode replay to run offline)")
 		case url != "":
-			cfg := llm.NewConfig(url, model).
-				WithAPIKey(c.String("student-api-key")).
-				WithTimeout(c.Duration("student-timeout")).
-				WithRetries(c.Int("student-retries")).
-				WithConcurrency(c.Int("student-concurrency")).
-				WithRateLimit(c.Float64("student-rate"), c.Int("student-burst"))
-			client, err := llm.New(cfg)
+			client, err := llm.New(studentConfig(c, url, model))
 			if err != nil {
 				return nil, usagef("%v", err)
 			}

@@ -235,13 +235,7 @@ func serveRunners(c *cli.Context, log *slog.Logger) (serve.RunnerFactory, error)
 			opts.Cache = cc
 		}
 		if url != "" && model != "" {
-			cfg := llm.NewConfig(url, model).
-				WithAPIKey(c.String("student-api-key")).
-				WithTimeout(c.Duration("student-timeout")).
-				WithRetries(c.Int("student-retries")).
-				WithConcurrency(c.Int("student-concurrency")).
-				WithRateLimit(c.Float64("student-rate"), c.Int("student-burst"))
-			client, err := llm.New(cfg)
+			client, err := llm.New(studentConfig(c, url, model))
 			if err != nil {
 				return nil, nil, err
 			}
