@@ -1,4 +1,6 @@
-// Package sandbox runs code-node modules under hard limits: a fresh instance per call, bounded
-// memory, wall time and output, no files, network, environment or real clock. It owns the Engine
-// interface and its implementations; it never builds modules from source (that is package wasm).
+// Package sandbox runs code-node modules under hard limits: every call starts from clean state
+// (a fresh instance, or a pooled one restored to its pre-initialised snapshot), with bounded fuel,
+// stack depth, memory, wall time and output, and no files, network, environment or real clock.
+// It owns the Engine interface and its implementations; it never builds modules from source
+// (that is package wasm).
 package sandbox

@@ -30,8 +30,9 @@ const (
 	// to 2^26 at once, so larger budgets could wrap.
 	MaxFuel = 1 << 62
 	// DefaultMaxCallDepth bounds live guest function activations (rewrite.StackLimit). Deep
-	// enough for any interpreter a node needs (Go's own 8 MiB stack cap allows ~100,000 small
-	// frames), shallow enough that wazero's native stack stays a few MiB.
+	// enough for any interpreter a node needs, shallow enough that wazero's native stack stays a
+	// few MiB. Go guests seldom reach it: growing a goroutine stack unwinds the wasm stack, so
+	// Go recursion usually stops at the SDK's 8 MiB goroutine-stack cap first.
 	DefaultMaxCallDepth = 20_000
 )
 
@@ -282,6 +283,17 @@ func (c *meteredCall) finish(ctx context.Context, out runOutcome, wall time.Dura
 			return res, fmt.Errorf("%w: used %d of %d%s", ErrFuelExhausted, out.used, lim.Fuel, detail(startSection(out.err)))
 		case errors.Is(out.err, rewrite.ErrStackOverflow):
 			return res, fmt.Errorf("%w: more than %d nested guest calls", ErrStackOverflow, DefaultMaxCallDepth)
+		}
+		// A reactor's Go runtime reports a fatal error on stderr and then traps (unreachable)
+		// rather than exiting, so its message decides as it does for an exit.
+		var exit *sys.ExitError
+		if !errors.As(out.err, &exit) {
+			switch {
+			case goOutOfMemory(c.stderr.buf):
+				return res, fmt.Errorf("%w: the guest needed more than %d MiB%s", ErrMemoryLimit, lim.MemoryMiB, detail(lineWith(c.stderr.buf, "runtime: out of memory")))
+			case goStackOverflow(c.stderr.buf):
+				return res, fmt.Errorf("%w%s", ErrStackOverflow, detail(lineWith(c.stderr.buf, "runtime: goroutine stack exceeds")))
+			}
 		}
 		return res, classify(out.err, c.alloc, c.stderr.buf, lim)
 	}

@@ -64,10 +64,11 @@ func precompileMetered(t testing.TB, cacheDir string) {
 
 // skipUnderRace skips tests that rewrite and compile several Go guests: under -race wazero
 // compiles about ten times slower and the precompile step warms only unmetered modules.
+// SGDE_TEST_SLOW_RACE=1 runs them anyway.
 func skipUnderRace(t testing.TB) {
 	t.Helper()
-	if raceEnabled {
-		t.Skip("compiles several metered Go guests; run without -race")
+	if raceEnabled && os.Getenv("SGDE_TEST_SLOW_RACE") == "" {
+		t.Skip("compiles several metered Go guests; run without -race (or set SGDE_TEST_SLOW_RACE=1)")
 	}
 }
 

@@ -22,7 +22,8 @@ const ReactorEntry = "sgde_call"
 // loadReactor pre-initialises a metered reactor module (it exports _initialize and
 // ReactorEntry, and no _start): it runs the Go runtime and package initialisation once under
 // DefaultFuel, snapshots the result and keeps a pool of instances restored to the snapshot after
-// every call. An initialiser that never ends fails with ErrFuelExhausted.
+// every call. An initialiser that never ends fails with ErrFuelExhausted; one that needs more
+// than DefaultMemoryMiB fails with ErrTrap.
 func (e *meteredEngine) loadReactor(ctx context.Context, rewritten []byte) (Module, error) {
 	b := e.base
 	info, err := readMemoryInfo(rewritten)
@@ -51,13 +52,27 @@ func (e *meteredEngine) loadReactor(ctx context.Context, rewritten []byte) (Modu
 	}
 
 	maxBytes := uint64(b.cfg.maxMemoryMiB) * 16 * pageSize
+	// Initialisation gets the default memory limit: the snapshot is held in host memory and in
+	// a temporary file, and every call's limit must allow for it. wazero panics if an allocator
+	// refuses the initial memory, so that is checked first.
+	initLimit := min(maxBytes, DefaultMemoryMiB<<20)
+	if uint64(info.minPages)*pageSize > initLimit {
+		return nil, fmt.Errorf("%w: initial memory of %d pages exceeds the %d MiB a reactor may initialise in", ErrMemoryLimit, info.minPages, initLimit>>20)
+	}
 	state := &callState{out: callOutput{max: DefaultMaxOutputBytes}}
 	initCtx := context.WithValue(ctx, callKey{}, state)
-	initCtx = experimental.WithMemoryAllocator(initCtx, &limitedAllocator{limit: maxBytes})
+	initCtx = experimental.WithMemoryAllocator(initCtx, &limitedAllocator{limit: initLimit})
 	cfg := wazero.NewModuleConfig().WithName("").
 		WithStdout(&cappedWriter{max: DefaultMaxOutputBytes}).
 		WithStderr(&cappedWriter{max: DefaultMaxOutputBytes})
-	im, err := preinit.Take(initCtx, b.rt, rewritten, DefaultFuel, cfg, nil)
+	im, err := func() (im *preinit.Image, err error) {
+		defer func() {
+			if r := recover(); r != nil {
+				err = fmt.Errorf("sandbox recovered from %v", r)
+			}
+		}()
+		return preinit.Take(initCtx, b.rt, rewritten, DefaultFuel, cfg, nil)
+	}()
 	switch {
 	case errors.Is(err, preinit.ErrInitFuel):
 		return nil, fmt.Errorf("%w: package initialisation did not finish within %d fuel (%v)", ErrFuelExhausted, uint64(DefaultFuel), err)

@@ -62,6 +62,7 @@ type Builder struct {
 	timeout   time.Duration
 	toolchain string
 	parallel  int
+	reactor   bool
 
 	bin      string // absolute path of the compiler driver
 	verOnce  sync.Once
@@ -97,6 +98,18 @@ func WithToolchain(name string) BuilderOption { return func(b *Builder) { b.tool
 
 // WithParallel bounds how many compilations one Builder runs at once (default 2).
 func WithParallel(n int) BuilderOption { return func(b *Builder) { b.parallel = n } }
+
+// ReactorEntry is the export through which a reactor-built node is called.
+const ReactorEntry = "sgde_call"
+
+// reactorEntryFile is added to a node built with WithReactor: it exports ReactorEntry, which
+// runs the node's main (and so guest.Run) once per call, so the same source works both ways.
+const reactorEntryFile = "package main\n\n//go:wasmexport " + ReactorEntry + "\nfunc sgdeReactorEntry() { main() }\n"
+
+// WithReactor builds nodes as reactors (-buildmode=c-shared, exporting _initialize and
+// ReactorEntry instead of _start), which the metered sandbox engine pre-initialises once and
+// serves from restored pooled instances. Go toolchain only.
+func WithReactor() BuilderOption { return func(b *Builder) { b.reactor = true } }
 
 // CacheRoot is the directory under which sgde keeps its caches: $SGDE_CACHE_DIR when set, else
 // os.UserCacheDir()/sgde.
@@ -136,6 +149,9 @@ func NewBuilder(opts ...BuilderOption) (*Builder, error) {
 		b.parallel = 1
 	}
 	b.sem = make(chan struct{}, b.parallel)
+	if b.reactor && b.toolchain == ToolchainAuto {
+		b.toolchain = ToolchainGo // tinygo's wasip1 target has no reactor mode we rely on
+	}
 	switch b.toolchain {
 	case ToolchainAuto:
 		if p, err := exec.LookPath("tinygo"); err == nil {
@@ -153,6 +169,9 @@ func NewBuilder(opts ...BuilderOption) (*Builder, error) {
 		b.bin = p
 	default:
 		return nil, fmt.Errorf("new builder: unknown toolchain %q", b.toolchain)
+	}
+	if b.reactor && b.toolchain != ToolchainGo {
+		return nil, fmt.Errorf("new builder: reactor builds need the go toolchain, not %s", b.toolchain)
 	}
 	if abs, err := filepath.Abs(b.bin); err == nil {
 		b.bin = abs
@@ -185,6 +204,9 @@ func (b *Builder) ToolchainVersion(ctx context.Context) (string, error) {
 func (b *Builder) flags() []string {
 	if b.toolchain == ToolchainTinyGo {
 		return []string{"build", "-target=wasip1", "-opt=2", "-no-debug", "-o", "node.wasm", "."}
+	}
+	if b.reactor {
+		return []string{"build", "-buildmode=c-shared", "-trimpath", "-buildvcs=false", "-ldflags=-s -w", "-o", "node.wasm", "."}
 	}
 	return []string{"build", "-trimpath", "-buildvcs=false", "-ldflags=-s -w", "-o", "node.wasm", "."}
 }
@@ -326,6 +348,9 @@ func (b *Builder) writeModule(tmp string, src []byte) error {
 	}
 	for _, f := range sdkFiles() {
 		files["sdk/wasm/guest/"+f.name] = f.data
+	}
+	if b.reactor {
+		files["node/sgde_reactor_entry.go"] = []byte(reactorEntryFile)
 	}
 	for _, d := range []string{"home", "tmp", "gopath", "node", "sdk/wasm/guest"} {
 		if err := os.MkdirAll(filepath.Join(tmp, d), 0o700); err != nil {

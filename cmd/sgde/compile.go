@@ -4,9 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"io/fs"
 	"fmt"
 	"io"
+	"io/fs"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -241,7 +241,7 @@ func newCompileEnv(ctx context.Context, inv invocation, dir string) (_ *compileE
 	if root, err := wasm.CacheRoot(); err == nil {
 		engOpts = append(engOpts, sandbox.WithCompilationCacheDir(filepath.Join(root, "wazero")))
 	}
-	eng, err := sandbox.NewWazero(ctx, engOpts...)
+	eng, err := sandbox.NewWazeroMetered(ctx, engOpts...)
 	if err != nil {
 		return nil, fmt.Errorf("code nodes: %w", err)
 	}

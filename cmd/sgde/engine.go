@@ -55,7 +55,7 @@ func chooseEngine(flag, planDefault string) (string, error) {
 	return "", fmt.Errorf("plan asks for engine %q, want %s or %s", planDefault, engineWazero, engineWasmtime)
 }
 
-// newEngine starts the named engine with its compile cache under wasm.CacheRoot() (none when
+// newEngine starts the named engine (wazero: the fuel-metered engine) with its compile cache under wasm.CacheRoot() (none when
 // the cache root cannot be found). The caller closes it.
 func newEngine(ctx context.Context, name string) (sandbox.Engine, error) {
 	root, rootErr := wasm.CacheRoot()
@@ -71,7 +71,9 @@ func newEngine(ctx context.Context, name string) (sandbox.Engine, error) {
 		if dir := cacheDir("wazero"); dir != "" {
 			opts = append(opts, sandbox.WithCompilationCacheDir(dir))
 		}
-		return sandbox.NewWazero(ctx, opts...)
+		// Metered: fuel bounds every call deterministically and costs ~1.2x, where wazero's
+		// WithCloseOnContextDone costs up to 16x (docs/BENCHMARKS.md).
+		return sandbox.NewWazeroMetered(ctx, opts...)
 	case engineWasmtime:
 		if newWasmtimeEngine == nil {
 			return nil, errNoWasmtime

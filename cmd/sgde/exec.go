@@ -22,24 +22,32 @@ import (
 func execCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "exec",
-		Usage: "run a code node in the sandbox, once per input, each call in a fresh instance",
-		UsageText: "sgde exec SRC.go|MOD.wasm (--input JSON | --inputs FILE.jsonl) [--engine wazero|wasmtime] [--memory-mib N] [--timeout D] [--fuel N] [--json]\n\n" +
+		Usage: "run a code node in the sandbox, once per input, each call from clean state",
+		UsageText: "sgde exec SRC.go|MOD.wasm (--input JSON | --inputs FILE.jsonl) [--engine wazero|wasmtime] [--memory-mib N] [--timeout D] [--fuel N] [--repeat N] [--meter on|off] [--preinit] [--json]\n\n" +
 			"With --json, one line per call: {\"output\": {...}, \"usage\": {...}} or\n" +
 			"{\"error\": {\"kind\": \"...\", \"message\": \"...\"}, \"usage\": {...}}.\n" +
 			"Exit 0 if every call succeeded, 3 if a call hit a limit or trapped, 1 if the source was\n" +
-			"rejected, failed to build or a call failed otherwise, 2 for usage errors.\n\n" +
+			"rejected, failed to build or a call failed otherwise, 2 for usage errors.\n" +
+			"The wazero engine meters fuel: --fuel N bounds each call's work (default " + defaultFuelText + "), and\n" +
+			"usage.fuel reports it exactly. --repeat N calls each input N times back to back; with --json a\n" +
+			"last line {\"summary\": {\"calls\", \"failed\", \"latency_p50_us\", \"latency_p99_us\", \"fuel\", \"metered\"}}\n" +
+			"follows (fuel is the mean per call). --meter=off removes every CPU bound: trusted code only.\n" +
+			"--preinit builds SRC.go as a reactor that is initialised once and served from pooled instances\n" +
+			"restored to that snapshot after every call (wazero, Linux).\n\n" +
 			"Example:\n" +
-			"   sgde exec testdata/code/arith_program.go --input '{\"program\": \"def solution():\\n    return 2**70 + 1\\n\"}' --json",
+			"   sgde exec testdata/code/arith_program.go --input '{\"program\": \"def solution():\\n    return 2**70 + 1\\n\"}' --json\n" +
+			"   sgde exec testdata/code/arith_program.go --input '{\"program\": \"def solution():\\n    return 6 * 7\\n\"}' --repeat 200 --json | tail -1",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "input", Usage: "one input object as `JSON`"},
 			&cli.StringFlag{Name: "inputs", Usage: "a `FILE` of input objects, one JSON object per line"},
 			&cli.UintFlag{Name: "memory-mib", Value: sandbox.DefaultMemoryMiB, Usage: "memory limit of each call in MiB"},
 			&cli.DurationFlag{Name: "timeout", Value: sandbox.DefaultTimeout, Usage: "wall-clock limit of each call"},
 			&cli.IntFlag{Name: "max-output-bytes", Value: sandbox.DefaultMaxOutputBytes, Usage: "limit on the output object and on each of stdout and stderr"},
-			&cli.Uint64Flag{Name: "fuel", Usage: "instruction budget of each call, metered by --engine wasmtime (the wazero engine does not meter fuel yet: accepted and ignored with a warning)"},
+			&cli.Uint64Flag{Name: "fuel", Usage: "fuel (instruction budget) of each call; 0 means the engine's default"},
 			engineFlag(),
 			&cli.BoolFlag{Name: "json", Usage: "print one JSON line per call"},
 			&cli.DurationFlag{Name: "build-timeout", Value: wasm.DefaultBuildTimeout, Usage: "bound on the compiler's wall time when SRC is Go source"},
+			meterFlags()[0], meterFlags()[1], meterFlags()[2],
 		},
 		Action: runExec,
 	}
@@ -97,12 +105,32 @@ func runExec(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	if fuel, err := args.uint("fuel"); err != nil {
+	meter, err := execMeter(args, engineName)
+	if err != nil {
 		return err
-	} else if fuel > 0 && engineName == engineWazero {
-		fmt.Fprintln(c.App.ErrWriter, "sgde exec: warning: --fuel is ignored: the wazero engine does not meter fuel yet; the call is bounded by --timeout")
-	} else {
-		lim.Fuel = fuel
+	}
+	repeat, err := execRepeat(args)
+	if err != nil {
+		return err
+	}
+	preinit, err := args.bool("preinit")
+	if err != nil {
+		return err
+	}
+	if preinit && (!meter || engineName != engineWazero) {
+		return usagef("--preinit needs the wazero engine with metering on")
+	}
+	if lim.Fuel, err = args.uint("fuel"); err != nil {
+		return err
+	}
+	if lim.Fuel > sandbox.MaxFuel {
+		return usagef("--fuel must be at most %d", uint64(sandbox.MaxFuel))
+	}
+	if !meter {
+		if lim.Fuel > 0 {
+			return usagef("--fuel needs metering; drop --meter=off")
+		}
+		fmt.Fprint(c.App.ErrWriter, meterOffWarning)
 	}
 	buildTimeout, err := args.duration("build-timeout")
 	if err != nil {
@@ -116,7 +144,7 @@ func runExec(c *cli.Context) error {
 	var module []byte
 	switch {
 	case strings.HasSuffix(target, ".go"):
-		art, err := buildSource(c, target, buildTimeout)
+		art, err := buildExecSource(c, target, buildTimeout, preinit)
 		if err != nil {
 			if jsonOut {
 				writeJSONLine(c.App.Writer, map[string]any{"error": buildErrorJSON(err)})
@@ -140,7 +168,7 @@ func runExec(c *cli.Context) error {
 	}
 
 	ctx := c.Context
-	engine, err := newEngine(ctx, engineName)
+	engine, err := newExecEngine(ctx, engineName, meter)
 	if err != nil {
 		return withCode(exitFailure, err)
 	}
@@ -158,11 +186,31 @@ func runExec(c *cli.Context) error {
 	defer mod.Close(ctx)
 
 	var limitHit, failed error
-	for i, in := range inputs {
+	var stats callStats
+	var firstOut []json.RawMessage
+	for call := range len(inputs) * repeat {
+		i, in := call%len(inputs), inputs[call%len(inputs)]
+		start := time.Now()
 		res, err := mod.Call(ctx, in, lim)
+		stats.add(time.Since(start), res.Usage, err)
 		if ctx.Err() != nil {
 			return withCode(exitFailure, fmt.Errorf("exec %s: %w", target, ctx.Err()))
 		}
+		if call >= len(inputs) {
+			// A repetition: only its latency and outcome count, and it must repeat the first.
+			if err == nil && !bytes.Equal(res.Output, firstOut[i]) && failed == nil {
+				failed = fmt.Errorf("call %d of %d: output of repetition %d differs from the first: %s", i+1, len(inputs), call/len(inputs)+1, truncateOutput(res.Output))
+			}
+			if err != nil && limitHit == nil && failed == nil {
+				if sandbox.IsLimit(err) {
+					limitHit = fmt.Errorf("call %d of %d, repetition %d: %w", i+1, len(inputs), call/len(inputs)+1, err)
+				} else {
+					failed = fmt.Errorf("call %d of %d, repetition %d: %w", i+1, len(inputs), call/len(inputs)+1, err)
+				}
+			}
+			continue
+		}
+		firstOut = append(firstOut, res.Output)
 		usage := res.Usage
 		if jsonOut {
 			line := execLine{Usage: &usage}
@@ -191,6 +239,9 @@ func runExec(c *cli.Context) error {
 				failed = fmt.Errorf("call %d of %d: %w", i+1, len(inputs), err)
 			}
 		}
+	}
+	if jsonOut && repeat > 1 {
+		writeJSONLine(c.App.Writer, stats.summary())
 	}
 	if limitHit != nil {
 		return withCode(exitLimit, limitHit)

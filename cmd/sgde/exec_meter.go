@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -23,6 +24,7 @@ func meterFlags() []cli.Flag {
 	return []cli.Flag{
 		&cli.StringFlag{Name: "meter", Value: "on", Usage: "`on`: the wazero engine meters fuel (deterministic CPU bound); off: no fuel and no wall-clock stop, for benchmarking trusted code only"},
 		&cli.UintFlag{Name: "repeat", Value: 1, Usage: "call each input `N` times back to back; with --json a last line summarises latency and fuel"},
+		&cli.BoolFlag{Name: "preinit", Usage: "build SRC.go as a reactor: initialised once, calls served from pooled instances restored to that snapshot"},
 	}
 }
 
@@ -54,20 +56,17 @@ func execRepeat(args *interspersedArgs) (int, error) {
 	return int(n), nil
 }
 
-// newExecEngine starts the engine sgde exec runs on: for wazero the metered engine, or with
-// meter false the unbounded one; other engines as newEngine does.
+// newExecEngine starts the engine sgde exec runs on: newEngine's, or with meter false the
+// unbounded wazero engine for benchmarking trusted code.
 func newExecEngine(ctx context.Context, name string, meter bool) (sandbox.Engine, error) {
-	if name != engineWazero {
+	if meter || name != engineWazero {
 		return newEngine(ctx, name)
 	}
 	var opts []sandbox.WazeroOption
 	if root, err := wasm.CacheRoot(); err == nil {
 		opts = append(opts, sandbox.WithCompilationCacheDir(filepath.Join(root, "wazero")))
 	}
-	if !meter {
-		return sandbox.NewWazeroTrusted(ctx, opts...)
-	}
-	return sandbox.NewWazeroMetered(ctx, opts...)
+	return sandbox.NewWazeroTrusted(ctx, opts...)
 }
 
 // callStats accumulates the latency and fuel of sgde exec's calls for the --repeat summary.
@@ -130,4 +129,27 @@ func truncateOutput(b []byte) string {
 		return string(b[:200]) + "..."
 	}
 	return string(b)
+}
+
+// buildExecSource is buildSource, as a reactor when preinit is set.
+func buildExecSource(c *cli.Context, srcPath string, timeout time.Duration, preinit bool) (*wasm.Artifact, error) {
+	if !preinit {
+		return buildSource(c, srcPath, timeout)
+	}
+	src, err := os.ReadFile(srcPath)
+	if err != nil {
+		return nil, withCode(exitFailure, err)
+	}
+	if timeout <= 0 {
+		return nil, usagef("--build-timeout must be positive")
+	}
+	b, err := wasm.NewBuilder(wasm.WithTimeout(timeout), wasm.WithReactor())
+	if err != nil {
+		return nil, withCode(exitFailure, err)
+	}
+	art, err := b.Build(c.Context, src, filepath.Base(srcPath))
+	if err != nil {
+		return nil, withCode(exitFailure, err)
+	}
+	return art, nil
 }

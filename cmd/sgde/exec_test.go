@@ -30,7 +30,7 @@ func warmCache(t *testing.T) {
 		if err != nil {
 			return
 		}
-		args := []string{"run", "github.com/sgde-project/sgde/sandbox/internal/precompile", "-cache", filepath.Join(root, "wazero"), arithSource}
+		args := []string{"run", "github.com/sgde-project/sgde/sandbox/internal/precompile", "-cache", filepath.Join(root, "wazero"), "-metered", arithSource}
 		for _, f := range []string{"infinite_loop.go", "memory_bomb.go", "unreachable.wasm", "output_direct.wasm"} {
 			args = append(args, filepath.Join(hostileDir, f))
 		}

@@ -3,7 +3,9 @@
 // compiler is an order of magnitude slower under the race detector while the machine code it
 // produces, and the cache key, are the same.
 //
-// Usage: go run ./sandbox/internal/precompile -cache DIR FILE.go|FILE.wasm...
+// Usage: go run ./sandbox/internal/precompile -cache DIR [-metered] FILE.go|FILE.wasm...
+//
+// With -metered the modules are also rewritten and compiled as sandbox.NewWazeroMetered runs them.
 package main
 
 import (
@@ -21,6 +23,7 @@ import (
 
 func main() {
 	cache := flag.String("cache", "", "wazero compilation cache directory")
+	metered := flag.Bool("metered", false, "also compile the modules as the metered engine runs them")
 	flag.Parse()
 	if *cache == "" || flag.NArg() == 0 {
 		fmt.Fprintln(os.Stderr, "usage: precompile -cache DIR FILE.go|FILE.wasm...")
@@ -38,6 +41,16 @@ func main() {
 		os.Exit(1)
 	}
 	defer e.Close(ctx)
+	engines := []sandbox.Engine{e}
+	if *metered {
+		m, err := sandbox.NewWazeroMetered(ctx, sandbox.WithCompilationCacheDir(*cache))
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "precompile:", err)
+			os.Exit(1)
+		}
+		defer m.Close(ctx)
+		engines = append(engines, m)
+	}
 	files := make(chan string)
 	var wg sync.WaitGroup
 	for w := 0; w < 2; w++ {
@@ -46,8 +59,10 @@ func main() {
 			defer wg.Done()
 			for f := range files {
 				// Failures are the tests' business: this only warms the cache.
-				if err := warm(ctx, b, e, f); err != nil {
-					fmt.Fprintf(os.Stderr, "precompile: %s: %v\n", f, err)
+				for _, e := range engines {
+					if err := warm(ctx, b, e, f); err != nil {
+						fmt.Fprintf(os.Stderr, "precompile: %s: %v\n", f, err)
+					}
 				}
 			}
 		}()

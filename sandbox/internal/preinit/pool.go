@@ -130,7 +130,7 @@ func (p *Pool) Call(ctx context.Context, export string, opt CallOptions) (CallRe
 	if in.mem.callLimit == 0 {
 		in.mem.callLimit = p.maxBytes
 	}
-	in.mem.peak, in.mem.refused = uint64(len(in.mem.buf)), false
+	in.mem.peak, in.mem.refused = in.mem.size, false
 	in.fuel.Set(uint64(opt.Fuel))
 	var stop func()
 	if opt.Watch != nil {
@@ -237,7 +237,8 @@ func (p *Pool) get(ctx context.Context) (*pooled, error) {
 type cowMemory struct {
 	fd           int
 	image, limit uint64
-	buf          []byte
+	buf          []byte // the whole reservation
+	size         uint64 // the linear memory's current size
 	grown        bool
 	// Per call: the memory limit, the peak size and whether a grow past the limit was refused.
 	callLimit uint64
@@ -272,6 +273,7 @@ func (m *cowMemory) Reallocate(size uint64) []byte {
 	if size > m.image {
 		m.grown = true
 	}
+	m.size = size
 	return m.buf[:size:size]
 }
 

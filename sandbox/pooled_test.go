@@ -1,0 +1,287 @@
+//go:build linux
+
+package sandbox_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/sgde-project/sgde/sandbox"
+	"github.com/sgde-project/sgde/wasm"
+)
+
+// reactorEntryFile is what a reactor build adds to a node: an export that runs main (and so
+// guest.Run) once per call, so the same node source works as a command and as a reactor.
+const reactorEntryFile = `package main
+
+//go:wasmexport sgde_call
+func sgdeCall() { main() }
+`
+
+var (
+	reactorMu   sync.Mutex
+	reactorMods = map[string]*moduleOnce{}
+)
+
+// loadReactor builds the node at path with -buildmode=c-shared in a private module (as
+// wasm.Builder builds commands) once per test binary and loads it into the metered engine.
+func loadReactor(t testing.TB, path string) sandbox.Module {
+	t.Helper()
+	skipUnderRace(t)
+	e := metered(t)
+	reactorMu.Lock()
+	m, ok := reactorMods[path]
+	if !ok {
+		m = &moduleOnce{}
+		reactorMods[path] = m
+	}
+	reactorMu.Unlock()
+	m.once.Do(func() {
+		var raw []byte
+		if raw, m.err = buildReactorWasm(t, path); m.err == nil {
+			m.mod, m.err = e.Load(context.Background(), raw)
+		}
+	})
+	if m.err != nil {
+		t.Fatalf("reactor %s: %v", path, m.err)
+	}
+	return m.mod
+}
+
+func buildReactorWasm(t testing.TB, path string) ([]byte, error) {
+	src, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := wasm.Validate(src, filepath.Base(path)); err != nil {
+		return nil, err
+	}
+	tmp := t.TempDir()
+	files := map[string][]byte{
+		"node/go.mod":        []byte("module sgdenode\n\ngo 1.24\n\nrequire github.com/sgde-project/sgde v0.0.0\n\nreplace github.com/sgde-project/sgde => ../sdk\n"),
+		"node/node.go":       src,
+		"node/sgde_entry.go": []byte(reactorEntryFile),
+		"sdk/go.mod":         []byte("module github.com/sgde-project/sgde\n\ngo 1.24\n"),
+	}
+	entries, err := os.ReadDir("../wasm/guest")
+	if err != nil {
+		return nil, err
+	}
+	for _, ent := range entries {
+		if n := ent.Name(); strings.HasSuffix(n, ".go") && !strings.HasSuffix(n, "_test.go") {
+			b, err := os.ReadFile(filepath.Join("../wasm/guest", n))
+			if err != nil {
+				return nil, err
+			}
+			files["sdk/wasm/guest/"+n] = b
+		}
+	}
+	for p, b := range files {
+		if err := os.MkdirAll(filepath.Dir(filepath.Join(tmp, p)), 0o700); err != nil {
+			return nil, err
+		}
+		if err := os.WriteFile(filepath.Join(tmp, p), b, 0o600); err != nil {
+			return nil, err
+		}
+	}
+	env := append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm", "CGO_ENABLED=0", "GOFLAGS=", "GOPROXY=off", "GOWORK=off")
+	if root, err := wasm.CacheRoot(); err == nil {
+		env = append(env, "GOCACHE="+filepath.Join(root, "gocache"))
+	}
+	cmd := exec.Command("go", "build", "-buildmode=c-shared", "-trimpath", "-buildvcs=false", "-ldflags=-s -w", "-o", "node.wasm", ".")
+	cmd.Dir, cmd.Env = filepath.Join(tmp, "node"), env
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return nil, errors.New("reactor build: " + err.Error() + "\n" + string(out))
+	}
+	return os.ReadFile(filepath.Join(tmp, "node", "node.wasm"))
+}
+
+// TestPooledRestoresState: through the Engine API, state one call writes (package variables,
+// a map, heap pages) is gone in the next, and the fuel of the same input is the same.
+func TestPooledRestoresState(t *testing.T) {
+	mod := loadReactor(t, "testdata/state_node.go")
+	var fuel uint64
+	for i := 0; i < 6; i++ {
+		res, err := mod.Call(context.Background(), []byte(`{"k": "a"}`), sandbox.Limits{Timeout: time.Minute})
+		if err != nil {
+			t.Fatalf("call %d: %v", i, err)
+		}
+		var out struct {
+			Calls      int  `json:"calls"`
+			SeenBefore bool `json:"seen_before"`
+			Buf        int  `json:"buf"`
+		}
+		if err := json.Unmarshal(res.Output, &out); err != nil {
+			t.Fatal(err)
+		}
+		if out.Calls != 1 || out.SeenBefore || out.Buf != 1<<16 {
+			t.Fatalf("call %d: %s: state of an earlier call is visible", i, res.Output)
+		}
+		if !res.Usage.Metered || (i > 0 && res.Usage.Fuel != fuel) {
+			t.Fatalf("call %d: usage %+v, first call used %d fuel", i, res.Usage, fuel)
+		}
+		fuel = res.Usage.Fuel
+	}
+}
+
+// TestPooledMatchesCommand: the pre-initialised arith_program answers as the command build does,
+// with less fuel (no initialisation), and survives a call that runs out of fuel.
+func TestPooledMatchesCommand(t *testing.T) {
+	recs := readGSM(t, "../testdata/gsm-hard/slice.jsonl")
+	pooled := loadReactor(t, arithProgram)
+	command := loadMetered(t, arithProgram)
+	for _, r := range recs[:4] {
+		in, _ := json.Marshal(map[string]string{"program": r.Code})
+		want, err := command.Call(context.Background(), in, sandbox.Limits{Timeout: time.Minute})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := pooled.Call(context.Background(), in, sandbox.Limits{Fuel: 1000, Timeout: time.Minute}); !errors.Is(err, sandbox.ErrFuelExhausted) {
+			t.Fatalf("record %d with 1000 fuel: %v, want ErrFuelExhausted", r.Idx, err)
+		}
+		got, err := pooled.Call(context.Background(), in, sandbox.Limits{Timeout: time.Minute})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got.Output, want.Output) || got.Usage.Fuel >= want.Usage.Fuel {
+			t.Fatalf("record %d: pooled %s (%d fuel), command %s (%d fuel)", r.Idx, got.Output, got.Usage.Fuel, want.Output, want.Usage.Fuel)
+		}
+	}
+}
+
+// TestPooledLimits: runaways and bombs on pooled instances end in their typed errors, the wall
+// clock still stops a call with fuel to spare, and an initialiser that never ends fails Load.
+func TestPooledLimits(t *testing.T) {
+	loop := loadReactor(t, filepath.Join(hostileDir, "infinite_loop.go"))
+	if _, err := loop.Call(context.Background(), []byte(`{}`), sandbox.Limits{Fuel: 50_000_000, Timeout: time.Minute}); !errors.Is(err, sandbox.ErrFuelExhausted) {
+		t.Fatalf("infinite loop: %v, want ErrFuelExhausted", err)
+	}
+	if _, err := loop.Call(context.Background(), []byte(`{}`), sandbox.Limits{Fuel: sandbox.MaxFuel, Timeout: 200 * time.Millisecond}); !errors.Is(err, sandbox.ErrTimeout) {
+		t.Fatalf("infinite loop, 200ms: %v, want ErrTimeout", err)
+	}
+	bomb := loadReactor(t, filepath.Join(hostileDir, "memory_bomb.go"))
+	for i := 0; i < 3; i++ {
+		res, err := bomb.Call(context.Background(), []byte(`{}`), sandbox.Limits{MemoryMiB: 16, Timeout: time.Minute})
+		if !errors.Is(err, sandbox.ErrMemoryLimit) || res.Usage.PeakMemoryPages > 16*16 {
+			t.Fatalf("memory bomb %d: %v, peak %d pages; want ErrMemoryLimit within 256 pages", i, err, res.Usage.PeakMemoryPages)
+		}
+	}
+	raw, err := buildReactorWasm(t, filepath.Join(hostileDir, "init_forever.go"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := metered(t).Load(context.Background(), raw); !errors.Is(err, sandbox.ErrFuelExhausted) {
+		t.Fatalf("init that never ends: Load %v, want ErrFuelExhausted", err)
+	}
+}
+
+// BenchmarkCodeCallPooled is BenchmarkCodeCall on the pre-initialised, pooled arith_program:
+// clean state per call (restored snapshot), calls back to back.
+func BenchmarkCodeCallPooled(b *testing.B) {
+	recs := readGSM(b, "../testdata/gsm-hard/slice.jsonl")
+	in, _ := json.Marshal(map[string]string{"program": recs[1].Code})
+	callEach(b, loadReactor(b, arithProgram), in, sandbox.Limits{Timeout: time.Minute})
+}
+
+// TestPooledHammer calls one pooled Module from P goroutines released together: every call sees
+// only its own input and the snapshot state.
+func TestPooledHammer(t *testing.T) {
+	mod := loadReactor(t, "testdata/state_node.go")
+	P, N := 8, 5
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(max(P/2, 1)))
+	var wg, ready sync.WaitGroup
+	ready.Add(1)
+	errs := make(chan error, P*N)
+	for p := 0; p < P; p++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ready.Wait()
+			for n := 0; n < N; n++ {
+				res, err := mod.Call(context.Background(), []byte(fmt.Sprintf(`{"k": "g%d"}`, p)), sandbox.Limits{Timeout: time.Minute})
+				if err != nil {
+					errs <- err
+					return
+				}
+				if want := `{"buf":65536,"calls":1,"seen_before":false}`; string(res.Output) != want {
+					errs <- fmt.Errorf("goroutine %d call %d: output %s, want %s", p, n, res.Output, want)
+					return
+				}
+			}
+		}()
+	}
+	ready.Done()
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+}
+
+// TestPooledHostileCorpus runs every Go corpus entry that reaches an engine as a pre-initialised
+// reactor. The outcome is the metered one, except where initialisation itself fails: then Load
+// fails with the same kind ("pooled" in expect.json where the outcome differs).
+func TestPooledHostileCorpus(t *testing.T) {
+	skipUnderRace(t)
+	raw, err := os.ReadFile(filepath.Join(hostileDir, "expect.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var all map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &all); err != nil {
+		t.Fatal(err)
+	}
+	for name, v := range all {
+		var e struct {
+			Expect, Metered, Pooled string
+		}
+		if !strings.HasSuffix(name, ".go") || json.Unmarshal(v, &e) != nil {
+			continue
+		}
+		want := e.Expect
+		if e.Metered != "" {
+			want = e.Metered
+		}
+		if e.Pooled != "" {
+			want = e.Pooled
+		}
+		switch want {
+		case "rejected", "build_failed", "build_timeout":
+			continue
+		}
+		t.Run(name, func(t *testing.T) {
+			wasmBytes, err := buildReactorWasm(t, filepath.Join(hostileDir, name))
+			if err != nil {
+				t.Fatal(err)
+			}
+			mod, err := metered(t).Load(context.Background(), wasmBytes)
+			got := "ok"
+			var res sandbox.Result
+			if err == nil {
+				defer mod.Close(context.Background())
+				lim := sandbox.Limits{MemoryMiB: 64, Timeout: 5 * time.Minute}
+				if want == "fuel_exhausted" {
+					lim.Fuel = 200_000_000
+				}
+				res, err = mod.Call(context.Background(), []byte(`{"x": 1}`), lim)
+			}
+			if err != nil {
+				got = sandbox.Kind(err)
+			}
+			if got != want {
+				t.Fatalf("outcome %q, want %q (err: %v, stderr: %.300s)", got, want, err, res.Stderr)
+			}
+		})
+	}
+}
