@@ -520,7 +520,7 @@ func (c *compiler) round(ctx context.Context, iter int, incumbent *plans.Plan, t
 		if s.passing && !found {
 			best, found = *s, true
 			s.ev.Accepted = bptr(true)
-			s.ev.Reason = fmt.Sprintf("accepted: held-out risk %.3f -> %.3f, McNemar p=%.3g (%d wins, %d losses), %.2f calls/item",
+			s.ev.Reason = fmt.Sprintf("held-out risk %.3f -> %.3f, McNemar p=%.3g (%d wins, %d losses), %.2f calls/item",
 				incRisk, s.risk, s.p, s.wins, s.losses, s.calls)
 		} else if s.passing {
 			s.ev.Reason = fmt.Sprintf("passed, but candidate %d is better (risk %.3f, %.2f calls/item)", best.idx+1, best.risk, best.calls)
