@@ -104,7 +104,11 @@ const ReactorEntry = "sgde_call"
 
 // reactorEntryFile is added to a node built with WithReactor: it exports ReactorEntry, which
 // runs the node's main (and so guest.Run) once per call, so the same source works both ways.
-const reactorEntryFile = "package main\n\n//go:wasmexport " + ReactorEntry + "\nfunc sgdeReactorEntry() { main() }\n"
+// Its init warms the SDK's JSON paths (guest.Prewarm) so that the pre-initialised snapshot,
+// taken after init, holds them warm; no node code runs before the first call.
+const reactorEntryFile = "package main\n\nimport sgdeguest \"" + SDKImportPath + "\"\n\n" +
+	"func init() { sgdeguest.Prewarm() }\n\n" +
+	"//go:wasmexport " + ReactorEntry + "\nfunc sgdeReactorEntry() { main() }\n"
 
 // WithReactor builds nodes as reactors (-buildmode=c-shared, exporting _initialize and
 // ReactorEntry instead of _start), which the metered sandbox engine pre-initialises once and

@@ -233,7 +233,7 @@ func newCompileEnv(ctx context.Context, inv invocation, dir string) (_ *compileE
 	if err != nil {
 		return nil, usagef("student: %v", err)
 	}
-	b, err := wasm.NewBuilder()
+	b, err := newBuilder(engineWazero)
 	if err != nil {
 		return nil, fmt.Errorf("code nodes: %w", err)
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	goruntime "runtime"
 
 	"github.com/urfave/cli/v2"
 
@@ -81,4 +82,15 @@ func newEngine(ctx context.Context, name string) (sandbox.Engine, error) {
 		return newWasmtimeEngine(ctx, cacheDir("wasmtime"))
 	}
 	return nil, usagef("--engine must be %s or %s, got %q", engineWazero, engineWasmtime, name)
+}
+
+// newBuilder returns the code-node builder for the named engine. For wazero on Linux, nodes are
+// built as reactors, which the metered engine pre-initialises once and serves from pooled
+// instances restored to the snapshot after every call (docs/RATIONALE.md); elsewhere they are
+// commands, run in a fresh instance per call. Both start every call from the same clean state.
+func newBuilder(engine string, opts ...wasm.BuilderOption) (*wasm.Builder, error) {
+	if (engine == "" || engine == engineWazero) && goruntime.GOOS == "linux" {
+		opts = append(opts, wasm.WithReactor())
+	}
+	return wasm.NewBuilder(opts...)
 }

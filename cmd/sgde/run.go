@@ -135,7 +135,7 @@ func newEnv(ctx context.Context, c *cli.Context, p *plans.Plan) (_ *env, err err
 		if err != nil {
 			return nil, err
 		}
-		b, err := wasm.NewBuilder()
+		b, err := newBuilder(name)
 		if err != nil {
 			return nil, fmt.Errorf("code nodes: %w", err)
 		}

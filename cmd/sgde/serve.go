@@ -209,7 +209,7 @@ func serveRunners(c *cli.Context, log *slog.Logger) (serve.RunnerFactory, error)
 		// The cache is keyed by model; without a student there is nothing to cache.
 		mode = cache.ModeOff
 	}
-	builder, berr := wasm.NewBuilder()
+	builder, berr := newBuilder(engineName)
 	if berr != nil {
 		log.Warn("code nodes cannot be built: plans with code nodes will fail", "err", berr.Error())
 	}

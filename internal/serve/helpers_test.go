@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	goruntime "runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -63,14 +64,22 @@ func realFactory(t testing.TB) (RunnerFactory, *[]string) {
 	if testing.Short() {
 		t.Skip("builds WebAssembly with the Go toolchain; skipped with -short")
 	}
-	sandboxOnce.Do(func() { sandboxBuilder, sandboxErr = wasm.NewBuilder() })
+	sandboxOnce.Do(func() {
+		// The production configuration of sgde serve on Linux: reactor builds served from
+		// pre-initialised pooled instances by the metered engine.
+		var opts []wasm.BuilderOption
+		if goruntime.GOOS == "linux" {
+			opts = append(opts, wasm.WithReactor())
+		}
+		sandboxBuilder, sandboxErr = wasm.NewBuilder(opts...)
+	})
 	if sandboxErr != nil {
 		t.Skipf("no sandbox: %v", sandboxErr)
 	}
 	var mu sync.Mutex
 	var built []string
 	return func(ctx context.Context, tenant string) (*runtime.Runner, func(), error) {
-		eng, err := sandbox.NewWazero(ctx, sandbox.WithCompilationCacheDir(filepath.Join(os.TempDir(), "sgde-serve-test-wazero")))
+		eng, err := sandbox.NewWazeroMetered(ctx, sandbox.WithCompilationCacheDir(filepath.Join(os.TempDir(), "sgde-serve-test-wazero")))
 		if err != nil {
 			return nil, nil, err
 		}
