@@ -270,8 +270,8 @@ func (b *Builder) Build(ctx context.Context, src []byte, name string) (*Artifact
 	}()
 
 	if b.cacheDir != "" {
-		if wasm, ok := readCache(b.cacheDir, key); ok {
-			art.Wasm, art.Digest, art.CacheHit = wasm, digest(wasm), true
+		if wasm, sum, ok := readCache(b.cacheDir, key); ok {
+			art.Wasm, art.Digest, art.CacheHit = wasm, sum, true
 			art.Duration = time.Since(start)
 			f.art = art
 			return art, nil

@@ -143,9 +143,9 @@ func TestCacheEntries(t *testing.T) {
 	if err := writeCache(dir, key, wasm); err != nil {
 		t.Fatal(err)
 	}
-	got, ok := readCache(dir, key)
-	if !ok || !bytes.Equal(got, wasm) {
-		t.Fatalf("read back %q %v", got, ok)
+	got, sum, ok := readCache(dir, key)
+	if !ok || !bytes.Equal(got, wasm) || sum != digest(wasm) {
+		t.Fatalf("read back %q %q %v", got, sum, ok)
 	}
 	for name, bad := range map[string]string{
 		"no header":    "\x00asm",
@@ -157,7 +157,7 @@ func TestCacheEntries(t *testing.T) {
 		if err := os.WriteFile(cachePath(dir, key), []byte(bad), 0o600); err != nil {
 			t.Fatal(err)
 		}
-		if _, ok := readCache(dir, key); ok {
+		if _, _, ok := readCache(dir, key); ok {
 			t.Errorf("%s: corrupt entry accepted", name)
 		}
 		if _, err := os.Stat(cachePath(dir, key)); !os.IsNotExist(err) {

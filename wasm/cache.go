@@ -32,36 +32,42 @@ func cachePath(dir, key string) string {
 	return filepath.Join(dir, key[:2], key+".wasm")
 }
 
-// readCache returns the module cached under key, or false when there is none or it is corrupt.
-func readCache(dir, key string) ([]byte, bool) {
+// readCache returns the module cached under key and its digest, verified against the module's
+// bytes, or false when there is none or it is corrupt.
+func readCache(dir, key string) (wasm []byte, sum string, ok bool) {
 	p := cachePath(dir, key)
 	data, err := os.ReadFile(p)
 	if err != nil {
-		return nil, false
+		return nil, "", false
 	}
-	wasm, ok := decodeEntry(data)
+	wasm, sum, ok = decodeEntry(data)
 	if !ok {
 		_ = os.Remove(p)
-		return nil, false
+		return nil, "", false
 	}
-	return wasm, true
+	return wasm, sum, true
 }
 
-func decodeEntry(data []byte) ([]byte, bool) {
+// decodeEntry checks an entry and returns its module and digest. The digest is computed once,
+// here: a cache hit must not hash a multi-megabyte module twice.
+func decodeEntry(data []byte) (wasm []byte, sum string, ok bool) {
 	nl := bytes.IndexByte(data, '\n')
 	if nl < 0 || !bytes.HasPrefix(data, []byte(cacheMagic)) {
-		return nil, false
+		return nil, "", false
 	}
 	fields := strings.Fields(string(data[len(cacheMagic):nl]))
 	if len(fields) != 2 {
-		return nil, false
+		return nil, "", false
 	}
 	n, err := strconv.Atoi(fields[1])
-	wasm := data[nl+1:]
-	if err != nil || n != len(wasm) || digest(wasm) != fields[0] {
-		return nil, false
+	wasm = data[nl+1:]
+	if err != nil || n != len(wasm) {
+		return nil, "", false
 	}
-	return wasm, true
+	if sum = digest(wasm); sum != fields[0] {
+		return nil, "", false
+	}
+	return wasm, sum, true
 }
 
 func writeCache(dir, key string, wasm []byte) error {
