@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -20,14 +19,6 @@ import (
 	"github.com/sgde-project/sgde/sandbox"
 	"github.com/sgde-project/sgde/wasm"
 )
-
-// reactorEntryFile is what a reactor build adds to a node: an export that runs main (and so
-// guest.Run) once per call, so the same node source works as a command and as a reactor.
-const reactorEntryFile = `package main
-
-//go:wasmexport sgde_call
-func sgdeCall() { main() }
-`
 
 var (
 	reactorMu   sync.Mutex
@@ -59,52 +50,29 @@ func loadReactor(t testing.TB, path string) sandbox.Module {
 	return m.mod
 }
 
+var (
+	reactorBuilderOnce sync.Once
+	reactorBuilder     *wasm.Builder
+	reactorBuilderErr  error
+)
+
+// buildReactorWasm builds the node at path as sgde builds it for the pooled engine: with
+// wasm.WithReactor, so the tests run exactly the production entry file and SDK warm-up.
 func buildReactorWasm(t testing.TB, path string) ([]byte, error) {
+	t.Helper()
 	src, err := os.ReadFile(path)
 	if err != nil {
 		return nil, err
 	}
-	if err := wasm.Validate(src, filepath.Base(path)); err != nil {
-		return nil, err
+	reactorBuilderOnce.Do(func() { reactorBuilder, reactorBuilderErr = wasm.NewBuilder(wasm.WithReactor()) })
+	if reactorBuilderErr != nil {
+		return nil, reactorBuilderErr
 	}
-	tmp := t.TempDir()
-	files := map[string][]byte{
-		"node/go.mod":        []byte("module sgdenode\n\ngo 1.24\n\nrequire github.com/sgde-project/sgde v0.0.0\n\nreplace github.com/sgde-project/sgde => ../sdk\n"),
-		"node/node.go":       src,
-		"node/sgde_entry.go": []byte(reactorEntryFile),
-		"sdk/go.mod":         []byte("module github.com/sgde-project/sgde\n\ngo 1.24\n"),
-	}
-	entries, err := os.ReadDir("../wasm/guest")
+	art, err := reactorBuilder.Build(context.Background(), src, filepath.Base(path))
 	if err != nil {
 		return nil, err
 	}
-	for _, ent := range entries {
-		if n := ent.Name(); strings.HasSuffix(n, ".go") && !strings.HasSuffix(n, "_test.go") {
-			b, err := os.ReadFile(filepath.Join("../wasm/guest", n))
-			if err != nil {
-				return nil, err
-			}
-			files["sdk/wasm/guest/"+n] = b
-		}
-	}
-	for p, b := range files {
-		if err := os.MkdirAll(filepath.Dir(filepath.Join(tmp, p)), 0o700); err != nil {
-			return nil, err
-		}
-		if err := os.WriteFile(filepath.Join(tmp, p), b, 0o600); err != nil {
-			return nil, err
-		}
-	}
-	env := append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm", "CGO_ENABLED=0", "GOFLAGS=", "GOPROXY=off", "GOWORK=off")
-	if root, err := wasm.CacheRoot(); err == nil {
-		env = append(env, "GOCACHE="+filepath.Join(root, "gocache"))
-	}
-	cmd := exec.Command("go", "build", "-buildmode=c-shared", "-trimpath", "-buildvcs=false", "-ldflags=-s -w", "-o", "node.wasm", ".")
-	cmd.Dir, cmd.Env = filepath.Join(tmp, "node"), env
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return nil, errors.New("reactor build: " + err.Error() + "\n" + string(out))
-	}
-	return os.ReadFile(filepath.Join(tmp, "node", "node.wasm"))
+	return art.Wasm, nil
 }
 
 // TestPooledRestoresState: through the Engine API, state one call writes (package variables,
