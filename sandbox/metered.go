@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
-	"runtime"
 	"strings"
 	"sync"
 	"time"
@@ -13,7 +12,6 @@ import (
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
 	"github.com/tetratelabs/wazero/experimental"
-	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
 	"github.com/tetratelabs/wazero/sys"
 
 	"github.com/sgde-project/sgde/wasm/rewrite"
@@ -82,52 +80,17 @@ func NewWazeroTrusted(ctx context.Context, opts ...WazeroOption) (Engine, error)
 
 // newUncapped starts a runtime without WithCloseOnContextDone, metered or not.
 func newUncapped(ctx context.Context, meter bool, opts []WazeroOption) (Engine, error) {
-	cfg := wazeroConfig{
-		maxConcurrency: runtime.GOMAXPROCS(0),
-		maxMemoryMiB:   DefaultMaxMemoryMiB,
-		maxModuleBytes: DefaultMaxModuleBytes,
-	}
-	for _, o := range opts {
-		o(&cfg)
-	}
-	if cfg.maxConcurrency <= 0 {
-		cfg.maxConcurrency = 1
-	}
-	if cfg.maxMemoryMiB == 0 || cfg.maxMemoryMiB > 4096 {
-		return nil, fmt.Errorf("new metered wazero engine: memory maximum %d MiB is outside 1..4096", cfg.maxMemoryMiB)
-	}
-	rc := wazero.NewRuntimeConfigCompiler().
-		WithMemoryLimitPages(min(cfg.maxMemoryMiB*16, 65536))
-	base := &wazeroEngine{cfg: cfg, sem: make(chan struct{}, cfg.maxConcurrency), hostFuncs: map[string]api.FunctionDefinition{}}
-	if cfg.cacheDir != "" {
-		cache, err := wazero.NewCompilationCacheWithDir(cfg.cacheDir)
-		if err != nil {
-			return nil, fmt.Errorf("new metered wazero engine: compilation cache: %w", err)
-		}
-		base.cache = cache
-		rc = rc.WithCompilationCache(cache)
-	}
-	base.rt = wazero.NewRuntimeWithConfig(ctx, rc)
-	if _, err := wasi_snapshot_preview1.Instantiate(ctx, base.rt); err != nil {
-		_ = base.Close(ctx)
-		return nil, fmt.Errorf("new metered wazero engine: wasi: %w", err)
-	}
-	host := base.hostModule().
-		NewFunctionBuilder().WithFunc(func(ctx context.Context) {
-		if at, ok := ctx.Value(trapClockKey{}).(*time.Time); ok {
-			*at = time.Now()
-		}
-		panic(rewrite.ErrOutOfFuel)
-	}).Export(rewrite.ImportOutOfFuel).
-		NewFunctionBuilder().WithFunc(func(context.Context) { panic(rewrite.ErrStackOverflow) }).Export(rewrite.ImportStackOverflow)
-	if _, err := host.Instantiate(ctx); err != nil {
-		_ = base.Close(ctx)
-		return nil, fmt.Errorf("new metered wazero engine: host module: %w", err)
-	}
-	for _, name := range []string{wasiModuleName, hostModuleName} {
-		for fn, def := range base.rt.Module(name).ExportedFunctionDefinitions() {
-			base.hostFuncs[name+"\x00"+fn] = def
-		}
+	base, err := newWazeroBase(ctx, "new metered wazero engine", false, opts, func(hb wazero.HostModuleBuilder) wazero.HostModuleBuilder {
+		return hb.NewFunctionBuilder().WithFunc(func(ctx context.Context) {
+			if at, ok := ctx.Value(trapClockKey{}).(*time.Time); ok {
+				*at = time.Now()
+			}
+			panic(rewrite.ErrOutOfFuel)
+		}).Export(rewrite.ImportOutOfFuel).
+			NewFunctionBuilder().WithFunc(func(context.Context) { panic(rewrite.ErrStackOverflow) }).Export(rewrite.ImportStackOverflow)
+	})
+	if err != nil {
+		return nil, err
 	}
 	pipeline := rewrite.NewPipeline().WithMergeData(rewrite.DefaultMergeGap)
 	if meter {

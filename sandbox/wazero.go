@@ -85,6 +85,17 @@ type wazeroEngine struct {
 //     2022-01-01 and advances 1ms per reading, and a random source with a fixed seed: the same
 //     module and input give the same output on every call.
 func NewWazero(ctx context.Context, opts ...WazeroOption) (Engine, error) {
+	e, err := newWazeroBase(ctx, "new wazero engine", true, opts, nil)
+	if err != nil {
+		return nil, err
+	}
+	return e, nil
+}
+
+// newWazeroBase starts what every wazero engine shares: the configuration from opts, the
+// runtime (stopped by context cancellation only when closeOnDone), the compilation cache, WASI
+// and the sgde host module, to which host (when not nil) adds functions. what prefixes errors.
+func newWazeroBase(ctx context.Context, what string, closeOnDone bool, opts []WazeroOption, host func(wazero.HostModuleBuilder) wazero.HostModuleBuilder) (*wazeroEngine, error) {
 	cfg := wazeroConfig{
 		maxConcurrency: runtime.GOMAXPROCS(0),
 		maxMemoryMiB:   DefaultMaxMemoryMiB,
@@ -97,16 +108,16 @@ func NewWazero(ctx context.Context, opts ...WazeroOption) (Engine, error) {
 		cfg.maxConcurrency = 1
 	}
 	if cfg.maxMemoryMiB == 0 || cfg.maxMemoryMiB > 4096 {
-		return nil, fmt.Errorf("new wazero engine: memory maximum %d MiB is outside 1..4096", cfg.maxMemoryMiB)
+		return nil, fmt.Errorf("%s: memory maximum %d MiB is outside 1..4096", what, cfg.maxMemoryMiB)
 	}
 	rc := wazero.NewRuntimeConfigCompiler().
-		WithCloseOnContextDone(true).
+		WithCloseOnContextDone(closeOnDone).
 		WithMemoryLimitPages(min(cfg.maxMemoryMiB*16, 65536))
 	e := &wazeroEngine{cfg: cfg, sem: make(chan struct{}, cfg.maxConcurrency), hostFuncs: map[string]api.FunctionDefinition{}}
 	if cfg.cacheDir != "" {
 		cache, err := wazero.NewCompilationCacheWithDir(cfg.cacheDir)
 		if err != nil {
-			return nil, fmt.Errorf("new wazero engine: compilation cache: %w", err)
+			return nil, fmt.Errorf("%s: compilation cache: %w", what, err)
 		}
 		e.cache = cache
 		rc = rc.WithCompilationCache(cache)
@@ -114,11 +125,15 @@ func NewWazero(ctx context.Context, opts ...WazeroOption) (Engine, error) {
 	e.rt = wazero.NewRuntimeWithConfig(ctx, rc)
 	if _, err := wasi_snapshot_preview1.Instantiate(ctx, e.rt); err != nil {
 		_ = e.Close(ctx)
-		return nil, fmt.Errorf("new wazero engine: wasi: %w", err)
+		return nil, fmt.Errorf("%s: wasi: %w", what, err)
 	}
-	if _, err := e.hostModule().Instantiate(ctx); err != nil {
+	hb := e.hostModule()
+	if host != nil {
+		hb = host(hb)
+	}
+	if _, err := hb.Instantiate(ctx); err != nil {
 		_ = e.Close(ctx)
-		return nil, fmt.Errorf("new wazero engine: host module: %w", err)
+		return nil, fmt.Errorf("%s: host module: %w", what, err)
 	}
 	for _, name := range []string{wasiModuleName, hostModuleName} {
 		for fn, def := range e.rt.Module(name).ExportedFunctionDefinitions() {
