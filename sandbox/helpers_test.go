@@ -23,9 +23,29 @@ var (
 	sharedEngine  sandbox.Engine
 	sharedErr     error
 
-	modMu   sync.Mutex
-	modules = map[string]*moduleOnce{}
+	modules moduleTable
 )
+
+// moduleTable memoises one build-and-load per key for the whole test binary.
+type moduleTable struct {
+	mu sync.Mutex
+	m  map[string]*moduleOnce
+}
+
+// entry returns key's slot, creating it on first use; the caller fills it through its once.
+func (tb *moduleTable) entry(key string) *moduleOnce {
+	tb.mu.Lock()
+	defer tb.mu.Unlock()
+	if tb.m == nil {
+		tb.m = map[string]*moduleOnce{}
+	}
+	m, ok := tb.m[key]
+	if !ok {
+		m = &moduleOnce{}
+		tb.m[key] = m
+	}
+	return m
+}
 
 type moduleOnce struct {
 	once sync.Once
@@ -78,13 +98,7 @@ func precompile(t testing.TB, cacheDir string) {
 func load(t testing.TB, path string) (*wasm.Artifact, sandbox.Module) {
 	t.Helper()
 	b, e := shared(t)
-	modMu.Lock()
-	m, ok := modules[path]
-	if !ok {
-		m = &moduleOnce{}
-		modules[path] = m
-	}
-	modMu.Unlock()
+	m := modules.entry(path)
 	m.once.Do(func() {
 		src, err := os.ReadFile(path)
 		if err != nil {

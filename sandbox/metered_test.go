@@ -28,8 +28,7 @@ var (
 	meteredEngine sandbox.Engine
 	meteredErr    error
 
-	meteredModMu sync.Mutex
-	meteredMods  = map[string]*moduleOnce{}
+	meteredMods moduleTable
 )
 
 func metered(t testing.TB) sandbox.Engine {
@@ -77,13 +76,7 @@ func skipUnderRace(t testing.TB) {
 func loadMetered(t testing.TB, path string) sandbox.Module {
 	t.Helper()
 	e := metered(t)
-	meteredModMu.Lock()
-	m, ok := meteredMods[path]
-	if !ok {
-		m = &moduleOnce{}
-		meteredMods[path] = m
-	}
-	meteredModMu.Unlock()
+	m := meteredMods.entry(path)
 	m.once.Do(func() {
 		var raw []byte
 		if strings.HasSuffix(path, ".go") {

@@ -21,8 +21,7 @@ import (
 )
 
 var (
-	reactorMu   sync.Mutex
-	reactorMods = map[string]*moduleOnce{}
+	reactorMods moduleTable
 )
 
 // loadReactor builds the node at path with -buildmode=c-shared in a private module (as
@@ -31,13 +30,7 @@ func loadReactor(t testing.TB, path string) sandbox.Module {
 	t.Helper()
 	skipUnderRace(t)
 	e := metered(t)
-	reactorMu.Lock()
-	m, ok := reactorMods[path]
-	if !ok {
-		m = &moduleOnce{}
-		reactorMods[path] = m
-	}
-	reactorMu.Unlock()
+	m := reactorMods.entry(path)
 	m.once.Do(func() {
 		var raw []byte
 		if raw, m.err = buildReactorWasm(t, path); m.err == nil {

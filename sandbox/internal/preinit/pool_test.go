@@ -51,7 +51,7 @@ func poolCall(t testing.TB, p *Pool, input string, fuel int64) (string, uint64, 
 // instance and the next call gets a fresh one in the snapshot state.
 func TestPoolRestoresState(t *testing.T) {
 	rt := newRuntime(t)
-	p := newPool(t, rt, buildReactor(t, "testdata/state_node.go"), 1, "")
+	p := newPool(t, rt, buildReactor(t, "../../testdata/state_node.go"), 1, "")
 	want := `{"output":{"buf":65536,"calls":1,"seen_before":false}}`
 	var fuel uint64
 	for i := 0; i < 5; i++ {
