@@ -22,15 +22,17 @@ import (
 )
 
 // Pool keeps instances of a snapshot and restores each to the snapshot state after a call:
-// memory is a private copy-on-write mapping of the snapshot image, so a restore drops the pages
-// the call dirtied (madvise MADV_DONTNEED) instead of copying the image; globals, clocks and the
-// random source are reset by the host. An instance is discarded instead of reused after any
-// error (trap, fuel exhaustion, exit) or memory growth past the snapshot.
+// memory is a private copy-on-write mapping of the snapshot image, and a restore copies the
+// image back over the pages the call wrote (found with a write watch, see watch_linux.go) or,
+// where the kernel cannot watch writes, drops every written page (madvise MADV_DONTNEED);
+// globals, clocks and the random source are reset by the host. An instance is discarded
+// instead of reused after any error (trap, fuel exhaustion, exit) or memory growth past the
+// snapshot.
 //
 // # Notes
 //
-//   - Tables are not restored: the pool is for modules that never mutate a table (Go's and
-//     TinyGo's output never does). Checking that at construction is left to do.
+//   - Tables and segments are not restored: Take refuses a module that could change them (Go
+//     and TinyGo never do).
 //   - A Pool is safe for concurrent use; each instance serves one call at a time.
 type Pool struct {
 	rt       wazero.Runtime
@@ -38,6 +40,7 @@ type Pool struct {
 	im       *Image
 	file     *os.File // the memory image, mapped privately by every instance
 	maxBytes uint64
+	watch    *writeWatch // nil: instances restore with madvise
 
 	mu           sync.Mutex
 	free         []*pooled
@@ -78,7 +81,19 @@ func NewPool(ctx context.Context, rt wazero.Runtime, im *Image, maxMemoryBytes u
 		compiled.Close(ctx)
 		return nil, fmt.Errorf("new pool: write image: %w", err)
 	}
-	return &Pool{rt: rt, compiled: compiled, im: im, file: f, maxBytes: maxMemoryBytes, max: max(size, 1)}, nil
+	p := &Pool{rt: rt, compiled: compiled, im: im, file: f, maxBytes: maxMemoryBytes, max: max(size, 1)}
+	p.watch, _ = sharedWatch() // without one, restores use madvise
+	return p, nil
+}
+
+// Restore names how instances are put back to the snapshot: "write-watch" (the pages a call
+// wrote are copied back from the image) or "madvise" (every written page is dropped and
+// faulted in again when next touched).
+func (p *Pool) Restore() string {
+	if p.watch != nil {
+		return "write-watch"
+	}
+	return "madvise"
 }
 
 // Close releases the idle instances, the compiled module and the image.
@@ -198,7 +213,7 @@ func (p *Pool) get(ctx context.Context) (*pooled, error) {
 	p.instantiated++
 	p.mu.Unlock()
 	in := &pooled{
-		mem:  &cowMemory{fd: int(p.file.Fd()), image: uint64(len(p.im.memory)), limit: p.maxBytes},
+		mem:  &cowMemory{fd: int(p.file.Fd()), image: uint64(len(p.im.memory)), src: p.im.memory, watch: p.watch, limit: p.maxBytes},
 		out:  &switchWriter{w: io.Discard},
 		errw: &switchWriter{w: io.Discard},
 		clk:  &clocks{nano: p.im.Nanotime - 1e6, wall: p.im.Walltime - 1e6},
@@ -232,18 +247,30 @@ func (p *Pool) get(ctx context.Context) (*pooled, error) {
 }
 
 // cowMemory is a linear memory reserved at its limit, whose first image bytes are a private
-// mapping of the snapshot file: reads see the image, writes copy the page, and MADV_DONTNEED
-// drops the copies. Growing never moves it.
+// mapping of the snapshot file: reads see the image, writes copy the page. A restore puts the
+// written pages back: with a write watch it copies the image over exactly the pages written
+// since the last restore and protects them again, so pages a call only reads stay mapped and
+// pages it writes keep their private copy; without one it drops every private copy
+// (MADV_DONTNEED), so the next call faults in every page it touches again. Growing never
+// moves the memory.
 type cowMemory struct {
 	fd           int
 	image, limit uint64
-	buf          []byte // the whole reservation
-	size         uint64 // the linear memory's current size
+	src          []byte      // the image, the content a restore copies back
+	watch        *writeWatch // nil: restore with madvise
+	buf          []byte      // the whole reservation
+	size         uint64      // the linear memory's current size
 	grown        bool
 	// Per call: the memory limit, the peak size and whether a grow past the limit was refused.
 	callLimit uint64
 	peak      uint64
 	refused   bool
+	// Restore scratch: the written ranges and the kernel's output buffer.
+	regions []pageRegion
+	vec     [64]pageRegion
+	// restored counts the pages copied back by the last restore with a watch (for tests and
+	// benchmarks).
+	restored int
 }
 
 func (m *cowMemory) Reallocate(size uint64) []byte {
@@ -267,6 +294,9 @@ func (m *cowMemory) Reallocate(size uint64) []byte {
 				_ = syscall.Munmap(b)
 				return nil
 			}
+			if m.watch != nil && m.watch.register(b[:m.image]) != nil {
+				m.watch = nil // this instance restores with madvise
+			}
 		}
 		m.buf = b
 	}
@@ -277,13 +307,38 @@ func (m *cowMemory) Reallocate(size uint64) []byte {
 	return m.buf[:size:size]
 }
 
-// reset drops every page the guest wrote since the last reset.
+// reset puts every page the guest wrote since the last reset back to the image.
+//
+// With a write watch, pages written once stay unprotected and are copied back after every call
+// (copying a page costs far less than the fault that would mark it written again), until more
+// than hotPages of them accumulate: then they are all protected again, so a call that once
+// wrote a lot does not make every later restore copy it.
 func (m *cowMemory) reset() error {
 	if m.image == 0 {
 		return nil
 	}
-	return syscall.Madvise(m.buf[:m.image], syscall.MADV_DONTNEED)
+	if m.watch == nil {
+		return syscall.Madvise(m.buf[:m.image], syscall.MADV_DONTNEED)
+	}
+	image := m.buf[:m.image]
+	var err error
+	if m.regions, err = m.watch.written(image, m.regions[:0], &m.vec, false); err != nil {
+		return err
+	}
+	m.restored = 0
+	for _, r := range m.regions {
+		copy(image[r.start:r.end], m.src[r.start:r.end])
+		m.restored += int(r.end-r.start) / os.Getpagesize()
+	}
+	if m.restored > hotPages {
+		// Protect only after the copy: a copy into protected pages would mark them written.
+		_, err = m.watch.written(image, m.regions[:0], &m.vec, true)
+	}
+	return err
 }
+
+// hotPages bounds how many written pages a restore leaves unprotected (1 MiB with 4 KiB pages; see reset).
+const hotPages = 256
 
 func (m *cowMemory) Free() {
 	if m.buf != nil {

@@ -5,6 +5,8 @@ package preinit
 import (
 	"context"
 	"errors"
+	"fmt"
+	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -150,4 +152,69 @@ func BenchmarkPoolCall(b *testing.B) {
 func percentiles(lat []time.Duration) (p50, p99 time.Duration) {
 	slices.Sort(lat)
 	return lat[(len(lat)-1)/2], lat[(len(lat)*99+99)/100-1]
+}
+
+// TestPoolRestoreMatchesImage: after every call, whatever it wrote where, a pooled instance's
+// memory is byte for byte the snapshot image, with each restore method. The calls write bytes
+// at pseudo-random places of a 4 MiB package array and allocate; every call's output (a sum
+// over the bytes it read before writing) must be the one a fresh instance gives.
+func TestPoolRestoreMatchesImage(t *testing.T) {
+	rt := newRuntime(t)
+	metered := buildReactor(t, "../../testdata/scribble_node.go")
+	fresh := newPool(t, rt, metered, 1, "")
+	for _, restore := range []string{"write-watch", "madvise"} {
+		t.Run(restore, func(t *testing.T) {
+			p := newPool(t, rt, metered, 1, "")
+			if restore == "madvise" {
+				p.watch = nil
+			} else if p.Restore() != restore {
+				t.Skipf("no write watch on this kernel: %v", errWatch)
+			}
+			image := p.im.memory
+			for seed, writes := range []int{1, 50, 5000, 0, 20000, 3} {
+				in := fmt.Sprintf(`{"seed": %d, "writes": %d}`, seed, writes)
+				want, _, err := poolCall(t, fresh, in, 1<<40)
+				if err != nil {
+					t.Fatal(err)
+				}
+				fresh.mu.Lock()
+				fresh.free = nil // the next reference call gets a new instance
+				fresh.mu.Unlock()
+				got, _, err := poolCall(t, p, in, 1<<40)
+				if err != nil || got != want {
+					t.Fatalf("seed %d: %s, %v; a fresh instance gives %s", seed, got, err, want)
+				}
+				if len(p.free) != 1 {
+					t.Fatalf("seed %d: instance not back in the pool", seed)
+				}
+				mem := p.free[0].mem
+				if n := firstDiff(mem.buf[:mem.image], image); n >= 0 {
+					t.Fatalf("seed %d (%d writes): memory differs from the image at %#x after restore", seed, writes, n)
+				}
+				if restore == "write-watch" && writes >= 5000 && (mem.restored <= hotPages || mem.restored*os.Getpagesize() >= len(image)) {
+					t.Fatalf("seed %d: %d pages restored of %d", seed, mem.restored, len(image)/os.Getpagesize())
+				}
+				// The call after one that wrote more than hotPages pages restores only its own:
+				// the big call's pages were protected again.
+				if restore == "write-watch" && writes == 0 && mem.restored > hotPages {
+					t.Fatalf("seed %d: %d pages restored after a call that wrote none of the arena", seed, mem.restored)
+				}
+			}
+			if p.instantiated != 1 {
+				t.Fatalf("%d instances for the calls, want 1", p.instantiated)
+			}
+		})
+	}
+}
+
+func firstDiff(a, b []byte) int {
+	if len(a) != len(b) {
+		return min(len(a), len(b))
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return i
+		}
+	}
+	return -1
 }

@@ -1,7 +1,8 @@
 // Package preinit takes a Wizer-style snapshot of a metered reactor module: it runs the module's
 // _initialize (Go runtime and package initialisation) once under fuel in wazero and writes a new
-// module whose memory, globals and clocks start where initialisation ended. It does not build
-// modules, meter them, or pool instances; it is not wired into any engine yet (issue 9, step 3).
+// module whose memory, globals and clocks start where initialisation ended; and it keeps pools
+// of instances of a snapshot that are put back into the snapshot state after every call (Linux).
+// It does not build or meter modules, and knows nothing of the sandbox's limits or errors.
 package preinit
 
 import (
@@ -10,6 +11,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
@@ -93,6 +95,9 @@ func Take(ctx context.Context, rt wazero.Runtime, wasm []byte, fuel int64, cfg w
 	}
 	if _, ok := exportIndex(m, rewrite.ExportFuel, wasmbin.KindGlobal); !ok {
 		return nil, fmt.Errorf("snapshot: %w: module is not metered", ErrUnsupported)
+	}
+	if err := checkRestorable(m); err != nil {
+		return nil, fmt.Errorf("snapshot: %w: %w", ErrUnsupported, err)
 	}
 	// Export every mutable global so that its value can be read after _initialize.
 	names := map[uint32]string{}
@@ -204,6 +209,33 @@ func Take(ctx context.Context, rt wazero.Runtime, wasm []byte, fuel int64, cfg w
 		return nil, fmt.Errorf("snapshot: encode: %w", err)
 	}
 	return im, nil
+}
+
+// checkRestorable refuses a module that can change state a pool does not restore between calls:
+// tables (table.set, table.grow, table.fill, table.copy, table.init) and dropped segments
+// (elem.drop, data.drop). Go and TinyGo emit none of these; a module that does would carry
+// that state from one call into the next.
+func checkRestorable(m *wasmbin.Module) error {
+	var in wasmbin.Instr
+	ir := wasmbin.NewInstrReader(nil, 0)
+	for i := range m.Code {
+		ir.Reset(m.Code[i].Body, 0)
+		for {
+			err := ir.Next(&in)
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			if err != nil {
+				return fmt.Errorf("function %d: %w", i, err)
+			}
+			switch in.Op {
+			case wasmbin.OpTableSet, wasmbin.OpTableGrow, wasmbin.OpTableFill, wasmbin.OpTableCopy,
+				wasmbin.OpTableInit, wasmbin.OpElemDrop, wasmbin.OpDataDrop:
+				return fmt.Errorf("function %d changes tables or segments (opcode %#x), which a pool does not restore", int(m.NumImported(wasmbin.KindFunc))+i, uint32(in.Op))
+			}
+		}
+	}
+	return nil
 }
 
 func exportIndex(m *wasmbin.Module, name string, kind byte) (uint32, bool) {

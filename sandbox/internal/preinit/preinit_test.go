@@ -23,6 +23,10 @@ import (
 // node's main (and so guest.Run) once per call, so that the same node source works.
 const entryFile = `package main
 
+import sgdeguest "github.com/sgde-project/sgde/wasm/guest"
+
+func init() { sgdeguest.Prewarm() }
+
 //go:wasmexport sgde_call
 func sgdeCall() { main() }
 `
@@ -71,7 +75,11 @@ func buildReactor(t testing.TB, srcPath string) []byte {
 	if root, err := wasm.CacheRoot(); err == nil {
 		env = append(env, "GOCACHE="+filepath.Join(root, "gocache"))
 	}
-	cmd := exec.Command("go", "build", "-buildmode=c-shared", "-trimpath", "-buildvcs=false", "-ldflags=-s -w", "-o", "node.wasm", ".")
+	ldflags := "-ldflags=-s -w"
+	if os.Getenv("PROF_SRC") != "" {
+		ldflags = "-ldflags=" // keep the name section: profiles name functions
+	}
+	cmd := exec.Command("go", "build", "-buildmode=c-shared", "-trimpath", "-buildvcs=false", ldflags, "-o", "node.wasm", ".")
 	cmd.Dir = filepath.Join(tmp, "node")
 	cmd.Env = env
 	if out, err := cmd.CombinedOutput(); err != nil {
@@ -230,4 +238,49 @@ func TestNonZeroRuns(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestSnapshotRefusesTableWrites: a module that could change a table or drop a segment cannot
+// be snapshotted, since a pool would carry that state from one call into the next.
+func TestSnapshotRefusesTableWrites(t *testing.T) {
+	rt := newRuntime(t)
+	for _, op := range []string{"table.set 0 (i32.const 0) (ref.null func)", "drop (table.grow 0 (ref.null func) (i32.const 1))", "elem.drop 0", "data.drop 0"} {
+		t.Run(op, func(t *testing.T) {
+			wat := `(module
+  (memory 1)
+  (table 1 funcref)
+  (elem func $init)
+  (data "x")
+  (global $fuel (mut i64) (i64.const 0))
+  (export "sgde_fuel" (global $fuel))
+  (func $init (export "_initialize"))
+  (func (export "sgde_call") (` + op + `)))`
+			_, err := Take(context.Background(), rt, wat2wasm(t, wat), 1<<20, wazero.NewModuleConfig(), nil)
+			if !errors.Is(err, ErrUnsupported) {
+				t.Fatalf("Take: %v, want ErrUnsupported", err)
+			}
+		})
+	}
+}
+
+// wat2wasm assembles a module with wabt's wat2wasm (installed by make deps).
+func wat2wasm(t *testing.T, wat string) []byte {
+	t.Helper()
+	if _, err := exec.LookPath("wat2wasm"); err != nil {
+		t.Skip("wat2wasm (wabt) not installed: run make deps")
+	}
+	dir := t.TempDir()
+	src := filepath.Join(dir, "m.wat")
+	if err := os.WriteFile(src, []byte(wat), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "m.wasm")
+	if b, err := exec.Command("wat2wasm", "--enable-all", "-o", out, src).CombinedOutput(); err != nil {
+		t.Fatalf("wat2wasm: %v\n%s", err, b)
+	}
+	b, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
