@@ -334,17 +334,16 @@ func outcome(err error, fuel, left int64, poisoned bool, stoppedAt int64) runOut
 // watchFuel starts the wall-clock backstop of a metered call: when ctx ends before stop is
 // called, it poisons g so that the guest's next fuel check traps. stop ends the watchdog and
 // reports whether it poisoned g and the fuel left when it first did.
+//
+// The watchdog is a context.AfterFunc, not a goroutine per call: a call that finishes in time
+// (nearly all) starts no goroutine, and starting one per call cost a scheduler wake-up of an
+// idle thread on every call.
 func watchFuel(ctx context.Context, g api.MutableGlobal) (stop func() (poisoned bool, stoppedAt int64)) {
 	var fired bool
 	var at int64
 	done, exited := make(chan struct{}), make(chan struct{})
-	go func() {
+	cancel := context.AfterFunc(ctx, func() {
 		defer close(exited)
-		select {
-		case <-done:
-			return
-		case <-ctx.Done():
-		}
 		// The call is overdue. wazevo reloads a global from the instance after every call and
 		// at every loop header, where the guest checks its fuel, so a store here is seen at the
 		// next check; it is repeated because the guest's own read-modify-write can undo one.
@@ -361,8 +360,11 @@ func watchFuel(ctx context.Context, g api.MutableGlobal) (stop func() (poisoned 
 			case <-tick.C:
 			}
 		}
-	}()
+	})
 	return func() (bool, int64) {
+		if cancel() {
+			return false, 0 // the watchdog never started
+		}
 		close(done)
 		<-exited
 		return fired, at
