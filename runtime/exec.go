@@ -33,8 +33,8 @@ func (pg *Program) execTop(ctx context.Context, st *runState, pn *pnode) (any, *
 // execNode runs an llm or code node with its timeout and retry policy.
 func (pg *Program) execNode(ctx context.Context, pn *pnode, lookup func(plans.Ref) (any, error), pert *perturbation, sample int) (any, *trace.Node, error) {
 	id := pn.n.ID
-	tn := &trace.Node{ID: id, Substrate: string(pn.n.Substrate)}
 	start := time.Now()
+	tn := &trace.Node{ID: id, Substrate: string(pn.n.Substrate), Start: start.UTC()}
 	var v any
 	var err error
 	for attempt := 0; attempt <= pn.n.Retries; attempt++ {
@@ -252,7 +252,7 @@ func (pg *Program) execCode(ctx context.Context, pn *pnode, lookup func(plans.Re
 func (pg *Program) execConsensus(ctx context.Context, st *runState, pn *pnode) (any, *trace.Node, error) {
 	c := pn.n.Consensus
 	start := time.Now()
-	tn := &trace.Node{ID: pn.n.ID, Substrate: string(pn.n.Substrate), Attempts: 1,
+	tn := &trace.Node{ID: pn.n.ID, Substrate: string(pn.n.Substrate), Start: start.UTC(), Attempts: 1,
 		Consensus: &trace.Consensus{N: c.N, Method: string(c.Vote.Method), Over: c.Over}}
 	samples := make([]trace.Sample, c.N)
 	ballots := make([]ballot, c.N)

@@ -24,6 +24,7 @@ import (
 	oteltrace "go.opentelemetry.io/otel/trace"
 
 	"github.com/sgde-project/sgde/internal/serve"
+	"github.com/sgde-project/sgde/plans"
 	"github.com/sgde-project/sgde/runtime"
 	"github.com/sgde-project/sgde/runtime/cache"
 	"github.com/sgde-project/sgde/runtime/llm"
@@ -44,12 +45,13 @@ func serveCommand() *cli.Command {
 		Usage: "serve compiled plans to tenants over an OpenAI-compatible HTTP API",
 		UsageText: "sgde serve --plans DIR --tenants FILE [--addr 127.0.0.1:8080] [options]\n\n" +
 			"Example:\n   echo -n \"$KEY\" | sgde serve hash-key      # put the hash in tenants.yaml\n" +
-			"   sgde serve --plans plans/ --tenants tenants.yaml --addr 127.0.0.1:8080\n" +
+			"   sgde serve --plans plans/ --tenants tenants.yaml --addr 0.0.0.0:8080 --ops-addr 127.0.0.1:9090\n" +
 			"   curl -s http://127.0.0.1:8080/v1/chat/completions -H \"Authorization: Bearer $KEY\" \\\n" +
 			"      -d '{\"model\": \"shout\", \"messages\": [{\"role\": \"user\", \"content\": \"hello\"}]}'\n\n" +
 			"SIGHUP reloads the plans folder; SIGINT/SIGTERM drain requests in flight and stop.",
 		Flags: append([]cli.Flag{
-			&cli.StringFlag{Name: "addr", Value: "127.0.0.1:8080", Usage: "address to listen on"},
+			&cli.StringFlag{Name: "addr", Value: "127.0.0.1:8080", Usage: "address of the API (also /healthz and /readyz, and /metrics unless --ops-addr is set)"},
+			&cli.StringFlag{Name: "ops-addr", Usage: "address of the operations listener: /metrics, /healthz and /readyz, unauthenticated (e.g. 127.0.0.1:9090); when set, the API address no longer serves /metrics", DefaultText: "none: /metrics is on --addr, fine on loopback only"},
 			&cli.StringFlag{Name: "plans", Usage: "folder of plan files to serve (*.yaml, *.yml, *.json); each is served under its metadata.name"},
 			&cli.StringFlag{Name: "tenants", Usage: "tenants file (YAML): hashed API keys, granted plans, quotas, limit ceilings"},
 			&cli.StringFlag{Name: "cache-dir", Usage: "folder of the per-tenant response caches (responses-TENANT.db)", DefaultText: "$SGDE_CACHE_DIR or $XDG_CACHE_HOME/sgde, then serve/"},
@@ -97,7 +99,7 @@ func serveAction(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	factory, err := serveRunners(c, log)
+	factory, engineFor, err := serveRunners(c, log)
 	if err != nil {
 		return err
 	}
@@ -117,9 +119,10 @@ func serveAction(c *cli.Context) error {
 	}
 	srv, err := serve.New(serve.Options{
 		TracerProvider: tracerOrNil(tp),
-		PlansDir:       c.String("plans"), Tenants: tenants, NewRunner: factory, Logger: log,
+		PlansDir:       c.String("plans"), Tenants: tenants, NewRunner: factory, EngineFor: engineFor, Logger: log,
 		MaxBodyBytes: c.Int64("max-body-bytes"), RunTimeout: c.Duration("run-timeout"),
 		MaxN: c.Int("max-n"), DrainTimeout: c.Duration("drain-timeout"),
+		SeparateOps: c.String("ops-addr") != "",
 	})
 	if err != nil {
 		return err
@@ -128,6 +131,15 @@ func serveAction(c *cli.Context) error {
 	ln, err := net.Listen("tcp", c.String("addr"))
 	if err != nil {
 		return err
+	}
+	var opsLn net.Listener
+	if addr := c.String("ops-addr"); addr != "" {
+		if opsLn, err = net.Listen("tcp", addr); err != nil {
+			ln.Close()
+			return fmt.Errorf("--ops-addr: %w", err)
+		}
+	} else {
+		warnPublicMetrics(log, ln.Addr())
 	}
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
@@ -148,7 +160,24 @@ func serveAction(c *cli.Context) error {
 			}
 		}
 	}()
-	return srv.Serve(c.Context, ln)
+	return srv.ServeWithOps(c.Context, ln, opsLn)
+}
+
+// warnPublicMetrics logs a warning when /metrics, served on the API listener at addr, is
+// reachable from other hosts.
+func warnPublicMetrics(log *slog.Logger, addr net.Addr) {
+	if !isLoopback(addr) {
+		log.Warn("/metrics is public: it is served unauthenticated on the API address, which is not a loopback address, "+
+			"so anyone reaching the API can read every tenant's metrics; serve it on a private address with --ops-addr",
+			"addr", addr.String())
+	}
+}
+
+// isLoopback reports whether a listener's address is reachable only from this host. The
+// unspecified address (0.0.0.0, ::) listens on every interface, so it is not.
+func isLoopback(a net.Addr) bool {
+	tcp, ok := a.(*net.TCPAddr)
+	return ok && tcp.IP.IsLoopback()
 }
 
 // newTracerProvider returns an OpenTelemetry tracer provider exporting over OTLP/HTTP to
@@ -180,28 +209,34 @@ func tracerOrNil(tp *sdktrace.TracerProvider) oteltrace.TracerProvider {
 	return tp
 }
 
-// serveRunners returns the factory of tenant runners: each tenant gets its own sandbox engine,
-// response cache file and student client, configured from the runner flags.
-func serveRunners(c *cli.Context, log *slog.Logger) (serve.RunnerFactory, error) {
+// serveRunners returns the factory of tenant runners and the chooser of each plan's engine.
+// Each tenant gets its own sandbox engine per engine name (built on first use), response cache
+// file and student client, configured from the runner flags; a tenant's runners of two engines
+// share its cache and client (one bbolt file cannot be opened twice).
+func serveRunners(c *cli.Context, log *slog.Logger) (serve.RunnerFactory, serve.EngineChooser, error) {
 	mode, err := cache.ParseMode(c.String("cache-mode"))
 	if err != nil {
-		return nil, usagef("--cache-mode: %v", err)
+		return nil, nil, usagef("--cache-mode: %v", err)
 	}
-	engineName, err := chooseEngine(c.String("engine"), "")
+	flagEngine := c.String("engine")
+	defaultEngine, err := chooseEngine(flagEngine, "")
 	if err != nil {
-		return nil, err
+		return nil, nil, err
+	}
+	if defaultEngine == engineWasmtime && newWasmtimeEngine == nil {
+		return nil, nil, fmt.Errorf("--engine wasmtime: %w", errNoWasmtime)
 	}
 	cacheDir := c.String("cache-dir")
 	if cacheDir == "" && mode != cache.ModeOff {
 		root, err := wasm.CacheRoot()
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		cacheDir = filepath.Join(root, "serve")
 	}
 	if cacheDir != "" {
 		if err := os.MkdirAll(cacheDir, 0o700); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
 	url, model := c.String("student-url"), c.String("student-model")
@@ -209,11 +244,104 @@ func serveRunners(c *cli.Context, log *slog.Logger) (serve.RunnerFactory, error)
 		// The cache is keyed by model; without a student there is nothing to cache.
 		mode = cache.ModeOff
 	}
-	builder, berr := newBuilder(engineName)
-	if berr != nil {
-		log.Warn("code nodes cannot be built: plans with code nodes will fail", "err", berr.Error())
+
+	// engineFor is run's rule (--engine, else the plan's defaults.engine, else wazero), applied
+	// when the plans folder is loaded, so that a plan asking for an engine this build lacks
+	// stops the start or the reload instead of failing its calls. A plan without code nodes
+	// needs no engine and shares the default one's runner.
+	engineFor := func(p *plans.Plan) (string, error) {
+		if _, code := needs(p); !code {
+			return defaultEngine, nil
+		}
+		planEngine := ""
+		if p.Defaults != nil {
+			planEngine = p.Defaults.Engine
+		}
+		name, err := chooseEngine(flagEngine, planEngine)
+		if err != nil {
+			return "", err
+		}
+		if name == engineWasmtime && newWasmtimeEngine == nil {
+			return "", fmt.Errorf("defaults.engine is wasmtime: %w, or serve it with --engine wazero", errNoWasmtime)
+		}
+		return name, nil
 	}
-	return func(ctx context.Context, tenant string) (_ *runtime.Runner, release func(), err error) {
+
+	// Builders are shared by every tenant (their artefacts are content-addressed and hold no
+	// tenant data), one per engine: wazero takes reactors on Linux, wasmtime commands.
+	var buildersMu sync.Mutex
+	type builderResult struct {
+		b   *wasm.Builder
+		err error
+	}
+	builders := map[string]builderResult{}
+	builderFor := func(engine string) (*wasm.Builder, error) {
+		buildersMu.Lock()
+		defer buildersMu.Unlock()
+		br, ok := builders[engine]
+		if !ok {
+			br.b, br.err = newBuilder(engine)
+			builders[engine] = br
+			if br.err != nil {
+				log.Warn("code nodes cannot be built: plans with code nodes will fail", "engine", engine, "err", br.err.Error())
+			}
+		}
+		return br.b, br.err
+	}
+	builderFor(defaultEngine) // warns at start-up when there is no toolchain
+
+	// The tenant's cache and client, shared by its runners and closed with the last one.
+	type shared struct {
+		refs   int
+		cache  *cache.Cache
+		client *llm.Client
+	}
+	var sharedMu sync.Mutex
+	tenants := map[string]*shared{}
+	acquire := func(tenant string) (*shared, error) {
+		sharedMu.Lock()
+		defer sharedMu.Unlock()
+		sh := tenants[tenant]
+		if sh == nil {
+			sh = &shared{}
+			if mode != cache.ModeOff {
+				cc, err := cache.Open(filepath.Join(cacheDir, "responses-"+tenant+".db"), 5*time.Second)
+				if err != nil {
+					return nil, err
+				}
+				sh.cache = cc
+			}
+			if url != "" && model != "" {
+				client, err := llm.New(studentConfig(c, url, model))
+				if err != nil {
+					if sh.cache != nil {
+						sh.cache.Close()
+					}
+					return nil, err
+				}
+				sh.client = client
+			}
+			tenants[tenant] = sh
+		}
+		sh.refs++
+		return sh, nil
+	}
+	drop := func(tenant string) {
+		sharedMu.Lock()
+		defer sharedMu.Unlock()
+		sh := tenants[tenant]
+		if sh.refs--; sh.refs == 0 {
+			if sh.cache != nil {
+				sh.cache.Close()
+			}
+			delete(tenants, tenant)
+		}
+	}
+
+	factory := func(ctx context.Context, tenant, engine string) (_ *runtime.Runner, release func(), err error) {
+		if engine == "" {
+			engine = defaultEngine
+		}
 		var closers []func()
 		release = func() {
 			for i := len(closers) - 1; i >= 0; i-- {
@@ -225,24 +353,20 @@ func serveRunners(c *cli.Context, log *slog.Logger) (serve.RunnerFactory, error)
 				release()
 			}
 		}()
+		sh, err := acquire(tenant)
+		if err != nil {
+			return nil, nil, err
+		}
+		closers = append(closers, func() { drop(tenant) })
 		opts := runtime.Options{CacheMode: mode, Concurrency: c.Int("concurrency"), Model: model}
-		if mode != cache.ModeOff {
-			cc, err := cache.Open(filepath.Join(cacheDir, "responses-"+tenant+".db"), 5*time.Second)
-			if err != nil {
-				return nil, nil, err
-			}
-			closers = append(closers, func() { cc.Close() })
-			opts.Cache = cc
+		if sh.cache != nil {
+			opts.Cache = sh.cache
 		}
-		if url != "" && model != "" {
-			client, err := llm.New(studentConfig(c, url, model))
-			if err != nil {
-				return nil, nil, err
-			}
-			opts.Student = client
+		if sh.client != nil {
+			opts.Student = sh.client
 		}
-		if berr == nil {
-			eng, err := newEngine(ctx, engineName)
+		if builder, berr := builderFor(engine); berr == nil {
+			eng, err := newEngine(ctx, engine)
 			if err != nil {
 				return nil, nil, err
 			}
@@ -254,5 +378,6 @@ func serveRunners(c *cli.Context, log *slog.Logger) (serve.RunnerFactory, error)
 			return nil, nil, err
 		}
 		return r, release, nil
-	}, nil
+	}
+	return factory, engineFor, nil
 }

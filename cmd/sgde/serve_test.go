@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -66,8 +67,9 @@ func TestServeUsage(t *testing.T) {
 	}
 }
 
-// TestServeCommand starts `sgde serve`, checks it answers, reloads it with SIGHUP, and stops it
-// by cancelling its context (what SIGTERM does).
+// TestServeCommand starts `sgde serve` with an operations listener, checks both answer (and that
+// /metrics is only on the operations one), reloads it with SIGHUP, and stops it by cancelling
+// its context (what SIGTERM does).
 func TestServeCommand(t *testing.T) {
 	dir := t.TempDir()
 	key := "sk-cmd-test-0123456789abcdef"
@@ -79,12 +81,15 @@ func TestServeCommand(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	freeAddr := func() string {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ln.Close()
+		return ln.Addr().String()
 	}
-	addr := ln.Addr().String()
-	ln.Close()
+	addr, opsAddr := freeAddr(), freeAddr()
 	// A stand-in OTLP/HTTP collector.
 	var otlpMu sync.Mutex
 	var otlpBodies []string
@@ -100,10 +105,13 @@ func TestServeCommand(t *testing.T) {
 	var out, errOut bytes.Buffer
 	done := make(chan int, 1)
 	go func() {
-		done <- run(ctx, []string{"sgde", "serve", "--plans", plansDir, "--tenants", tenants, "--addr", addr, "--cache-mode", "off", "--otlp-endpoint", collector.URL}, &out, &errOut)
+		done <- run(ctx, []string{"sgde", "serve", "--plans", plansDir, "--tenants", tenants, "--addr", addr, "--ops-addr", opsAddr, "--cache-mode", "off", "--otlp-endpoint", collector.URL}, &out, &errOut)
 	}()
 	get := func(path string) (int, string) {
-		req, _ := http.NewRequest("GET", "http://"+addr+path, nil)
+		if !strings.HasPrefix(path, "http") {
+			path = "http://" + addr + path
+		}
+		req, _ := http.NewRequest("GET", path, nil)
 		req.Header.Set("Authorization", "Bearer "+key)
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
@@ -133,6 +141,15 @@ func TestServeCommand(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor("the reloaded plan", func() bool { _, body := get("/v1/models"); return strings.Contains(body, "gsm-hard-zero-shot") })
+	if code, body := get("/metrics"); code != 404 || !strings.Contains(body, `"code":"unknown_url"`) {
+		t.Errorf("/metrics on the API address with --ops-addr: %d %s", code, body)
+	}
+	if code, _ := get("http://" + opsAddr + "/readyz"); code != 200 {
+		t.Errorf("/readyz on the operations address: %d", code)
+	}
+	if code, body := get("http://" + opsAddr + "/metrics"); code != 200 || !strings.Contains(body, `sgde_serve_reloads_total{result="ok"} 1`) {
+		t.Errorf("/metrics on the operations address: %d %.300s", code, body)
+	}
 	cancel()
 	select {
 	case code := <-done:
@@ -148,9 +165,118 @@ func TestServeCommand(t *testing.T) {
 	if !strings.Contains(exported, "POST /v1/traces ") || !strings.Contains(exported, "GET /v1/models") || !strings.Contains(exported, "sgde-serve") {
 		t.Errorf("the collector did not receive the request spans: %q", exported)
 	}
-	for _, want := range []string{`"msg":"serving"`, `"msg":"plans reloaded"`, `"msg":"request"`, `"tenant":"t1"`} {
+	for _, want := range []string{`"msg":"serving"`, `"msg":"serving operations"`, `"msg":"plans reloaded"`, `"msg":"request"`, `"tenant":"t1"`} {
 		if !strings.Contains(errOut.String(), want) {
 			t.Errorf("logs lack %s:\n%s", want, errOut.String())
 		}
+	}
+	if strings.Contains(errOut.String(), "/metrics is public") {
+		t.Errorf("warned of public metrics with --ops-addr:\n%s", errOut.String())
+	}
+	for _, a := range []string{addr, opsAddr} {
+		if conn, err := net.DialTimeout("tcp", a, time.Second); err == nil {
+			conn.Close()
+			t.Errorf("%s still accepts connections after serve returned", a)
+		}
+	}
+}
+
+func TestWarnPublicMetrics(t *testing.T) {
+	for _, tt := range []struct {
+		addr string
+		warn bool
+	}{
+		{"127.0.0.1:8080", false}, {"127.0.0.2:8080", false}, {"[::1]:8080", false},
+		{"0.0.0.0:8080", true}, {"[::]:8080", true}, {"10.1.2.3:8080", true}, {"192.168.0.9:80", true},
+	} {
+		a, err := net.ResolveTCPAddr("tcp", tt.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var buf bytes.Buffer
+		warnPublicMetrics(slog.New(slog.NewJSONHandler(&buf, nil)), a)
+		if got := strings.Contains(buf.String(), "/metrics is public") && strings.Contains(buf.String(), "--ops-addr"); got != tt.warn {
+			t.Errorf("%s: warned %v, want %v: %s", tt.addr, got, tt.warn, buf.String())
+		}
+	}
+}
+
+// TestServeEngine serves a plan whose defaults.engine is wasmtime: a build without wasmtime
+// refuses to start and says why, unless --engine wazero overrides the plan's engine.
+func TestServeEngine(t *testing.T) {
+	dir := t.TempDir()
+	key := "sk-engine-test-0123456789abcdef"
+	tenants := filepath.Join(dir, "tenants.yaml")
+	os.WriteFile(tenants, []byte(fmt.Sprintf("tenants:\n  - {name: t1, keys: [{sha256: %s}], plans: ['*']}\n", serve.HashKey(key))), 0o644)
+	plansDir := filepath.Join(dir, "plans")
+	os.Mkdir(plansDir, 0o755)
+	b, err := os.ReadFile("../../internal/serve/testdata/engines/wasmtime.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(plansDir, "wasmtime.yaml"), b, 0o644)
+	if newWasmtimeEngine == nil {
+		code, _, errOut := runCLI(t, "serve", "--plans", plansDir, "--tenants", tenants, "--addr", "127.0.0.1:0", "--cache-mode", "off")
+		if code != exitFailure || !strings.Contains(errOut, "wasmtime.yaml") || !strings.Contains(errOut, "shout-on-wasmtime") ||
+			!strings.Contains(errOut, "built without wasmtime support") || !strings.Contains(errOut, "--engine wazero") {
+			t.Errorf("serve of a wasmtime plan without wasmtime: exit %d:\n%s", code, errOut)
+		}
+		code, _, errOut = runCLI(t, "serve", "--plans", plansDir, "--tenants", tenants, "--engine", "wasmtime", "--cache-mode", "off")
+		if code != exitFailure || !strings.Contains(errOut, "built without wasmtime support") {
+			t.Errorf("serve --engine wasmtime without wasmtime: exit %d:\n%s", code, errOut)
+		}
+	}
+	if testing.Short() {
+		t.Skip("-short: not building the code node")
+	}
+	// --engine overrides the plan's engine (and, with wasmtime built in, the plan runs on it).
+	for _, engine := range []string{"wazero", ""} {
+		if engine == "" && newWasmtimeEngine == nil {
+			continue
+		}
+		want := engine
+		if want == "" {
+			want = "wasmtime"
+		}
+		t.Run(want, func(t *testing.T) {
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			addr := ln.Addr().String()
+			ln.Close()
+			args := []string{"sgde", "serve", "--plans", plansDir, "--tenants", tenants, "--addr", addr, "--cache-mode", "off"}
+			if engine != "" {
+				args = append(args, "--engine", engine)
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			var out, errOut bytes.Buffer
+			done := make(chan int, 1)
+			go func() { done <- run(ctx, args, &out, &errOut) }()
+			var status int
+			var body []byte
+			for deadline := time.Now().Add(2 * time.Minute); ; time.Sleep(50 * time.Millisecond) {
+				req, _ := http.NewRequest("POST", "http://"+addr+"/v1/plans/shout-on-wasmtime/run", strings.NewReader(`{"inputs":{"text":"hi"},"trace":true}`))
+				req.Header.Set("Authorization", "Bearer "+key)
+				resp, err := http.DefaultClient.Do(req)
+				if err == nil {
+					body, _ = io.ReadAll(resp.Body)
+					resp.Body.Close()
+					status = resp.StatusCode
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("serve did not answer: %v", err)
+				}
+			}
+			cancel()
+			if code := <-done; code != exitOK {
+				t.Errorf("serve exited %d:\n%s", code, errOut.String())
+			}
+			if status != 200 || !strings.Contains(string(body), `"output":"HI!"`) || !strings.Contains(string(body), `"engine":"`+want+`"`) {
+				t.Errorf("run: %d %s, want HI! on %s", status, body, want)
+			}
+		})
 	}
 }

@@ -40,6 +40,11 @@ var (
 		Message: "the server is shutting down; retry on another instance"}
 )
 
+func errUnknownURL(r *http.Request) *apiError {
+	return &apiError{status: http.StatusNotFound, Type: "invalid_request_error", Code: "unknown_url",
+		Message: "unknown request URL: " + r.Method + " " + r.URL.Path}
+}
+
 func errNotFound(name string) *apiError {
 	// The same answer for a plan that does not exist and one the tenant may not call: a tenant
 	// learns nothing about other tenants' plans.

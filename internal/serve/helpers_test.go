@@ -16,6 +16,7 @@ import (
 	"testing"
 
 	"github.com/sgde-project/sgde/runtime"
+	"github.com/sgde-project/sgde/runtime/llm"
 	"github.com/sgde-project/sgde/sandbox"
 	"github.com/sgde-project/sgde/wasm"
 )
@@ -61,6 +62,14 @@ var (
 // compilation cache so that tests do not recompile), and records which tenants it built for.
 func realFactory(t testing.TB) (RunnerFactory, *[]string) {
 	t.Helper()
+	return realFactoryWith(t, nil, nil)
+}
+
+// realFactoryWith is realFactory with a student for llm nodes (nil: none) and engines by name
+// (nil, or a name it lacks: the metered wazero engine). It records "tenant" for the engine ""
+// and "tenant/engine" for the others.
+func realFactoryWith(t testing.TB, student llm.Completer, engines map[string]func(context.Context) (sandbox.Engine, error)) (RunnerFactory, *[]string) {
+	t.Helper()
 	if testing.Short() {
 		t.Skip("builds WebAssembly with the Go toolchain; skipped with -short")
 	}
@@ -76,28 +85,62 @@ func realFactory(t testing.TB) (RunnerFactory, *[]string) {
 	if sandboxErr != nil {
 		t.Skipf("no sandbox: %v", sandboxErr)
 	}
+	var cmdB *wasm.Builder
+	if len(engines) > 0 {
+		cmdB = commandBuilder(t)
+	}
 	var mu sync.Mutex
 	var built []string
-	return func(ctx context.Context, tenant string) (*runtime.Runner, func(), error) {
-		eng, err := sandbox.NewWazeroMetered(ctx, sandbox.WithCompilationCacheDir(filepath.Join(os.TempDir(), "sgde-serve-test-wazero")))
+	return func(ctx context.Context, tenant, engine string) (*runtime.Runner, func(), error) {
+		newEngine := engines[engine]
+		if newEngine == nil {
+			newEngine = func(ctx context.Context) (sandbox.Engine, error) {
+				return sandbox.NewWazeroMetered(ctx, sandbox.WithCompilationCacheDir(filepath.Join(os.TempDir(), "sgde-serve-test-wazero")))
+			}
+		}
+		eng, err := newEngine(ctx)
 		if err != nil {
 			return nil, nil, err
 		}
-		r, err := runtime.New(runtime.Options{Engine: eng, Builder: sandboxBuilder})
+		builder := sandboxBuilder
+		if eng.Name() != "wazero" {
+			builder = cmdB
+		}
+		r, err := runtime.New(runtime.Options{Engine: eng, Builder: builder, Student: student, Model: "fake"})
 		if err != nil {
 			eng.Close(ctx)
 			return nil, nil, err
 		}
+		who := tenant
+		if engine != "" {
+			who += "/" + engine
+		}
 		mu.Lock()
-		built = append(built, tenant)
+		built = append(built, who)
 		mu.Unlock()
 		return r, func() { eng.Close(context.Background()) }, nil
 	}, &built
 }
 
+var (
+	commandOnce sync.Once
+	cmdBuilder  *wasm.Builder
+	commandErr  error
+)
+
+// commandBuilder builds code nodes as commands, for engines other than the metered wazero one
+// (which serves reactors from pooled instances).
+func commandBuilder(t testing.TB) *wasm.Builder {
+	commandOnce.Do(func() { cmdBuilder, commandErr = wasm.NewBuilder() })
+	if commandErr != nil {
+		t.Skipf("no sandbox: %v", commandErr)
+	}
+	return cmdBuilder
+}
+
 // noRunner is the factory of tests that must never run a plan.
 func noRunner(t testing.TB) RunnerFactory {
-	return func(context.Context, string) (*runtime.Runner, func(), error) {
+	return func(context.Context, string, string) (*runtime.Runner, func(), error) {
 		t.Error("a runner was built by a request that should not run a plan")
 		return nil, nil, fmt.Errorf("no runner in this test")
 	}

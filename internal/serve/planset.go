@@ -21,19 +21,21 @@ var planName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`)
 type planSet struct {
 	byName  map[string]*plans.Plan
 	digests map[string]string
-	names   []string // sorted
+	engines map[string]string // the engine of each plan's code nodes, from Options.EngineFor
+	names   []string          // sorted
 	loaded  time.Time
 }
 
 // loadPlans reads every *.yaml, *.yml and *.json file directly in dir. A plan is served under its
-// metadata.name. Any invalid plan, unservable name or duplicate name fails the whole load, so a
-// reload never serves half a folder.
-func loadPlans(dir string) (*planSet, error) {
+// metadata.name and runs on the engine engineFor names (nil: ""). Any invalid plan, unservable
+// name, duplicate name or engine refused fails the whole load, so a reload never serves half a
+// folder.
+func loadPlans(dir string, engineFor EngineChooser) (*planSet, error) {
 	ents, err := os.ReadDir(dir)
 	if err != nil {
 		return nil, fmt.Errorf("plans folder: %w", err)
 	}
-	ps := &planSet{byName: map[string]*plans.Plan{}, digests: map[string]string{}, loaded: time.Now()}
+	ps := &planSet{byName: map[string]*plans.Plan{}, digests: map[string]string{}, engines: map[string]string{}, loaded: time.Now()}
 	from := map[string]string{}
 	var errs []error
 	for _, e := range ents {
@@ -61,8 +63,15 @@ func loadPlans(dir string) (*planSet, error) {
 			errs = append(errs, fmt.Errorf("%s: %w", path, err))
 			continue
 		}
+		engine := ""
+		if engineFor != nil {
+			if engine, err = engineFor(p); err != nil {
+				errs = append(errs, fmt.Errorf("%s: plan %q: %w", path, name, err))
+				continue
+			}
+		}
 		from[name] = path
-		ps.byName[name], ps.digests[name] = p, d
+		ps.byName[name], ps.digests[name], ps.engines[name] = p, d, engine
 		ps.names = append(ps.names, name)
 	}
 	if len(errs) > 0 {

@@ -38,10 +38,16 @@ const (
 	DefaultDrainTimeout = 30 * time.Second
 )
 
-// RunnerFactory builds the runner of one tenant: its own engine (sandbox instances), response
-// cache and student client, never shared with another tenant. release frees what it built. It
-// is called once per tenant, on the tenant's first run.
-type RunnerFactory func(ctx context.Context, tenant string) (r *runtime.Runner, release func(), err error)
+// RunnerFactory builds the runner of one tenant for one sandbox engine (a name EngineFor
+// returned): its own engine instance, response cache and student client, never shared with
+// another tenant (a tenant's runners of two engines may share its cache and client). release
+// frees what it built. It is called once per tenant and engine, on the tenant's first run of a
+// plan on that engine.
+type RunnerFactory func(ctx context.Context, tenant, engine string) (r *runtime.Runner, release func(), err error)
+
+// EngineChooser names the sandbox engine a plan's code nodes run on. An error (the plan asks
+// for an engine this build lacks) fails the load of the plans folder that holds the plan.
+type EngineChooser func(p *plans.Plan) (string, error)
 
 // Options configures a Server. New copies it.
 type Options struct {
@@ -49,8 +55,15 @@ type Options struct {
 	PlansDir string
 	// Tenants says who may call what. Required.
 	Tenants *Tenants
-	// NewRunner builds a tenant's runner. Required.
+	// NewRunner builds a tenant's runner for an engine. Required.
 	NewRunner RunnerFactory
+	// EngineFor chooses each plan's engine when the plans folder is (re)loaded, so that a plan
+	// no runner can serve is refused before any call; nil means the engine "" for every plan.
+	EngineFor EngineChooser
+	// SeparateOps leaves /metrics out of Handler: the caller serves OpsHandler (metrics and
+	// health probes) on a private listener, so that tenants who reach the API cannot read every
+	// tenant's metrics. /healthz and /readyz stay on Handler for load balancers.
+	SeparateOps bool
 	// Logger receives one structured line per request and the server's events; nil discards.
 	Logger *slog.Logger
 	// MaxBodyBytes bounds a request body; 0 means DefaultMaxBodyBytes.
@@ -59,8 +72,8 @@ type Options struct {
 	RunTimeout time.Duration
 	// MaxN bounds the n of a chat completion; 0 means DefaultMaxN.
 	MaxN int
-	// TracerProvider receives a span per API request and per plan run (OpenTelemetry); nil
-	// means none. The caller owns it (exporter, shutdown).
+	// TracerProvider receives a span per API request, per plan run and per executed node
+	// (OpenTelemetry); nil means none. The caller owns it (exporter, shutdown).
 	TracerProvider oteltrace.TracerProvider
 	// DrainTimeout bounds how long Serve waits for in-flight requests after its context ends;
 	// 0 means DefaultDrainTimeout.
@@ -77,6 +90,7 @@ type Server struct {
 	closing  atomic.Bool
 	reloadMu sync.Mutex
 	handler  http.Handler
+	ops      http.Handler
 	tracer   oteltrace.Tracer
 }
 
@@ -87,11 +101,16 @@ type tenantState struct {
 	slots  slots
 
 	mu      sync.Mutex
-	runner  *runtime.Runner
-	release func()
+	runners map[string]*tenantRunner // by engine name
 	closed  bool
 	gen     *planSet                    // the plan set progs were prepared from
 	progs   map[string]*runtime.Program // by plan name, with the tenant's ceilings applied
+}
+
+// tenantRunner is a tenant's runner for one engine.
+type tenantRunner struct {
+	r       *runtime.Runner
+	release func()
 }
 
 // New loads the plans folder and returns a server for it.
@@ -115,7 +134,7 @@ func New(opts Options) (*Server, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	ps, err := loadPlans(opts.PlansDir)
+	ps, err := loadPlans(opts.PlansDir, opts.EngineFor)
 	if err != nil {
 		return nil, err
 	}
@@ -126,19 +145,25 @@ func New(opts Options) (*Server, error) {
 	s := &Server{opts: opts, log: log, m: newMetrics(), states: map[*Tenant]*tenantState{},
 		tracer: tp.Tracer("github.com/sgde-project/sgde/internal/serve")}
 	for _, t := range opts.Tenants.list {
-		s.states[t] = &tenantState{t: t, bucket: ratelimit.New(t.rate, t.burst, time.Now), slots: newSlots(t.concurrency)}
+		s.states[t] = &tenantState{t: t, bucket: ratelimit.New(t.rate, t.burst, time.Now), slots: newSlots(t.concurrency),
+			runners: map[string]*tenantRunner{}}
 	}
 	s.plans.Store(ps)
 	s.m.plans.Set(float64(len(ps.names)))
-	s.handler = s.routes()
+	s.handler, s.ops = s.routes(), s.opsRoutes()
 	return s, nil
 }
 
-// Handler returns the server's HTTP handler.
+// Handler returns the server's API handler: the /v1 API, /healthz and /readyz, and /metrics
+// unless Options.SeparateOps is set.
 func (s *Server) Handler() http.Handler { return s.handler }
 
-func (s *Server) routes() http.Handler {
-	mux := http.NewServeMux()
+// OpsHandler returns the handler of the operations listener: /metrics, /healthz and /readyz,
+// none authenticated. Serve it on an address only operators reach.
+func (s *Server) OpsHandler() http.Handler { return s.ops }
+
+// probes adds the health and readiness probes to mux, and the answer to unknown URLs.
+func (s *Server) probes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
@@ -149,15 +174,33 @@ func (s *Server) routes() http.Handler {
 		}
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 	})
+	// Any other URL outside /v1 (/v1 has its own, authenticated, answer) is the OpenAI-shaped
+	// 404 the clients understand, not net/http's text.
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, errUnknownURL(r))
+	})
+}
+
+func (s *Server) opsRoutes() http.Handler {
+	mux := http.NewServeMux()
+	s.probes(mux)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.m.reg, promhttp.HandlerOpts{}))
+	return mux
+}
+
+func (s *Server) routes() http.Handler {
+	mux := http.NewServeMux()
+	s.probes(mux)
+	if !s.opts.SeparateOps {
+		mux.Handle("GET /metrics", promhttp.HandlerFor(s.m.reg, promhttp.HandlerOpts{}))
+	}
 	mux.Handle("GET /v1/models", s.api("models", s.listModels))
 	mux.Handle("GET /v1/models/{model}", s.api("models", s.getModel))
 	mux.Handle("GET /v1/plans", s.api("plans", s.listPlans))
 	mux.Handle("POST /v1/plans/{name}/run", s.api("run", s.runPlan))
 	mux.Handle("POST /v1/chat/completions", s.api("chat", s.chat))
 	mux.Handle("/v1/", s.api("other", func(_ http.ResponseWriter, r *http.Request, _ *call) *apiError {
-		return &apiError{status: http.StatusNotFound, Type: "invalid_request_error", Code: "unknown_url",
-			Message: "unknown request URL: " + r.Method + " " + r.URL.Path}
+		return errUnknownURL(r)
 	}))
 	return mux
 }
@@ -285,25 +328,28 @@ func (s *Server) program(ctx context.Context, c *call, name string) (*runtime.Pr
 	if st.closed {
 		return nil, "", errShuttingDown
 	}
-	if st.runner == nil {
-		r, release, err := s.opts.NewRunner(ctx, st.t.name)
-		if err != nil {
-			s.log.Error("cannot start the tenant's runner", "tenant", st.t.name, "err", err.Error())
-			return nil, "", &apiError{status: http.StatusInternalServerError, Type: "server_error", Code: runtime.KindInternal,
-				Message: "cannot start a runner for this tenant; the operator has the details"}
-		}
-		st.runner, st.release = r, release
-	}
 	if st.gen != ps {
 		st.gen, st.progs = ps, map[string]*runtime.Program{}
 	}
 	if prog := st.progs[name]; prog != nil {
 		return prog, ps.digests[name], nil
 	}
+	engine := ps.engines[name]
+	tr := st.runners[engine]
+	if tr == nil {
+		r, release, err := s.opts.NewRunner(ctx, st.t.name, engine)
+		if err != nil {
+			s.log.Error("cannot start the tenant's runner", "tenant", st.t.name, "engine", engine, "err", err.Error())
+			return nil, "", &apiError{status: http.StatusInternalServerError, Type: "server_error", Code: runtime.KindInternal,
+				Message: "cannot start a runner for this tenant; the operator has the details"}
+		}
+		tr = &tenantRunner{r: r, release: release}
+		st.runners[engine] = tr
+	}
 	cp, err := clampPlan(p, st.t.fuel, st.t.memoryMiB)
 	if err == nil {
 		var prog *runtime.Program
-		if prog, err = st.runner.Prepare(cp); err == nil {
+		if prog, err = tr.r.Prepare(cp); err == nil {
 			st.progs[name] = prog
 			return prog, ps.digests[name], nil
 		}
@@ -335,6 +381,9 @@ func (s *Server) runs(ctx context.Context, c *call, prog *runtime.Program, input
 			s.account(c, res.Trace)
 			span.SetAttributes(attribute.Int("sgde.student_calls", res.Trace.Calls),
 				attribute.Int("sgde.tokens", res.Trace.Tokens.Total), attribute.Int("sgde.nodes", len(res.Trace.Nodes)))
+			if span.IsRecording() {
+				s.nodeSpans(rctx, res.Trace.Nodes, -1)
+			}
 		}
 		if err != nil {
 			span.SetStatus(codes.Error, runtime.KindOf(err))
@@ -391,7 +440,7 @@ func (s *Server) account(c *call, run *trace.Run) {
 func (s *Server) Reload() error {
 	s.reloadMu.Lock()
 	defer s.reloadMu.Unlock()
-	ps, err := loadPlans(s.opts.PlansDir)
+	ps, err := loadPlans(s.opts.PlansDir, s.opts.EngineFor)
 	if err != nil {
 		s.m.reloads.WithLabelValues("error").Inc()
 		s.log.Error("reload failed; still serving the previous plans", "err", err.Error())
@@ -404,35 +453,76 @@ func (s *Server) Reload() error {
 	return nil
 }
 
-// Serve serves on ln until ctx ends, then stops accepting connections and waits up to the drain
-// timeout for requests in flight (their plan runs finish) before returning. The caller then
-// calls Close.
+// Serve serves Handler on ln until ctx ends, then stops accepting connections and waits up to
+// the drain timeout for requests in flight (their plan runs finish) before returning. The
+// caller then calls Close.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
-	hs := &http.Server{
-		Handler:           s.handler,
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+	return s.ServeWithOps(ctx, ln, nil)
+}
+
+// ServeWithOps is Serve that also serves OpsHandler on ops (none when nil). While the API
+// drains, the operations listener keeps answering (readiness says 503, metrics stay
+// scrapeable); then it stops too. When either listener fails, both stop and the error is
+// returned.
+func (s *Server) ServeWithOps(ctx context.Context, api, ops net.Listener) error {
+	newHTTP := func(h http.Handler) *http.Server {
+		return &http.Server{
+			Handler:           h,
+			ReadHeaderTimeout: 10 * time.Second,
+			IdleTimeout:       2 * time.Minute,
+			ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+		}
 	}
-	errc := make(chan error, 1)
-	go func() { errc <- hs.Serve(ln) }()
-	s.log.Info("serving", "addr", ln.Addr().String(), "plans", len(s.plans.Load().names), "tenants", s.opts.Tenants.Len())
+	type served struct {
+		what string
+		err  error
+	}
+	errc := make(chan served, 2)
+	apiHS := newHTTP(s.handler)
+	go func() { errc <- served{"api", apiHS.Serve(api)} }()
+	running := 1
+	var opsHS *http.Server
+	if ops != nil {
+		opsHS = newHTTP(s.ops)
+		running++
+		go func() { errc <- served{"ops", opsHS.Serve(ops)} }()
+		s.log.Info("serving operations", "addr", ops.Addr().String(), "paths", "/metrics /healthz /readyz")
+	}
+	s.log.Info("serving", "addr", api.Addr().String(), "plans", len(s.plans.Load().names), "tenants", s.opts.Tenants.Len(),
+		"metrics_on_api", !s.opts.SeparateOps)
+	var errs []error
 	select {
-	case err := <-errc:
-		return err
+	case r := <-errc:
+		running--
+		errs = append(errs, fmt.Errorf("%s listener: %w", r.what, r.err))
+		s.log.Error("a listener failed: stopping", "listener", r.what, "err", r.err.Error())
 	case <-ctx.Done():
 	}
 	s.closing.Store(true)
 	s.log.Info("shutting down: draining requests in flight", "timeout", s.opts.DrainTimeout.String())
-	dctx, cancel := context.WithTimeout(context.Background(), s.opts.DrainTimeout)
-	defer cancel()
-	err := hs.Shutdown(dctx)
-	if err != nil {
-		hs.Close()
-		err = fmt.Errorf("drain: %w", err)
+	shutdown := func(hs *http.Server) error {
+		dctx, cancel := context.WithTimeout(context.Background(), s.opts.DrainTimeout)
+		defer cancel()
+		err := hs.Shutdown(dctx)
+		if err != nil {
+			hs.Close()
+		}
+		return err
 	}
-	<-errc
-	return err
+	if err := shutdown(apiHS); err != nil {
+		errs = append(errs, fmt.Errorf("drain: %w", err))
+	}
+	if opsHS != nil {
+		if err := shutdown(opsHS); err != nil {
+			errs = append(errs, fmt.Errorf("drain ops listener: %w", err))
+		}
+	}
+	for ; running > 0; running-- {
+		if r := <-errc; r.err != nil && !errors.Is(r.err, http.ErrServerClosed) {
+			errs = append(errs, fmt.Errorf("%s listener: %w", r.what, r.err))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // Close releases every tenant's runner. Requests must not be in flight.
@@ -440,13 +530,14 @@ func (s *Server) Close(ctx context.Context) {
 	s.closing.Store(true)
 	for _, st := range s.states {
 		st.mu.Lock()
-		if st.runner != nil {
-			st.runner.Close(ctx)
-			if st.release != nil {
-				st.release()
+		for engine, tr := range st.runners {
+			tr.r.Close(ctx)
+			if tr.release != nil {
+				tr.release()
 			}
-			st.runner = nil
+			delete(st.runners, engine)
 		}
+		st.progs = nil
 		st.closed = true
 		st.mu.Unlock()
 	}

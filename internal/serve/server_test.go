@@ -100,12 +100,10 @@ func TestConcurrencyQuota(t *testing.T) {
 		t.Fatal("cannot take carol's slot")
 	}
 	defer st.slots.release()
-	// program() would build a runner before runs() is reached; give carol a prepared one.
-	st.runner = &runtime.Runner{}
+	// program() would build a runner before runs() is reached; give carol a prepared program.
 	ps := s.plans.Load()
 	st.gen, st.progs = ps, map[string]*runtime.Program{"shout": {}}
 	r := do(t, s.Handler(), "POST", "/v1/plans/shout/run", carolKey, `{"inputs":{"text":"x"}}`)
-	st.runner = nil
 	if r.status != 429 || r.apiErr(t)["code"] != "concurrency_limit_exceeded" || r.header.Get("Retry-After") == "" {
 		t.Fatalf("over the concurrency quota: %d %v %s", r.status, r.header, r.body)
 	}
@@ -363,7 +361,7 @@ func TestRunAndChat(t *testing.T) {
 		t.Errorf("runners built for %s, want one for alice then one for bob", got)
 	}
 	alice, bob := s.states[s.opts.Tenants.Authenticate(aliceKey)], s.states[s.opts.Tenants.Authenticate(bobKey)]
-	if alice.runner == bob.runner || alice.progs["shout"] == bob.progs["shout"] || alice.progs["shout"].Plan() == bob.progs["shout"].Plan() {
+	if len(alice.runners) != 1 || len(bob.runners) != 1 || alice.runners[""].r == bob.runners[""].r || alice.progs["shout"] == bob.progs["shout"] || alice.progs["shout"].Plan() == bob.progs["shout"].Plan() {
 		t.Error("tenants share a runner, program or plan")
 	}
 	if mem := bob.progs["shout"].Plan().Nodes[0].Code.Limits.MemoryMiB; mem == nil || *mem != 16 {
@@ -442,25 +440,39 @@ func checkStream(t *testing.T, body []byte, n int, text string) {
 }
 
 // TestGracefulShutdown cancels Serve while a request is in flight: the request still gets its
-// answer, readiness drops, and new connections are refused.
+// answer, readiness drops on both listeners while metrics stay readable on the operations
+// listener, and then both listeners refuse new connections.
 func TestGracefulShutdown(t *testing.T) {
 	factory, _ := realFactory(t)
 	entered, proceed := make(chan struct{}), make(chan struct{})
 	var once sync.Once
-	slow := func(ctx context.Context, tenant string) (*runtime.Runner, func(), error) {
+	slow := func(ctx context.Context, tenant, engine string) (*runtime.Runner, func(), error) {
 		once.Do(func() { close(entered) })
 		<-proceed
-		return factory(ctx, tenant)
+		return factory(ctx, tenant, engine)
 	}
-	s := newTestServer(t, Options{NewRunner: slow, DrainTimeout: time.Minute})
+	s := newTestServer(t, Options{NewRunner: slow, DrainTimeout: time.Minute, SeparateOps: true})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	base := "http://" + ln.Addr().String()
+	opsLn, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	base, opsBase := "http://"+ln.Addr().String(), "http://"+opsLn.Addr().String()
+	get := func(url string) int {
+		resp, err := http.Get(url)
+		if err != nil {
+			t.Errorf("GET %s: %v", url, err)
+			return 0
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	served := make(chan error, 1)
-	go func() { served <- s.Serve(ctx, ln) }()
+	go func() { served <- s.ServeWithOps(ctx, ln, opsLn) }()
 
 	type result struct {
 		status int
@@ -493,6 +505,12 @@ func TestGracefulShutdown(t *testing.T) {
 	if r := do(t, s.Handler(), "GET", "/healthz", "", ""); r.status != 200 {
 		t.Errorf("healthz while draining: %d", r.status)
 	}
+	if got := get(opsBase + "/readyz"); got != 503 {
+		t.Errorf("readyz on the operations listener while draining: %d", got)
+	}
+	if got := get(opsBase + "/metrics"); got != 200 {
+		t.Errorf("metrics on the operations listener while draining: %d", got)
+	}
 	select {
 	case err := <-served:
 		t.Fatalf("Serve returned with a request in flight: %v", err)
@@ -506,7 +524,48 @@ func TestGracefulShutdown(t *testing.T) {
 	if err := <-served; err != nil {
 		t.Fatalf("Serve: %v", err)
 	}
-	if _, err := net.DialTimeout("tcp", ln.Addr().String(), time.Second); err == nil {
-		t.Error("the listener still accepts connections after shutdown")
+	for _, l := range []net.Listener{ln, opsLn} {
+		if _, err := net.DialTimeout("tcp", l.Addr().String(), time.Second); err == nil {
+			t.Errorf("listener %s still accepts connections after shutdown", l.Addr())
+		}
+	}
+}
+
+// TestOpsListener checks where /metrics is served: on the API handler by default, and only on
+// the operations handler with SeparateOps, where the API answers the OpenAI-shaped 404 of any
+// unknown URL; the probes are on both.
+func TestOpsListener(t *testing.T) {
+	for _, separate := range []bool{false, true} {
+		s := newTestServer(t, Options{NewRunner: noRunner(t), SeparateOps: separate})
+		do(t, s.Handler(), "GET", "/v1/models", aliceKey, "")
+		want := `sgde_serve_requests_total{endpoint="models",plan="-",status="200",tenant="alice"} 1`
+		for _, h := range []struct {
+			name    string
+			h       http.Handler
+			metrics bool
+		}{{"api", s.Handler(), !separate}, {"ops", s.OpsHandler(), true}} {
+			for _, probe := range []string{"/healthz", "/readyz"} {
+				if r := do(t, h.h, "GET", probe, "", ""); r.status != 200 {
+					t.Errorf("separate=%v %s %s: %d", separate, h.name, probe, r.status)
+				}
+			}
+			r := do(t, h.h, "GET", "/metrics", "", "")
+			if h.metrics {
+				if r.status != 200 || !strings.Contains(string(r.body), want) {
+					t.Errorf("separate=%v %s /metrics: %d, want 200 with %s", separate, h.name, r.status, want)
+				}
+				continue
+			}
+			if r.status != 404 || r.apiErr(t)["code"] != "unknown_url" || strings.Contains(string(r.body), "alice") {
+				t.Errorf("separate=%v %s /metrics: %d %s, want the unknown_url 404", separate, h.name, r.status, r.body)
+			}
+		}
+		// The operations handler serves nothing of the API, even with a key.
+		if r := do(t, s.OpsHandler(), "GET", "/v1/models", aliceKey, ""); r.status != 404 || r.apiErr(t)["code"] != "unknown_url" {
+			t.Errorf("separate=%v ops /v1/models: %d %s", separate, r.status, r.body)
+		}
+		if r := do(t, s.Handler(), "GET", "/nope", "", ""); r.status != 404 || r.apiErr(t)["code"] != "unknown_url" {
+			t.Errorf("separate=%v api /nope: %d %s", separate, r.status, r.body)
+		}
 	}
 }

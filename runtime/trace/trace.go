@@ -50,9 +50,12 @@ type Message struct {
 
 // Node is one execution of a node (for consensus members: one execution inside one sample).
 type Node struct {
-	ID        string  `json:"id"`
-	Substrate string  `json:"substrate"`
-	LatencyMS float64 `json:"latency_ms"`
+	ID        string `json:"id"`
+	Substrate string `json:"substrate"`
+	// Start is when the node's execution began (UTC): with LatencyMS it places the node in the
+	// run, e.g. as a span. Zero in traces written before it was recorded.
+	Start     time.Time `json:"start,omitzero"`
+	LatencyMS float64   `json:"latency_ms"`
 	// Attempts is how many times the node was executed (1 + retries used).
 	Attempts int `json:"attempts"`
 	// PriorErrors are the errors of the attempts before the last, oldest first.

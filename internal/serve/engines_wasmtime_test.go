@@ -1,0 +1,16 @@
+//go:build wasmtime && cgo
+
+package serve
+
+import (
+	"context"
+
+	"github.com/sgde-project/sgde/sandbox"
+)
+
+func init() {
+	newTestWasmtime = func(ctx context.Context) (sandbox.Engine, error) {
+		return sandbox.NewWasmtime(ctx, sandbox.NewWasmtimeConfig())
+	}
+	wantWasmtimeName = "wasmtime"
+}
