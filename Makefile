@@ -86,6 +86,8 @@ fuzz:
 	$(GO) test ./wasm -run '^$$' -fuzz '^FuzzValidate$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./wasm/rewrite -run '^$$' -fuzz '^FuzzRewrite$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./wasm/rewrite -run '^$$' -fuzz '^FuzzMeterEquivalence$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./wasm/guest -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./wasm/guest -run '^$$' -fuzz '^FuzzEncode$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./sandbox -run '^$$' -fuzz '^FuzzReadMemoryInfo$$' -fuzztime $(FUZZTIME)
 
 # The demo is the main job: it validates the example plans, then compiles GSM-Hard with the
