@@ -21,6 +21,7 @@ import (
 	"errors"
 	"math"
 	"math/big"
+	"math/bits"
 	"sort"
 	"strconv"
 	"strings"
@@ -72,7 +73,13 @@ func solve(in map[string]any) (map[string]any, error) {
 	if err != nil {
 		return nil, err
 	}
-	out := map[string]any{"answer": number(formatRat(v.rat()))}
+	var ans string
+	if v.isSmall() {
+		ans = strconv.FormatInt(v.small, 10) // what formatRat gives for an integer, unboxed
+	} else {
+		ans = formatRat(v.num)
+	}
+	out := map[string]any{"answer": number(ans)}
 	if v.inexact {
 		out["inexact"] = true
 	}
@@ -96,11 +103,24 @@ func runProgram(src string) (value, error) {
 	if err != nil {
 		return value{}, err
 	}
-	it := &interp{globals: &env{vars: map[string]value{"__name__": {k: kStr, str: "__main__"}}}}
+	it := &interp{nsyms: len(p.syms)}
+	it.globals = it.newEnv(nil)
+	if id, ok := p.findSym("__name__"); ok { // no name can read it otherwise
+		it.set(it.globals, id, value{k: kStr, str: "__main__"})
+	}
 	if _, _, err := it.execBlock(body, it.globals); err != nil {
 		return value{}, err
 	}
-	fn, ok := it.globals.vars["solution"]
+	var fn value
+	id, ok := p.findSym("solution")
+	if ok {
+		var i int
+		if i = it.globals.find(id); i < 0 {
+			ok = false
+		} else {
+			fn = it.globals.slots[i].v
+		}
+	}
 	if !ok || fn.k != kFunc {
 		return value{}, errors.New("program defines no solution() function")
 	}
@@ -152,16 +172,15 @@ const (
 
 type token struct {
 	kind tokKind
-	text string // for tString: the raw text between the quotes
+	kw   bool   // tName: a reserved word (set once here so the parser never looks it up)
+	text string // a substring of the source; for tString: the raw text between the quotes
 	line int
 }
 
-// operators, longest first so that the first prefix match is the right one.
-var operators = []string{
-	"**=", "//=", ">>=", "<<=", "...",
-	"**", "//", "==", "!=", "<=", ">=", "+=", "-=", "*=", "/=", "%=", "&=", "|=", "^=", "@=", "->", ":=", "<<", ">>",
-	"+", "-", "*", "/", "%", "(", ")", "[", "]", "{", "}", ",", ":", ".", "=", "<", ">", ";", "@", "&", "|", "^", "~",
-}
+// The lexer is written for its cost under wasm, where every instruction is metered: operators
+// are matched by a byte switch, identifiers by an ASCII test (unicode only for bytes >= 0x80),
+// positions are kept in locals in the loops, and every token's text is a substring of the
+// source, so lexing allocates nothing but the token slice.
 
 type lexer struct {
 	src     string
@@ -172,25 +191,83 @@ type lexer struct {
 	toks    []token
 }
 
+// Byte classes for the lexer's dispatch; cOther is an operator or an invalid character.
+const (
+	cOther uint8 = iota
+	cSpace
+	cHash
+	cBackslash
+	cNewline
+	cDigit
+	cQuote
+	cName // a letter, '_', or any byte >= 0x80 (the first byte of a non-ASCII name)
+)
+
+var byteClass = [256]uint8{
+	'\t': cSpace, '\n': cNewline, '\f': cSpace, '\r': cNewline, ' ': cSpace, '"': cQuote, '#': cHash,
+	'\'': cQuote, '0': cDigit, '1': cDigit, '2': cDigit, '3': cDigit, '4': cDigit, '5': cDigit,
+	'6': cDigit, '7': cDigit, '8': cDigit, '9': cDigit, 'A': cName, 'B': cName, 'C': cName,
+	'D': cName, 'E': cName, 'F': cName, 'G': cName, 'H': cName, 'I': cName, 'J': cName, 'K': cName,
+	'L': cName, 'M': cName, 'N': cName, 'O': cName, 'P': cName, 'Q': cName, 'R': cName, 'S': cName,
+	'T': cName, 'U': cName, 'V': cName, 'W': cName, 'X': cName, 'Y': cName, 'Z': cName,
+	'\\': cBackslash, '_': cName, 'a': cName, 'b': cName, 'c': cName, 'd': cName, 'e': cName,
+	'f': cName, 'g': cName, 'h': cName, 'i': cName, 'j': cName, 'k': cName, 'l': cName, 'm': cName,
+	'n': cName, 'o': cName, 'p': cName, 'q': cName, 'r': cName, 's': cName, 't': cName, 'u': cName,
+	'v': cName, 'w': cName, 'x': cName, 'y': cName, 'z': cName,
+	// Bytes >= 0x80 start a non-ASCII name: lexer.name decodes and checks the rune.
+	0x80: cName, 0x81: cName, 0x82: cName, 0x83: cName, 0x84: cName, 0x85: cName, 0x86: cName, 0x87: cName,
+	0x88: cName, 0x89: cName, 0x8a: cName, 0x8b: cName, 0x8c: cName, 0x8d: cName, 0x8e: cName, 0x8f: cName,
+	0x90: cName, 0x91: cName, 0x92: cName, 0x93: cName, 0x94: cName, 0x95: cName, 0x96: cName, 0x97: cName,
+	0x98: cName, 0x99: cName, 0x9a: cName, 0x9b: cName, 0x9c: cName, 0x9d: cName, 0x9e: cName, 0x9f: cName,
+	0xa0: cName, 0xa1: cName, 0xa2: cName, 0xa3: cName, 0xa4: cName, 0xa5: cName, 0xa6: cName, 0xa7: cName,
+	0xa8: cName, 0xa9: cName, 0xaa: cName, 0xab: cName, 0xac: cName, 0xad: cName, 0xae: cName, 0xaf: cName,
+	0xb0: cName, 0xb1: cName, 0xb2: cName, 0xb3: cName, 0xb4: cName, 0xb5: cName, 0xb6: cName, 0xb7: cName,
+	0xb8: cName, 0xb9: cName, 0xba: cName, 0xbb: cName, 0xbc: cName, 0xbd: cName, 0xbe: cName, 0xbf: cName,
+	0xc0: cName, 0xc1: cName, 0xc2: cName, 0xc3: cName, 0xc4: cName, 0xc5: cName, 0xc6: cName, 0xc7: cName,
+	0xc8: cName, 0xc9: cName, 0xca: cName, 0xcb: cName, 0xcc: cName, 0xcd: cName, 0xce: cName, 0xcf: cName,
+	0xd0: cName, 0xd1: cName, 0xd2: cName, 0xd3: cName, 0xd4: cName, 0xd5: cName, 0xd6: cName, 0xd7: cName,
+	0xd8: cName, 0xd9: cName, 0xda: cName, 0xdb: cName, 0xdc: cName, 0xdd: cName, 0xde: cName, 0xdf: cName,
+	0xe0: cName, 0xe1: cName, 0xe2: cName, 0xe3: cName, 0xe4: cName, 0xe5: cName, 0xe6: cName, 0xe7: cName,
+	0xe8: cName, 0xe9: cName, 0xea: cName, 0xeb: cName, 0xec: cName, 0xed: cName, 0xee: cName, 0xef: cName,
+	0xf0: cName, 0xf1: cName, 0xf2: cName, 0xf3: cName, 0xf4: cName, 0xf5: cName, 0xf6: cName, 0xf7: cName,
+	0xf8: cName, 0xf9: cName, 0xfa: cName, 0xfb: cName, 0xfc: cName, 0xfd: cName, 0xfe: cName, 0xff: cName,
+}
+
+// identASCII marks the ASCII bytes that continue an identifier: letters, digits and '_'.
+var identASCII = [256]bool{
+	'0': true, '1': true, '2': true, '3': true, '4': true, '5': true, '6': true, '7': true, '8': true,
+	'9': true, 'A': true, 'B': true, 'C': true, 'D': true, 'E': true, 'F': true, 'G': true, 'H': true,
+	'I': true, 'J': true, 'K': true, 'L': true, 'M': true, 'N': true, 'O': true, 'P': true, 'Q': true,
+	'R': true, 'S': true, 'T': true, 'U': true, 'V': true, 'W': true, 'X': true, 'Y': true, 'Z': true,
+	'_': true, 'a': true, 'b': true, 'c': true, 'd': true, 'e': true, 'f': true, 'g': true, 'h': true,
+	'i': true, 'j': true, 'k': true, 'l': true, 'm': true, 'n': true, 'o': true, 'p': true, 'q': true,
+	'r': true, 's': true, 't': true, 'u': true, 'v': true, 'w': true, 'x': true, 'y': true, 'z': true,
+}
+
+// isLetterASCII reports whether an ASCII byte is a letter (what unicode.IsLetter says for it).
+func isLetterASCII(c byte) bool { return c|0x20 >= 'a' && c|0x20 <= 'z' }
+
 func tokenize(src string) ([]token, error) {
-	lx := &lexer{src: src, line: 1, indents: []string{""}}
+	// About one token per five bytes of GSM-Hard source; a docstring-heavy program needs fewer.
+	lx := &lexer{src: src, line: 1, indents: make([]string, 1, 8), toks: make([]token, 0, len(src)/5+16)}
 	atLineStart := true
 	for {
 		if atLineStart && lx.depth == 0 {
-			start := lx.pos
-			for lx.pos < len(src) && (src[lx.pos] == ' ' || src[lx.pos] == '\t' || src[lx.pos] == '\f') {
-				lx.pos++
+			start, pos := lx.pos, lx.pos
+			for pos < len(src) && (src[pos] == ' ' || src[pos] == '\t' || src[pos] == '\f') {
+				pos++
 			}
-			if lx.pos >= len(src) {
+			lx.pos = pos
+			if pos >= len(src) {
 				break
 			}
-			if c := src[lx.pos]; c == '#' || c == '\n' || c == '\r' {
+			if c := src[pos]; c == '#' || c == '\n' || c == '\r' {
 				// Blank or comment-only lines do not take part in indentation.
 				lx.skipComment()
 				lx.skipNewline()
 				continue
 			}
-			if err := lx.indent(src[start:lx.pos]); err != nil {
+			if err := lx.indent(src[start:pos]); err != nil {
 				return nil, err
 			}
 		}
@@ -198,39 +275,65 @@ func tokenize(src string) ([]token, error) {
 		if lx.pos >= len(src) {
 			break
 		}
-		c := src[lx.pos]
-		switch {
-		case c == ' ' || c == '\t' || c == '\f':
-			lx.pos++
-		case c == '#':
-			lx.skipComment()
-		case c == '\\':
-			lx.pos++
-			if !lx.skipNewline() {
-				return nil, syntaxErr(lx.line, "unexpected character after line continuation character")
+		switch byteClass[src[lx.pos]] {
+		case cName:
+			// An ASCII name not followed by a quote or a non-ASCII byte is lexed here, without
+			// the call; anything else (string prefixes, unicode) goes through lx.name.
+			start, pos := lx.pos, lx.pos
+			for pos < len(src) && identASCII[src[pos]] {
+				pos++
 			}
-		case c == '\n' || c == '\r':
+			if pos > start && (pos == len(src) || byteClass[src[pos]] != cName && byteClass[src[pos]] != cQuote) {
+				word := src[start:pos]
+				lx.toks = append(lx.toks, token{kind: tName, kw: isKeyword(word), text: word, line: lx.line})
+				lx.pos = pos
+			} else if err := lx.name(); err != nil {
+				return nil, err
+			}
+			// The blank after a name, skipped here rather than by one more trip round the loop.
+			for lx.pos < len(src) && src[lx.pos] == ' ' {
+				lx.pos++
+			}
+		case cSpace:
+			pos := lx.pos + 1
+			for pos < len(src) && byteClass[src[pos]] == cSpace {
+				pos++
+			}
+			lx.pos = pos
+		case cOther:
+			var err error
+			if src[lx.pos] == '.' && lx.pos+1 < len(src) && isDigit(src[lx.pos+1]) {
+				err = lx.number()
+			} else {
+				err = lx.op()
+			}
+			if err != nil {
+				return nil, err
+			}
+			for lx.pos < len(src) && src[lx.pos] == ' ' {
+				lx.pos++
+			}
+		case cNewline:
 			line := lx.line
 			lx.skipNewline()
 			if lx.depth == 0 {
 				lx.emit(tNewline, "", line)
 				atLineStart = true
 			}
-		case isDigit(c) || (c == '.' && lx.pos+1 < len(src) && isDigit(src[lx.pos+1])):
+		case cDigit:
 			if err := lx.number(); err != nil {
 				return nil, err
 			}
-		case c == '"' || c == '\'':
+		case cQuote:
 			if err := lx.str(); err != nil {
 				return nil, err
 			}
-		case c == '_' || c >= utf8.RuneSelf || unicode.IsLetter(rune(c)):
-			if err := lx.name(); err != nil {
-				return nil, err
-			}
-		default:
-			if err := lx.op(); err != nil {
-				return nil, err
+		case cHash:
+			lx.skipComment()
+		case cBackslash:
+			lx.pos++
+			if !lx.skipNewline() {
+				return nil, syntaxErr(lx.line, "unexpected character after line continuation character")
 			}
 		}
 	}
@@ -253,11 +356,19 @@ func (lx *lexer) emit(k tokKind, text string, line int) {
 }
 
 func (lx *lexer) skipComment() {
-	if lx.pos < len(lx.src) && lx.src[lx.pos] == '#' {
-		for lx.pos < len(lx.src) && lx.src[lx.pos] != '\n' && lx.src[lx.pos] != '\r' {
-			lx.pos++
+	src, pos := lx.src, lx.pos
+	if pos < len(src) && src[pos] == '#' {
+		// The comment ends at the first \n or \r; IndexByte is a word-at-a-time scan under wasm.
+		end := len(src)
+		if k := strings.IndexByte(src[pos:], '\n'); k >= 0 {
+			end = pos + k
 		}
+		if k := strings.IndexByte(src[pos:end], '\r'); k >= 0 {
+			end = pos + k
+		}
+		pos = end
 	}
+	lx.pos = pos
 }
 
 // skipNewline consumes one \n, \r\n or \r and reports whether there was one.
@@ -312,131 +423,299 @@ func (lx *lexer) indent(ind string) error {
 	return syntaxErr(lx.line, "inconsistent use of tabs and spaces in indentation")
 }
 
+// skipDigits returns the position after the run of digits and underscores at pos.
+func skipDigits(src string, pos int) int {
+	for pos < len(src) && (isDigit(src[pos]) || src[pos] == '_') {
+		pos++
+	}
+	return pos
+}
+
 func (lx *lexer) number() error {
-	start := lx.pos
 	src := lx.src
-	isHex := func(c byte) bool { return isDigit(c) || (c|0x20 >= 'a' && c|0x20 <= 'f') }
-	if src[lx.pos] == '0' && lx.pos+1 < len(src) && strings.IndexByte("xXoObB", src[lx.pos+1]) >= 0 {
-		lx.pos += 2
-		for lx.pos < len(src) && (isHex(src[lx.pos]) || src[lx.pos] == '_') {
-			lx.pos++
+	start, pos := lx.pos, lx.pos
+	if src[pos] == '0' && pos+1 < len(src) && isRadixLetter(src[pos+1]) {
+		pos += 2
+		for pos < len(src) {
+			c := src[pos]
+			if !isDigit(c) && !(c|0x20 >= 'a' && c|0x20 <= 'f') && c != '_' {
+				break
+			}
+			pos++
 		}
 	} else {
-		digits := func() {
-			for lx.pos < len(src) && (isDigit(src[lx.pos]) || src[lx.pos] == '_') {
-				lx.pos++
+		pos = skipDigits(src, pos)
+		if pos < len(src) && src[pos] == '.' {
+			pos = skipDigits(src, pos+1)
+		}
+		if pos < len(src) && (src[pos] == 'e' || src[pos] == 'E') {
+			pos++
+			if pos < len(src) && (src[pos] == '+' || src[pos] == '-') {
+				pos++
 			}
-		}
-		digits()
-		if lx.pos < len(src) && src[lx.pos] == '.' {
-			lx.pos++
-			digits()
-		}
-		if lx.pos < len(src) && (src[lx.pos] == 'e' || src[lx.pos] == 'E') {
-			lx.pos++
-			if lx.pos < len(src) && (src[lx.pos] == '+' || src[lx.pos] == '-') {
-				lx.pos++
-			}
-			digits()
+			pos = skipDigits(src, pos)
 		}
 	}
-	if lx.pos < len(src) && (src[lx.pos] == 'j' || src[lx.pos] == 'J') {
-		return syntaxErr(lx.line, "complex numbers are not supported")
+	lx.pos = pos
+	if pos < len(src) {
+		c := src[pos]
+		if c == 'j' || c == 'J' {
+			return syntaxErr(lx.line, "complex numbers are not supported")
+		}
+		// A byte >= 0x80 is tested as the Latin-1 rune of that value, as it always was.
+		if c == '_' || isDigit(c) || isLetterASCII(c) || (c >= utf8.RuneSelf && unicode.IsLetter(rune(c))) {
+			return syntaxErr(lx.line, "invalid number literal")
+		}
 	}
-	if lx.pos < len(src) && (src[lx.pos] == '_' || isDigit(src[lx.pos]) || unicode.IsLetter(rune(src[lx.pos]))) {
-		return syntaxErr(lx.line, "invalid number literal")
-	}
-	lx.emit(tNumber, src[start:lx.pos], lx.line)
+	lx.emit(tNumber, src[start:pos], lx.line)
 	return nil
 }
 
+// isRadixLetter reports whether c is one of xXoObB.
+func isRadixLetter(c byte) bool { c |= 0x20; return c == 'x' || c == 'o' || c == 'b' }
+
 func (lx *lexer) str() error {
 	src, line := lx.src, lx.line
-	q := src[lx.pos]
-	triple := strings.HasPrefix(src[lx.pos:], string([]byte{q, q, q}))
+	pos := lx.pos
+	q := src[pos]
+	triple := pos+2 < len(src) && src[pos+1] == q && src[pos+2] == q
 	n := 1
 	if triple {
 		n = 3
 	}
-	lx.pos += n
-	start := lx.pos
+	pos += n
+	start := pos
+	if end, lines, ok := scanPlainString(src, start, q, triple); ok {
+		lx.line += lines
+		lx.emit(tString, src[start:end], line)
+		lx.pos = end + n
+		return nil
+	}
+	// A backslash or \r before the closing quote, or no closing quote: byte by byte.
 	for {
-		if lx.pos >= len(src) {
+		if pos >= len(src) {
 			if triple {
 				return syntaxErr(line, "unterminated triple-quoted string literal")
 			}
 			return syntaxErr(line, "unterminated string literal")
 		}
-		c := src[lx.pos]
+		c := src[pos]
 		switch {
 		case c == '\\':
-			lx.pos++
-			if !lx.skipNewline() && lx.pos < len(src) {
-				lx.pos++
+			// Skip the escaped character; an escaped line break counts as a line.
+			pos++
+			if pos < len(src) {
+				switch src[pos] {
+				case '\r':
+					pos++
+					if pos < len(src) && src[pos] == '\n' {
+						pos++
+					}
+					lx.line++
+				case '\n':
+					pos++
+					lx.line++
+				default:
+					pos++
+				}
 			}
 		case c == '\n' || c == '\r':
 			if !triple {
 				return syntaxErr(line, "unterminated string literal")
 			}
-			lx.skipNewline()
-		case c == q && (!triple || strings.HasPrefix(src[lx.pos:], string([]byte{q, q, q}))):
-			lx.emit(tString, src[start:lx.pos], line)
-			lx.pos += n
+			pos++
+			if c == '\r' && pos < len(src) && src[pos] == '\n' {
+				pos++
+			}
+			lx.line++
+		case c == q && (!triple || (pos+2 < len(src) && src[pos+1] == q && src[pos+2] == q)):
+			lx.emit(tString, src[start:pos], line)
+			lx.pos = pos + n
 			return nil
 		default:
-			lx.pos++
+			pos++
 		}
 	}
 }
 
+// scanPlainString finds the closing quote of a string literal whose text up to it has no
+// backslash and no \r, jumping from quote to quote with IndexByte, and counts its line breaks.
+// ok is false for every other literal, which str then scans byte by byte from the start (that
+// loop also reports the errors).
+func scanPlainString(src string, pos int, q byte, triple bool) (end, lines int, ok bool) {
+	for {
+		k := strings.IndexByte(src[pos:], q)
+		if k < 0 {
+			return 0, 0, false
+		}
+		seg := src[pos : pos+k]
+		if strings.IndexByte(seg, '\\') >= 0 || strings.IndexByte(seg, '\r') >= 0 {
+			return 0, 0, false
+		}
+		for j := strings.IndexByte(seg, '\n'); j >= 0; j = strings.IndexByte(seg, '\n') {
+			if !triple {
+				return 0, 0, false
+			}
+			lines++
+			seg = seg[j+1:]
+		}
+		pos += k
+		if !triple || (pos+2 < len(src) && src[pos+1] == q && src[pos+2] == q) {
+			return pos, lines, true
+		}
+		pos++
+	}
+}
+
 func (lx *lexer) name() error {
-	start := lx.pos
-	for lx.pos < len(lx.src) {
-		r, size := utf8.DecodeRuneInString(lx.src[lx.pos:])
-		if r != '_' && !unicode.IsLetter(r) && !unicode.IsDigit(r) {
+	src := lx.src
+	start, pos := lx.pos, lx.pos
+	for pos < len(src) {
+		if identASCII[src[pos]] {
+			pos++
+			continue
+		}
+		if src[pos] < utf8.RuneSelf {
 			break
 		}
-		lx.pos += size
+		r, size := utf8.DecodeRuneInString(src[pos:])
+		if !unicode.IsLetter(r) && !unicode.IsDigit(r) {
+			break
+		}
+		pos += size
 	}
-	if lx.pos == start {
-		r, _ := utf8.DecodeRuneInString(lx.src[lx.pos:])
+	lx.pos = pos
+	if pos == start {
+		r, _ := utf8.DecodeRuneInString(src[pos:])
 		return syntaxErr(lx.line, "invalid character "+strconv.QuoteRune(r))
 	}
-	word := lx.src[start:lx.pos]
-	if lx.pos < len(lx.src) && (lx.src[lx.pos] == '"' || lx.src[lx.pos] == '\'') {
+	word := src[start:pos]
+	if pos < len(src) && (src[pos] == '"' || src[pos] == '\'') {
 		switch strings.ToLower(word) {
 		case "r", "u", "f", "b", "rb", "br", "fr", "rf":
 			// A string prefix. The node never looks inside strings, so f-strings need no parsing.
 			return lx.str()
 		}
 	}
-	lx.emit(tName, word, lx.line)
+	lx.toks = append(lx.toks, token{kind: tName, kw: isKeyword(word), text: word, line: lx.line})
 	return nil
 }
 
+// isKeyword reports whether s is one of Python's reserved words.
+func isKeyword(s string) bool {
+	if len(s) < 2 || len(s) > 8 {
+		return false
+	}
+	switch s[0] {
+	case 'F':
+		return s == "False"
+	case 'N':
+		return s == "None"
+	case 'T':
+		return s == "True"
+	case 'a':
+		return s == "and" || s == "as" || s == "assert" || s == "async" || s == "await"
+	case 'b':
+		return s == "break"
+	case 'c':
+		return s == "class" || s == "continue"
+	case 'd':
+		return s == "def" || s == "del"
+	case 'e':
+		return s == "elif" || s == "else" || s == "except"
+	case 'f':
+		return s == "finally" || s == "for" || s == "from"
+	case 'g':
+		return s == "global"
+	case 'i':
+		return s == "if" || s == "import" || s == "in" || s == "is"
+	case 'l':
+		return s == "lambda"
+	case 'n':
+		return s == "nonlocal" || s == "not"
+	case 'o':
+		return s == "or"
+	case 'p':
+		return s == "pass"
+	case 'r':
+		return s == "raise" || s == "return"
+	case 't':
+		return s == "try"
+	case 'w':
+		return s == "while" || s == "with"
+	case 'y':
+		return s == "yield"
+	}
+	return false
+}
+
+// op lexes an operator or delimiter: the longest of
+//
+//	**= //= >>= <<= ... ** // == != <= >= += -= *= /= %= &= |= ^= @= -> := << >>
+//	+ - * / % ( ) [ ] { } , : . = < > ; @ & | ^ ~
 func (lx *lexer) op() error {
-	c := lx.src[lx.pos]
-	for _, o := range operators {
-		if o[0] == c && strings.HasPrefix(lx.src[lx.pos:], o) {
-			switch o {
-			case "(", "[", "{":
-				lx.depth++
-				if lx.depth > maxNesting {
-					return syntaxErr(lx.line, "too many nested brackets (limit "+strconv.Itoa(maxNesting)+")")
-				}
-			case ")", "]", "}":
-				if lx.depth == 0 {
-					return syntaxErr(lx.line, "unmatched '"+o+"'")
-				}
-				lx.depth--
+	src, pos := lx.src, lx.pos
+	c := src[pos]
+	var c1, c2 byte
+	if pos+1 < len(src) {
+		c1 = src[pos+1]
+	}
+	if pos+2 < len(src) {
+		c2 = src[pos+2]
+	}
+	n := 0
+	switch c {
+	case '(', '[', '{':
+		lx.depth++
+		if lx.depth > maxNesting {
+			return syntaxErr(lx.line, "too many nested brackets (limit "+strconv.Itoa(maxNesting)+")")
+		}
+		n = 1
+	case ')', ']', '}':
+		if lx.depth == 0 {
+			return syntaxErr(lx.line, "unmatched '"+src[pos:pos+1]+"'")
+		}
+		lx.depth--
+		n = 1
+	case ',', ';', '~':
+		n = 1
+	case '*', '/', '<', '>': // x, xx, xx=, x=
+		n = 1
+		if c1 == c {
+			n = 2
+			if c2 == '=' {
+				n = 3
 			}
-			lx.emit(tOp, o, lx.line)
-			lx.pos += len(o)
-			return nil
+		} else if c1 == '=' {
+			n = 2
+		}
+	case '+', '%', '&', '|', '^', '@', '=', ':': // x, x=
+		n = 1
+		if c1 == '=' {
+			n = 2
+		}
+	case '-': // -, -=, ->
+		n = 1
+		if c1 == '=' || c1 == '>' {
+			n = 2
+		}
+	case '!':
+		if c1 == '=' {
+			n = 2
+		}
+	case '.':
+		n = 1
+		if c1 == '.' && c2 == '.' {
+			n = 3
 		}
 	}
-	r, _ := utf8.DecodeRuneInString(lx.src[lx.pos:])
-	return syntaxErr(lx.line, "invalid character "+strconv.QuoteRune(r))
+	if n == 0 {
+		r, _ := utf8.DecodeRuneInString(src[pos:])
+		return syntaxErr(lx.line, "invalid character "+strconv.QuoteRune(r))
+	}
+	lx.emit(tOp, src[pos:pos+n], lx.line)
+	lx.pos = pos + n
+	return nil
 }
 
 func isDigit(c byte) bool { return c >= '0' && c <= '9' }
@@ -452,8 +731,10 @@ type (
 		v    value
 	}
 	nameExpr struct {
-		line int
-		name string
+		line    int
+		name    string
+		id      int32 // the name's symbol: scopes are indexed by it, not by the string
+		builtin bool  // a builtin function's name, the fallback when no scope binds it
 	}
 	unaryExpr struct {
 		line int
@@ -467,6 +748,9 @@ type (
 		first expr
 		ops   []string
 		rest  []expr
+		// Inline room for the first two operators and operands: most chains are that short.
+		opBuf   [2]string
+		restBuf [2]expr
 	}
 	powExpr struct {
 		line      int
@@ -583,6 +867,7 @@ type (
 		line  int
 		names []string // "math" for `import math`, else the imported names
 		binds []string // the names bound in the scope
+		ids   []int32  // the symbols of binds
 		from  bool
 	}
 	assertStmt struct {
@@ -593,10 +878,12 @@ type (
 )
 
 type funcDef struct {
-	line   int
-	name   string
-	params []string
-	body   []stmt
+	line     int
+	name     string
+	id       int32 // the symbol of name
+	params   []string
+	paramIDs []int32
+	body     []stmt
 }
 
 func (s *assignStmt) pos() int { return s.line }
@@ -621,15 +908,107 @@ type parser struct {
 	nesting   int // expression recursion depth
 	loops     int // enclosing loops in the current function, for break/continue
 	functions int // enclosing defs, for return
+
+	// Chunks the most common nodes are carved from: one allocation per slabChunk nodes instead
+	// of one per node, which under wasm costs several hundred instructions each.
+	names   []nameExpr
+	lits    []litExpr
+	assigns []assignStmt
+	ariths  []arithExpr
+	exprs   []expr // one-element target lists of assignments
+
+	// The symbol table: every name a scope can bind or look up gets a small integer.
+	syms   []string
+	symIdx map[string]int32 // built once there are more than symLinear symbols
 }
 
-var keywords = map[string]bool{
-	"False": true, "None": true, "True": true, "and": true, "as": true, "assert": true, "async": true,
-	"await": true, "break": true, "class": true, "continue": true, "def": true, "del": true,
-	"elif": true, "else": true, "except": true, "finally": true, "for": true, "from": true,
-	"global": true, "if": true, "import": true, "in": true, "is": true, "lambda": true,
-	"nonlocal": true, "not": true, "or": true, "pass": true, "raise": true, "return": true,
-	"try": true, "while": true, "with": true, "yield": true,
+const symLinear = 64
+
+// sym returns name's symbol, adding it to the table if new. Up to symLinear names are
+// searched linearly (cheaper than hashing under wasm); past that a map keeps it linear time.
+func (p *parser) sym(name string) int32 {
+	if p.symIdx == nil {
+		for i, s := range p.syms {
+			if s == name {
+				return int32(i)
+			}
+		}
+		if len(p.syms) < symLinear {
+			if p.syms == nil {
+				p.syms = make([]string, 0, 32)
+			}
+			p.syms = append(p.syms, name)
+			return int32(len(p.syms) - 1)
+		}
+		p.symIdx = make(map[string]int32, 2*symLinear)
+		for i, s := range p.syms {
+			p.symIdx[s] = int32(i)
+		}
+	}
+	if id, ok := p.symIdx[name]; ok {
+		return id
+	}
+	p.syms = append(p.syms, name)
+	id := int32(len(p.syms) - 1)
+	p.symIdx[name] = id
+	return id
+}
+
+// findSym returns name's symbol if the program mentions it.
+func (p *parser) findSym(name string) (int32, bool) {
+	if p.symIdx != nil {
+		id, ok := p.symIdx[name]
+		return id, ok
+	}
+	for i, s := range p.syms {
+		if s == name {
+			return int32(i), true
+		}
+	}
+	return 0, false
+}
+
+const slabChunk = 16
+
+func (p *parser) newName(line int, name string) *nameExpr {
+	if len(p.names) == cap(p.names) {
+		p.names = make([]nameExpr, 0, slabChunk)
+	}
+	p.names = append(p.names, nameExpr{line: line, name: name, id: p.sym(name), builtin: isBuiltin(name)})
+	return &p.names[len(p.names)-1]
+}
+
+func (p *parser) newArith(line int, first expr) *arithExpr {
+	if len(p.ariths) == cap(p.ariths) {
+		p.ariths = make([]arithExpr, 0, slabChunk)
+	}
+	p.ariths = append(p.ariths, arithExpr{line: line, first: first})
+	a := &p.ariths[len(p.ariths)-1]
+	a.ops, a.rest = a.opBuf[:0], a.restBuf[:0]
+	return a
+}
+
+func (p *parser) newLit(line int, v value) *litExpr {
+	if len(p.lits) == cap(p.lits) {
+		p.lits = make([]litExpr, 0, slabChunk)
+	}
+	p.lits = append(p.lits, litExpr{line: line, v: v})
+	return &p.lits[len(p.lits)-1]
+}
+
+// newAssign returns `target = v`.
+func (p *parser) newAssign(line int, target, v expr) *assignStmt {
+	if len(p.exprs) == cap(p.exprs) {
+		p.exprs = make([]expr, 0, slabChunk)
+	}
+	n := len(p.exprs)
+	p.exprs = append(p.exprs, target)
+	if len(p.assigns) == cap(p.assigns) {
+		p.assigns = make([]assignStmt, 0, slabChunk)
+	}
+	// The full slice expression caps targets at one element, so it never shares the chunk.
+	p.assigns = append(p.assigns, assignStmt{line: line, targets: p.exprs[n : n+1 : n+1], value: v})
+	return &p.assigns[len(p.assigns)-1]
 }
 
 func (p *parser) peek() token { return p.toks[p.i] }
@@ -640,8 +1019,8 @@ func (p *parser) next() token {
 	}
 	return t
 }
-func (p *parser) isOp(s string) bool { t := p.toks[p.i]; return t.kind == tOp && t.text == s }
-func (p *parser) isKw(s string) bool { t := p.toks[p.i]; return t.kind == tName && t.text == s }
+func (p *parser) isOp(s string) bool { t := &p.toks[p.i]; return t.kind == tOp && t.text == s }
+func (p *parser) isKw(s string) bool { t := &p.toks[p.i]; return t.kind == tName && t.text == s }
 
 func (p *parser) eatOp(s string) bool {
 	if p.isOp(s) {
@@ -701,61 +1080,65 @@ func (p *parser) enter() error {
 func (p *parser) leave() { p.nesting-- }
 
 func (p *parser) parseFile() ([]stmt, error) {
-	var body []stmt
-	for p.peek().kind != tEOF {
-		if p.peek().kind == tNewline {
-			p.next()
+	body := make([]stmt, 0, 8)
+	for p.toks[p.i].kind != tEOF {
+		if p.toks[p.i].kind == tNewline {
+			p.i++
 			continue
 		}
-		ss, err := p.parseStatement()
-		if err != nil {
+		var err error
+		if body, err = p.parseStatement(body); err != nil {
 			return nil, err
 		}
-		body = append(body, ss...)
 	}
 	return body, nil
 }
 
-func (p *parser) parseStatement() ([]stmt, error) {
-	t := p.peek()
+// parseStatement parses one statement (or a line of simple ones) and appends it to out.
+func (p *parser) parseStatement(out []stmt) ([]stmt, error) {
+	t := &p.toks[p.i]
 	if t.kind == tIndent {
 		return nil, syntaxErr(t.line, "unexpected indent")
 	}
-	if t.kind == tName {
+	if t.kw {
+		var s stmt
+		var err error
 		switch t.text {
 		case "if":
-			s, err := p.parseIf()
-			return []stmt{s}, err
+			s, err = p.parseIf()
 		case "while", "for":
-			s, err := p.parseLoop()
-			return []stmt{s}, err
+			s, err = p.parseLoop()
 		case "def":
-			s, err := p.parseDef()
-			return []stmt{s}, err
+			s, err = p.parseDef()
 		case "class", "try", "with", "lambda", "global", "nonlocal", "del", "raise", "yield", "async", "await", "except", "finally":
 			return nil, syntaxErr(t.line, "unsupported statement '"+clip(t.text)+"'")
+		default:
+			return p.parseSimpleLine(out)
 		}
+		if err != nil {
+			return nil, err
+		}
+		return append(out, s), nil
 	}
-	return p.parseSimpleLine()
+	return p.parseSimpleLine(out)
 }
 
-// parseSimpleLine parses `simple (; simple)* NEWLINE`.
-func (p *parser) parseSimpleLine() ([]stmt, error) {
-	var out []stmt
+// parseSimpleLine parses `simple (; simple)* NEWLINE` and appends the statements to out.
+func (p *parser) parseSimpleLine(out []stmt) ([]stmt, error) {
 	for {
 		s, err := p.parseSimple()
 		if err != nil {
 			return nil, err
 		}
 		out = append(out, s)
-		if !p.eatOp(";") || p.peek().kind == tNewline {
+		if !p.eatOp(";") || p.toks[p.i].kind == tNewline {
 			break
 		}
 	}
-	if p.peek().kind != tNewline {
+	if p.toks[p.i].kind != tNewline {
 		return nil, p.unexpected("expected end of line")
 	}
-	p.next()
+	p.i++ // a newline is never the EOF token
 	return out, nil
 }
 
@@ -812,7 +1195,18 @@ func (p *parser) parseSimple() (stmt, error) {
 	}
 	switch op := p.peek(); {
 	case op.kind == tOp && op.text == "=":
-		targets := []expr{x}
+		p.i++
+		v, err := p.parseExprList()
+		if err != nil {
+			return nil, err
+		}
+		if !p.isOp("=") { // the common case: one target
+			if err := checkTarget(x, true); err != nil {
+				return nil, err
+			}
+			return p.newAssign(line, x, v), nil
+		}
+		targets := []expr{x, v}
 		for p.eatOp("=") {
 			v, err := p.parseExprList()
 			if err != nil {
@@ -860,7 +1254,7 @@ func (p *parser) parseSimple() (stmt, error) {
 		if err != nil {
 			return nil, err
 		}
-		return &assignStmt{line: line, targets: []expr{x}, value: v}, nil
+		return p.newAssign(line, x, v), nil
 	}
 	return &exprStmt{line: line, x: x}, nil
 }
@@ -888,7 +1282,7 @@ func (p *parser) parseImport() (stmt, error) {
 	t := p.next()
 	s := &importStmt{line: t.line, from: t.text == "from"}
 	mod := p.next()
-	if mod.kind != tName || keywords[mod.text] {
+	if mod.kind != tName || mod.kw {
 		return nil, syntaxErr(t.line, "expected a module name")
 	}
 	if mod.text != "math" || p.isOp(".") {
@@ -898,12 +1292,12 @@ func (p *parser) parseImport() (stmt, error) {
 		bind := "math"
 		if p.eatKw("as") {
 			a := p.next()
-			if a.kind != tName || keywords[a.text] {
+			if a.kind != tName || a.kw {
 				return nil, syntaxErr(t.line, "expected a name after 'as'")
 			}
 			bind = a.text
 		}
-		s.names, s.binds = []string{"math"}, []string{bind}
+		s.names, s.binds, s.ids = []string{"math"}, []string{bind}, []int32{p.sym(bind)}
 		return s, nil
 	}
 	if !p.eatKw("import") {
@@ -915,18 +1309,18 @@ func (p *parser) parseImport() (stmt, error) {
 		if n.kind == tOp && n.text == "*" {
 			return nil, syntaxErr(t.line, "'from math import *' is not supported; name the functions")
 		}
-		if n.kind != tName || keywords[n.text] {
+		if n.kind != tName || n.kw {
 			return nil, syntaxErr(t.line, "expected a name to import")
 		}
 		bind := n.text
 		if p.eatKw("as") {
 			a := p.next()
-			if a.kind != tName || keywords[a.text] {
+			if a.kind != tName || a.kw {
 				return nil, syntaxErr(t.line, "expected a name after 'as'")
 			}
 			bind = a.text
 		}
-		s.names, s.binds = append(s.names, n.text), append(s.binds, bind)
+		s.names, s.binds, s.ids = append(s.names, n.text), append(s.binds, bind), append(s.ids, p.sym(bind))
 		if !p.eatOp(",") || (paren && p.isOp(")")) {
 			break
 		}
@@ -944,25 +1338,24 @@ func (p *parser) parseBlock() ([]stmt, error) {
 	if err := p.expectOp(":"); err != nil {
 		return nil, err
 	}
-	if p.peek().kind != tNewline {
-		return p.parseSimpleLine()
+	if p.toks[p.i].kind != tNewline {
+		return p.parseSimpleLine(nil)
 	}
-	p.next()
-	if p.peek().kind != tIndent {
-		return nil, syntaxErr(p.peek().line, "expected an indented block")
+	p.i++
+	if p.toks[p.i].kind != tIndent {
+		return nil, syntaxErr(p.toks[p.i].line, "expected an indented block")
 	}
-	p.next()
-	var body []stmt
-	for p.peek().kind != tDedent && p.peek().kind != tEOF {
-		if p.peek().kind == tNewline {
-			p.next()
+	p.i++
+	body := make([]stmt, 0, 8)
+	for k := p.toks[p.i].kind; k != tDedent && k != tEOF; k = p.toks[p.i].kind {
+		if k == tNewline {
+			p.i++
 			continue
 		}
-		ss, err := p.parseStatement()
-		if err != nil {
+		var err error
+		if body, err = p.parseStatement(body); err != nil {
 			return nil, err
 		}
-		body = append(body, ss...)
 	}
 	p.next()
 	return body, nil
@@ -1051,10 +1444,10 @@ func (p *parser) parseTargetList() (expr, error) {
 			e = inner
 		} else {
 			t := p.next()
-			if t.kind != tName || keywords[t.text] {
+			if t.kind != tName || t.kw {
 				return nil, syntaxErr(t.line, "expected a loop variable name")
 			}
-			e = &nameExpr{line: t.line, name: t.text}
+			e = p.newName(t.line, t.text)
 		}
 		elts = append(elts, e)
 		if !p.eatOp(",") || p.isKw("in") {
@@ -1070,23 +1463,38 @@ func (p *parser) parseTargetList() (expr, error) {
 func (p *parser) parseDef() (stmt, error) {
 	line := p.next().line
 	name := p.next()
-	if name.kind != tName || keywords[name.text] {
+	if name.kind != tName || name.kw {
 		return nil, syntaxErr(line, "expected a function name after 'def'")
 	}
 	if err := p.expectOp("("); err != nil {
 		return nil, err
 	}
-	fn := &funcDef{line: line, name: name.text}
-	seen := map[string]bool{}
+	fn := &funcDef{line: line, name: name.text, id: p.sym(name.text)}
+	var seen map[int32]bool // only for long parameter lists: short ones are scanned
 	for !p.isOp(")") {
 		a := p.next()
-		if a.kind != tName || keywords[a.text] {
+		if a.kind != tName || a.kw {
 			return nil, syntaxErr(line, "only plain positional parameters are supported")
 		}
-		if seen[a.text] {
+		id := p.sym(a.text)
+		dup := false
+		if seen == nil && len(fn.paramIDs) >= 16 {
+			seen = make(map[int32]bool, 2*len(fn.paramIDs))
+			for _, q := range fn.paramIDs {
+				seen[q] = true
+			}
+		}
+		if seen != nil {
+			dup = seen[id]
+			seen[id] = true
+		} else {
+			for _, q := range fn.paramIDs {
+				dup = dup || q == id
+			}
+		}
+		if dup {
 			return nil, syntaxErr(line, "duplicate parameter '"+clip(a.text)+"'")
 		}
-		seen[a.text] = true
 		if p.eatOp(":") { // a type annotation, ignored
 			if _, err := p.parseExpr(); err != nil {
 				return nil, err
@@ -1095,7 +1503,7 @@ func (p *parser) parseDef() (stmt, error) {
 		if p.isOp("=") {
 			return nil, syntaxErr(line, "default parameter values are not supported")
 		}
-		fn.params = append(fn.params, a.text)
+		fn.params, fn.paramIDs = append(fn.params, a.text), append(fn.paramIDs, id)
 		if !p.eatOp(",") {
 			break
 		}
@@ -1129,7 +1537,7 @@ func (p *parser) startsExpr() bool {
 	case tNumber, tString:
 		return true
 	case tName:
-		return !keywords[t.text] || t.text == "True" || t.text == "False" || t.text == "None" ||
+		return !t.kw || t.text == "True" || t.text == "False" || t.text == "None" ||
 			t.text == "not" || t.text == "lambda"
 	case tOp:
 		switch t.text {
@@ -1163,16 +1571,33 @@ func (p *parser) parseExpr() (expr, error) {
 	if err := p.enter(); err != nil {
 		return nil, err
 	}
-	defer p.leave()
-	if p.isKw("lambda") {
-		return nil, syntaxErr(p.peek().line, "lambda is not supported")
+	t := &p.toks[p.i]
+	if t.kind == tName && t.text == "lambda" {
+		return nil, syntaxErr(t.line, "lambda is not supported")
 	}
-	line := p.peek().line
+	// Most expressions in GSM-Hard programs are a lone name or number before a newline, ')',
+	// ',', ']', '=', ':' or ';'. The full descent would call parseAtom first too and then find
+	// nothing that continues the expression at any level, so this shortcut builds the same node
+	// without a dozen calls.
+	if t.kind == tNumber || (t.kind == tName && t.text != "not") {
+		if endsExpr(&p.toks[p.i+1]) {
+			x, err := p.parseAtom()
+			p.leave()
+			return x, err
+		}
+		if p.flatArith() {
+			x, err := p.parseFlatSum()
+			p.leave()
+			return x, err
+		}
+	}
+	line := t.line
 	x, err := p.parseOr()
 	if err != nil || !p.isKw("if") {
+		p.leave()
 		return x, err
 	}
-	p.next()
+	p.i++
 	c, err := p.parseOr()
 	if err != nil {
 		return nil, err
@@ -1184,27 +1609,129 @@ func (p *parser) parseExpr() (expr, error) {
 	if err != nil {
 		return nil, err
 	}
+	p.leave()
 	return &condExpr{line: line, cond: c, yes: x, alt: y}, nil
 }
 
-func (p *parser) parseOr() (expr, error)  { return p.parseBool("or", p.parseAnd) }
-func (p *parser) parseAnd() (expr, error) { return p.parseBool("and", p.parseNot) }
+// endsExpr reports whether t ends an expression whatever precedes it: a newline, ')', ',',
+// ']', '=', ':' or ';'.
+func endsExpr(t *token) bool {
+	return t.kind == tNewline || (t.kind == tOp && len(t.text) == 1 &&
+		(t.text[0] == ')' || t.text[0] == ',' || t.text[0] == ']' || t.text[0] == '=' ||
+			t.text[0] == ':' || t.text[0] == ';'))
+}
 
-func (p *parser) parseBool(op string, sub func() (expr, error)) (expr, error) {
-	line := p.peek().line
-	x, err := sub()
-	if err != nil || !p.isKw(op) {
+// isFlatOperand reports whether t is a number or a name that is not a reserved word.
+func isFlatOperand(t *token) bool { return t.kind == tNumber || (t.kind == tName && !t.kw) }
+
+// flatArith reports whether the tokens from p.i are `operand (op operand)+` followed by a token
+// for which endsExpr holds, each operand a number or a plain name and each op one of
+// + - * / // %: the next most common expression in GSM-Hard programs (`a * b`, `a - b - c`).
+// For such a run the full descent parses every operand with parseAtom, left to right, and
+// builds exactly the chains parseFlatSum builds; anything else (brackets, calls, unary signs,
+// **, comparisons, unsupported operators) takes the full descent, errors included.
+func (p *parser) flatArith() bool {
+	for i := p.i; ; i += 2 {
+		if !isFlatOperand(&p.toks[i]) {
+			return false
+		}
+		nx := &p.toks[i+1]
+		if endsExpr(nx) {
+			return i > p.i
+		}
+		if nx.kind != tOp {
+			return false
+		}
+		switch nx.text {
+		case "+", "-", "*", "/", "//", "%":
+		default:
+			return false
+		}
+	}
+}
+
+// parseFlatSum parses what flatArith accepted as parseArith would.
+func (p *parser) parseFlatSum() (expr, error) {
+	line := p.toks[p.i].line
+	x, err := p.parseFlatTerm()
+	if err != nil {
+		return nil, err
+	}
+	var chain *arithExpr
+	for t := &p.toks[p.i]; t.kind == tOp && (t.text == "+" || t.text == "-"); t = &p.toks[p.i] {
+		p.i++
+		y, err := p.parseFlatTerm()
+		if err != nil {
+			return nil, err
+		}
+		if chain == nil {
+			chain = p.newArith(line, x)
+		}
+		chain.ops, chain.rest = append(chain.ops, t.text), append(chain.rest, y)
+	}
+	if chain == nil {
+		return x, nil
+	}
+	return chain, nil
+}
+
+// parseFlatTerm parses a term of what flatArith accepted as parseTerm would.
+func (p *parser) parseFlatTerm() (expr, error) {
+	line := p.toks[p.i].line
+	x, err := p.parseAtom()
+	if err != nil {
+		return nil, err
+	}
+	var chain *arithExpr
+	for t := &p.toks[p.i]; t.kind == tOp && (t.text == "*" || t.text == "/" || t.text == "//" || t.text == "%"); t = &p.toks[p.i] {
+		p.i++
+		y, err := p.parseAtom()
+		if err != nil {
+			return nil, err
+		}
+		if chain == nil {
+			chain = p.newArith(line, x)
+		}
+		chain.ops, chain.rest = append(chain.ops, t.text), append(chain.rest, y)
+	}
+	if chain == nil {
+		return x, nil
+	}
+	return chain, nil
+}
+
+func (p *parser) parseOr() (expr, error) {
+	line := p.toks[p.i].line
+	x, err := p.parseAnd()
+	if err != nil || !p.isKw("or") {
 		return x, err
 	}
 	xs := []expr{x}
-	for p.eatKw(op) {
-		y, err := sub()
+	for p.eatKw("or") {
+		y, err := p.parseAnd()
 		if err != nil {
 			return nil, err
 		}
 		xs = append(xs, y)
 	}
-	return &boolExpr{line: line, op: op, xs: xs}, nil
+	return &boolExpr{line: line, op: "or", xs: xs}, nil
+}
+
+func (p *parser) parseAnd() (expr, error) {
+	line := p.toks[p.i].line
+	x, err := p.parseNot()
+	if err != nil || !p.isKw("and") {
+		return x, err
+	}
+	xs := []expr{x}
+	for p.eatKw("and") {
+		y, err := p.parseNot()
+		if err != nil {
+			return nil, err
+		}
+		xs = append(xs, y)
+	}
+	return &boolExpr{line: line, op: "and", xs: xs}, nil
 }
 
 func (p *parser) parseNot() (expr, error) {
@@ -1215,11 +1742,11 @@ func (p *parser) parseNot() (expr, error) {
 	if err := p.enter(); err != nil {
 		return nil, err
 	}
-	defer p.leave()
 	x, err := p.parseNot()
 	if err != nil {
 		return nil, err
 	}
+	p.leave()
 	return &unaryExpr{line: line, op: "not", x: x}, nil
 }
 
@@ -1271,45 +1798,33 @@ func (p *parser) parseComparison() (expr, error) {
 
 // parseArith and parseTerm build flat left-associative chains.
 func (p *parser) parseArith() (expr, error) {
-	return p.parseChain([]string{"+", "-"}, p.parseTerm)
-}
-
-func (p *parser) parseTerm() (expr, error) {
-	return p.parseChain([]string{"*", "/", "//", "%"}, p.parseFactor)
-}
-
-func (p *parser) parseChain(ops []string, sub func() (expr, error)) (expr, error) {
-	line := p.peek().line
-	x, err := sub()
+	line := p.toks[p.i].line
+	x, err := p.parseTerm()
 	if err != nil {
 		return nil, err
 	}
 	var chain *arithExpr
 	for {
-		t := p.peek()
+		t := &p.toks[p.i]
 		if t.kind != tOp {
 			break
 		}
-		switch t.text {
-		case "|", "&", "^", "<<", ">>", "@":
+		if unsupportedBinop(t.text) {
 			return nil, syntaxErr(t.line, "unsupported operator '"+clip(t.text)+"'")
 		}
-		found := false
-		for _, o := range ops {
-			found = found || o == t.text
-		}
-		if !found {
+		if t.text != "+" && t.text != "-" {
 			break
 		}
-		p.next()
-		y, err := sub()
+		op := t.text
+		p.i++
+		y, err := p.parseTerm()
 		if err != nil {
 			return nil, err
 		}
 		if chain == nil {
-			chain = &arithExpr{line: line, first: x}
+			chain = p.newArith(line, x)
 		}
-		chain.ops, chain.rest = append(chain.ops, t.text), append(chain.rest, y)
+		chain.ops, chain.rest = append(chain.ops, op), append(chain.rest, y)
 	}
 	if chain == nil {
 		return x, nil
@@ -1317,43 +1832,87 @@ func (p *parser) parseChain(ops []string, sub func() (expr, error)) (expr, error
 	return chain, nil
 }
 
+func (p *parser) parseTerm() (expr, error) {
+	line := p.toks[p.i].line
+	x, err := p.parseFactor()
+	if err != nil {
+		return nil, err
+	}
+	var chain *arithExpr
+	for {
+		t := &p.toks[p.i]
+		if t.kind != tOp {
+			break
+		}
+		if unsupportedBinop(t.text) {
+			return nil, syntaxErr(t.line, "unsupported operator '"+clip(t.text)+"'")
+		}
+		if t.text != "*" && t.text != "/" && t.text != "//" && t.text != "%" {
+			break
+		}
+		op := t.text
+		p.i++
+		y, err := p.parseFactor()
+		if err != nil {
+			return nil, err
+		}
+		if chain == nil {
+			chain = p.newArith(line, x)
+		}
+		chain.ops, chain.rest = append(chain.ops, op), append(chain.rest, y)
+	}
+	if chain == nil {
+		return x, nil
+	}
+	return chain, nil
+}
+
+// unsupportedBinop reports whether op is a binary operator of Python that the subset rejects.
+func unsupportedBinop(op string) bool {
+	switch op {
+	case "|", "&", "^", "<<", ">>", "@":
+		return true
+	}
+	return false
+}
+
 // parseFactor parses unary + and -, which bind looser than ** on their right: -2**2 == -4.
 func (p *parser) parseFactor() (expr, error) {
-	t := p.peek()
+	t := &p.toks[p.i]
 	if t.kind != tOp || (t.text != "-" && t.text != "+" && t.text != "~") {
 		return p.parsePower()
 	}
 	if t.text == "~" {
 		return nil, syntaxErr(t.line, "unsupported operator '~'")
 	}
-	p.next()
+	p.i++
 	if err := p.enter(); err != nil {
 		return nil, err
 	}
-	defer p.leave()
 	x, err := p.parseFactor()
 	if err != nil {
 		return nil, err
 	}
+	p.leave()
 	return &unaryExpr{line: t.line, op: t.text, x: x}, nil
 }
 
 // parsePower parses `primary ** factor`: right-associative, and the exponent may carry a sign.
 func (p *parser) parsePower() (expr, error) {
-	line := p.peek().line
+	line := p.toks[p.i].line
 	x, err := p.parsePrimary()
 	if err != nil || !p.isOp("**") {
 		return x, err
 	}
-	p.next()
+	p.i++
 	if err := p.enter(); err != nil {
 		return nil, err
 	}
-	defer p.leave()
 	y, err := p.parseFactor()
 	if err != nil {
 		return nil, err
 	}
+	p.leave()
 	return &powExpr{line: line, base: x, exp: y}, nil
 }
 
@@ -1364,8 +1923,11 @@ func (p *parser) parsePrimary() (expr, error) {
 	}
 	for {
 		t := p.peek()
-		switch {
-		case p.isOp("("):
+		if t.kind != tOp || len(t.text) != 1 {
+			return x, nil
+		}
+		switch t.text[0] {
+		case '(':
 			p.next()
 			c := &callExpr{line: t.line, fn: x}
 			for !p.isOp(")") {
@@ -1409,7 +1971,7 @@ func (p *parser) parsePrimary() (expr, error) {
 				return nil, err
 			}
 			x = c
-		case p.isOp("["):
+		case '[':
 			p.next()
 			idx, err := p.parseExpr()
 			if err != nil {
@@ -1422,7 +1984,7 @@ func (p *parser) parsePrimary() (expr, error) {
 				return nil, err
 			}
 			x = &indexExpr{line: t.line, x: x, idx: idx}
-		case p.isOp("."):
+		case '.':
 			p.next()
 			n := p.next()
 			if n.kind != tName {
@@ -1444,27 +2006,33 @@ func (p *parser) parseAtom() (expr, error) {
 		if err != nil {
 			return nil, err
 		}
-		return &litExpr{line: t.line, v: v}, nil
+		return p.newLit(t.line, v), nil
 	case tString:
+		p.i++
+		if p.toks[p.i].kind != tString {
+			// One literal: its text is already a substring of the source.
+			return p.newLit(t.line, value{k: kStr, str: t.text}), nil
+		}
 		var b strings.Builder
-		for p.peek().kind == tString { // adjacent literals concatenate
+		b.WriteString(t.text)
+		for p.toks[p.i].kind == tString { // adjacent literals concatenate
 			b.WriteString(p.next().text)
 		}
-		return &litExpr{line: t.line, v: value{k: kStr, str: b.String()}}, nil
+		return p.newLit(t.line, value{k: kStr, str: b.String()}), nil
 	case tName:
 		p.next()
 		switch t.text {
 		case "True":
-			return &litExpr{line: t.line, v: mkBool(true)}, nil
+			return p.newLit(t.line, mkBool(true)), nil
 		case "False":
-			return &litExpr{line: t.line, v: mkBool(false)}, nil
+			return p.newLit(t.line, mkBool(false)), nil
 		case "None":
-			return &litExpr{line: t.line, v: value{k: kNone}}, nil
+			return p.newLit(t.line, value{k: kNone}), nil
 		}
-		if keywords[t.text] {
+		if t.kw {
 			return nil, syntaxErr(t.line, "unexpected '"+clip(t.text)+"'")
 		}
-		return &nameExpr{line: t.line, name: t.text}, nil
+		return p.newName(t.line, t.text), nil
 	case tOp:
 		switch t.text {
 		case "(", "[":
@@ -1542,8 +2110,7 @@ func (p *parser) parseComp(line int, elt expr) (expr, error) {
 
 // parseNumber turns a numeric literal into an exact value.
 func parseNumber(text string, line int) (value, error) {
-	if len(text) <= 18 && strings.IndexFunc(text, func(r rune) bool { return r < '0' || r > '9' }) < 0 &&
-		(text[0] != '0' || len(text) == 1) {
+	if len(text) <= 18 && allDigits(text) && (text[0] != '0' || len(text) == 1) {
 		// The common case, plain decimal digits that fit an int64: no big.Int needed.
 		n, _ := strconv.ParseInt(text, 10, 64)
 		return mkSmall(n), nil
@@ -1577,6 +2144,9 @@ func parseNumber(text string, line int) (value, error) {
 		}
 		return mkInt(new(big.Rat).SetInt(n)), nil
 	}
+	if v, ok := plainDecimal(clean); ok {
+		return v, nil
+	}
 	f, err := strconv.ParseFloat(clean, 64)
 	if err != nil && !errors.Is(err, strconv.ErrRange) {
 		return bad()
@@ -1593,6 +2163,49 @@ func parseNumber(text string, line int) (value, error) {
 		return bad()
 	}
 	return mkFloat(r), nil
+}
+
+func allDigits(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if !isDigit(s[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+// pow10s[k] is 10**k.
+var pow10s = [19]int64{1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14,
+	1e15, 1e16, 1e17, 1e18}
+
+// plainDecimal is the exact value of a float literal of at most 18 digits and a point, no
+// exponent (1.5, 0.08333333333333333, 12.): mantissa/10**k with SetFrac64, the same normalised
+// rational big.Rat.SetString gives, without its power computation. Such a literal is never out
+// of range and is zero only when every digit is, as parseNumber's general path would find.
+func plainDecimal(s string) (value, bool) {
+	var mant int64
+	digits, point := 0, -1
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case isDigit(c):
+			mant = mant*10 + int64(c-'0')
+			digits++
+			if digits > 18 {
+				return value{}, false
+			}
+		case c == '.' && point < 0:
+			point = i
+		default:
+			return value{}, false
+		}
+	}
+	if digits == 0 || point < 0 {
+		return value{}, false
+	}
+	if mant == 0 {
+		return mkFloat(new(big.Rat)), true
+	}
+	return mkFloat(new(big.Rat).SetFrac64(mant, pow10s[len(s)-1-point])), true
 }
 
 // clip shortens program text quoted in an error message.
@@ -1632,12 +2245,13 @@ const (
 // value is every Python object the subset has. Numbers (bool, int, float) share num, which is
 // never mutated after creation, so values can be copied freely.
 type value struct {
-	k   kind
-	num *big.Rat // kFloat always; kInt and kBool only when the value does not fit small
+	k       kind
+	inexact bool     // a float that went through float64 (or was rounded) on the way
+	num     *big.Rat // kFloat always; kInt and kBool only when the value does not fit small
 	// small holds a kInt or kBool value when num is nil. Loop counters, indexes and sums of
 	// small integers then need no allocation: under wasm, allocation dominated the run time.
+	// (inexact sits beside k so that the struct, copied on every evaluation, is 8 bytes less.)
 	small   int64
-	inexact bool      // a float that went through float64 (or was rounded) on the way
 	str     string    // kStr: literal text; kBuiltin, kMethod: function name; kModule: module name
 	seq     *seqObj   // kList, kTuple, kMethod (the receiver)
 	rng     *rangeObj // kRange
@@ -1798,25 +2412,93 @@ const (
 	ctlReturn
 )
 
+// env is one scope. Names are symbols (see parser.sym), kept in a small slice searched
+// linearly: under wasm that costs far less than hashing a string key. A scope that grows past
+// envLinear names also gets an index by symbol, so a hostile program with thousands of
+// variables stays linear time.
 type env struct {
-	vars   map[string]value
-	parent *env // the enclosing function's scope (or the module's), read-only from here
+	slots  []slot
+	index  []int32 // position+1 in slots by symbol, once len(slots) > envLinear
+	parent *env    // the enclosing function's scope (or the module's), read-only from here
 }
 
-func (e *env) lookup(name string) (value, bool) {
-	for ; e != nil; e = e.parent {
-		if v, ok := e.vars[name]; ok {
-			return v, true
+type slot struct {
+	id int32
+	v  value
+}
+
+// envBuf is a scope with room for its first few names and, when the program has at most
+// envDirect symbols (every GSM-Hard program), an index by symbol: a lookup is then one load,
+// and a call still allocates once.
+type envBuf struct {
+	env
+	buf [6]slot
+	idx [envDirect]int32
+}
+
+const envDirect = 64
+
+func (in *interp) newEnv(parent *env) *env {
+	b := &envBuf{env: env{parent: parent}}
+	b.slots = b.buf[:0]
+	if in.nsyms <= envDirect {
+		b.index = b.idx[:in.nsyms]
+	}
+	return &b.env
+}
+
+const envLinear = 16
+
+// find returns the position of symbol id in e's own slots, or -1.
+func (e *env) find(id int32) int {
+	if e.index != nil {
+		return int(e.index[id]) - 1
+	}
+	for i := range e.slots {
+		if e.slots[i].id == id {
+			return i
 		}
 	}
-	if isBuiltin(name) {
-		return value{k: kBuiltin, str: name}, true
+	return -1
+}
+
+// set binds symbol id in scope e.
+func (in *interp) set(e *env, id int32, v value) {
+	if i := e.find(id); i >= 0 {
+		e.slots[i].v = v
+		return
+	}
+	if e.slots == nil {
+		e.slots = make([]slot, 0, 8)
+	}
+	e.slots = append(e.slots, slot{id: id, v: v})
+	if e.index != nil {
+		e.index[id] = int32(len(e.slots))
+	} else if len(e.slots) > envLinear {
+		// A dense index costs 4 bytes per symbol of the program (64 KiB source: at most ~32 k
+		// symbols, 128 KiB) and under wasm its zeroing is one memory.fill.
+		e.index = make([]int32, in.nsyms)
+		for i := range e.slots {
+			e.index[e.slots[i].id] = int32(i + 1)
+		}
+	}
+}
+
+func (e *env) lookup(x *nameExpr) (value, bool) {
+	for ; e != nil; e = e.parent {
+		if i := e.find(x.id); i >= 0 {
+			return e.slots[i].v, true
+		}
+	}
+	if x.builtin {
+		return value{k: kBuiltin, str: x.name}, true
 	}
 	return value{}, false
 }
 
 type interp struct {
 	globals *env
+	nsyms   int // the size of the symbol table, for env.index
 	steps   int
 	depth   int
 	calls   int
@@ -1831,34 +2513,23 @@ func (in *interp) step(line, n int) error {
 	return nil
 }
 
-func (in *interp) enter(line int) error {
-	in.depth++
-	if in.depth > maxEvalDepth {
-		return runErr(line, "evaluation nested too deeply (limit "+strconv.Itoa(maxEvalDepth)+")")
-	}
-	return nil
-}
-
 func (in *interp) execBlock(body []stmt, e *env) (ctl, value, error) {
 	for _, s := range body {
-		c, v, err := in.exec(s, e)
+		// What exec was: in.step(s.pos(), 1) and in.enter(s.pos()), inline (s.pos() is only
+		// needed for an error), then execNode. One call less per statement.
+		if in.steps++; in.steps > maxSteps {
+			return ctlNone, value{}, in.step(s.pos(), 0)
+		}
+		if in.depth++; in.depth > maxEvalDepth {
+			return ctlNone, value{}, runErr(s.pos(), "evaluation nested too deeply (limit "+strconv.Itoa(maxEvalDepth)+")")
+		}
+		c, v, err := in.execNode(s, e)
+		in.depth-- // not deferred: this is the hot path, and defer is costly under TinyGo
 		if err != nil || c != ctlNone {
 			return c, v, err
 		}
 	}
 	return ctlNone, value{}, nil
-}
-
-func (in *interp) exec(s stmt, e *env) (ctl, value, error) {
-	if err := in.step(s.pos(), 1); err != nil {
-		return ctlNone, value{}, err
-	}
-	if err := in.enter(s.pos()); err != nil {
-		return ctlNone, value{}, err
-	}
-	c, v, err := in.execNode(s, e)
-	in.depth-- // not deferred: this is the hot path, and defer is costly under TinyGo
-	return c, v, err
 }
 
 func (in *interp) execNode(s stmt, e *env) (ctl, value, error) {
@@ -1942,18 +2613,18 @@ func (in *interp) execNode(s stmt, e *env) (ctl, value, error) {
 		v, err := in.eval(s.x, e)
 		return ctlReturn, v, err
 	case *defStmt:
-		e.vars[s.fn.name] = value{k: kFunc, fn: s.fn, closure: e}
+		in.set(e, s.fn.id, value{k: kFunc, fn: s.fn, closure: e})
 	case *importStmt:
 		for i, n := range s.names {
 			if !s.from {
-				e.vars[s.binds[i]] = value{k: kModule, str: "math"}
+				in.set(e, s.ids[i], value{k: kModule, str: "math"})
 				continue
 			}
 			v, ok := mathAttr(n)
 			if !ok {
 				return ctlNone, value{}, runErr(s.line, "cannot import name '"+clip(n)+"' from math (not supported)")
 			}
-			e.vars[s.binds[i]] = v
+			in.set(e, s.ids[i], v)
 		}
 	case *assertStmt:
 		v, err := in.eval(s.x, e)
@@ -1972,7 +2643,7 @@ func (in *interp) execNode(s stmt, e *env) (ctl, value, error) {
 func (in *interp) assign(t expr, v value, e *env) error {
 	switch t := t.(type) {
 	case *nameExpr:
-		e.vars[t.name] = v
+		in.set(e, t.id, v)
 		return nil
 	case *indexExpr:
 		c, err := in.eval(t.x, e)
@@ -2039,7 +2710,7 @@ func (in *interp) augAssign(s *augStmt, e *env) error {
 		if err != nil {
 			return err
 		}
-		e.vars[t.name] = v
+		in.set(e, t.id, v)
 		return nil
 	case *indexExpr:
 		c, err := in.eval(t.x, e)
@@ -2068,11 +2739,25 @@ func (in *interp) augAssign(s *augStmt, e *env) error {
 }
 
 func (in *interp) eval(x expr, e *env) (value, error) {
-	if err := in.step(x.pos(), 1); err != nil {
-		return value{}, err
+	// in.step(x.pos(), 1) and in.enter(x.pos()) inline: x.pos() is only needed for an error.
+	if in.steps++; in.steps > maxSteps {
+		return value{}, in.step(x.pos(), 0)
 	}
-	if err := in.enter(x.pos()); err != nil {
-		return value{}, err
+	if in.depth++; in.depth > maxEvalDepth {
+		return value{}, runErr(x.pos(), "evaluation nested too deeply (limit "+strconv.Itoa(maxEvalDepth)+")")
+	}
+	// Literals and names, most of all nodes evaluated, without the call to evalNode.
+	switch x := x.(type) {
+	case *litExpr:
+		in.depth--
+		return x.v, nil
+	case *nameExpr:
+		in.depth--
+		v, ok := e.lookup(x)
+		if !ok {
+			return value{}, runErr(x.line, "name '"+clip(x.name)+"' is not defined")
+		}
+		return v, nil
 	}
 	v, err := in.evalNode(x, e)
 	in.depth--
@@ -2084,7 +2769,7 @@ func (in *interp) evalNode(x expr, e *env) (value, error) {
 	case *litExpr:
 		return x.v, nil
 	case *nameExpr:
-		v, ok := e.lookup(x.name)
+		v, ok := e.lookup(x)
 		if !ok {
 			return value{}, runErr(x.line, "name '"+clip(x.name)+"' is not defined")
 		}
@@ -2188,7 +2873,7 @@ func (in *interp) evalNode(x expr, e *env) (value, error) {
 	case *compExpr:
 		var items []value
 		// Comprehension variables live in their own scope, as in Python 3.
-		scope := &env{vars: map[string]value{}, parent: e}
+		scope := in.newEnv(e)
 		if err := in.comprehend(x, 0, scope, &items); err != nil {
 			return value{}, err
 		}
@@ -2402,9 +3087,9 @@ func (in *interp) call(f value, args []value, line int) (value, error) {
 		if in.calls > maxCallDepth {
 			return value{}, runErr(line, "maximum recursion depth exceeded (limit "+strconv.Itoa(maxCallDepth)+" calls)")
 		}
-		scope := &env{vars: make(map[string]value, len(fn.params)), parent: f.closure}
-		for i, p := range fn.params {
-			scope.vars[p] = args[i]
+		scope := in.newEnv(f.closure)
+		for i, id := range fn.paramIDs {
+			in.set(scope, id, args[i])
 		}
 		c, v, err := in.execBlock(fn.body, scope)
 		if err != nil {
@@ -2446,6 +3131,16 @@ func bigCost(bits int) int {
 }
 
 func ratBits(r *big.Rat) int { return r.Num().BitLen() + r.Denom().BitLen() }
+
+// smallBits is ratBits of a small int, without boxing it: |n|'s bit length plus 1 for the
+// denominator.
+func smallBits(n int64) int {
+	u := uint64(n)
+	if n < 0 {
+		u = -u
+	}
+	return bits.Len64(u) + 1
+}
 
 // finish checks a fresh arithmetic result against the size limits and charges for its size.
 func (in *interp) finish(r *big.Rat, float, inexact bool, line int) (value, error) {
@@ -2500,13 +3195,21 @@ func (in *interp) binop(op string, a, b value, line int) (value, error) {
 		if v, ok := smallArith(op, a.small, b.small); ok {
 			return v, nil
 		}
+		if op == "/" && b.small != 0 {
+			// A true quotient of two small ints: SetFrac64 builds the same normalised rational
+			// without first boxing both operands.
+			if err := in.step(line, bigCost(smallBits(a.small)+smallBits(b.small))); err != nil {
+				return value{}, err
+			}
+			return in.finish(new(big.Rat).SetFrac64(a.small, b.small), true, a.inexact || b.inexact, line)
+		}
 	}
-	if err := in.step(line, bigCost(ratBits(a.rat())+ratBits(b.rat()))); err != nil {
+	x, y := a.rat(), b.rat() // each boxes a small int: call once
+	if err := in.step(line, bigCost(ratBits(x)+ratBits(y))); err != nil {
 		return value{}, err
 	}
 	float := a.k == kFloat || b.k == kFloat
 	inexact := a.inexact || b.inexact
-	x, y := a.rat(), b.rat()
 	r := new(big.Rat)
 	switch op {
 	case "+":
@@ -2715,14 +3418,39 @@ func equal(a, b value) bool {
 // ---------------------------------------------------------------------------------------------
 // Builtins, math and list methods
 
-var builtinNames = []string{"abs", "divmod", "enumerate", "float", "int", "len", "list", "max", "min",
-	"pow", "print", "range", "reversed", "round", "sorted", "sum", "tuple", "zip", "bool"}
-
 func isBuiltin(name string) bool {
-	for _, b := range builtinNames {
-		if b == name {
-			return true
-		}
+	// abs bool divmod enumerate float int len list max min pow print range reversed round
+	// sorted sum tuple zip, by first letter: constant comparisons, no loop over a list.
+	if len(name) < 3 || len(name) > 9 {
+		return false
+	}
+	switch name[0] {
+	case 'a':
+		return name == "abs"
+	case 'b':
+		return name == "bool"
+	case 'd':
+		return name == "divmod"
+	case 'e':
+		return name == "enumerate"
+	case 'f':
+		return name == "float"
+	case 'i':
+		return name == "int"
+	case 'l':
+		return name == "len" || name == "list"
+	case 'm':
+		return name == "max" || name == "min"
+	case 'p':
+		return name == "pow" || name == "print"
+	case 'r':
+		return name == "range" || name == "reversed" || name == "round"
+	case 's':
+		return name == "sorted" || name == "sum"
+	case 't':
+		return name == "tuple"
+	case 'z':
+		return name == "zip"
 	}
 	return false
 }
@@ -2948,7 +3676,7 @@ func (in *interp) round(args []value, line int) (value, error) {
 		return in.finish(new(big.Rat), x.k == kFloat, x.inexact, line)
 	}
 	n := nd.Int64()
-	scale := new(big.Rat).SetInt(new(big.Int).Exp(big.NewInt(10), big.NewInt(abs64(n)), nil))
+	scale := pow10(int(abs64(n)))
 	r := new(big.Rat).Set(snap(x))
 	if n >= 0 {
 		r.Mul(r, scale)
@@ -3406,6 +4134,12 @@ func formatRat(r *big.Rat) string {
 }
 
 func pow10(n int) *big.Rat {
+	if n >= -18 && n <= 18 { // from the table: no big.Int.Exp (formatRat calls this 3+ times)
+		if n < 0 {
+			return new(big.Rat).SetFrac64(1, pow10s[-n])
+		}
+		return new(big.Rat).SetInt64(pow10s[n])
+	}
 	p := new(big.Int).Exp(big.NewInt(10), big.NewInt(abs64(int64(n))), nil)
 	if n < 0 {
 		return new(big.Rat).SetFrac(big.NewInt(1), p)
