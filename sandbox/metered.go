@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"runtime"
 	"strings"
 	"sync"
 	"time"
@@ -34,13 +35,16 @@ const (
 	DefaultMaxCallDepth = 20_000
 )
 
-// watchdogPeriod is how often the wall-clock backstop re-poisons the fuel of an overdue call:
-// a guest's read-modify-write of sgde_fuel can overwrite one poisoning.
-const watchdogPeriod = time.Millisecond
+// fuelSlice is how much of its budget a metered call holds at a time. When a slice is spent,
+// the guest's fuel check calls out_of_fuel, and the host looks at the call's deadline and
+// context, yields the thread to other goroutines, and hands out the next slice. A slice is about
+// a millisecond of guest work here: the granularity of Limits.Timeout, at a cost of one host
+// call per slice.
+const fuelSlice = 1 << 20
 
-// poisonFuel is what the backstop writes to sgde_fuel: negative, so the next check traps, and
-// far from the i64 minimum so the guest's subtractions cannot wrap it back to positive.
-const poisonFuel int64 = -(1 << 62)
+// errStopped is what out_of_fuel panics with when the call's deadline has passed or its context
+// ended: the call stops at that fuel check.
+var errStopped = errors.New("call stopped at a fuel check")
 
 // maxRewriteCache bounds how many rewritten modules the engine keeps by digest.
 const maxRewriteCache = 64
@@ -53,9 +57,10 @@ const maxRewriteCache = 64
 //
 // # Notes
 //
-//   - The runtime does not use WithCloseOnContextDone: fuel bounds every call. Limits.Timeout
-//     and the caller's context remain as a backstop: when either ends, a watchdog sets the
-//     guest's fuel negative so that its next check traps (ErrTimeout or the context's error).
+//   - The runtime does not use WithCloseOnContextDone: fuel bounds every call. A call holds its
+//     budget in slices of about a millisecond of work; between slices the host checks
+//     Limits.Timeout and the caller's context (ErrTimeout or the context's error) and lets
+//     other goroutines run, since compiled guest code cannot be preempted by the Go scheduler.
 //   - Modules that already import sgde.out_of_fuel or export sgde_fuel are refused
 //     (ErrInvalidModule): a guest must not bring its own meter.
 //   - The same module and input give the same output and the same fuel on every call and
@@ -81,12 +86,13 @@ func NewWazeroTrusted(ctx context.Context, opts ...WazeroOption) (Engine, error)
 // newUncapped starts a runtime without WithCloseOnContextDone, metered or not.
 func newUncapped(ctx context.Context, meter bool, opts []WazeroOption) (Engine, error) {
 	base, err := newWazeroBase(ctx, "new metered wazero engine", false, opts, func(hb wazero.HostModuleBuilder) wazero.HostModuleBuilder {
-		return hb.NewFunctionBuilder().WithFunc(func(ctx context.Context) {
-			if at, ok := ctx.Value(trapClockKey{}).(*time.Time); ok {
-				*at = time.Now()
+		return hb.NewFunctionBuilder().WithGoFunction(api.GoFunc(func(ctx context.Context, _ []uint64) {
+			if m, ok := ctx.Value(callKey{}).(*callState); ok && m.meter != nil {
+				m.meter.refill(ctx)
+				return
 			}
-			panic(rewrite.ErrOutOfFuel)
-		}).Export(rewrite.ImportOutOfFuel).
+			panic(rewrite.ErrOutOfFuel) // a caller that set the fuel itself (a snapshot's init)
+		}), nil, nil).Export(rewrite.ImportOutOfFuel).
 			NewFunctionBuilder().WithFunc(func(context.Context) { panic(rewrite.ErrStackOverflow) }).Export(rewrite.ImportStackOverflow)
 	})
 	if err != nil {
@@ -178,7 +184,7 @@ func (m *meteredModule) Call(ctx context.Context, input []byte, lim Limits) (res
 		WithStderr(c.stderr).
 		WithStartFunctions()
 	start := time.Now()
-	out := m.run(c.ctx, cfg, int64(c.lim.Fuel))
+	out := m.run(c.ctx, cfg, c.state.meter)
 	return c.finish(ctx, out, time.Since(start))
 }
 
@@ -219,7 +225,7 @@ func startMeteredCall(ctx context.Context, e *wazeroEngine, input []byte, lim Li
 	}
 	c := &meteredCall{
 		lim:    lim,
-		state:  &callState{input: input, out: callOutput{max: lim.MaxOutputBytes}},
+		state:  &callState{input: input, out: callOutput{max: lim.MaxOutputBytes}, meter: newFuelMeter(int64(lim.Fuel), time.Now().Add(lim.Timeout))},
 		alloc:  &limitedAllocator{limit: uint64(limitPages) * pageSize},
 		stdout: &cappedWriter{max: lim.MaxOutputBytes},
 		stderr: &cappedWriter{max: lim.MaxOutputBytes},
@@ -273,13 +279,13 @@ type runOutcome struct {
 	err     error
 	used    uint64
 	metered bool
-	// stopped reports that the wall-clock backstop poisoned the fuel.
+	// stopped reports that the call was stopped at a fuel check: its deadline or context ended.
 	stopped bool
 }
 
-// run instantiates the module, gives it fuel, runs _start under the watchdog and always closes
+// run instantiates the module, gives it its fuel through meter, runs _start and always closes
 // the instance.
-func (m *meteredModule) run(ctx context.Context, cfg wazero.ModuleConfig, fuel int64) (out runOutcome) {
+func (m *meteredModule) run(ctx context.Context, cfg wazero.ModuleConfig, meter *fuelMeter) (out runOutcome) {
 	defer func() {
 		if r := recover(); r != nil {
 			out.err = fmt.Errorf("%w: sandbox recovered from %v", ErrTrap, r)
@@ -304,71 +310,79 @@ func (m *meteredModule) run(ctx context.Context, cfg wazero.ModuleConfig, fuel i
 		out.err = fmt.Errorf("%w: rewritten module does not export a mutable %s", ErrTrap, rewrite.ExportFuel)
 		return out
 	}
-	g.Set(uint64(fuel))
 	out.metered = true
-	stop := watchFuel(ctx, g)
+	meter.Start(g)
 	_, err = mod.ExportedFunction("_start").Call(ctx)
-	poisoned, stoppedAt := stop()
 	var exit *sys.ExitError
 	if errors.As(err, &exit) && exit.ExitCode() == 0 {
 		err = nil // the Go runtime ends main with proc_exit(0)
 	}
-	return outcome(err, fuel, int64(g.Get()), poisoned, stoppedAt)
+	return meter.outcome(err, meter.Used())
 }
 
-// outcome accounts for the fuel of a finished run: left is the fuel global after it, poisoned
-// and stoppedAt what the watchdog reported.
-func outcome(err error, fuel, left int64, poisoned bool, stoppedAt int64) runOutcome {
-	out := runOutcome{err: err, metered: true}
-	if poisoned && left <= poisonFuel/2 {
-		// The backstop fired; the fuel used is what the guest had used when it did. The run
-		// counts as stopped only if it ended at a fuel check (it may have trapped on its own or
-		// finished first).
-		left = stoppedAt
-		out.stopped = err != nil && errors.Is(err, rewrite.ErrOutOfFuel)
+// fuelMeter hands one metered call's budget to the guest in slices of fuelSlice (see the
+// package's use of rewrite's host contract: out_of_fuel may return after adding fuel).
+type fuelMeter struct {
+	budget   int64
+	reserve  int64 // the part of the budget not handed out yet
+	deadline time.Time
+	g        api.MutableGlobal
+	stopped  bool
+}
+
+func newFuelMeter(budget int64, deadline time.Time) *fuelMeter {
+	return &fuelMeter{budget: budget, deadline: deadline}
+}
+
+// Start gives the guest its first slice through its fuel global g (preinit.Meter).
+func (f *fuelMeter) Start(g api.MutableGlobal) {
+	give := min(f.budget, fuelSlice)
+	f.g, f.reserve = g, f.budget-give
+	g.Set(uint64(give))
+}
+
+// refill is out_of_fuel: the guest's fuel is negative at a check. It stops the call when its
+// deadline has passed or ctx ended, and otherwise adds slices until the fuel is not negative;
+// when the budget cannot cover it, the call is out of fuel.
+func (f *fuelMeter) refill(ctx context.Context) {
+	if f.g == nil {
+		panic(rewrite.ErrOutOfFuel) // a start section, run at instantiation: it gets no fuel
 	}
-	out.used = uint64(fuel - left)
+	if ctx.Err() != nil || (!f.deadline.IsZero() && !time.Now().Before(f.deadline)) {
+		f.stopped = true
+		panic(errStopped)
+	}
+	left := int64(f.g.Get())
+	for left < 0 && f.reserve > 0 {
+		give := min(fuelSlice, f.reserve)
+		left, f.reserve = left+give, f.reserve-give
+	}
+	if left < 0 {
+		if at, ok := ctx.Value(trapClockKey{}).(*time.Time); ok {
+			*at = time.Now()
+		}
+		panic(rewrite.ErrOutOfFuel)
+	}
+	f.g.Set(uint64(left))
+	// Compiled guest code holds its thread until it calls out: give timers and other
+	// goroutines (other calls, the server around them) a turn at every slice.
+	runtime.Gosched()
+}
+
+// Used is the fuel used so far: what was handed out minus what is left (preinit.Meter).
+func (f *fuelMeter) Used() int64 {
+	if f.g == nil {
+		return 0
+	}
+	return f.budget - f.reserve - int64(f.g.Get())
+}
+
+// outcome accounts for a finished run that used the given fuel (read with Used before the
+// instance was closed or restored).
+func (f *fuelMeter) outcome(err error, used int64) runOutcome {
+	out := runOutcome{err: err, metered: true, used: uint64(used)}
+	out.stopped = f.stopped && err != nil && errors.Is(err, errStopped)
 	return out
-}
-
-// watchFuel starts the wall-clock backstop of a metered call: when ctx ends before stop is
-// called, it poisons g so that the guest's next fuel check traps. stop ends the watchdog and
-// reports whether it poisoned g and the fuel left when it first did.
-//
-// The watchdog is a context.AfterFunc, not a goroutine per call: a call that finishes in time
-// (nearly all) starts no goroutine, and starting one per call cost a scheduler wake-up of an
-// idle thread on every call.
-func watchFuel(ctx context.Context, g api.MutableGlobal) (stop func() (poisoned bool, stoppedAt int64)) {
-	var fired bool
-	var at int64
-	done, exited := make(chan struct{}), make(chan struct{})
-	cancel := context.AfterFunc(ctx, func() {
-		defer close(exited)
-		// The call is overdue. wazevo reloads a global from the instance after every call and
-		// at every loop header, where the guest checks its fuel, so a store here is seen at the
-		// next check; it is repeated because the guest's own read-modify-write can undo one.
-		// These accesses are ordered before the caller's by exited (see docs/RATIONALE.md).
-		fired, at = true, int64(g.Get())
-		poison := poisonFuel
-		tick := time.NewTicker(watchdogPeriod)
-		defer tick.Stop()
-		for {
-			g.Set(uint64(poison))
-			select {
-			case <-done:
-				return
-			case <-tick.C:
-			}
-		}
-	})
-	return func() (bool, int64) {
-		if cancel() {
-			return false, 0 // the watchdog never started
-		}
-		close(done)
-		<-exited
-		return fired, at
-	}
 }
 
 func startSection(err error) string {

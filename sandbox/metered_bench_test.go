@@ -108,19 +108,28 @@ func BenchmarkFuelOverhead(b *testing.B) {
 }
 
 // BenchmarkHostMemory reports the host's heap and resident set after b.N metered calls:
-// run it with -benchtime 10000x for ordinary calls and 1000x for memory bombs.
+// run it with -benchtime 10000x for ordinary calls and 1000x for memory bombs. The "pooled"
+// cases run the same nodes as pre-initialised reactors (restored pooled instances).
 func BenchmarkHostMemory(b *testing.B) {
 	for _, tt := range []struct {
 		name, file string
 		in         string
 		lim        sandbox.Limits
 		wantErr    bool
+		pooled     bool
 	}{
-		{"calls", arithProgram, `{"program": "def solution():\n    return 6 * 7\n"}`, sandbox.Limits{Timeout: time.Minute}, false},
-		{"memory-bombs", filepath.Join(hostileDir, "memory_bomb.go"), `{}`, sandbox.Limits{MemoryMiB: 64, Timeout: time.Minute}, true},
+		{"calls", arithProgram, `{"program": "def solution():\n    return 6 * 7\n"}`, sandbox.Limits{Timeout: time.Minute}, false, false},
+		{"memory-bombs", filepath.Join(hostileDir, "memory_bomb.go"), `{}`, sandbox.Limits{MemoryMiB: 64, Timeout: time.Minute}, true, false},
+		{"pooled-calls", arithProgram, `{"program": "def solution():\n    return 6 * 7\n"}`, sandbox.Limits{Timeout: time.Minute}, false, true},
+		{"pooled-memory-bombs", filepath.Join(hostileDir, "memory_bomb.go"), `{}`, sandbox.Limits{MemoryMiB: 64, Timeout: time.Minute}, true, true},
 	} {
 		b.Run(tt.name, func(b *testing.B) {
-			mod := loadMetered(b, tt.file)
+			var mod sandbox.Module
+			if tt.pooled {
+				mod = loadReactor(b, tt.file)
+			} else {
+				mod = loadMetered(b, tt.file)
+			}
 			runtime.GC()
 			var before, after runtime.MemStats
 			runtime.ReadMemStats(&before)

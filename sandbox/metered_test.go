@@ -375,3 +375,33 @@ func mustRead(t testing.TB, p string) []byte {
 	}
 	return b
 }
+
+// TestMeteredTimeoutWithoutFreeThread: a call's timeout stops it even when no other thread is
+// free to run a timer or a watchdog goroutine (GOMAXPROCS 1, several runaway calls at once):
+// compiled guest code is not preemptible, so the stop must come from the guest's own fuel
+// checks. Before the fuel was handed out in slices, these calls ran until their fuel was gone
+// (with MaxFuel, hours), and the test hung until go test's -timeout killed it.
+func TestMeteredTimeoutWithoutFreeThread(t *testing.T) {
+	mods := map[string]sandbox.Module{"command": loadMetered(t, filepath.Join(hostileDir, "infinite_loop.go"))}
+	if !raceEnabled {
+		mods["reactor"] = loadReactor(t, filepath.Join(hostileDir, "infinite_loop.go"))
+	}
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	for name, mod := range mods {
+		var wg sync.WaitGroup
+		errs := make([]error, 3)
+		for i := range errs {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				_, errs[i] = mod.Call(context.Background(), []byte(`{}`), sandbox.Limits{Fuel: sandbox.MaxFuel, Timeout: 100 * time.Millisecond})
+			}()
+		}
+		wg.Wait()
+		for i, err := range errs {
+			if !errors.Is(err, sandbox.ErrTimeout) {
+				t.Errorf("%s call %d: %v, want ErrTimeout", name, i, err)
+			}
+		}
+	}
+}

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/tetratelabs/wazero"
-	"github.com/tetratelabs/wazero/api"
 	"github.com/tetratelabs/wazero/experimental"
 
 	"github.com/sgde-project/sgde/sandbox/internal/preinit"
@@ -134,9 +133,6 @@ func (m *pooledModule) Call(ctx context.Context, input []byte, lim Limits) (res 
 		return res, err
 	}
 	defer release()
-	fuel := int64(c.lim.Fuel)
-	var poisoned bool
-	var stoppedAt int64
 	start := time.Now()
 	pr, callErr := func() (pr preinit.CallResult, err error) {
 		defer func() {
@@ -145,19 +141,15 @@ func (m *pooledModule) Call(ctx context.Context, input []byte, lim Limits) (res 
 			}
 		}()
 		return m.pool.Call(c.ctx, ReactorEntry, preinit.CallOptions{
-			Fuel:        fuel,
+			Meter:       c.state.meter,
 			Stdout:      c.stdout,
 			Stderr:      c.stderr,
 			MemoryLimit: c.alloc.limit,
-			Watch: func(g api.MutableGlobal) func() {
-				stop := watchFuel(c.ctx, g)
-				return func() { poisoned, stoppedAt = stop() }
-			},
 		})
 	}()
 	wall := time.Since(start)
 	c.alloc.peak, c.alloc.refused = pr.PeakBytes, pr.Refused
-	return c.finish(ctx, outcome(callErr, fuel, fuel-pr.Fuel, poisoned, stoppedAt), wall)
+	return c.finish(ctx, c.state.meter.outcome(callErr, pr.Fuel), wall)
 }
 
 // isReactor reports whether wasm exports _initialize and ReactorEntry and no _start.

@@ -246,3 +246,35 @@ func TestPooledHostileCorpus(t *testing.T) {
 		})
 	}
 }
+
+// TestPooledFuelIsExact: the fuel a call reports is what it needs, on both module kinds,
+// whatever the budget: the same call reports the same fuel with exactly that budget and with
+// more, and runs out with half of it (the budget is handed out in slices, so this checks the
+// slices are accounted for).
+func TestPooledFuelIsExact(t *testing.T) {
+	in := []byte(`{"program": "def solution():\n    t = 0\n    for i in range(3000):\n        t += i * i\n    return t\n"}`)
+	for name, mod := range map[string]sandbox.Module{"reactor": loadReactor(t, arithProgram), "command": loadMetered(t, arithProgram)} {
+		res, err := mod.Call(context.Background(), in, sandbox.Limits{Timeout: time.Minute})
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		used := res.Usage.Fuel
+		if used < 1<<21 {
+			t.Fatalf("%s: %d fuel; the test wants a call longer than two slices", name, used)
+		}
+		for _, budget := range []uint64{used, used + 12345, used + 3<<20} {
+			again, err := mod.Call(context.Background(), in, sandbox.Limits{Timeout: time.Minute, Fuel: budget})
+			if err != nil || again.Usage.Fuel != used || string(again.Output) != string(res.Output) {
+				t.Fatalf("%s with %d fuel: %s, %d fuel, %v; want %s, %d fuel", name, budget, again.Output, again.Usage.Fuel, err, res.Output, used)
+			}
+		}
+		if _, err := mod.Call(context.Background(), in, sandbox.Limits{Timeout: time.Minute, Fuel: used / 2}); !errors.Is(err, sandbox.ErrFuelExhausted) {
+			t.Fatalf("%s with %d fuel (half of %d): %v, want ErrFuelExhausted", name, used/2, used, err)
+		}
+		// One more loop round costs a little more fuel, not a whole slice more or nothing.
+		more, err := mod.Call(context.Background(), bytes.Replace(in, []byte("3000"), []byte("3001"), 1), sandbox.Limits{Timeout: time.Minute})
+		if err != nil || more.Usage.Fuel <= used || more.Usage.Fuel-used > 10_000 {
+			t.Fatalf("%s: one more round used %d fuel against %d (%v)", name, more.Usage.Fuel, used, err)
+		}
+	}
+}

@@ -149,6 +149,7 @@ type callKey struct{}
 type callState struct {
 	input []byte
 	out   callOutput
+	meter *fuelMeter // metered engine only
 }
 
 func stateOf(ctx context.Context) *callState {

@@ -7,16 +7,23 @@
 // A module rewritten with WithMeter or WithStackLimit imports functions from module "sgde"
 // (ImportModule) and exports mutable globals. The host must provide, in its "sgde" host module:
 //
-//	out_of_fuel    () -> ()   (ImportOutOfFuel)    called when fuel runs out
+//	out_of_fuel    () -> ()   (ImportOutOfFuel)    called when fuel is negative at a check
 //	stack_overflow () -> ()   (ImportStackOverflow) called when the call depth exceeds the limit
 //
-// Both must not return: in wazero, panic with a sentinel error (for example ErrOutOfFuel) and the
-// error returned by api.Function.Call wraps it, so errors.Is tells exhaustion apart from the
-// guest's own traps (Go emits unreachable itself). If one returns anyway, the guest executes
-// unreachable right after the call.
+// stack_overflow must not return: in wazero, panic with a sentinel error (for example
+// ErrStackOverflow) and the error returned by api.Function.Call wraps it, so errors.Is tells it
+// apart from the guest's own traps (Go emits unreachable itself); if it returns anyway, the
+// guest executes unreachable right after the call. out_of_fuel either does not return (panic
+// with ErrOutOfFuel: the budget is spent) or returns after adding fuel to "sgde_fuel", and the
+// guest carries on from the check. A host can so hand a budget out in slices and, between
+// slices, look at a deadline or let other goroutines run: a call running compiled guest code
+// cannot be preempted by the Go scheduler, so this is where a long call gives the host control
+// back. If it returns without adding fuel, the guest runs on to its next check, which calls
+// out_of_fuel again.
 //
 // Metered modules export the mutable i64 global "sgde_fuel" (ExportFuel): the fuel left. The
-// host sets it before a call and reads it after; fuel used = value set - value read. The value is
+// host sets it before a call and reads it after; fuel used = the fuel given (the value set plus
+// what out_of_fuel added) - the value read. The value is
 // negative after exhaustion (by at most the cost of one run or one sized operation). Costs are
 // static per run of straight-line code and identical on every machine: see the Cost constants.
 // Instantiate with wazero.ModuleConfig.WithStartFunctions() (none) so that the host can set the

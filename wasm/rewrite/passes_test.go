@@ -3,6 +3,7 @@ package rewrite
 import (
 	"context"
 	"errors"
+	"slices"
 	"testing"
 
 	"github.com/sgde-project/sgde/internal/wasmbin"
@@ -247,5 +248,78 @@ func TestRewriteTwiceIsRejected(t *testing.T) {
 	}
 	if _, err := Meter(once, 0); !errors.Is(err, ErrAlreadyInstrumented) {
 		t.Fatalf("err %v, want ErrAlreadyInstrumented", err)
+	}
+}
+
+// TestMeterSlicedFuel: a host whose out_of_fuel returns after adding fuel (the budget handed out
+// in slices) gets the same results and the same total fuel as one budget given at once, for
+// every slice size, including slices smaller than one charge; and when the slices run out,
+// the call stops with ErrOutOfFuel having used more than the whole budget.
+func TestMeterSlicedFuel(t *testing.T) {
+	metered, err := NewPipeline().WithMeter(0).Rewrite(testModule(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name string
+		arg  uint64
+	}{
+		{"count", 1000}, {"fill", 6400}, {"grow", 2}, {"table", 0}, {"pair", 1},
+	} {
+		whole := callExport(t, metered, 1<<40, tc.name, tc.arg)
+		if whole.err != nil {
+			t.Fatalf("%s: %v", tc.name, whole.err)
+		}
+		for _, slice := range []int64{1, 7, 100, 1 << 20} {
+			var g api.MutableGlobal
+			var given, refills int64
+			budget := int64(1 << 40)
+			refill := func() {
+				refills++
+				f := int64(g.Get())
+				for f < 0 && given < budget {
+					give := min(slice, budget-given)
+					f, given = f+give, given+give
+				}
+				if f < 0 {
+					panic(ErrOutOfFuel)
+				}
+				g.Set(uint64(f))
+			}
+			r := newRuntime(ctx, t, nil)
+			_, err := r.NewHostModuleBuilder(ImportModule).
+				NewFunctionBuilder().WithFunc(refill).Export(ImportOutOfFuel).
+				NewFunctionBuilder().WithFunc(func() { panic(ErrStackOverflow) }).Export(ImportStackOverflow).
+				Instantiate(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			mod, err := r.Instantiate(ctx, metered)
+			if err != nil {
+				t.Fatal(err)
+			}
+			g = mod.ExportedGlobal(ExportFuel).(api.MutableGlobal)
+			g.Set(0)
+			res, err := mod.ExportedFunction(tc.name).Call(ctx, tc.arg)
+			if err != nil {
+				t.Fatalf("%s slice %d: %v", tc.name, slice, err)
+			}
+			if used := given - int64(g.Get()); used != whole.fuel || !slices.Equal(res, whole.results) {
+				t.Errorf("%s slice %d: results %v fuel %d, want %v fuel %d", tc.name, slice, res, used, whole.results, whole.fuel)
+			}
+			if slice == 1 && tc.name == "count" && refills < 1000 {
+				t.Errorf("%s slice 1: %d refills, want several", tc.name, refills)
+			}
+			// A budget of half what the call needs runs out (checks come at loop headers and
+			// before sized operations, so a call can end a little over its budget, not by half).
+			g.Set(0)
+			given, budget = 0, whole.fuel/2
+			_, err = mod.ExportedFunction(tc.name).Call(ctx, tc.arg)
+			if whole.fuel > 100 && !errors.Is(err, ErrOutOfFuel) {
+				t.Errorf("%s slice %d, budget %d: %v, want out of fuel", tc.name, slice, budget, err)
+			}
+			r.Close(ctx)
+		}
 	}
 }

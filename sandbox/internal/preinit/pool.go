@@ -110,16 +110,25 @@ func (p *Pool) Close(ctx context.Context) error {
 
 // CallOptions configure one Pool.Call.
 type CallOptions struct {
-	// Fuel is the call's budget.
+	// Fuel is the call's budget, set in the fuel global before the call (unless Meter is set).
 	Fuel int64
+	// Meter, when set, owns the instance's fuel global for the call: the pool calls Start
+	// with it instead of setting Fuel, and Used when the guest has returned.
+	Meter Meter
 	// Stdout and Stderr receive what the guest prints (io.Discard when nil).
 	Stdout, Stderr io.Writer
 	// MemoryLimit caps the linear memory in bytes for this call (the pool's maximum when 0 or
 	// larger).
 	MemoryLimit uint64
-	// Watch, when set, is called with the instance's fuel global once the fuel is set; the
-	// function it returns is called when the guest has returned, before the fuel is read.
-	Watch func(fuel api.MutableGlobal) (stop func())
+}
+
+// Meter gives a call its fuel and accounts for it (a host that hands the budget out in
+// slices through out_of_fuel).
+type Meter interface {
+	// Start sets the fuel global before the call.
+	Start(fuel api.MutableGlobal)
+	// Used reports the fuel the call used, once the guest has returned.
+	Used() int64
 }
 
 // CallResult is what one Pool.Call consumed.
@@ -146,16 +155,17 @@ func (p *Pool) Call(ctx context.Context, export string, opt CallOptions) (CallRe
 		in.mem.callLimit = p.maxBytes
 	}
 	in.mem.peak, in.mem.refused = in.mem.size, false
-	in.fuel.Set(uint64(opt.Fuel))
-	var stop func()
-	if opt.Watch != nil {
-		stop = opt.Watch(in.fuel)
+	if opt.Meter != nil {
+		opt.Meter.Start(in.fuel)
+	} else {
+		in.fuel.Set(uint64(opt.Fuel))
 	}
 	_, callErr := in.mod.ExportedFunction(export).Call(ctx)
-	if stop != nil {
-		stop()
+	if opt.Meter != nil {
+		res.Fuel = opt.Meter.Used()
+	} else {
+		res.Fuel = opt.Fuel - int64(in.fuel.Get())
 	}
-	res.Fuel = opt.Fuel - int64(in.fuel.Get())
 	res.PeakBytes, res.Refused = in.mem.peak, in.mem.refused
 	in.out.w, in.errw.w = io.Discard, io.Discard
 	var exit *sys.ExitError

@@ -43,7 +43,7 @@ const (
 
 	// _IOWR(0xAA, nr, size) and _IOWR('f', 16, struct pm_scan_arg).
 	uffdioAPI          = 3<<30 | 24<<16 | 0xAA<<8 | 0x3F
-	uffdioRegister     = 3<<30 | 32<<16 | 0xAA<<8 | 0x00
+	uffdioRegister     = 3<<30 | 32<<16 | 0xAA<<8 // nr 0
 	uffdioWriteprotect = 3<<30 | 24<<16 | 0xAA<<8 | 0x06
 	pagemapScan        = 3<<30 | 96<<16 | 'f'<<8 | 16
 
