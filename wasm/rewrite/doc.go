@@ -15,7 +15,8 @@
 // apart from the guest's own traps (Go emits unreachable itself); if it returns anyway, the
 // guest executes unreachable right after the call. out_of_fuel either does not return (panic
 // with ErrOutOfFuel: the budget is spent) or returns after adding fuel to "sgde_fuel", and the
-// guest carries on from the check. A host can so hand a budget out in slices and, between
+// guest carries on from the check (a check at a loop header branches back to the loop and checks
+// again before it charges the loop's run). A host can so hand a budget out in slices and, between
 // slices, look at a deadline or let other goroutines run: a call running compiled guest code
 // cannot be preempted by the Go scheduler, so this is where a long call gives the host control
 // back. If it returns without adding fuel, the guest runs on to its next check, which calls

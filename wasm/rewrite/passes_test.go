@@ -178,8 +178,8 @@ func TestMeterTrapsAreClassified(t *testing.T) {
 		{"count", 100, []uint64{1000}, true},
 		{"grow", 1000, []uint64{1}, true}, // charged before it runs
 		{"fill", 10, []uint64{65536}, true},
-		{"trap", 1000, nil, false}, // the guest's own unreachable
-		{"count", 0, []uint64{0}, true},
+		{"trap", 1000, nil, false},      // the guest's own unreachable
+		{"count", 0, []uint64{1}, true}, // a check comes before each run of the loop, so one more round stops
 	} {
 		got := callExport(t, metered, tc.fuel, tc.name, tc.arg...)
 		if got.err == nil || errors.Is(got.err, ErrOutOfFuel) != tc.isOOF {
