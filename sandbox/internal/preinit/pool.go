@@ -57,6 +57,7 @@ type pooled struct {
 	rnd   *resettableRand
 	fuel  api.MutableGlobal
 	globs map[string]api.MutableGlobal
+	funcs map[string]api.Function
 }
 
 // NewPool compiles the snapshot's module without its memory image and writes the image to an
@@ -160,7 +161,17 @@ func (p *Pool) Call(ctx context.Context, export string, opt CallOptions) (CallRe
 	} else {
 		in.fuel.Set(uint64(opt.Fuel))
 	}
-	_, callErr := in.mod.ExportedFunction(export).Call(ctx)
+	// The api.Function is kept with the instance: wazero gives each one its own call engine,
+	// whose native stack grows during a call and stays grown, so a new one per call would
+	// allocate and copy that stack again every time.
+	fn := in.funcs[export]
+	if fn == nil {
+		if fn = in.mod.ExportedFunction(export); fn == nil {
+			return res, fmt.Errorf("pool: no exported function %s", export)
+		}
+		in.funcs[export] = fn
+	}
+	_, callErr := fn.Call(ctx)
 	if opt.Meter != nil {
 		res.Fuel = opt.Meter.Used()
 	} else {
@@ -239,6 +250,7 @@ func (p *Pool) get(ctx context.Context) (*pooled, error) {
 		return nil, fmt.Errorf("pool: instantiate: %w", err)
 	}
 	in.mod = mod
+	in.funcs = map[string]api.Function{}
 	in.globs = map[string]api.MutableGlobal{}
 	for name := range p.im.globals {
 		g, ok := mod.ExportedGlobal(name).(api.MutableGlobal)
