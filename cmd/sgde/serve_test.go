@@ -245,7 +245,9 @@ func TestServeEngine(t *testing.T) {
 			}
 			addr := ln.Addr().String()
 			ln.Close()
-			args := []string{"sgde", "serve", "--plans", plansDir, "--tenants", tenants, "--addr", addr, "--cache-mode", "off"}
+			// The first run builds and compiles the code node; under -race on a cold cache
+			// that alone can pass the default run timeout, which is not what this tests.
+			args := []string{"sgde", "serve", "--plans", plansDir, "--tenants", tenants, "--addr", addr, "--cache-mode", "off", "--run-timeout", "10m"}
 			if engine != "" {
 				args = append(args, "--engine", engine)
 			}

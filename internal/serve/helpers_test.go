@@ -9,12 +9,15 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	goruntime "runtime"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
+	"github.com/sgde-project/sgde/plans"
 	"github.com/sgde-project/sgde/runtime"
 	"github.com/sgde-project/sgde/runtime/llm"
 	"github.com/sgde-project/sgde/sandbox"
@@ -79,6 +82,7 @@ func realFactoryWith(t testing.TB, student llm.Completer, engines map[string]fun
 		var opts []wasm.BuilderOption
 		if goruntime.GOOS == "linux" {
 			opts = append(opts, wasm.WithReactor())
+			precompileNodes(t)
 		}
 		sandboxBuilder, sandboxErr = wasm.NewBuilder(opts...)
 	})
@@ -95,7 +99,7 @@ func realFactoryWith(t testing.TB, student llm.Completer, engines map[string]fun
 		newEngine := engines[engine]
 		if newEngine == nil {
 			newEngine = func(ctx context.Context) (sandbox.Engine, error) {
-				return sandbox.NewWazeroMetered(ctx, sandbox.WithCompilationCacheDir(filepath.Join(os.TempDir(), "sgde-serve-test-wazero")))
+				return sandbox.NewWazeroMetered(ctx, sandbox.WithCompilationCacheDir(serveWazeroCache))
 			}
 		}
 		eng, err := newEngine(ctx)
@@ -120,6 +124,87 @@ func realFactoryWith(t testing.TB, student llm.Completer, engines map[string]fun
 		mu.Unlock()
 		return r, func() { eng.Close(context.Background()) }, nil
 	}, &built
+}
+
+// serveWazeroCache is the compilation cache every test engine shares.
+var serveWazeroCache = filepath.Join(os.TempDir(), "sgde-serve-test-wazero")
+
+// precompileNodes builds the test plans' code nodes as reactors and compiles their snapshots
+// into the shared cache in a process built without -race: under the race detector the
+// rewriter, the snapshot and wazero's compiler are an order of magnitude slower, enough for a
+// first request on a cold cache to run past the run timeout. The process is this package's own
+// test binary (TestPrecompileNodes): wazero keys its cache by the version it reads from the
+// binary's build information, which a `go run` of another main package reports differently
+// from this test binary. Without -race it does nothing.
+func precompileNodes(t testing.TB) {
+	if !raceEnabled {
+		return
+	}
+	// Every code node of every test plan, inline or not, as a file: the artefact cache is keyed
+	// by source, not by file name.
+	files, _ := filepath.Glob("testdata/plans/code/*.go")
+	dir := t.TempDir()
+	yamls, _ := filepath.Glob("testdata/*/*.yaml")
+	for _, y := range yamls {
+		p, err := plans.Load(y)
+		if err != nil {
+			continue // the tests of broken plans load these on purpose
+		}
+		for _, n := range p.Nodes {
+			if n.Code == nil || n.Code.Source == "" {
+				continue
+			}
+			f := filepath.Join(dir, fmt.Sprintf("node%d.go", len(files)))
+			if os.WriteFile(f, []byte(n.Code.Source), 0o600) == nil {
+				files = append(files, f)
+			}
+		}
+	}
+	start := time.Now()
+	cmd := exec.Command("go", "test", "-count=1", "-run", "^TestPrecompileNodes$", ".")
+	cmd.Env = append(os.Environ(), "GOFLAGS=", "SGDE_SERVE_PRECOMPILE="+strings.Join(files, string(os.PathListSeparator)))
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Logf("precompile failed; code nodes compile under -race instead: %v\n%s", err, out)
+		return
+	}
+	t.Logf("precompiled %d code nodes without -race in %v", len(files), time.Since(start).Round(time.Millisecond))
+}
+
+// TestPrecompileNodes is precompileNodes' worker, run in a process without -race; it does
+// nothing in a normal test run.
+func TestPrecompileNodes(t *testing.T) {
+	list := os.Getenv("SGDE_SERVE_PRECOMPILE")
+	if list == "" {
+		t.Skip("the worker of precompileNodes (-race runs only)")
+	}
+	ctx := context.Background()
+	eng, err := sandbox.NewWazeroMetered(ctx, sandbox.WithCompilationCacheDir(serveWazeroCache))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer eng.Close(ctx)
+	// Reactors, as served; and commands, which the engine tests run on a second engine.
+	for _, opts := range [][]wasm.BuilderOption{{wasm.WithReactor()}, nil} {
+		b, err := wasm.NewBuilder(opts...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range filepath.SplitList(list) {
+			src, err := os.ReadFile(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			art, err := b.Build(ctx, src, filepath.Base(f))
+			if err != nil {
+				t.Fatalf("%s: %v", f, err)
+			}
+			m, err := eng.Load(ctx, art.Wasm)
+			if err != nil {
+				t.Fatalf("%s: %v", f, err)
+			}
+			m.Close(ctx)
+		}
+	}
 }
 
 var (
