@@ -44,7 +44,7 @@ func (e *meteredEngine) loadReactor(ctx context.Context, rewritten []byte) (Modu
 		}
 		return nil, fmt.Errorf("%w: %s", ErrInvalidModule, truncateMessage(err.Error()))
 	}
-	err = b.checkReactorImports(compiled)
+	err = b.checkImports(compiled, ReactorEntry, preinit.InitExport)
 	_ = compiled.Close(ctx)
 	if err != nil {
 		return nil, err
@@ -88,31 +88,6 @@ func (e *meteredEngine) loadReactor(ctx context.Context, rewritten []byte) (Modu
 		return nil, fmt.Errorf("load: %w", err)
 	}
 	return &pooledModule{e: b, pool: pool, minPages: im.Pages}, nil
-}
-
-// checkReactorImports is checkImports for reactors: the same imports, and ReactorEntry
-// instead of _start.
-func (e *wazeroEngine) checkReactorImports(c wazero.CompiledModule) error {
-	if len(c.ImportedMemories()) > 0 {
-		return fmt.Errorf("%w: module imports a memory", ErrInvalidModule)
-	}
-	for _, def := range c.ImportedFunctions() {
-		mod, name, _ := def.Import()
-		host, ok := e.hostFuncs[mod+"\x00"+name]
-		if !ok {
-			return fmt.Errorf("%w: import %s.%s is not provided by the sandbox", ErrInvalidModule, truncateMessage(mod), truncateMessage(name))
-		}
-		if !sameTypes(host.ParamTypes(), def.ParamTypes()) || !sameTypes(host.ResultTypes(), def.ResultTypes()) {
-			return fmt.Errorf("%w: import %s.%s has the wrong signature", ErrInvalidModule, mod, name)
-		}
-	}
-	for _, name := range []string{ReactorEntry, preinit.InitExport} {
-		f, ok := c.ExportedFunctions()[name]
-		if !ok || len(f.ParamTypes()) != 0 || len(f.ResultTypes()) != 0 {
-			return fmt.Errorf("%w: reactor does not export a function %s () -> ()", ErrInvalidModule, name)
-		}
-	}
-	return nil
 }
 
 // pooledModule is a pre-initialised code node: calls run on pooled instances restored to the

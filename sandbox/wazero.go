@@ -219,16 +219,18 @@ func (e *wazeroEngine) Load(ctx context.Context, wasm []byte) (Module, error) {
 		}
 		return nil, fmt.Errorf("%w: %s", ErrInvalidModule, truncateMessage(err.Error()))
 	}
-	if err := e.checkImports(compiled); err != nil {
+	if err := e.checkImports(compiled, "_start"); err != nil {
 		_ = compiled.Close(ctx)
 		return nil, err
 	}
 	return &wazeroModule{e: e, compiled: compiled, minPages: info.minPages}, nil
 }
 
-// checkImports accepts only functions the sandbox provides, with their exact signatures, and a
-// _start entry point: a module cannot ask for memory, tables or globals from outside.
-func (e *wazeroEngine) checkImports(c wazero.CompiledModule) error {
+// checkImports accepts only functions the sandbox provides, with their exact signatures, and
+// the entry points a module of its kind needs as () -> () functions (_start for a command;
+// ReactorEntry and _initialize for a reactor): a module cannot ask for memory, tables or
+// globals from outside.
+func (e *wazeroEngine) checkImports(c wazero.CompiledModule, entries ...string) error {
 	if len(c.ImportedMemories()) > 0 {
 		return fmt.Errorf("%w: module imports a memory", ErrInvalidModule)
 	}
@@ -242,9 +244,11 @@ func (e *wazeroEngine) checkImports(c wazero.CompiledModule) error {
 			return fmt.Errorf("%w: import %s.%s has the wrong signature", ErrInvalidModule, mod, name)
 		}
 	}
-	start, ok := c.ExportedFunctions()["_start"]
-	if !ok || len(start.ParamTypes()) != 0 || len(start.ResultTypes()) != 0 {
-		return fmt.Errorf("%w: module does not export a _start function () -> ()", ErrInvalidModule)
+	for _, name := range entries {
+		f, ok := c.ExportedFunctions()[name]
+		if !ok || len(f.ParamTypes()) != 0 || len(f.ResultTypes()) != 0 {
+			return fmt.Errorf("%w: module does not export a %s function () -> ()", ErrInvalidModule, name)
+		}
 	}
 	return nil
 }
