@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"sync"
 	"testing"
@@ -115,4 +116,33 @@ func load(t testing.TB, path string) (*wasm.Artifact, sandbox.Module) {
 		t.Fatalf("build and load %s: %v", path, m.err)
 	}
 	return m.art, m.mod
+}
+
+// hammer runs call(p, n) for n < N in each of P goroutines released together, with GOMAXPROCS at
+// P/2, and reports every error; a goroutine stops at its first error.
+func hammer(t *testing.T, P, N int, call func(p, n int) error) {
+	t.Helper()
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(max(P/2, 1)))
+	var wg, ready sync.WaitGroup
+	ready.Add(1)
+	errs := make(chan error, P)
+	for p := 0; p < P; p++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ready.Wait()
+			for n := 0; n < N; n++ {
+				if err := call(p, n); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	ready.Done()
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
 }

@@ -246,41 +246,23 @@ func TestMeteredHammer(t *testing.T) {
 	if testing.Short() || raceEnabled {
 		N = 2
 	}
-	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(max(P/2, 1)))
-	var wg, ready sync.WaitGroup
-	ready.Add(1)
-	errs := make(chan error, P*N)
 	var fuelMu sync.Mutex
 	fuels := map[uint64]int{}
-	for p := 0; p < P; p++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			ready.Wait()
-			for n := 0; n < N; n++ {
-				v := 100000 + p*1000 + n // same number of digits: same work
-				in := fmt.Sprintf(`{"program": "def solution():\n    return %d\n"}`, v)
-				res, err := mod.Call(context.Background(), []byte(in), sandbox.Limits{Timeout: time.Minute})
-				if err != nil {
-					errs <- err
-					return
-				}
-				if want := fmt.Sprintf(`{"answer":%d}`, v); string(bytes.ReplaceAll(res.Output, []byte(" "), nil)) != want {
-					errs <- fmt.Errorf("call %d: output %s, want %s", v, res.Output, want)
-					return
-				}
-				fuelMu.Lock()
-				fuels[res.Usage.Fuel]++
-				fuelMu.Unlock()
-			}
-		}()
-	}
-	ready.Done()
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		t.Error(err)
-	}
+	hammer(t, P, N, func(p, n int) error {
+		v := 100000 + p*1000 + n // same number of digits: same work
+		in := fmt.Sprintf(`{"program": "def solution():\n    return %d\n"}`, v)
+		res, err := mod.Call(context.Background(), []byte(in), sandbox.Limits{Timeout: time.Minute})
+		if err != nil {
+			return err
+		}
+		if want := fmt.Sprintf(`{"answer":%d}`, v); string(bytes.ReplaceAll(res.Output, []byte(" "), nil)) != want {
+			return fmt.Errorf("call %d: output %s, want %s", v, res.Output, want)
+		}
+		fuelMu.Lock()
+		fuels[res.Usage.Fuel]++
+		fuelMu.Unlock()
+		return nil
+	})
 	if len(fuels) != 1 {
 		t.Errorf("fuel per call varied across concurrent calls: %v", fuels)
 	}

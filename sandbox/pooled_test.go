@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -160,34 +159,16 @@ func BenchmarkCodeCallPooled(b *testing.B) {
 func TestPooledHammer(t *testing.T) {
 	mod := loadReactor(t, "testdata/state_node.go")
 	P, N := 8, 5
-	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(max(P/2, 1)))
-	var wg, ready sync.WaitGroup
-	ready.Add(1)
-	errs := make(chan error, P*N)
-	for p := 0; p < P; p++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			ready.Wait()
-			for n := 0; n < N; n++ {
-				res, err := mod.Call(context.Background(), []byte(fmt.Sprintf(`{"k": "g%d"}`, p)), sandbox.Limits{Timeout: time.Minute})
-				if err != nil {
-					errs <- err
-					return
-				}
-				if want := `{"buf":65536,"calls":1,"seen_before":false}`; string(res.Output) != want {
-					errs <- fmt.Errorf("goroutine %d call %d: output %s, want %s", p, n, res.Output, want)
-					return
-				}
-			}
-		}()
-	}
-	ready.Done()
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		t.Error(err)
-	}
+	hammer(t, P, N, func(p, n int) error {
+		res, err := mod.Call(context.Background(), []byte(fmt.Sprintf(`{"k": "g%d"}`, p)), sandbox.Limits{Timeout: time.Minute})
+		if err != nil {
+			return err
+		}
+		if want := `{"buf":65536,"calls":1,"seen_before":false}`; string(res.Output) != want {
+			return fmt.Errorf("goroutine %d call %d: output %s, want %s", p, n, res.Output, want)
+		}
+		return nil
+	})
 }
 
 // TestPooledHostileCorpus runs every Go corpus entry that reaches an engine as a pre-initialised

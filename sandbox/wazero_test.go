@@ -79,36 +79,18 @@ func TestHammer(t *testing.T) {
 	if testing.Short() {
 		N = 2
 	}
-	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(max(P/2, 1)))
-	var wg, ready sync.WaitGroup
-	ready.Add(1)
-	errs := make(chan error, P*N)
-	for p := 0; p < P; p++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			ready.Wait()
-			for n := 0; n < N; n++ {
-				v := p*1000 + n
-				in := fmt.Sprintf(`{"program": "def solution():\n    return %d\n"}`, v)
-				res, err := mod.Call(context.Background(), []byte(in), sandbox.Limits{Timeout: time.Minute})
-				if err != nil {
-					errs <- err
-					return
-				}
-				if want := fmt.Sprintf(`{"answer":%d}`, v); string(bytes.ReplaceAll(res.Output, []byte(" "), nil)) != want {
-					errs <- fmt.Errorf("call %d: output %s, want %s", v, res.Output, want)
-					return
-				}
-			}
-		}()
-	}
-	ready.Done()
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		t.Error(err)
-	}
+	hammer(t, P, N, func(p, n int) error {
+		v := p*1000 + n
+		in := fmt.Sprintf(`{"program": "def solution():\n    return %d\n"}`, v)
+		res, err := mod.Call(context.Background(), []byte(in), sandbox.Limits{Timeout: time.Minute})
+		if err != nil {
+			return err
+		}
+		if want := fmt.Sprintf(`{"answer":%d}`, v); string(bytes.ReplaceAll(res.Output, []byte(" "), nil)) != want {
+			return fmt.Errorf("call %d: output %s, want %s", v, res.Output, want)
+		}
+		return nil
+	})
 }
 
 // TestSurvivesHostileRuns runs 1,000 hostile calls and checks that the host's heap returns to
