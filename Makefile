@@ -14,7 +14,7 @@ DEBIAN_TOOLS        ?= wasm-validate:wabt
 # npm packages tests need, as COMMAND:PACKAGE@VERSION pairs, installed globally when missing.
 NPM_TOOLS           ?=
 
-.PHONY: all build test bench lint demo deps fuzz clean
+.PHONY: all build test test-long bench lint demo deps fuzz clean
 
 all: build
 
@@ -42,23 +42,42 @@ deps:
 		fi; \
 	done
 
+# go test -json piped through internal/testsum: one line per package as it finishes, the output
+# of failing tests, tests slower than 10 s, and a heartbeat naming the running tests after 30 s of
+# quiet (plain `go test ./...` buffers a package's output until it ends). Its closing line is a
+# go test verdict (`ok` or `FAIL`).
+TESTSUM             := $(GO) run ./internal/testsum --
+
+# `make test` must finish in 10 minutes from a fresh clone on a 2-core machine. A test that takes
+# longer than about 10 s there skips itself unless SGDE_TEST_LONG=1 (internal/testlong.Skip);
+# `make test-long` sets it and runs everything, exhaustive suites included.
 test: deps
 	$(GO) vet ./...
-	$(GO) test -race -timeout 30m ./...
-	@# The full GSM-Hard set and the 1,000-run hostile survival test are skipped under -race
-	@# (wazero compiles ~10x slower there); they run here without it.
-	$(GO) test -timeout 30m -run 'GSMHardFull|SurvivesHostile' ./sandbox
+	$(TESTSUM) $(GO) test -json -race -timeout 30m ./...
 	@# The wasmtime engine (cgo) and the differential suite that runs every hostile case and PAL
 	@# program on both engines; skipped, with a notice, where cgo has no C compiler. The
 	@# differential suite compares outputs, not concurrency, so it runs without -race.
 	@if [ "$$($(GO) env CGO_ENABLED)" = 1 ] && command -v "$$($(GO) env CC | cut -d' ' -f1)" >/dev/null 2>&1; then \
 		echo "$(GO) test -tags wasmtime (sandbox: wasmtime engine + differential; cmd/sgde: --engine)"; \
 		$(GO) vet -tags wasmtime ./sandbox ./cmd/sgde && \
-		$(GO) test -race -timeout 30m -tags wasmtime -run 'Wasmtime|WASI' ./sandbox && \
-		$(GO) test -timeout 30m -tags wasmtime -run 'Differential' ./sandbox && \
-		$(GO) test -race -tags wasmtime -run 'Engine' ./cmd/sgde; \
+		$(TESTSUM) $(GO) test -json -race -timeout 30m -tags wasmtime -run 'Wasmtime|WASI' ./sandbox && \
+		$(TESTSUM) $(GO) test -json -timeout 30m -tags wasmtime -run 'Differential' ./sandbox && \
+		$(TESTSUM) $(GO) test -json -race -tags wasmtime -run 'Engine' ./cmd/sgde; \
 	else \
 		echo "test: cgo is unavailable (no C compiler): skipping the wasmtime engine and the differential suite"; \
+	fi
+
+# Everything `make test` runs plus the exhaustive suites it skips (SGDE_TEST_LONG=1): the
+# WebAssembly spec testsuite, fuzz seed corpora in full, the full GSM-Hard set, the 1,000-run
+# hostile survival test, the big hammer loops. Without -race: these check results, not
+# concurrency, and wazero compiles ~10x slower under the race detector. Expect an hour or more.
+test-long: deps
+	$(GO) vet ./...
+	SGDE_TEST_LONG=1 $(TESTSUM) $(GO) test -json -timeout 180m ./...
+	@if [ "$$($(GO) env CGO_ENABLED)" = 1 ] && command -v "$$($(GO) env CC | cut -d' ' -f1)" >/dev/null 2>&1; then \
+		SGDE_TEST_LONG=1 $(TESTSUM) $(GO) test -json -timeout 180m -tags wasmtime ./sandbox ./cmd/sgde; \
+	else \
+		echo "test-long: cgo is unavailable (no C compiler): skipping the wasmtime engine and the differential suite"; \
 	fi
 
 bench:

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sgde-project/sgde/internal/testlong"
 	"github.com/sgde-project/sgde/sandbox"
 )
 
@@ -111,8 +112,8 @@ func TestSurvivesHostileRuns(t *testing.T) {
 		{"output_length_huge.wasm", sandbox.Limits{MemoryMiB: 8, Timeout: time.Minute}},
 	}
 	runs := 1000
-	if testing.Short() || raceEnabled {
-		// Under -race every call costs ~10x more; the full 1,000 run without it.
+	if !testlong.Enabled() || testing.Short() || raceEnabled {
+		// Under -race every call costs ~10x more; the full 1,000 run in make test-long.
 		runs = 200
 	}
 	_, e := shared(t)
