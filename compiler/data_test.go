@@ -77,3 +77,34 @@ func FuzzReadItems(f *testing.F) {
 		}
 	})
 }
+
+// TestBBHTasks loads every BBH family's task file and its data: each maps the question onto the
+// generic zero-shot plan, reads 150 items with string labels, and never the recorded answers.
+func TestBBHTasks(t *testing.T) {
+	files, err := filepath.Glob("../testdata/tasks/bbh/*.yaml")
+	if err != nil || len(files) != 10 {
+		t.Fatalf("want 10 BBH task files, got %d (%v)", len(files), err)
+	}
+	for _, f := range files {
+		task, err := LoadTask(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if filepath.Base(task.PlanPath()) != "bbh-zero-shot.yaml" || task.Metric != "exact" {
+			t.Errorf("%s: plan %s metric %s", f, task.PlanPath(), task.Metric)
+		}
+		fam := strings.TrimSuffix(filepath.Base(f), ".yaml")
+		items, err := task.ReadItemsFile(filepath.Join("../testdata/bbh", fam+".jsonl"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(items) != 150 {
+			t.Errorf("%s: %d items", fam, len(items))
+		}
+		for _, it := range items {
+			if _, ok := it.Label.(string); !ok || len(it.Inputs) != 1 || it.Inputs["question"] == "" {
+				t.Fatalf("%s: item %+v", fam, it)
+			}
+		}
+	}
+}
