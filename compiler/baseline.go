@@ -11,6 +11,8 @@ import (
 	"github.com/sgde-project/sgde/compiler/edit"
 	"github.com/sgde-project/sgde/compiler/teacher"
 	"github.com/sgde-project/sgde/plans"
+	"github.com/sgde-project/sgde/runtime"
+	"github.com/sgde-project/sgde/runtime/metric"
 )
 
 // Row is one line of the baselines table: a plan's accuracy on the evaluation batch and what it
@@ -34,25 +36,16 @@ type Row struct {
 	CleanN       int `json:"clean_n,omitempty"`
 }
 
-// RowOf summarises an evaluation.
-func RowOf(name string, ev Eval) Row {
-	lo, hi := ev.CI()
-	calls, tokens, lat := ev.PerItem()
-	return Row{Name: name, Correct: ev.Correct(), N: ev.N(), Accuracy: 1 - ev.Risk(), CILo: lo, CIHi: hi,
-		CallsPer: calls, TokensPer: tokens, LatencyMS: lat}
-}
-
-// WithClean fills the accuracy on the items whose ids are not in suspect.
-func (r Row) WithClean(ev Eval, suspect map[string]bool) Row {
-	r.CleanCorrect, r.CleanN = 0, 0
-	for _, o := range ev.Outcomes {
-		if suspect[o.Item] {
-			continue
-		}
-		r.CleanN++
-		if o.Correct {
-			r.CleanCorrect++
-		}
+// RowOf summarises an evaluation with the runtime's figures (accuracy and its Wilson interval
+// are the ones `sgde eval` prints); suspect (may be nil) names the items left out of the clean
+// accuracy.
+func RowOf(name string, s Scores, suspect map[string]bool) Row {
+	rep := s.Summary(name, "", suspect)
+	calls, tokens, lat := s.PerItem()
+	r := Row{Name: name, Correct: rep.Accuracy.Correct, N: rep.Accuracy.N, Accuracy: rep.Accuracy.Accuracy,
+		CILo: rep.Accuracy.CI95Low, CIHi: rep.Accuracy.CI95High, CallsPer: calls, TokensPer: tokens, LatencyMS: lat}
+	if rep.Subset != nil {
+		r.CleanCorrect, r.CleanN = rep.Subset.Correct, rep.Subset.N
 	}
 	return r
 }
@@ -60,9 +53,9 @@ func (r Row) WithClean(ev Eval, suspect map[string]bool) Row {
 // Bootstrapped is the few-shot baseline (the DSPy BootstrapFewShot idea): the initial plan with
 // each llm node given up to three demonstrations taken from its own correct traces on the
 // training batch. It returns the plan and what bootstrapping cost.
-func Bootstrapped(ctx context.Context, r Runner, initial *plans.Plan, train []Item, metric Metric, workers int) (*plans.Plan, Row, error) {
+func Bootstrapped(ctx context.Context, r Runner, initial *plans.Plan, train []runtime.Item, m metric.Metric, workers int) (*plans.Plan, Row, error) {
 	start := time.Now()
-	ev, err := evaluate(ctx, r, initial, train, metric, workers, nil)
+	ev, err := Evaluate(ctx, r, initial, train, m, workers, nil)
 	if err != nil {
 		return nil, Row{}, fmt.Errorf("bootstrap few-shot: %w", err)
 	}

@@ -1,7 +1,6 @@
 package compiler
 
 import (
-	"bufio"
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
@@ -12,20 +11,12 @@ import (
 	"math"
 	"os"
 	"path/filepath"
-	"sort"
-	"strconv"
 	"strings"
 
+	"github.com/sgde-project/sgde/runtime"
 	"github.com/sgde-project/sgde/runtime/metric"
 	"go.yaml.in/yaml/v3"
 )
-
-// Item is one labelled example: the plan's inputs and the expected output.
-type Item struct {
-	ID     string         `json:"id"`
-	Inputs map[string]any `json:"inputs"`
-	Label  any            `json:"label"`
-}
 
 // Task says what to compile: the initial plan, how data records map onto the plan's inputs and
 // label, and how an output is scored. It is read from a YAML file (see testdata/tasks).
@@ -105,81 +96,23 @@ func (t *Task) PlanPath() string {
 	return filepath.Join(t.dir, t.Plan)
 }
 
-// MetricFunc returns the task's scoring function: the runtime's metric of that name, so that
-// compile-time and eval-time scores agree.
-func (t *Task) MetricFunc() Metric {
+// Scoring returns the task's metric: the runtime's metric of that name, so that compile-time
+// and eval-time scores agree.
+func (t *Task) Scoring() metric.Metric {
 	m, err := metric.Parse(t.Metric, t.Tolerance)
 	if err != nil {
 		// LoadTask accepted the name, so this is a programming error in the two lists.
 		panic(fmt.Sprintf("task metric %q: %v", t.Metric, err))
 	}
-	return m.Score
+	return m
 }
 
-// MaxItems bounds a data file, so that a runaway file fails clearly instead of exhausting memory.
-const MaxItems = 1_000_000
-
-// ReadItems reads JSON lines and keeps, per record, only the fields the task maps.
-func (t *Task) ReadItems(r io.Reader) ([]Item, error) {
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 0, 64<<10), 16<<20)
-	var items []Item
-	seen := map[string]bool{}
-	line := 0
-	for sc.Scan() {
-		line++
-		text := bytes.TrimSpace(sc.Bytes())
-		if len(text) == 0 {
-			continue
-		}
-		if len(items) >= MaxItems {
-			return nil, fmt.Errorf("more than %d records", MaxItems)
-		}
-		var rec map[string]json.RawMessage
-		if err := json.Unmarshal(text, &rec); err != nil {
-			return nil, fmt.Errorf("line %d: %w", line, err)
-		}
-		it := Item{ID: strconv.Itoa(line), Inputs: map[string]any{}}
-		if t.ID != "" {
-			raw, ok := rec[t.ID]
-			if !ok {
-				return nil, fmt.Errorf("line %d: no id field %q", line, t.ID)
-			}
-			it.ID = strings.Trim(string(raw), `"`)
-		}
-		if seen[it.ID] {
-			return nil, fmt.Errorf("line %d: duplicate id %q", line, it.ID)
-		}
-		seen[it.ID] = true
-		names := make([]string, 0, len(t.Inputs))
-		for in := range t.Inputs {
-			names = append(names, in)
-		}
-		sort.Strings(names)
-		for _, in := range names {
-			raw, ok := rec[t.Inputs[in]]
-			if !ok {
-				return nil, fmt.Errorf("line %d: no field %q for input %q", line, t.Inputs[in], in)
-			}
-			v, err := decodeValue(raw)
-			if err != nil {
-				return nil, fmt.Errorf("line %d: field %q: %w", line, t.Inputs[in], err)
-			}
-			it.Inputs[in] = v
-		}
-		raw, ok := rec[t.Label]
-		if !ok {
-			return nil, fmt.Errorf("line %d: no label field %q", line, t.Label)
-		}
-		v, err := decodeValue(raw)
-		if err != nil {
-			return nil, fmt.Errorf("line %d: label: %w", line, err)
-		}
-		it.Label = v
-		items = append(items, it)
-	}
-	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("line %d: %w", line+1, err)
+// ReadItems reads JSON lines with the runtime's item reader (the one `sgde eval` uses), keeping
+// per record only the fields the task maps.
+func (t *Task) ReadItems(r io.Reader) ([]runtime.Item, error) {
+	items, err := runtime.ReadItems(r, nil, runtime.Fields{Inputs: t.Inputs, Label: t.Label, ID: t.ID, StrictID: true})
+	if err != nil {
+		return nil, err
 	}
 	if len(items) == 0 {
 		return nil, errors.New("no records")
@@ -188,7 +121,7 @@ func (t *Task) ReadItems(r io.Reader) ([]Item, error) {
 }
 
 // ReadItemsFile reads items from a JSONL file.
-func (t *Task) ReadItemsFile(path string) ([]Item, error) {
+func (t *Task) ReadItemsFile(path string) ([]runtime.Item, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("read data: %w", err)
@@ -201,18 +134,8 @@ func (t *Task) ReadItemsFile(path string) ([]Item, error) {
 	return items, nil
 }
 
-func decodeValue(raw json.RawMessage) (any, error) {
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.UseNumber()
-	var v any
-	if err := dec.Decode(&v); err != nil {
-		return nil, err
-	}
-	return v, nil
-}
-
 // DigestItems is a digest of items (ids, inputs, labels) for provenance and resume checks.
-func DigestItems(items []Item) string {
+func DigestItems(items []runtime.Item) string {
 	h := sha256.New()
 	enc := json.NewEncoder(h)
 	for _, it := range items {
@@ -220,6 +143,3 @@ func DigestItems(items []Item) string {
 	}
 	return "sha256:" + hex.EncodeToString(h.Sum(nil))
 }
-
-// Metric says whether a plan output matches a label.
-type Metric func(got, want any) bool

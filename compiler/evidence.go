@@ -3,6 +3,7 @@ package compiler
 import (
 	"github.com/sgde-project/sgde/compiler/teacher"
 	"github.com/sgde-project/sgde/plans"
+	"github.com/sgde-project/sgde/runtime"
 	"github.com/sgde-project/sgde/runtime/trace"
 )
 
@@ -13,8 +14,8 @@ const maxEvidence = 24
 // the plan got wrong is failing evidence, on an item it got right passing evidence. Consensus
 // members contribute their first sample. Credit is assigned by the plan's outcome because the
 // data label only the plan's output; the teacher's critique does the finer attribution.
-func evidence(p *plans.Plan, ev Eval, items []Item) []teacher.NodeEvidence {
-	labels := map[string]Item{}
+func evidence(p *plans.Plan, ev Scores, items []runtime.Item) []teacher.NodeEvidence {
+	labels := map[string]runtime.Item{}
 	for _, it := range items {
 		labels[it.ID] = it
 	}
@@ -24,11 +25,12 @@ func evidence(p *plans.Plan, ev Eval, items []Item) []teacher.NodeEvidence {
 		byNode[n.ID] = &teacher.NodeEvidence{Node: n.ID}
 		order = append(order, n.ID)
 	}
-	for _, o := range ev.Outcomes {
-		if o.Trace == nil {
+	for i, o := range ev.Results {
+		tr := ev.Traces[i]
+		if tr == nil {
 			continue
 		}
-		it := labels[o.Item]
+		it := labels[o.ID]
 		var visit func(nodes []*trace.Node)
 		visit = func(nodes []*trace.Node) {
 			for _, tn := range nodes {
@@ -51,7 +53,7 @@ func evidence(p *plans.Plan, ev Eval, items []Item) []teacher.NodeEvidence {
 				}
 			}
 		}
-		visit(o.Trace.Nodes)
+		visit(tr.Nodes)
 	}
 	out := make([]teacher.NodeEvidence, 0, len(order))
 	for _, id := range order {
@@ -60,10 +62,10 @@ func evidence(p *plans.Plan, ev Eval, items []Item) []teacher.NodeEvidence {
 	return out
 }
 
-func example(tn *trace.Node, o Outcome, it Item) teacher.Example {
+func example(tn *trace.Node, o runtime.ItemResult, it runtime.Item) teacher.Example {
 	ex := teacher.Example{
-		Item: o.Item, Inputs: it.Inputs, Input: tn.Input, Value: tn.Value,
-		Error: tn.Error, ErrorKind: tn.ErrorKind, PlanOutput: o.Output, Expected: it.Label,
+		Item: o.ID, Inputs: it.Inputs, Input: tn.Input, Value: tn.Value,
+		Error: tn.Error, ErrorKind: tn.ErrorKind, PlanOutput: o.Prediction, Expected: it.Label,
 	}
 	for i := len(tn.Prompt) - 1; i >= 0; i-- {
 		if tn.Prompt[i].Role == "user" {

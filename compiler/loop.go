@@ -17,15 +17,17 @@ import (
 	"github.com/sgde-project/sgde/compiler/stats"
 	"github.com/sgde-project/sgde/compiler/teacher"
 	"github.com/sgde-project/sgde/plans"
+	"github.com/sgde-project/sgde/runtime"
+	"github.com/sgde-project/sgde/runtime/metric"
 	"github.com/sgde-project/sgde/runtime/trace"
 )
 
 // Config configures one compile. Zero values take the documented defaults.
 type Config struct {
 	Initial *plans.Plan
-	Train   []Item
-	Heldout []Item
-	Metric  Metric
+	Train   []runtime.Item
+	Heldout []runtime.Item
+	Metric  metric.Metric
 	Teacher teacher.Teacher
 	Runner  Runner
 	// Dir is the output directory: checkpoint, log, plan, report.
@@ -133,8 +135,8 @@ type Result struct {
 	Plan       *plans.Plan
 	Initial    *plans.Plan
 	State      *State
-	Train      Eval
-	Heldout    Eval
+	Train      Scores
+	Heldout    Scores
 	PAC        pac.Report
 	StopReason string
 }
@@ -225,8 +227,8 @@ func (c *compiler) digest(p *plans.Plan) string {
 	return d
 }
 
-func (c *compiler) eval(ctx context.Context, p *plans.Plan, items []Item) (Eval, error) {
-	ev, err := evaluate(ctx, c.cfg.Runner, p, items, c.cfg.Metric, c.cfg.Workers, c.cfg.Tick)
+func (c *compiler) eval(ctx context.Context, p *plans.Plan, items []runtime.Item) (Scores, error) {
+	ev, err := Evaluate(ctx, c.cfg.Runner, p, items, c.cfg.Metric, c.cfg.Workers, c.cfg.Tick)
 	_, tokens, _ := ev.Cost()
 	c.st.StudentCalls += ev.Requests()
 	c.st.StudentTokens += tokens
@@ -263,7 +265,7 @@ func writePlan(dir string, p *plans.Plan) error {
 }
 
 // stop returns the reason to stop before another round, or "".
-func (c *compiler) stop(heldout Eval, incumbent *plans.Plan) string {
+func (c *compiler) stop(heldout Scores, incumbent *plans.Plan) string {
 	cfg := c.cfg
 	switch {
 	case c.st.Iteration >= cfg.Iterations:
@@ -359,7 +361,7 @@ func (c *compiler) run(ctx context.Context, incumbent *plans.Plan, resumed bool)
 	return &Result{Plan: final, Initial: cfg.Initial, State: c.st, Train: train, Heldout: heldout, PAC: rep, StopReason: reason}, nil
 }
 
-func (c *compiler) provenance(p *plans.Plan, train, heldout Eval, rep pac.Report) (*plans.Plan, error) {
+func (c *compiler) provenance(p *plans.Plan, train, heldout Scores, rep pac.Report) (*plans.Plan, error) {
 	q, err := clonePlan(p)
 	if err != nil {
 		return nil, err
@@ -404,7 +406,7 @@ func clonePlan(p *plans.Plan) (*plans.Plan, error) {
 type scored struct {
 	idx     int
 	plan    *plans.Plan
-	held    Eval
+	held    Scores
 	risk    float64
 	calls   float64
 	p       float64
@@ -415,7 +417,7 @@ type scored struct {
 }
 
 // round asks the teacher, validates and evaluates the candidates, and picks one to accept.
-func (c *compiler) round(ctx context.Context, iter int, incumbent *plans.Plan, train, heldout Eval) (*plans.Plan, Eval, bool, error) {
+func (c *compiler) round(ctx context.Context, iter int, incumbent *plans.Plan, train, heldout Scores) (*plans.Plan, Scores, bool, error) {
 	cfg := c.cfg
 	prop, err := cfg.Teacher.Propose(ctx, teacher.Input{
 		Plan: incumbent, Nodes: evidence(incumbent, train, cfg.Train), Allowed: cfg.Allowed, K: cfg.K,
@@ -427,12 +429,12 @@ func (c *compiler) round(ctx context.Context, iter int, incumbent *plans.Plan, t
 	}
 	if err != nil {
 		if errors.Is(err, teacher.ErrBudget) || ctx.Err() != nil {
-			return nil, Eval{}, false, err
+			return nil, Scores{}, false, err
 		}
 		// An unreachable or failing teacher ends the round without a candidate; patience and
 		// budgets decide whether to go on.
 		c.emit(Event{Iteration: iter, Kind: EventTeacher, Reason: "teacher failed: " + err.Error()})
-		return nil, Eval{}, false, nil
+		return nil, Scores{}, false, nil
 	}
 	c.emit(Event{Iteration: iter, Kind: EventCritique, Critique: prop.Critique})
 	if len(prop.Candidates) == 0 {
@@ -451,7 +453,7 @@ func (c *compiler) round(ctx context.Context, iter int, incumbent *plans.Plan, t
 		}
 		reject := func(reason string) { ev.Reason = reason; c.emit(ev) }
 		if ctx.Err() != nil {
-			return nil, Eval{}, false, ctx.Err()
+			return nil, Scores{}, false, ctx.Err()
 		}
 		q, err := edit.Apply(incumbent, cand.Edits...)
 		if err != nil {
@@ -468,26 +470,26 @@ func (c *compiler) round(ctx context.Context, iter int, incumbent *plans.Plan, t
 		}
 		c.tried[d] = true
 		if why, err := c.testCode(ctx, incumbent, q); err != nil {
-			return nil, Eval{}, false, err
+			return nil, Scores{}, false, err
 		} else if why != "" {
 			reject(why)
 			continue
 		}
 		held, err := c.eval(ctx, q, cfg.Heldout)
 		if err != nil {
-			return nil, Eval{}, false, fmt.Errorf("evaluate candidate %d: %w", i+1, err)
+			return nil, Scores{}, false, fmt.Errorf("evaluate candidate %d: %w", i+1, err)
 		}
 		pr, err := stats.Pair(held.Bits(), heldout.Bits())
 		if err != nil {
-			return nil, Eval{}, false, err
+			return nil, Scores{}, false, err
 		}
 		s := scored{idx: i, plan: q, held: held, risk: held.Risk(), wins: pr.OnlyA, losses: pr.OnlyB,
 			p: stats.McNemarExact(pr.OnlyA, pr.OnlyB)}
 		s.calls, _, _ = held.PerItem()
 		ev.HeldoutRisk, ev.PValue, ev.Wins, ev.Losses, ev.CallsPerItem = fptr(s.risk), fptr(s.p), s.wins, s.losses, fptr(s.calls)
 		switch {
-		case held.Correct() == 0 && held.N() > 0 && held.Outcomes[0].Error != "":
-			ev.Reason = fmt.Sprintf("the candidate failed on the held-out items (%s): %s", held.Outcomes[0].ErrorKind, firstLine(held.Outcomes[0].Error, 300))
+		case held.Correct() == 0 && held.N() > 0 && held.Results[0].Error != "":
+			ev.Reason = fmt.Sprintf("the candidate failed on the held-out items (%s): %s", held.Results[0].ErrorKind, firstLine(held.Results[0].Error, 300))
 		case incRisk-s.risk < cfg.MinDelta-1e-12:
 			ev.Reason = fmt.Sprintf("held-out risk %.3f does not drop by min-delta %g from %.3f", s.risk, cfg.MinDelta, incRisk)
 		case s.wins <= s.losses || s.p > cfg.Alpha:
@@ -532,7 +534,7 @@ func (c *compiler) round(ctx context.Context, iter int, incumbent *plans.Plan, t
 		c.emit(s.ev)
 	}
 	if !found {
-		return nil, Eval{}, false, nil
+		return nil, Scores{}, false, nil
 	}
 	return best.plan, best.held, true, nil
 }
@@ -570,27 +572,28 @@ func (c *compiler) testCode(ctx context.Context, inc, cand *plans.Plan) (string,
 		if err != nil {
 			return "", fmt.Errorf("test code nodes: %w", err)
 		}
-		ev.Outcomes = append(ev.Outcomes, rest.Outcomes...)
+		ev.Results = append(ev.Results, rest.Results...)
+		ev.Traces = append(ev.Traces, rest.Traces...)
 	}
 	return c.judgeCode(ev, fresh, len(probe)), nil
 }
 
 // codeFailure returns why a fresh code node failed hard (build, limit, trap) in ev, or "".
-func (c *compiler) codeFailure(ev Eval, fresh map[string]bool) string {
-	for _, o := range ev.Outcomes {
-		if why := hardFailure(o, fresh); why != "" {
+func (c *compiler) codeFailure(ev Scores, fresh map[string]bool) string {
+	for i, o := range ev.Results {
+		if why := hardFailure(o, ev.Traces[i], fresh); why != "" {
 			return why
 		}
 	}
 	return ""
 }
 
-func hardFailure(o Outcome, fresh map[string]bool) string {
-	if o.Trace == nil {
+func hardFailure(o runtime.ItemResult, tr *trace.Run, fresh map[string]bool) string {
+	if tr == nil {
 		return ""
 	}
 	if o.ErrorKind == "build_error" {
-		return fmt.Sprintf("code node %s does not build: %s", o.Trace.ErrorNode, firstLine(o.Error, 600))
+		return fmt.Sprintf("code node %s does not build: %s", tr.ErrorNode, firstLine(o.Error, 600))
 	}
 	var why string
 	var visit func([]*trace.Node)
@@ -601,7 +604,7 @@ func hardFailure(o Outcome, fresh map[string]bool) string {
 			}
 			if fresh[tn.ID] {
 				if limitKind(tn.ErrorKind) {
-					why = fmt.Sprintf("code node %s hit a limit on training item %s (%s): %s", tn.ID, o.Item, tn.ErrorKind, firstLine(tn.Error, 300))
+					why = fmt.Sprintf("code node %s hit a limit on training item %s (%s): %s", tn.ID, o.ID, tn.ErrorKind, firstLine(tn.Error, 300))
 				} else if tn.ErrorKind == "build_error" {
 					why = fmt.Sprintf("code node %s does not build: %s", tn.ID, firstLine(tn.Error, 600))
 				}
@@ -613,7 +616,7 @@ func hardFailure(o Outcome, fresh map[string]bool) string {
 			}
 		}
 	}
-	visit(o.Trace.Nodes)
+	visit(tr.Nodes)
 	return why
 }
 
@@ -635,14 +638,15 @@ func (c *compiler) limitNewCode(inc, q *plans.Plan) {
 }
 
 // judgeCode applies the test rule to the probe outcomes of fresh code nodes.
-func (c *compiler) judgeCode(ev Eval, fresh map[string]bool, probeN int) string {
+func (c *compiler) judgeCode(ev Scores, fresh map[string]bool, probeN int) string {
 	if why := c.codeFailure(ev, fresh); why != "" {
 		return why
 	}
 	ran := map[string]int{}
 	right := map[string]int{}
-	for _, o := range ev.Outcomes {
-		if o.Trace == nil {
+	for i, o := range ev.Results {
+		tr := ev.Traces[i]
+		if tr == nil {
 			continue
 		}
 		hit := map[string]bool{}
@@ -662,7 +666,7 @@ func (c *compiler) judgeCode(ev Eval, fresh map[string]bool, probeN int) string 
 				}
 			}
 		}
-		visit(o.Trace.Nodes)
+		visit(tr.Nodes)
 		for id := range hit {
 			ran[id]++
 			if o.Correct {

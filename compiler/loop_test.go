@@ -13,6 +13,7 @@ import (
 	"github.com/sgde-project/sgde/compiler/teacher"
 	"github.com/sgde-project/sgde/plans"
 	"github.com/sgde-project/sgde/runtime"
+	"github.com/sgde-project/sgde/runtime/metric"
 	"github.com/sgde-project/sgde/runtime/trace"
 )
 
@@ -64,11 +65,11 @@ func (s *scripted) Propose(_ context.Context, in teacher.Input) (teacher.Proposa
 	return p, nil
 }
 
-func synthItems(n, offset int) []Item {
-	items := make([]Item, n)
+func synthItems(n, offset int) []runtime.Item {
+	items := make([]runtime.Item, n)
 	for i := range items {
 		id := offset + i
-		items[i] = Item{ID: strconv.Itoa(id), Inputs: map[string]any{"question": fmt.Sprintf("q%d", id)}, Label: id}
+		items[i] = runtime.Item{ID: strconv.Itoa(id), Inputs: map[string]any{"question": fmt.Sprintf("q%d", id)}, Label: id}
 	}
 	return items
 }
@@ -90,8 +91,6 @@ nodes:
 	return p
 }
 
-func exactInt(got, want any) bool { return fmt.Sprint(got) == fmt.Sprint(want) }
-
 func TestAcceptanceRule(t *testing.T) {
 	tests := []struct {
 		name       string
@@ -112,7 +111,7 @@ func TestAcceptanceRule(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			cfg := Config{Initial: fakePlan(t), Train: synthItems(100, 0), Heldout: synthItems(tt.heldout, 1000), Metric: exactInt,
+			cfg := Config{Initial: fakePlan(t), Train: synthItems(100, 0), Heldout: synthItems(tt.heldout, 1000), Metric: metric.Exact{},
 				Teacher: &scripted{rounds: tt.rounds}, Runner: fakeRunner{}, Dir: t.TempDir(), K: 3, MinDelta: tt.minDelta,
 				Iterations: len(tt.rounds), Patience: 5}
 			res, err := Compile(context.Background(), cfg, false)
@@ -140,7 +139,7 @@ func TestAcceptanceRule(t *testing.T) {
 
 func TestStopRules(t *testing.T) {
 	base := func(t *testing.T) Config {
-		return Config{Initial: fakePlan(t), Train: synthItems(50, 0), Heldout: synthItems(100, 1000), Metric: exactInt,
+		return Config{Initial: fakePlan(t), Train: synthItems(50, 0), Heldout: synthItems(100, 1000), Metric: metric.Exact{},
 			Teacher: &scripted{rounds: [][]string{{"acc=0.4"}, {"acc=0.45"}, {"acc=0.3"}, {"acc=0.2"}}}, Runner: fakeRunner{},
 			Dir: t.TempDir(), Iterations: 4, Patience: 10}
 	}
@@ -171,7 +170,7 @@ func TestStopRules(t *testing.T) {
 }
 
 func TestConfigChecked(t *testing.T) {
-	good := Config{Initial: fakePlan(t), Train: synthItems(5, 0), Heldout: synthItems(5, 10), Metric: exactInt,
+	good := Config{Initial: fakePlan(t), Train: synthItems(5, 0), Heldout: synthItems(5, 10), Metric: metric.Exact{},
 		Teacher: &scripted{}, Runner: fakeRunner{}, Dir: t.TempDir()}
 	for name, mod := range map[string]func(*Config){
 		"no data":   func(c *Config) { c.Train = nil },

@@ -3,6 +3,7 @@ package compiler
 import (
 	"context"
 	"errors"
+	"github.com/sgde-project/sgde/runtime"
 	"path/filepath"
 	"testing"
 
@@ -11,12 +12,12 @@ import (
 	"github.com/sgde-project/sgde/plans"
 )
 
-func smallConfig(t *testing.T, dir string, r Runner, items []Item, task *Task) Config {
+func smallConfig(t *testing.T, dir string, r Runner, items []runtime.Item, task *Task) Config {
 	if r == nil {
 		r = newRunner(t, filepath.Join(dir, FileCache))
 	}
 	return Config{
-		Initial: loadPlan(t, task.PlanPath()), Train: items[:24], Heldout: items[24:64], Metric: task.MetricFunc(),
+		Initial: loadPlan(t, task.PlanPath()), Train: items[:24], Heldout: items[24:64], Metric: task.Scoring(),
 		Teacher: teacher.NewLibrary(), Runner: r, Dir: dir, K: 2,
 		Iterations: 3, Patience: 3, Probe: 4,
 	}

@@ -67,7 +67,7 @@ func TestCompileSurvivesHostileTeacher(t *testing.T) {
 	}}
 	var events []Event
 	cfg := Config{
-		Initial: loadPlan(t, task.PlanPath()), Train: items[:16], Heldout: items[16:56], Metric: task.MetricFunc(),
+		Initial: loadPlan(t, task.PlanPath()), Train: items[:16], Heldout: items[16:56], Metric: task.Scoring(),
 		Teacher: teacher.NewLLM(script, "scripted", 0), Runner: r, Dir: dir, K: 5, Iterations: 3, Patience: 3, Probe: 4,
 		Progress: func(ev Event) { events = append(events, ev) },
 	}

@@ -86,7 +86,7 @@ func newRunner(t testing.TB, cachePath string) *runtime.Runner {
 	return r
 }
 
-func gsmTask(t testing.TB) (*Task, []Item) {
+func gsmTask(t testing.TB) (*Task, []runtime.Item) {
 	t.Helper()
 	task, err := LoadTask("../testdata/tasks/gsm-hard.yaml")
 	if err != nil {

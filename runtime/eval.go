@@ -17,11 +17,12 @@ import (
 	"github.com/sgde-project/sgde/runtime/trace"
 )
 
-// Item is one data record to evaluate.
+// Item is one data record to evaluate. The JSON names are part of the compiler's data digest
+// (checkpoints refuse to resume on other data), so they never change.
 type Item struct {
-	ID     string
-	Inputs map[string]any
-	Label  any
+	ID     string         `json:"id"`
+	Inputs map[string]any `json:"inputs"`
+	Label  any            `json:"label"`
 }
 
 // ItemResult is one line of an eval's results file.
@@ -34,10 +35,30 @@ type ItemResult struct {
 	ErrorKind  string         `json:"error_kind,omitempty"`
 	ErrorNode  string         `json:"error_node,omitempty"`
 	Error      string         `json:"error,omitempty"`
-	Calls      int            `json:"student_calls"`
-	Tokens     int            `json:"tokens"`
-	LatencyMS  float64        `json:"latency_ms"`
+	// Calls counts the student requests the run sent (cache hits excluded): what a budget is
+	// charged. CallsNeeded counts the student calls the plan needed, answers replayed from the
+	// cache and retries included: what the plan costs to run on a cold cache.
+	Calls       int     `json:"student_calls"`
+	CallsNeeded int     `json:"student_calls_needed"`
+	Tokens      int     `json:"tokens"`
+	LatencyMS   float64 `json:"latency_ms"`
 }
+
+// RunFunc runs a plan once on one item's inputs. Program.Run is one; the result must carry the
+// run's trace even when the run fails.
+type RunFunc func(ctx context.Context, inputs map[string]any) (*RunResult, error)
+
+// StopError is what Eval returns when an item failed with one of EvalOptions.StopKinds.
+type StopError struct {
+	Item string
+	Err  error
+}
+
+// Error names the item whose run hit the failure.
+func (e *StopError) Error() string { return fmt.Sprintf("item %s: %v", e.Item, e.Err) }
+
+// Unwrap returns the run's error.
+func (e *StopError) Unwrap() error { return e.Err }
 
 // EvalOptions configures Eval.
 type EvalOptions struct {
@@ -60,6 +81,11 @@ type EvalOptions struct {
 	// Progress is called after each item with the number done (resumed items included) and the
 	// total. It is called from one goroutine at a time.
 	Progress func(done, total int)
+	// StopKinds are error kinds that say the eval itself, not the plan, is broken (e.g. the
+	// student endpoint is down): the first item failing with one is recorded, the items in
+	// flight are cut short (and not recorded), and Eval returns a *StopError. Every other
+	// failure is charged to the plan and the eval goes on.
+	StopKinds map[string]bool
 }
 
 // EvalReport summarises an eval.
@@ -112,6 +138,12 @@ const syncEvery = time.Second
 // flight, and returns the report of what finished together with ctx's error; items cut short
 // by the cancellation are not recorded, so Resume runs them again.
 func Eval(ctx context.Context, prog *Program, items []Item, m metric.Metric, opts EvalOptions) (*EvalReport, error) {
+	return EvalFunc(ctx, prog.Plan().Metadata.Name, prog.Run, items, m, opts)
+}
+
+// EvalFunc is Eval over any way of running the plan called plan: the compiler scores candidates
+// through it with its own runner.
+func EvalFunc(ctx context.Context, plan string, run RunFunc, items []Item, m metric.Metric, opts EvalOptions) (*EvalReport, error) {
 	start := time.Now()
 	if opts.ResultsPath == "" && opts.Resume {
 		return nil, errors.New("eval: resume needs a results file")
@@ -192,6 +224,11 @@ func Eval(ctx context.Context, prog *Program, items []Item, m metric.Metric, opt
 	if conc <= 0 {
 		conc = 4
 	}
+	// runCtx is cancelled by a stopping failure as well as by the caller.
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var stopOnce sync.Once
+	var stopErr error
 	work := make(chan Item)
 	var wg sync.WaitGroup
 	for range min(conc, max(len(todo), 1)) {
@@ -199,15 +236,21 @@ func Eval(ctx context.Context, prog *Program, items []Item, m metric.Metric, opt
 		go func() {
 			defer wg.Done()
 			for it := range work {
-				res, err := prog.Run(ctx, it.Inputs)
-				if err != nil && ctx.Err() != nil {
+				res, err := run(runCtx, it.Inputs)
+				if err != nil && runCtx.Err() != nil {
 					continue // cut short: leave it for --resume
+				}
+				if res == nil || res.Trace == nil {
+					res = &RunResult{Trace: &trace.Run{Plan: plan, Inputs: it.Inputs}}
+					if err != nil {
+						res.Trace.Error, res.Trace.ErrorKind = err.Error(), KindOf(err)
+					}
 				}
 				tr := res.Trace
 				tr.ID = it.ID
 				r := ItemResult{
 					ID: it.ID, Input: it.Inputs, Label: it.Label, Prediction: res.Output,
-					Calls: tr.Calls, Tokens: tr.Tokens.Total, LatencyMS: tr.LatencyMS,
+					Calls: tr.Calls, CallsNeeded: callsNeeded(tr.Nodes), Tokens: tr.Tokens.Total, LatencyMS: tr.LatencyMS,
 				}
 				if err != nil {
 					r.ErrorKind, r.ErrorNode, r.Error = tr.ErrorKind, tr.ErrorNode, tr.Error
@@ -215,6 +258,10 @@ func Eval(ctx context.Context, prog *Program, items []Item, m metric.Metric, opt
 					r.Correct = m.Score(res.Output, it.Label)
 				}
 				record(r, tr)
+				if err != nil && opts.StopKinds[KindOf(err)] {
+					stopOnce.Do(func() { stopErr = &StopError{Item: it.ID, Err: err} })
+					cancel()
+				}
 			}
 		}()
 	}
@@ -222,7 +269,7 @@ feed:
 	for _, it := range todo {
 		select {
 		case work <- it:
-		case <-ctx.Done():
+		case <-runCtx.Done():
 			break feed
 		}
 	}
@@ -243,14 +290,38 @@ feed:
 			ordered = append(ordered, r)
 		}
 	}
-	rep := Summarize(prog.Plan().Metadata.Name, m.Name(), len(items), ordered, opts.Exclude)
+	rep := Summarize(plan, m.Name(), len(items), ordered, opts.Exclude)
 	rep.Resumed = resumed
 	rep.WallSeconds = time.Since(start).Seconds()
 	if ctx.Err() != nil {
 		rep.Interrupted = true
 		return rep, ctx.Err()
 	}
+	if stopErr != nil {
+		rep.Interrupted = true
+		return rep, stopErr
+	}
 	return rep, nil
+}
+
+// callsNeeded counts the llm executions of a run (retries included), inside consensus samples
+// too, whether or not the answer came from the cache.
+func callsNeeded(nodes []*trace.Node) int {
+	n := 0
+	for _, tn := range nodes {
+		if tn == nil {
+			continue
+		}
+		if tn.Substrate == "llm" {
+			n += max(tn.Attempts, 1)
+		}
+		if tn.Consensus != nil {
+			for _, s := range tn.Consensus.Samples {
+				n += callsNeeded(s.Nodes)
+			}
+		}
+	}
+	return n
 }
 
 // Summarize computes the report of a set of results; exclude (may be nil) names the ids left

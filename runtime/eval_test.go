@@ -242,3 +242,68 @@ func TestEvalInMemory(t *testing.T) {
 		t.Errorf("%d results, report n %d", len(got), rep.Accuracy.N)
 	}
 }
+
+// A failure of a stop kind ends the eval with a *StopError naming the item; other failures are
+// charged to the plan and the eval goes on.
+func TestEvalStopKinds(t *testing.T) {
+	prog, err := newRunner(t, evalStudent(), 4).Prepare(mustPlan(t, planLinear))
+	if err != nil {
+		t.Fatal(err)
+	}
+	items := evalItems(40)
+	var seen atomic.Int64
+	rep, err := runtime.Eval(context.Background(), prog, items, metric.Exact{}, runtime.EvalOptions{
+		Concurrency: 1, StopKinds: map[string]bool{runtime.KindStudentRejected: true},
+		OnResult: func(runtime.ItemResult, *trace.Run) { seen.Add(1) },
+	})
+	var se *runtime.StopError
+	if !errors.As(err, &se) || se.Item != "item-03" || runtime.KindOf(err) != runtime.KindStudentRejected {
+		t.Fatalf("err = %v (%T), want a StopError on item-03 of kind %s", err, err, runtime.KindStudentRejected)
+	}
+	// One worker: items 0-3 ran (item 3 is the rejected one), nothing after it.
+	if rep == nil || !rep.Interrupted || rep.Accuracy.N != 4 || seen.Load() != 4 {
+		t.Errorf("report %+v, %d results seen; want 4 results and Interrupted", rep, seen.Load())
+	}
+	// Parse failures (item 7) are not a stop kind: the eval goes on past them.
+	rep, err = runtime.Eval(context.Background(), prog, items, metric.Exact{}, runtime.EvalOptions{
+		StopKinds: map[string]bool{runtime.KindCacheMiss: true}})
+	if err != nil || rep.Accuracy.N != 40 {
+		t.Errorf("err %v, n %d", err, rep.Accuracy.N)
+	}
+}
+
+// EvalFunc accepts any way of running the plan; CallsNeeded counts llm executions.
+func TestEvalFuncCallsNeeded(t *testing.T) {
+	run := func(_ context.Context, in map[string]any) (*runtime.RunResult, error) {
+		tr := &trace.Run{Calls: 0, Nodes: []*trace.Node{{ID: "a", Substrate: "llm", Attempts: 2, Cached: true}, {ID: "c", Substrate: "code"},
+			{ID: "v", Substrate: "consensus", Consensus: &trace.Consensus{Samples: []trace.Sample{{Nodes: []*trace.Node{{ID: "m", Substrate: "llm"}}}, {Nodes: []*trace.Node{{ID: "m", Substrate: "llm"}}}}}}}}
+		return &runtime.RunResult{Output: in["question"], Trace: tr}, nil
+	}
+	var got []runtime.ItemResult
+	rep, err := runtime.EvalFunc(context.Background(), "fake", run, evalItems(3), metric.Exact{}, runtime.EvalOptions{
+		OnResult: func(r runtime.ItemResult, _ *trace.Run) { got = append(got, r) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Plan != "fake" || len(got) != 3 || got[0].CallsNeeded != 4 || got[0].Calls != 0 {
+		t.Errorf("report %+v results %+v: want 4 calls needed (2 attempts + 2 consensus samples), 0 sent", rep, got)
+	}
+}
+
+// A compile task's mapping: several inputs from named fields, other fields never read, and a
+// named id field required in every record.
+func TestReadItemsTaskMapping(t *testing.T) {
+	f := runtime.Fields{Inputs: map[string]string{"question": "input", "context": "ctx"}, Label: "target", ID: "idx", StrictID: true}
+	items, err := runtime.ReadItems(strings.NewReader(`{"idx": 3, "input": "q?", "ctx": "c", "code": "secret", "target": 1.5}`+"\n"+`{"idx": "a", "input": "r?", "ctx": "d", "target": 2}`), nil, f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(items) != 2 || items[0].ID != "3" || items[1].ID != "a" || len(items[0].Inputs) != 2 || items[0].Inputs["context"] != "c" {
+		t.Errorf("items = %+v", items)
+	}
+	for _, bad := range []string{`{"input": "a", "ctx": "c", "target": 1}`, `{"idx": 1, "input": "a", "target": 1}`, `null`} {
+		if _, err := runtime.ReadItems(strings.NewReader(bad), nil, f); err == nil {
+			t.Errorf("%s: accepted", bad)
+		}
+	}
+}

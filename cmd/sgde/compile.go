@@ -276,7 +276,7 @@ type compileOutcome struct {
 	result *compiler.Result
 	rows   []compiler.Row
 	env    *compileEnv
-	test   []compiler.Item
+	test   []runtime.Item
 }
 
 func runCompile(ctx context.Context, inv invocation, dir string, resume, quiet bool, stdout, stderr io.Writer) error {
@@ -361,7 +361,7 @@ func compileAndReport(ctx context.Context, inv invocation, dir string, resume, q
 	}
 	out := &compileOutcome{env: env, test: evalSet}
 	prog := newProgress(stderr, quiet)
-	metric := task.MetricFunc()
+	metric := task.Scoring()
 	cfg := compiler.Config{
 		Initial: initial, Train: train, Heldout: heldout, Metric: metric, Teacher: tch, Runner: env.runner,
 		Dir: dir, Allowed: actions, K: inv.K, MinDelta: inv.MinDelta, Alpha: inv.Alpha, Patience: inv.Patience,
@@ -379,7 +379,7 @@ func compileAndReport(ctx context.Context, inv invocation, dir string, resume, q
 	}
 	out.result = res
 	prog.phase("baselines")
-	zero, err := compiler.Evaluate(ctx, env.runner, res.Initial, evalSet, metric, inv.Workers)
+	zero, err := compiler.Evaluate(ctx, env.runner, res.Initial, evalSet, metric, inv.Workers, nil)
 	if err != nil {
 		prog.done()
 		return out, fmt.Errorf("zero-shot baseline: %w", err)
@@ -396,20 +396,20 @@ func compileAndReport(ctx context.Context, inv invocation, dir string, resume, q
 			return out, fmt.Errorf("write few-shot plan: %w", err)
 		}
 	}
-	few, err := compiler.Evaluate(ctx, env.runner, fewPlan, evalSet, metric, inv.Workers)
+	few, err := compiler.Evaluate(ctx, env.runner, fewPlan, evalSet, metric, inv.Workers, nil)
 	if err != nil {
 		prog.done()
 		return out, fmt.Errorf("few-shot baseline: %w", err)
 	}
-	comp, err := compiler.Evaluate(ctx, env.runner, res.Plan, evalSet, metric, inv.Workers)
+	comp, err := compiler.Evaluate(ctx, env.runner, res.Plan, evalSet, metric, inv.Workers, nil)
 	prog.done()
 	if err != nil {
 		return out, fmt.Errorf("compiled plan: %w", err)
 	}
-	zr := compiler.RowOf("zero-shot", zero).WithClean(zero, suspects)
-	fr := compiler.RowOf("few-shot bootstrap", few).WithClean(few, suspects)
+	zr := compiler.RowOf("zero-shot", zero, suspects)
+	fr := compiler.RowOf("few-shot bootstrap", few, suspects)
 	fr.CompileStudentCalls, fr.CompileSeconds = fewCost.CompileStudentCalls, fewCost.CompileSeconds
-	cr := compiler.RowOf("sgde compiled", comp).WithClean(comp, suspects)
+	cr := compiler.RowOf("sgde compiled", comp, suspects)
 	st := res.State
 	cr.CompileTeacherTokens, cr.CompileStudentCalls, cr.CompileSeconds = st.TeacherTokens, st.StudentCalls, st.WallSeconds
 	out.rows = []compiler.Row{zr, fr, cr}
