@@ -17,7 +17,7 @@ func boundCommand() *cli.Command {
 			"which may sit on one of 3 substrates. The first line of output is m alone.\n\n" +
 			"Example:\n   sgde bound -k 3 --epsilon 0.05 --delta 0.05",
 		Flags: []cli.Flag{
-			&cli.IntFlag{Name: "k", Usage: "number of subtask types (at least 1)", Required: true},
+			&cli.IntFlag{Name: "k", Usage: "number of subtask types (at least 1)"},
 			&cli.Float64Flag{Name: "epsilon", Usage: "risk tolerance, strictly between 0 and 1", Value: 0.05},
 			&cli.Float64Flag{Name: "delta", Usage: "failure probability, strictly between 0 and 1", Value: 0.05},
 			&cli.BoolFlag{Name: "json", Usage: "print a JSON object instead of text"},
@@ -25,6 +25,9 @@ func boundCommand() *cli.Command {
 		Action: func(c *cli.Context) error {
 			if c.NArg() > 0 {
 				return usagef("bound takes no arguments, got %q", c.Args().First())
+			}
+			if !c.IsSet("k") {
+				return usagef("bound needs -k K")
 			}
 			k, eps, delta := c.Int("k"), c.Float64("epsilon"), c.Float64("delta")
 			m, err := pac.Bound(k, eps, delta)

@@ -47,26 +47,14 @@ type buildReport struct {
 }
 
 func runBuild(c *cli.Context) error {
-	args, err := parseInterspersed(c)
-	if err != nil || args == nil {
-		return err
+	if c.NArg() != 1 {
+		return usagef("build takes exactly one SRC.go argument, got %d", c.NArg())
 	}
-	if len(args.pos) != 1 {
-		return usagef("build takes exactly one SRC.go argument, got %d", len(args.pos))
-	}
-	srcPath := args.pos[0]
+	srcPath := c.Args().First()
 	if !strings.HasSuffix(srcPath, ".go") {
 		return usagef("build: %s is not a .go file", srcPath)
 	}
-	jsonOut, err := args.bool("json")
-	if err != nil {
-		return err
-	}
-	timeout, err := args.duration("build-timeout")
-	if err != nil {
-		return err
-	}
-	outPath := args.string("output")
+	jsonOut, timeout, outPath := c.Bool("json"), c.Duration("build-timeout"), c.String("output")
 	art, err := buildSource(c, srcPath, timeout)
 	if err != nil {
 		if jsonOut {

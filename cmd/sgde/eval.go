@@ -46,11 +46,7 @@ func evalCommand() *cli.Command {
 }
 
 func evalAction(c *cli.Context) error {
-	c, args, err := withTrailingFlags(c)
-	if err != nil {
-		return err
-	}
-	p, err := loadPlan(args, "eval")
+	p, err := loadPlan(c.Args().Slice(), "eval")
 	if err != nil {
 		return err
 	}

@@ -5,11 +5,9 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
-	"strconv"
 	"strings"
 	"time"
 
@@ -66,63 +64,43 @@ type execError struct {
 }
 
 func runExec(c *cli.Context) error {
-	args, err := parseInterspersed(c)
-	if err != nil || args == nil {
-		return err
+	if c.NArg() != 1 {
+		return usagef("exec takes exactly one SRC.go or MOD.wasm argument, got %d", c.NArg())
 	}
-	if len(args.pos) != 1 {
-		return usagef("exec takes exactly one SRC.go or MOD.wasm argument, got %d", len(args.pos))
-	}
-	target := args.pos[0]
-	jsonOut, err := args.bool("json")
-	if err != nil {
-		return err
-	}
+	target := c.Args().First()
+	jsonOut := c.Bool("json")
 	var lim sandbox.Limits
-	mem, err := args.uint("memory-mib")
-	if err != nil {
-		return err
-	}
+	mem := c.Uint("memory-mib")
 	if mem == 0 || mem > sandbox.DefaultMaxMemoryMiB {
 		return usagef("--memory-mib must be between 1 and %d", sandbox.DefaultMaxMemoryMiB)
 	}
 	lim.MemoryMiB = uint32(mem)
-	if lim.Timeout, err = args.duration("timeout"); err != nil {
-		return err
-	}
+	lim.Timeout = c.Duration("timeout")
 	if lim.Timeout <= 0 {
 		return usagef("--timeout must be positive")
 	}
-	maxOut, err := args.uint("max-output-bytes")
-	if err != nil {
-		return err
-	}
-	if maxOut == 0 || maxOut > 1<<30 {
+	maxOut := c.Int("max-output-bytes")
+	if maxOut <= 0 || maxOut > 1<<30 {
 		return usagef("--max-output-bytes must be between 1 and %d", 1<<30)
 	}
 	lim.MaxOutputBytes = int(maxOut)
-	engineName, err := chooseEngine(args.string("engine"), "")
+	engineName, err := chooseEngine(c.String("engine"), "")
 	if err != nil {
 		return err
 	}
-	meter, err := execMeter(args, engineName)
+	meter, err := execMeter(c, engineName)
 	if err != nil {
 		return err
 	}
-	repeat, err := execRepeat(args)
+	repeat, err := execRepeat(c)
 	if err != nil {
 		return err
 	}
-	preinit, err := args.bool("preinit")
-	if err != nil {
-		return err
-	}
+	preinit := c.Bool("preinit")
 	if preinit && (!meter || engineName != engineWazero) {
 		return usagef("--preinit needs the wazero engine with metering on")
 	}
-	if lim.Fuel, err = args.uint("fuel"); err != nil {
-		return err
-	}
+	lim.Fuel = c.Uint64("fuel")
 	if lim.Fuel > sandbox.MaxFuel {
 		return usagef("--fuel must be at most %d", uint64(sandbox.MaxFuel))
 	}
@@ -132,11 +110,8 @@ func runExec(c *cli.Context) error {
 		}
 		fmt.Fprint(c.App.ErrWriter, meterOffWarning)
 	}
-	buildTimeout, err := args.duration("build-timeout")
-	if err != nil {
-		return err
-	}
-	inputs, err := readInputs(args.string("input"), args.string("inputs"))
+	buildTimeout := c.Duration("build-timeout")
+	inputs, err := readInputs(c.String("input"), c.String("inputs"))
 	if err != nil {
 		return err
 	}
@@ -306,116 +281,4 @@ func readInputs(input, file string) ([][]byte, error) {
 func isJSONObject(b []byte) bool {
 	b = bytes.TrimSpace(b)
 	return len(b) > 0 && b[0] == '{' && json.Valid(b)
-}
-
-// interspersedArgs holds a command's positional arguments and the flags given after them:
-// urfave/cli stops at the first positional argument, but the documented form of build and exec
-// puts the source first ("sgde exec SRC.go --input ...").
-type interspersedArgs struct {
-	c   *cli.Context
-	fs  *flag.FlagSet
-	set map[string]bool
-	pos []string
-}
-
-// parseInterspersed parses the flags that follow positional arguments with the command's own
-// flag definitions. It returns nil, nil when it printed help.
-func parseInterspersed(c *cli.Context) (*interspersedArgs, error) {
-	a := &interspersedArgs{c: c, fs: flag.NewFlagSet(c.Command.Name, flag.ContinueOnError), set: map[string]bool{}}
-	a.fs.SetOutput(io.Discard)
-	for _, f := range c.Command.Flags {
-		if err := f.Apply(a.fs); err != nil {
-			return nil, err
-		}
-	}
-	rest := c.Args().Slice()
-	for len(rest) > 0 {
-		switch {
-		case rest[0] == "--":
-			a.pos = append(a.pos, rest[1:]...)
-			rest = nil
-		case len(rest[0]) > 1 && rest[0][0] == '-':
-			if err := a.fs.Parse(rest); err != nil {
-				if errors.Is(err, flag.ErrHelp) {
-					return nil, cli.ShowCommandHelp(c, c.Command.Name)
-				}
-				return nil, usagef("%v", err)
-			}
-			rest = a.fs.Args()
-		default:
-			a.pos = append(a.pos, rest[0])
-			rest = rest[1:]
-		}
-	}
-	a.fs.Visit(func(f *flag.Flag) { a.set[f.Name] = true })
-	return a, nil
-}
-
-// value returns the flag's value as given after the positional arguments, if it was.
-func (a *interspersedArgs) value(name string) (string, bool) {
-	for _, f := range a.c.Command.Flags {
-		names := f.Names()
-		if len(names) == 0 || names[0] != name {
-			continue
-		}
-		for _, n := range names {
-			if a.set[n] {
-				return a.fs.Lookup(n).Value.String(), true
-			}
-		}
-	}
-	return "", false
-}
-
-func (a *interspersedArgs) string(name string) string {
-	if v, ok := a.value(name); ok {
-		return v
-	}
-	return a.c.String(name)
-}
-
-func (a *interspersedArgs) bool(name string) (bool, error) {
-	if v, ok := a.value(name); ok {
-		b, err := strconv.ParseBool(v)
-		if err != nil {
-			return false, usagef("--%s: %v", name, err)
-		}
-		return b, nil
-	}
-	return a.c.Bool(name), nil
-}
-
-func (a *interspersedArgs) duration(name string) (time.Duration, error) {
-	if v, ok := a.value(name); ok {
-		d, err := time.ParseDuration(v)
-		if err != nil {
-			return 0, usagef("--%s: %v", name, err)
-		}
-		return d, nil
-	}
-	return a.c.Duration(name), nil
-}
-
-func (a *interspersedArgs) uint(name string) (uint64, error) {
-	if v, ok := a.value(name); ok {
-		n, err := strconv.ParseUint(v, 10, 64)
-		if err != nil {
-			return 0, usagef("--%s: %v", name, err)
-		}
-		return n, nil
-	}
-	if a.c.IsSet(name) || a.c.Value(name) != nil {
-		switch v := a.c.Value(name).(type) {
-		case uint:
-			return uint64(v), nil
-		case uint64:
-			return v, nil
-		case int:
-			if v < 0 {
-				return 0, usagef("--%s must not be negative", name)
-			}
-			return uint64(v), nil
-		}
-	}
-	return 0, nil
 }

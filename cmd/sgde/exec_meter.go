@@ -30,8 +30,8 @@ func meterFlags() []cli.Flag {
 
 // execMeter reads --meter: true for on. off is refused for engines that cannot run without a
 // CPU bound.
-func execMeter(args *interspersedArgs, engineName string) (bool, error) {
-	switch v := args.string("meter"); v {
+func execMeter(c *cli.Context, engineName string) (bool, error) {
+	switch v := c.String("meter"); v {
 	case "", "on":
 		return true, nil
 	case "off":
@@ -45,11 +45,8 @@ func execMeter(args *interspersedArgs, engineName string) (bool, error) {
 }
 
 // execRepeat reads --repeat.
-func execRepeat(args *interspersedArgs) (int, error) {
-	n, err := args.uint("repeat")
-	if err != nil {
-		return 0, err
-	}
+func execRepeat(c *cli.Context) (int, error) {
+	n := c.Uint("repeat")
 	if n == 0 || n > 10_000_000 {
 		return 0, usagef("--repeat must be between 1 and 10000000")
 	}

@@ -104,19 +104,25 @@ func setUsageHandler(c *cli.Command) {
 	}
 }
 
+// runApp runs app on args with flags accepted after positional arguments (interspersed).
+func runApp(ctx context.Context, app *cli.App, args []string) error {
+	args, err := interspersed(app, args)
+	if err != nil {
+		return err
+	}
+	return app.RunContext(ctx, args)
+}
+
 // run is main without os.Exit, so tests can drive the CLI in-process.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	app := newApp(stdout, stderr)
-	err := app.RunContext(ctx, args)
+	err := runApp(ctx, app, args)
 	if err == nil {
 		return exitOK
 	}
 	fmt.Fprintf(stderr, "sgde: %v\n", err)
 	var ue usageError
 	if errors.As(err, &ue) {
-		return exitUsage
-	}
-	if isUsageMessage(err) {
 		return exitUsage
 	}
 	var ec exitCoder

@@ -6,7 +6,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -165,52 +164,6 @@ func newEnv(ctx context.Context, c *cli.Context, p *plans.Plan) (_ *env, err err
 	return e, nil
 }
 
-// withTrailingFlags returns a context in which flags written after the positional arguments
-// ("sgde run PLAN --input ...", the documented form) are parsed too: urfave/cli stops parsing at
-// the first positional argument. It also returns the positional arguments.
-func withTrailingFlags(c *cli.Context) (*cli.Context, []string, error) {
-	fs := flag.NewFlagSet(c.Command.Name, flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	for _, f := range c.Command.Flags {
-		if err := f.Apply(fs); err != nil {
-			return nil, nil, err
-		}
-	}
-	// Carry over the flags given before the positional arguments.
-	for _, f := range c.Command.Flags {
-		name := f.Names()[0]
-		if c.IsSet(name) && fs.Lookup(name) != nil {
-			v := c.Value(name)
-			if d, ok := v.(time.Duration); ok {
-				v = d.String()
-			}
-			if err := fs.Set(name, fmt.Sprint(v)); err != nil {
-				return nil, nil, usagef("--%s: %v", name, err)
-			}
-		}
-	}
-	var pos []string
-	rest := c.Args().Slice()
-	for len(rest) > 0 {
-		switch {
-		case rest[0] == "--":
-			pos = append(pos, rest[1:]...)
-			rest = nil
-		case len(rest[0]) > 1 && rest[0][0] == '-':
-			if err := fs.Parse(rest); err != nil {
-				return nil, nil, usagef("%v", err)
-			}
-			rest = fs.Args()
-		default:
-			pos = append(pos, rest[0])
-			rest = rest[1:]
-		}
-	}
-	nc := cli.NewContext(c.App, fs, c.Lineage()[1])
-	nc.Context, nc.Command = c.Context, c.Command
-	return nc, pos, nil
-}
-
 // loadPlan loads and validates the plan named by the only positional argument.
 func loadPlan(args []string, command string) (*plans.Plan, error) {
 	if len(args) != 1 {
@@ -239,11 +192,7 @@ func runCommand() *cli.Command {
 			&cli.BoolFlag{Name: "trace", Usage: "print the run's trace tree to stderr"},
 		}, runtimeFlags()...),
 		Action: func(c *cli.Context) error {
-			c, args, err := withTrailingFlags(c)
-			if err != nil {
-				return err
-			}
-			p, err := loadPlan(args, "run")
+			p, err := loadPlan(c.Args().Slice(), "run")
 			if err != nil {
 				return err
 			}

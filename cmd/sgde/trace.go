@@ -26,10 +26,7 @@ func traceCommand() *cli.Command {
 				&cli.StringFlag{Name: "color", Value: "auto", Usage: "auto (when stdout is a terminal), always or never"},
 			},
 			Action: func(c *cli.Context) error {
-				c, args, err := withTrailingFlags(c)
-				if err != nil {
-					return err
-				}
+				args := c.Args().Slice()
 				if len(args) != 1 {
 					return usagef("trace show takes exactly one trace file, got %d arguments", len(args))
 				}
