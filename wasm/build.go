@@ -129,13 +129,17 @@ func CacheRoot() (string, error) {
 }
 
 // NewBuilder returns a Builder. By default artefacts are cached in CacheRoot()/artifacts and the
-// compiler's cache is CacheRoot()/gocache.
+// compiler's cache is $SGDE_GOCACHE when set (for example `go env GOCACHE`, to share the Go build
+// cache the tests were compiled into), else CacheRoot()/gocache.
 func NewBuilder(opts ...BuilderOption) (*Builder, error) {
 	root, rootErr := CacheRoot()
 	b := &Builder{timeout: DefaultBuildTimeout, parallel: 2, inflight: map[string]*flight{}}
 	if rootErr == nil {
 		b.cacheDir = filepath.Join(root, "artifacts")
 		b.goCache = filepath.Join(root, "gocache")
+	}
+	if d := os.Getenv("SGDE_GOCACHE"); d != "" {
+		b.goCache = d
 	}
 	for _, o := range opts {
 		o(b)
@@ -373,6 +377,16 @@ func (b *Builder) writeModule(tmp string, src []byte) error {
 // configuration, and a process group that is killed whole when ctx ends.
 func (b *Builder) run(ctx context.Context, tmp, dir string, args ...string) ([]byte, error) {
 	if err := os.MkdirAll(b.goCache, 0o700); err != nil {
+		return nil, err
+	}
+	// Go telemetry off in the private HOME: in its default ("local") mode the go command starts
+	// a detached child that writes counters under HOME after the build returns, which used to
+	// recreate the temporary directory after it was removed (a $TMPDIR/sgde-version-N per run).
+	telemetry := filepath.Join(tmp, "home", ".config", "go", "telemetry")
+	if err := os.MkdirAll(telemetry, 0o700); err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(filepath.Join(telemetry, "mode"), []byte("off"), 0o600); err != nil {
 		return nil, err
 	}
 	cmd := exec.CommandContext(ctx, b.bin, args...)

@@ -165,3 +165,28 @@ func TestCacheEntries(t *testing.T) {
 		}
 	}
 }
+
+// TestBuildLeavesNothingInTMPDIR: a build (and the toolchain version probe before it) removes
+// every file it made under $TMPDIR, including those a go command's detached helpers (telemetry)
+// might write after it returns.
+func TestBuildLeavesNothingInTMPDIR(t *testing.T) {
+	tmp := t.TempDir()
+	t.Setenv("TMPDIR", tmp)
+	b := newTestBuilder(t)
+	if _, err := b.Build(context.Background(), []byte(okNode), "ok.go"); err != nil {
+		t.Fatal(err)
+	}
+	// A detached child of the go command would write within moments of its parent's exit.
+	for i := 0; i < 4; i++ {
+		if i > 0 {
+			time.Sleep(250 * time.Millisecond)
+		}
+		if left, _ := os.ReadDir(tmp); len(left) > 0 {
+			var names []string
+			for _, e := range left {
+				names = append(names, e.Name())
+			}
+			t.Fatalf("build left %v in $TMPDIR", names)
+		}
+	}
+}

@@ -1,0 +1,79 @@
+// Package testcache gives a test binary one scratch directory for what its tests build and
+// compile (WebAssembly modules, wazero compilation caches), so that tests never write to the
+// user's cache directory and leave nothing behind in $TMPDIR.
+//
+// A package whose tests build code nodes runs them through Main. `make test` creates one such
+// directory for the whole run (SGDE_TEST_CACHE), so the packages share their builds, and removes
+// it at the end; a plain `go test` gets a private directory removed when the binary exits.
+// It must not be imported by code that ships in the binary.
+package testcache
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// Env names the directory shared by every test binary of a run. Whoever sets it removes it.
+const Env = "SGDE_TEST_CACHE"
+
+// Main runs m with the sgde caches (SGDE_CACHE_DIR) in the run's scratch directory, creating
+// and afterwards removing a private one when Env is unset, and returns m's exit code:
+//
+//	func TestMain(m *testing.M) { os.Exit(testcache.Main(m)) }
+//
+// Code-node builds use the go command's own build cache (SGDE_GOCACHE = `go env GOCACHE`, the
+// cache `go test` has just compiled the test binary into): it is content-addressed and trimmed
+// by Go, and compiling the wasip1 standard library into a fresh cache costs half a minute per
+// test binary.
+func Main(m *testing.M) int {
+	root := os.Getenv(Env)
+	created := false
+	if root == "" {
+		dir, err := os.MkdirTemp("", "sgde-test-cache-")
+		if err != nil {
+			panic("testcache: " + err.Error())
+		}
+		root, created = dir, true
+		os.Setenv(Env, root)
+	}
+	os.Setenv("SGDE_CACHE_DIR", filepath.Join(root, "sgde"))
+	if os.Getenv("SGDE_GOCACHE") == "" {
+		if out, err := exec.Command("go", "env", "GOCACHE").Output(); err == nil {
+			if d := strings.TrimSpace(string(out)); d != "" && d != "off" {
+				os.Setenv("SGDE_GOCACHE", d)
+			}
+		}
+	}
+	code := m.Run()
+	if created {
+		// Module caches are written read-only; make them removable first.
+		_ = filepath.WalkDir(root, func(p string, d os.DirEntry, err error) error {
+			if err == nil && d.IsDir() {
+				_ = os.Chmod(p, 0o700)
+			}
+			return nil
+		})
+		if err := os.RemoveAll(root); err != nil {
+			println("testcache: remove", root+":", err.Error())
+		}
+	}
+	return code
+}
+
+// Dir returns the directory name under the run's scratch directory, created. Outside Main (Env
+// unset) it falls back to a directory of tb's own, removed when tb ends.
+func Dir(tb testing.TB, name string) string {
+	tb.Helper()
+	root := os.Getenv(Env)
+	if root == "" {
+		return tb.TempDir()
+	}
+	d := filepath.Join(root, name)
+	if err := os.MkdirAll(d, 0o700); err != nil {
+		tb.Fatal(err)
+	}
+	return d
+}
