@@ -15,6 +15,7 @@ const (
 	KindStudentRejected    = "student_rejected"     // endpoint refused the request (4xx)
 	KindStudentBadResponse = "student_bad_response" // endpoint answered with garbage
 	KindCacheMiss          = "cache_miss"           // replay mode and the response is not cached
+	KindCacheCorrupt       = "cache_corrupt"        // replay mode and the cached entry failed its checksum
 	KindTimeout            = "timeout"              // the node's own timeout expired
 	KindCanceled           = "canceled"             // the caller cancelled the run
 	KindNoConsensus        = "no_consensus"         // samples produced values but no winner

@@ -9,10 +9,14 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
+	"reflect"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
+	"github.com/sgde-project/sgde/plans"
 	"github.com/sgde-project/sgde/runtime/metric"
 	"github.com/sgde-project/sgde/runtime/trace"
 )
@@ -35,13 +39,16 @@ type ItemResult struct {
 	ErrorKind  string         `json:"error_kind,omitempty"`
 	ErrorNode  string         `json:"error_node,omitempty"`
 	Error      string         `json:"error,omitempty"`
-	// Calls counts the student requests the run sent (cache hits excluded): what a budget is
-	// charged. CallsNeeded counts the student calls the plan needed, answers replayed from the
-	// cache and retries included: what the plan costs to run on a cold cache.
-	Calls       int     `json:"student_calls"`
-	CallsNeeded int     `json:"student_calls_needed"`
-	Tokens      int     `json:"tokens"`
-	LatencyMS   float64 `json:"latency_ms"`
+	// Calls counts the HTTP requests the run sent to the student (retries and requests of calls
+	// that failed included, cache hits excluded): what a budget is charged. CallsNeeded counts
+	// the student calls the plan needed, answers replayed from the cache and retries included:
+	// what the plan costs to run on a cold cache, the same whether the cache was cold or warm.
+	Calls       int `json:"student_calls"`
+	CallsNeeded int `json:"student_calls_needed"`
+	// CacheHits is how many of CallsNeeded the response cache answered.
+	CacheHits int     `json:"cache_hits"`
+	Tokens    int     `json:"tokens"`
+	LatencyMS float64 `json:"latency_ms"`
 }
 
 // RunFunc runs a plan once on one item's inputs. Program.Run is one; the result must carry the
@@ -86,6 +93,80 @@ type EvalOptions struct {
 	// flight are cut short (and not recorded), and Eval returns a *StopError. Every other
 	// failure is charged to the plan and the eval goes on.
 	StopKinds map[string]bool
+	// PlanDigest identifies the plan in the results file's header; Eval fills it in from the
+	// program, EvalFunc callers writing a results file should set it.
+	PlanDigest string
+	// DataDigest identifies the data set (e.g. the sha256 of the data file). It is recorded in
+	// the results file's header, and Resume refuses a file produced from other data.
+	DataDigest string
+	// Settings are the options that change answers or scores (student model, record fields,
+	// ...), recorded in the header and compared on Resume like DataDigest.
+	Settings map[string]string
+}
+
+// ResultsHeader is the first line of a results file: what produced the results below it.
+// Resume continues a file only when the header matches the current eval exactly, so results of
+// another plan, data set, metric or student are never mixed in.
+type ResultsHeader struct {
+	// Version marks the line as a header (results lines have an "id" instead).
+	Version    int               `json:"sgde_results"`
+	Plan       string            `json:"plan"`
+	PlanDigest string            `json:"plan_digest"`
+	DataDigest string            `json:"data_digest,omitempty"`
+	Metric     string            `json:"metric"`
+	Settings   map[string]string `json:"settings,omitempty"`
+}
+
+// resultsVersion is the results file format: 1 added the header line.
+const resultsVersion = 1
+
+// ErrProvenance means a results file was produced by a different plan, data set, metric or
+// settings than the eval asked to continue it.
+var ErrProvenance = errors.New("results file was produced by a different eval")
+
+// mismatch describes how h differs from want, or returns "" when they agree.
+func (h ResultsHeader) mismatch(want ResultsHeader) string {
+	var d []string
+	diff := func(what, got, want string) {
+		if got != want {
+			d = append(d, fmt.Sprintf("%s %q (now %q)", what, got, want))
+		}
+	}
+	diff("plan", h.Plan, want.Plan)
+	diff("plan digest", h.PlanDigest, want.PlanDigest)
+	diff("data digest", h.DataDigest, want.DataDigest)
+	diff("metric", h.Metric, want.Metric)
+	keys := map[string]bool{}
+	for k := range h.Settings {
+		keys[k] = true
+	}
+	for k := range want.Settings {
+		keys[k] = true
+	}
+	names := make([]string, 0, len(keys))
+	for k := range keys {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	for _, k := range names {
+		diff(k, h.Settings[k], want.Settings[k])
+	}
+	if len(d) == 0 {
+		return ""
+	}
+	return strings.Join(d, ", ")
+}
+
+// Infrastructure reports whether a failure of kind says more about the machinery around the
+// plan (endpoint, cache, disk, toolchain, cancellation) than about the plan: such results are
+// recorded, but Resume runs those items again instead of keeping them as done.
+func Infrastructure(kind string) bool {
+	switch kind {
+	case KindStudentUnavailable, KindStudentRejected, KindStudentBadResponse, KindCacheMiss,
+		KindCacheCorrupt, KindTimeout, KindCanceled, KindBuild, KindInternal:
+		return true
+	}
+	return false
 }
 
 // EvalReport summarises an eval.
@@ -105,8 +186,24 @@ type EvalReport struct {
 	TokensPerItem float64        `json:"tokens_per_item"`
 	LatencyP50MS  float64        `json:"latency_p50_ms"`
 	LatencyP95MS  float64        `json:"latency_p95_ms"`
-	// Resumed is how many results came from an earlier, interrupted eval.
+	// Requests is the number of HTTP requests sent to the student, retries and requests of
+	// calls that failed included (CallsPerItem is Requests per item); PlanCallsPerItem counts
+	// the completions the plan asked for, cache hits included, so it is the same cold or warm.
+	Requests         int     `json:"student_requests"`
+	PlanCallsPerItem float64 `json:"plan_calls_per_item"`
+	// Retries is Requests minus the completions sent (at least one request each).
+	Retries   int `json:"retries"`
+	CacheHits int `json:"cache_hits"`
+	// CacheWriteErrors and CacheReadErrors count answers this eval could not store in, or read
+	// from, the response cache. Results are still right (the student was asked), but a replay
+	// of this eval will miss them.
+	CacheWriteErrors int `json:"cache_write_errors,omitempty"`
+	CacheReadErrors  int `json:"cache_read_errors,omitempty"`
+	// Resumed is how many results came from an earlier, interrupted eval; Rerun how many
+	// earlier results were failures of the infrastructure (see Infrastructure) and were run
+	// again.
 	Resumed     int     `json:"resumed"`
+	Rerun       int     `json:"rerun,omitempty"`
 	Interrupted bool    `json:"interrupted"`
 	WallSeconds float64 `json:"wall_seconds"`
 }
@@ -129,6 +226,10 @@ func score(correct, n int) Score {
 	return s
 }
 
+// wrapResults, when set (by tests), wraps the writer of every results file: it is how a test
+// makes the disk fill up at a chosen moment.
+var wrapResults func(io.Writer) io.Writer
+
 // syncEvery bounds how much finished work an interruption (or a crash) can lose.
 const syncEvery = time.Second
 
@@ -137,13 +238,29 @@ const syncEvery = time.Second
 // the eval goes on. When ctx is cancelled Eval stops taking items, waits for the ones in
 // flight, and returns the report of what finished together with ctx's error; items cut short
 // by the cancellation are not recorded, so Resume runs them again.
+//
+// A results file that cannot be written stops the eval at once (results already written are
+// kept; the report and an error are returned). A traces file that cannot be written does not:
+// results go on, and the error is returned at the end.
 func Eval(ctx context.Context, prog *Program, items []Item, m metric.Metric, opts EvalOptions) (*EvalReport, error) {
-	return EvalFunc(ctx, prog.Plan().Metadata.Name, prog.Run, items, m, opts)
+	if opts.PlanDigest == "" && opts.ResultsPath != "" {
+		d, err := plans.Digest(prog.Plan())
+		if err != nil {
+			return nil, fmt.Errorf("eval: plan digest: %w", err)
+		}
+		opts.PlanDigest = d
+	}
+	return evalFunc(ctx, prog.Plan().Metadata.Name, prog.Run, prog.r, items, m, opts)
 }
 
 // EvalFunc is Eval over any way of running the plan called plan: the compiler scores candidates
 // through it with its own runner.
 func EvalFunc(ctx context.Context, plan string, run RunFunc, items []Item, m metric.Metric, opts EvalOptions) (*EvalReport, error) {
+	return evalFunc(ctx, plan, run, nil, items, m, opts)
+}
+
+// evalFunc is EvalFunc; runner, when known, supplies the cache counters of the report.
+func evalFunc(ctx context.Context, plan string, run RunFunc, runner *Runner, items []Item, m metric.Metric, opts EvalOptions) (*EvalReport, error) {
 	start := time.Now()
 	if opts.ResultsPath == "" && opts.Resume {
 		return nil, errors.New("eval: resume needs a results file")
@@ -156,26 +273,69 @@ func EvalFunc(ctx context.Context, plan string, run RunFunc, items []Item, m met
 		seen[it.ID] = true
 	}
 	var f *os.File
+	var w io.Writer
 	var prior []ItemResult
 	if opts.ResultsPath != "" {
+		header := resultsHeader(plan, m, opts)
 		var err error
 		f, err = os.OpenFile(opts.ResultsPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 		if err != nil {
 			return nil, fmt.Errorf("eval: %w", err)
 		}
 		defer f.Close()
+		w = f
 		if err := lockResults(f); err != nil {
 			return nil, fmt.Errorf("eval: %w", err)
 		}
-		if prior, err = loadResults(opts.ResultsPath, opts.Resume); err != nil {
+		var found *ResultsHeader
+		if found, prior, err = loadResults(opts.ResultsPath, opts.Resume); err != nil {
 			return nil, err
+		}
+		if wrapResults != nil {
+			w = wrapResults(f)
+		}
+		if found == nil {
+			if len(prior) > 0 {
+				return nil, fmt.Errorf("eval: %w: %s has no header saying what produced it (written by an older sgde); choose another results file", ErrProvenance, opts.ResultsPath)
+			}
+			line, err := json.Marshal(header)
+			if err == nil {
+				_, err = w.Write(append(line, '\n'))
+			}
+			if err != nil {
+				return nil, fmt.Errorf("eval: write results header: %w", err)
+			}
+		} else if d := found.mismatch(header); d != "" {
+			return nil, fmt.Errorf("eval: %w: %s differs in %s; choose another results file", ErrProvenance, opts.ResultsPath, d)
 		}
 	}
 
 	results := make(map[string]ItemResult, len(items))
+	byID := make(map[string]Item, len(items))
+	for _, it := range items {
+		byID[it.ID] = it
+	}
+	// Failures of the infrastructure are run again; a later line for the same id (such a
+	// rerun) supersedes them.
+	rerunIDs := map[string]bool{}
 	for _, r := range prior {
-		if seen[r.ID] {
-			results[r.ID] = r
+		it, ok := byID[r.ID]
+		if !ok {
+			continue
+		}
+		if !sameJSON(r.Input, it.Inputs) || !sameJSON(r.Label, it.Label) {
+			return nil, fmt.Errorf("eval: %w: item %q of %s has another input or label than the data now; choose another results file", ErrProvenance, r.ID, opts.ResultsPath)
+		}
+		if Infrastructure(r.ErrorKind) {
+			rerunIDs[r.ID] = true
+			continue
+		}
+		results[r.ID] = r
+	}
+	rerun := 0
+	for id := range rerunIDs {
+		if _, done := results[id]; !done {
+			rerun++
 		}
 	}
 	resumed := len(results)
@@ -186,27 +346,42 @@ func EvalFunc(ctx context.Context, plan string, run RunFunc, items []Item, m met
 		}
 	}
 
+	// Items run under ictx, which a failed results write cancels: evaluating items whose
+	// results cannot be kept only spends student requests.
+	ictx, stop := context.WithCancelCause(ctx)
+	defer stop(nil)
+	var before Stats
+	if runner != nil {
+		before = runner.Stats()
+	}
+	var stopOnce sync.Once
+	var stopErr error
 	var (
-		mu       sync.Mutex
-		writeErr error
-		lastSync = time.Now()
+		mu              sync.Mutex
+		writeErr, trErr error
+		lastSync        = time.Now()
 	)
 	record := func(r ItemResult, tr *trace.Run) {
 		line, err := json.Marshal(r)
 		mu.Lock()
 		defer mu.Unlock()
-		if err == nil && writeErr == nil && f != nil {
-			_, err = f.Write(append(line, '\n'))
+		if writeErr != nil {
+			return
+		}
+		if err == nil && f != nil {
+			_, err = w.Write(append(line, '\n'))
 			if err == nil && time.Since(lastSync) >= syncEvery {
 				err = f.Sync()
 				lastSync = time.Now()
 			}
 		}
-		if err == nil && opts.Traces != nil && tr != nil {
-			err = opts.Traces.Write(tr)
-		}
-		if err != nil && writeErr == nil {
+		if err != nil {
 			writeErr = err
+			stop(fmt.Errorf("write results: %w", err))
+			return
+		}
+		if trErr == nil && opts.Traces != nil && tr != nil {
+			trErr = opts.Traces.Write(tr)
 		}
 		results[r.ID] = r
 		if opts.OnResult != nil {
@@ -224,11 +399,6 @@ func EvalFunc(ctx context.Context, plan string, run RunFunc, items []Item, m met
 	if conc <= 0 {
 		conc = 4
 	}
-	// runCtx is cancelled by a stopping failure as well as by the caller.
-	runCtx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	var stopOnce sync.Once
-	var stopErr error
 	work := make(chan Item)
 	var wg sync.WaitGroup
 	for range min(conc, max(len(todo), 1)) {
@@ -236,8 +406,8 @@ func EvalFunc(ctx context.Context, plan string, run RunFunc, items []Item, m met
 		go func() {
 			defer wg.Done()
 			for it := range work {
-				res, err := run(runCtx, it.Inputs)
-				if err != nil && runCtx.Err() != nil {
+				res, err := run(ictx, it.Inputs)
+				if err != nil && ictx.Err() != nil {
 					continue // cut short: leave it for --resume
 				}
 				if res == nil || res.Trace == nil {
@@ -250,7 +420,8 @@ func EvalFunc(ctx context.Context, plan string, run RunFunc, items []Item, m met
 				tr.ID = it.ID
 				r := ItemResult{
 					ID: it.ID, Input: it.Inputs, Label: it.Label, Prediction: res.Output,
-					Calls: tr.Calls, CallsNeeded: callsNeeded(tr.Nodes), Tokens: tr.Tokens.Total, LatencyMS: tr.LatencyMS,
+					Calls: tr.Calls, CallsNeeded: callsNeeded(tr.Nodes), CacheHits: tr.CacheHits,
+					Tokens: tr.Tokens.Total, LatencyMS: tr.LatencyMS,
 				}
 				if err != nil {
 					r.ErrorKind, r.ErrorNode, r.Error = tr.ErrorKind, tr.ErrorNode, tr.Error
@@ -260,7 +431,7 @@ func EvalFunc(ctx context.Context, plan string, run RunFunc, items []Item, m met
 				record(r, tr)
 				if err != nil && opts.StopKinds[KindOf(err)] {
 					stopOnce.Do(func() { stopErr = &StopError{Item: it.ID, Err: err} })
-					cancel()
+					stop(stopErr)
 				}
 			}
 		}()
@@ -269,19 +440,16 @@ feed:
 	for _, it := range todo {
 		select {
 		case work <- it:
-		case <-runCtx.Done():
+		case <-ictx.Done():
 			break feed
 		}
 	}
 	close(work)
 	wg.Wait()
-	if f != nil {
-		if err := f.Sync(); err != nil && writeErr == nil {
+	if f != nil && writeErr == nil {
+		if err := f.Sync(); err != nil {
 			writeErr = err
 		}
-	}
-	if writeErr != nil {
-		return nil, fmt.Errorf("eval: write results: %w", writeErr)
 	}
 
 	ordered := make([]ItemResult, 0, len(results))
@@ -292,16 +460,52 @@ feed:
 	}
 	rep := Summarize(plan, m.Name(), len(items), ordered, opts.Exclude)
 	rep.Resumed = resumed
-	rep.WallSeconds = time.Since(start).Seconds()
-	if ctx.Err() != nil {
-		rep.Interrupted = true
-		return rep, ctx.Err()
+	rep.Rerun = rerun
+	if runner != nil {
+		after := runner.Stats()
+		rep.CacheWriteErrors = int(after.CacheWriteErrors - before.CacheWriteErrors)
+		rep.CacheReadErrors = int(after.CacheReadErrors - before.CacheReadErrors)
 	}
-	if stopErr != nil {
-		rep.Interrupted = true
+	rep.WallSeconds = time.Since(start).Seconds()
+	rep.Interrupted = len(ordered) < len(items)
+	switch {
+	case writeErr != nil:
+		return rep, fmt.Errorf("eval: write results to %s (stopped; the %d results before the failure are kept): %w", opts.ResultsPath, len(ordered), writeErr)
+	case ctx.Err() != nil:
+		return rep, ctx.Err()
+	case stopErr != nil:
 		return rep, stopErr
+	case trErr != nil:
+		return rep, fmt.Errorf("eval: write traces (results are complete, traces are not): %w", trErr)
 	}
 	return rep, nil
+}
+
+// DefaultResultsPath is the results file an eval of p on dataPath writes when not told: in the
+// current directory, named after the plan, its digest and the data file, so that evals of
+// different plans or data never land in one file.
+func DefaultResultsPath(p *plans.Plan, dataPath string) (string, error) {
+	d, err := plans.Digest(p)
+	if err != nil {
+		return "", fmt.Errorf("plan digest: %w", err)
+	}
+	d = strings.TrimPrefix(d, "sha256:")
+	data := strings.TrimSuffix(filepath.Base(dataPath), filepath.Ext(dataPath))
+	name := fmt.Sprintf("%s.%s.%s.results.jsonl", p.Metadata.Name, data, d[:min(len(d), 12)])
+	return strings.Map(func(r rune) rune {
+		if r == '/' || r == '\\' || r == os.PathSeparator {
+			return '_'
+		}
+		return r
+	}, name), nil
+}
+
+// resultsHeader is the header an eval of plan with m and opts writes.
+func resultsHeader(plan string, m metric.Metric, opts EvalOptions) ResultsHeader {
+	return ResultsHeader{
+		Version: resultsVersion, Plan: plan, PlanDigest: opts.PlanDigest,
+		DataDigest: opts.DataDigest, Metric: fmt.Sprintf("%s %+v", m.Name(), m), Settings: opts.Settings,
+	}
 }
 
 // callsNeeded counts the llm executions of a run (retries included), inside consensus samples
@@ -324,13 +528,31 @@ func callsNeeded(nodes []*trace.Node) int {
 	return n
 }
 
+// sameJSON compares two values as JSON (numbers read back from a results file are json.Number,
+// the data's may be float64).
+func sameJSON(a, b any) bool {
+	ja, err1 := json.Marshal(a)
+	jb, err2 := json.Marshal(b)
+	if err1 != nil || err2 != nil {
+		return false
+	}
+	var va, vb any
+	da, db := json.NewDecoder(bytes.NewReader(ja)), json.NewDecoder(bytes.NewReader(jb))
+	da.UseNumber()
+	db.UseNumber()
+	if da.Decode(&va) != nil || db.Decode(&vb) != nil {
+		return false
+	}
+	return reflect.DeepEqual(va, vb)
+}
+
 // Summarize computes the report of a set of results; exclude (may be nil) names the ids left
 // out of the Subset score.
 func Summarize(plan, metricName string, total int, results []ItemResult, exclude map[string]bool) *EvalReport {
 	rep := &EvalReport{Plan: plan, Metric: metricName, Total: total, ErrorKinds: map[string]int{}}
 	n := len(results)
 	correct, subN, subCorrect, parse := 0, 0, 0, 0
-	var calls, tokens int
+	var calls, planCalls, tokens int
 	lat := make([]float64, 0, n)
 	for _, r := range results {
 		if r.Correct {
@@ -350,9 +572,13 @@ func Summarize(plan, metricName string, total int, results []ItemResult, exclude
 			}
 		}
 		calls += r.Calls
+		planCalls += r.CallsNeeded
+		rep.CacheHits += r.CacheHits
 		tokens += r.Tokens
 		lat = append(lat, r.LatencyMS)
 	}
+	rep.Requests = calls
+	rep.Retries = max(calls-(planCalls-rep.CacheHits), 0)
 	rep.Accuracy = score(correct, n)
 	if len(exclude) > 0 {
 		s := score(subCorrect, subN)
@@ -361,6 +587,7 @@ func Summarize(plan, metricName string, total int, results []ItemResult, exclude
 	if n > 0 {
 		rep.ParseFailureRate = float64(parse) / float64(n)
 		rep.CallsPerItem = float64(calls) / float64(n)
+		rep.PlanCallsPerItem = float64(planCalls) / float64(n)
 		rep.TokensPerItem = float64(tokens) / float64(n)
 	}
 	sort.Float64s(lat)
@@ -377,22 +604,24 @@ func percentile(sorted []float64, p float64) float64 {
 	return sorted[min(max(rank, 0), len(sorted)-1)]
 }
 
-// loadResults reads an existing results file for resuming. A torn last line (the process died
-// mid-write) is cut off so that appending continues cleanly.
-func loadResults(path string, resume bool) ([]ItemResult, error) {
+// loadResults reads an existing results file for resuming: its header (nil when the file is
+// empty or was written before headers existed) and its results. A torn last line (the process
+// died mid-write) is cut off so that appending continues cleanly.
+func loadResults(path string, resume bool) (*ResultsHeader, []ItemResult, error) {
 	data, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
-		return nil, nil
+		return nil, nil, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("eval: %w", err)
+		return nil, nil, fmt.Errorf("eval: %w", err)
 	}
 	if len(bytes.TrimSpace(data)) == 0 {
-		return nil, nil
+		return nil, nil, nil
 	}
 	if !resume {
-		return nil, fmt.Errorf("eval: results file %s already has results: pass --resume to continue it or choose another file", path)
+		return nil, nil, fmt.Errorf("eval: results file %s already has results: pass --resume to continue it or choose another file", path)
 	}
+	var header *ResultsHeader
 	var out []ItemResult
 	good := 0
 	sc := bufio.NewScanner(bytes.NewReader(data))
@@ -406,32 +635,105 @@ func loadResults(path string, resume bool) ([]ItemResult, error) {
 			good = min(end, len(data))
 			continue
 		}
+		torn := end >= len(data) && data[len(data)-1] != '\n'
+		if line == 1 && bytes.Contains(b, []byte(`"sgde_results"`)) {
+			var h ResultsHeader
+			if err := json.Unmarshal(b, &h); err != nil || h.Version == 0 {
+				if torn {
+					break
+				}
+				return nil, nil, fmt.Errorf("eval: results file %s: bad header: %v", path, err)
+			}
+			if h.Version > resultsVersion {
+				return nil, nil, fmt.Errorf("eval: results file %s is format %d, newer than this sgde (%d)", path, h.Version, resultsVersion)
+			}
+			header = &h
+			good = min(end, len(data))
+			continue
+		}
 		dec := json.NewDecoder(bytes.NewReader(b))
 		dec.UseNumber()
 		var r ItemResult
 		if err := dec.Decode(&r); err != nil || r.ID == "" {
-			if end >= len(data) && (len(data) == 0 || data[len(data)-1] != '\n') {
+			if torn {
 				break // torn last line
 			}
-			return nil, fmt.Errorf("eval: results file %s line %d is not a result: %v", path, line, err)
+			return nil, nil, fmt.Errorf("eval: results file %s line %d is not a result: %v", path, line, err)
 		}
 		out = append(out, r)
 		good = min(end, len(data))
 	}
 	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("eval: read %s: %w", path, err)
+		return nil, nil, fmt.Errorf("eval: read %s: %w", path, err)
 	}
 	if good < len(data) {
 		if err := os.Truncate(path, int64(good)); err != nil {
-			return nil, fmt.Errorf("eval: repair %s: %w", path, err)
+			return nil, nil, fmt.Errorf("eval: repair %s: %w", path, err)
 		}
 	} else if data[len(data)-1] != '\n' {
 		// A complete last line without its newline: add it before appending.
 		if err := appendNewline(path); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
-	return out, nil
+	return header, out, nil
+}
+
+// ReadResults reads a results file: its header (nil for files written before headers) and
+// every complete result line, in file order. A later line for an id supersedes earlier ones
+// (an item run again on resume).
+func ReadResults(path string) (*ResultsHeader, []ItemResult, error) {
+	h, rs, err := loadResultsReadOnly(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	last := map[string]int{}
+	for i, r := range rs {
+		last[r.ID] = i
+	}
+	out := make([]ItemResult, 0, len(last))
+	for i, r := range rs {
+		if last[r.ID] == i {
+			out = append(out, r)
+		}
+	}
+	return h, out, nil
+}
+
+func loadResultsReadOnly(path string) (*ResultsHeader, []ItemResult, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, nil, fmt.Errorf("read results: %w", err)
+	}
+	defer f.Close()
+	var h *ResultsHeader
+	var out []ItemResult
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 64<<10), 64<<20)
+	for line := 1; sc.Scan(); line++ {
+		b := bytes.TrimSpace(sc.Bytes())
+		if len(b) == 0 {
+			continue
+		}
+		if line == 1 && bytes.Contains(b, []byte(`"sgde_results"`)) {
+			h = new(ResultsHeader)
+			if err := json.Unmarshal(b, h); err != nil {
+				return nil, nil, fmt.Errorf("read results %s: bad header: %w", path, err)
+			}
+			continue
+		}
+		dec := json.NewDecoder(bytes.NewReader(b))
+		dec.UseNumber()
+		var r ItemResult
+		if err := dec.Decode(&r); err != nil || r.ID == "" {
+			continue // a torn line: not a result
+		}
+		out = append(out, r)
+	}
+	if err := sc.Err(); err != nil {
+		return nil, nil, fmt.Errorf("read results %s: %w", path, err)
+	}
+	return h, out, nil
 }
 
 func appendNewline(path string) error {

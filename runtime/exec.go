@@ -134,6 +134,9 @@ func (pg *Program) execLLM(ctx context.Context, pn *pnode, lookup func(plans.Ref
 	resp, cached, err := pg.r.complete(ctx, req, sample, attempt)
 	tn.Calls += resp.Attempts
 	tn.Cached = cached
+	if cached {
+		tn.CacheHits++
+	}
 	if resp.Usage.TotalTokens > 0 || resp.Usage.PromptTokens > 0 {
 		t := trace.Tokens{Prompt: resp.Usage.PromptTokens, Completion: resp.Usage.CompletionTokens, Total: resp.Usage.TotalTokens}
 		if tn.Tokens != nil {
@@ -169,6 +172,8 @@ func studentErr(id string, err error) error {
 		return err // the caller decides between timeout and cancellation
 	case errors.Is(err, cache.ErrMiss):
 		return nodeErr(id, KindCacheMiss, err)
+	case errors.Is(err, cache.ErrCorrupt):
+		return nodeErr(id, KindCacheCorrupt, err)
 	case errors.Is(err, llm.ErrRejected):
 		return nodeErr(id, KindStudentRejected, err)
 	case errors.Is(err, llm.ErrBadResponse):

@@ -387,6 +387,7 @@ func (pg *Program) Run(ctx context.Context, inputs map[string]any) (*RunResult, 
 
 func addTotals(tr *trace.Run, n *trace.Node) {
 	tr.Calls += n.Calls
+	tr.CacheHits += n.CacheHits
 	if n.Tokens != nil {
 		tr.Tokens = tr.Tokens.Add(*n.Tokens)
 	}

@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/sgde-project/sgde/plans"
@@ -37,6 +39,30 @@ type Options struct {
 	// Concurrency bounds the node executions (student calls, code calls) in flight across all
 	// runs of this Runner; 0 means 16.
 	Concurrency int
+	// Log receives the Runner's warnings (a failing cache); nil means slog.Default().
+	Log *slog.Logger
+}
+
+// Stats counts what a Runner did with its response cache. A cache that cannot be written or
+// read never fails a student call (the answer is good; only its copy is lost), so these
+// counters and one loud log line per kind are how the failure shows.
+type Stats struct {
+	// CacheHits is the number of student calls answered from the cache.
+	CacheHits int64 `json:"cache_hits"`
+	// CacheWriteErrors is the number of answers that could not be stored.
+	CacheWriteErrors int64 `json:"cache_write_errors"`
+	// CacheReadErrors is the number of lookups that failed or found an entry whose checksum
+	// did not match (in use mode these were asked again; in replay mode they failed).
+	CacheReadErrors int64 `json:"cache_read_errors"`
+}
+
+// Stats returns the Runner's counters so far.
+func (r *Runner) Stats() Stats {
+	return Stats{
+		CacheHits:        r.cacheHits.Load(),
+		CacheWriteErrors: r.cacheWriteErrs.Load(),
+		CacheReadErrors:  r.cacheReadErrs.Load(),
+	}
 }
 
 // Runner executes plans. It is safe for concurrent use: an eval runs many plans through one
@@ -54,6 +80,10 @@ type Runner struct {
 	bg     context.Context
 	stop   context.CancelFunc
 	builds sync.WaitGroup
+
+	log                                      *slog.Logger
+	cacheHits, cacheWriteErrs, cacheReadErrs atomic.Int64
+	warnWrite, warnRead                      sync.Once
 }
 
 // New returns a Runner.
@@ -83,7 +113,12 @@ func New(opts Options) (*Runner, error) {
 		return nil, errors.New("new runner: the response cache needs Options.Model")
 	}
 	bg, stop := context.WithCancel(context.Background())
+	log := opts.Log
+	if log == nil {
+		log = slog.Default()
+	}
 	return &Runner{
+		log:     log,
 		opts:    opts,
 		slots:   make(chan struct{}, opts.Concurrency),
 		modules: map[string]*moduleEntry{},
@@ -133,9 +168,19 @@ func (r *Runner) complete(ctx context.Context, req llm.Request, sample, attempt 
 	if mode == cache.ModeUse || mode == cache.ModeReplay {
 		e, ok, err := r.opts.Cache.Get(key)
 		if err != nil {
-			return llm.Response{}, false, err
+			r.cacheReadErrs.Add(1)
+			if mode == cache.ModeReplay {
+				return llm.Response{}, false, err
+			}
+			// In use mode a bad entry is a miss: the student is asked again and the entry
+			// rewritten.
+			r.warnRead.Do(func() {
+				r.log.Error("response cache: an entry could not be read or failed its checksum; asking the student again (later failures are only counted)", "err", err)
+			})
+			ok = false
 		}
 		if ok {
+			r.cacheHits.Add(1)
 			return llm.Response{Text: e.Text, FinishReason: e.FinishReason, Usage: e.Usage}, true, nil
 		}
 		if mode == cache.ModeReplay {
@@ -155,7 +200,11 @@ func (r *Runner) complete(ctx context.Context, req llm.Request, sample, attempt 
 	}
 	if mode == cache.ModeUse || mode == cache.ModeRefresh {
 		if err := r.opts.Cache.Put(key, cache.Entry{Text: resp.Text, FinishReason: resp.FinishReason, Usage: resp.Usage, Stored: time.Now().UTC()}); err != nil {
-			return resp, false, err
+			// The answer is good: failing the call would turn a full disk into wrong results.
+			r.cacheWriteErrs.Add(1)
+			r.warnWrite.Do(func() {
+				r.log.Error("response cache: cannot store answers (is the disk full?); answers are used but not cached (later failures are only counted)", "err", err)
+			})
 		}
 	}
 	return resp, false, nil

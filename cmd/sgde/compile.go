@@ -227,6 +227,7 @@ func newCompileEnv(ctx context.Context, inv invocation, dir string) (_ *compileE
 	if err != nil {
 		return nil, fmt.Errorf("response cache: %w", err)
 	}
+	warnMovedAside(os.Stderr, filepath.Join(dir, compiler.FileCache), cc)
 	closers = append(closers, func() { cc.Close() })
 	client, err := llm.New(llm.NewConfig(inv.StudentURL, inv.StudentModel).
 		WithAPIKey(os.Getenv("SGDE_STUDENT_API_KEY")).WithConcurrency(8))

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -35,7 +37,7 @@ func evalCommand() *cli.Command {
 			&cli.StringFlag{Name: "label-field", Value: "target", Usage: "record field holding the label"},
 			&cli.StringFlag{Name: "id-field", Value: "idx", Usage: "record field identifying the record (absent: the record's position)"},
 			&cli.StringFlag{Name: "exclude-ids", Usage: "suspect-labels JSON (object keyed by id, or array of ids): also report accuracy without them"},
-			&cli.StringFlag{Name: "results", Value: "eval-results.jsonl", Usage: "JSONL file the per-item results stream to"},
+			&cli.StringFlag{Name: "results", Usage: "JSONL file the per-item results stream to (default: PLAN.DATA.DIGEST.results.jsonl, named after the plan, its digest and the data file)"},
 			&cli.BoolFlag{Name: "resume", Usage: "keep the results already in --results and evaluate only the rest"},
 			&cli.StringFlag{Name: "summary", Usage: "also write the summary as JSON to this file"},
 			&cli.IntFlag{Name: "items-in-flight", Value: 4, Usage: "items evaluated concurrently"},
@@ -64,7 +66,8 @@ func evalAction(c *cli.Context) error {
 	if err != nil {
 		return usagef("--data: %v", err)
 	}
-	items, err := runtime.ReadItems(f, p, runtime.Fields{Input: c.String("input-field"), Label: c.String("label-field"), ID: c.String("id-field")})
+	dataSum := sha256.New()
+	items, err := runtime.ReadItems(io.TeeReader(f, dataSum), p, runtime.Fields{Input: c.String("input-field"), Label: c.String("label-field"), ID: c.String("id-field")})
 	f.Close()
 	if err != nil {
 		return fmt.Errorf("%s: %w", c.String("data"), err)
@@ -96,9 +99,20 @@ func evalAction(c *cli.Context) error {
 	if err := prog.Warm(c.Context); err != nil {
 		return err
 	}
+	resultsPath := c.String("results")
+	if resultsPath == "" {
+		if resultsPath, err = runtime.DefaultResultsPath(p, c.String("data")); err != nil {
+			return err
+		}
+	}
 	opts := runtime.EvalOptions{
-		ResultsPath: c.String("results"), Resume: c.Bool("resume"), Traces: e.traces,
+		ResultsPath: resultsPath, Resume: c.Bool("resume"), Traces: e.traces,
 		Concurrency: c.Int("items-in-flight"), Exclude: exclude,
+		DataDigest: "sha256:" + hex.EncodeToString(dataSum.Sum(nil)),
+		Settings: map[string]string{
+			"student_model": c.String("student-model"), "input_field": c.String("input-field"),
+			"label_field": c.String("label-field"), "id_field": c.String("id-field"),
+		},
 	}
 	stderr := c.App.ErrWriter
 	var bar *progressbar.ProgressBar
@@ -114,7 +128,7 @@ func evalAction(c *cli.Context) error {
 		_ = bar.Finish()
 	}
 	if rep != nil {
-		printReport(c.App.Writer, rep, c.String("results"))
+		printReport(c.App.Writer, rep, resultsPath)
 		if path := c.String("summary"); path != "" {
 			b, merr := json.MarshalIndent(rep, "", "  ")
 			if merr == nil {
@@ -136,7 +150,16 @@ func printReport(w io.Writer, r *runtime.EvalReport, results string) {
 	if r.Resumed > 0 {
 		fmt.Fprintf(w, " (%d resumed)", r.Resumed)
 	}
+	if r.Rerun > 0 {
+		fmt.Fprintf(w, " (%d run again: they had failed for reasons outside the plan)", r.Rerun)
+	}
 	fmt.Fprintln(w)
+	if r.CacheWriteErrors > 0 {
+		fmt.Fprintf(w, "WARNING: %d student answers could not be stored in the response cache (results are right; a replay will miss them)\n", r.CacheWriteErrors)
+	}
+	if r.CacheReadErrors > 0 {
+		fmt.Fprintf(w, "WARNING: %d response cache entries were unreadable or failed their checksum (asked again)\n", r.CacheReadErrors)
+	}
 	pct := func(s runtime.Score) string {
 		return fmt.Sprintf("%.1f%% (%d/%d), 95%% CI [%.1f%%, %.1f%%]", 100*s.Accuracy, s.Correct, s.N, 100*s.CI95Low, 100*s.CI95High)
 	}
@@ -164,7 +187,8 @@ func printReport(w io.Writer, r *runtime.EvalReport, results string) {
 		fmt.Fprintf(w, " (%s)", strings.Join(parts, ", "))
 	}
 	fmt.Fprintln(w)
-	fmt.Fprintf(w, "student calls/item  %.2f\n", r.CallsPerItem)
+	fmt.Fprintf(w, "plan calls/item     %.2f (student completions the plan asked for, cached or not)\n", r.PlanCallsPerItem)
+	fmt.Fprintf(w, "student requests    %d sent (%.2f/item), %d retries, %d cache hits\n", r.Requests, r.CallsPerItem, r.Retries, r.CacheHits)
 	fmt.Fprintf(w, "tokens/item         %.1f\n", r.TokensPerItem)
 	fmt.Fprintf(w, "latency             p50 %.1fms, p95 %.1fms\n", r.LatencyP50MS, r.LatencyP95MS)
 	fmt.Fprintf(w, "results             %s\n", results)

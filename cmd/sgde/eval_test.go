@@ -49,7 +49,8 @@ func TestEvalCommand(t *testing.T) {
 		"without suspects  66.7% (2/3)",
 		"parse failures      25.0%",
 		"errors              1 (parse_failure 1)",
-		"student calls/item  1.25", // the garbage item is retried once
+		"plan calls/item     1.25", // the garbage item is retried once
+		"student requests    5 sent (1.25/item), 0 retries, 0 cache hits",
 		"latency             p50",
 	} {
 		if !strings.Contains(out, want) {
@@ -63,8 +64,8 @@ func TestEvalCommand(t *testing.T) {
 	if err := json.Unmarshal(b, &rep); err != nil || rep.Accuracy.Correct != 2 || rep.Accuracy.N != 4 {
 		t.Errorf("summary file %s: %v", b, err)
 	}
-	if lines := strings.Count(readFile(t, results), "\n"); lines != 4 {
-		t.Errorf("%d result lines", lines)
+	if lines := strings.Count(readFile(t, results), "\n"); lines != 5 {
+		t.Errorf("%d result lines, want a header and 4 results", lines)
 	}
 	if lines := strings.Count(readFile(t, traces), "\n"); lines != 4 {
 		t.Errorf("%d trace lines", lines)

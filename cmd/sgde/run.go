@@ -92,6 +92,12 @@ func newEnv(ctx context.Context, c *cli.Context, p *plans.Plan) (_ *env, err err
 	if err != nil {
 		return nil, usagef("--cache-mode: %v", err)
 	}
+	if err := cachePathIsNotMode(c.String("cache")); err != nil {
+		if c.String("cache") != string(cache.ModeOff) {
+			return nil, err
+		}
+		mode = cache.ModeOff // "--cache off" says what it means
+	}
 	opts := runtime.Options{CacheMode: mode, Concurrency: c.Int("concurrency"), Model: c.String("student-model")}
 	if mode != cache.ModeOff {
 		path := c.String("cache")
@@ -106,6 +112,7 @@ func newEnv(ctx context.Context, c *cli.Context, p *plans.Plan) (_ *env, err err
 		if err != nil {
 			return nil, err
 		}
+		warnMovedAside(c.App.ErrWriter, path, cc)
 		closers = append(closers, func() { cc.Close() })
 		opts.Cache = cc
 	}
@@ -162,6 +169,25 @@ func newEnv(ctx context.Context, c *cli.Context, p *plans.Plan) (_ *env, err err
 		e.traces = trace.NewWriter(f)
 	}
 	return e, nil
+}
+
+// cachePathIsNotMode refuses a --cache path that is a cache mode word: "--cache off" would
+// otherwise create a database named "off".
+func cachePathIsNotMode(path string) error {
+	if _, err := cache.ParseMode(path); err != nil || path == "" {
+		return nil
+	}
+	if _, err := os.Stat(path); err == nil {
+		return nil // an existing file of that name is what the user means
+	}
+	return usagef("--cache takes a database file, not %q: did you mean --cache-mode %s?", path, path)
+}
+
+// warnMovedAside says loudly that a corrupt response cache was replaced by an empty one.
+func warnMovedAside(w io.Writer, path string, cc *cache.Cache) {
+	if aside, why := cc.MovedAside(); aside != "" {
+		fmt.Fprintf(w, "WARNING: response cache %s was corrupt (%v); it was moved to %s and an empty cache started\n", path, why, aside)
+	}
 }
 
 // loadPlan loads and validates the plan named by the only positional argument.

@@ -305,10 +305,12 @@ func serveRunners(c *cli.Context, log *slog.Logger) (serve.RunnerFactory, serve.
 		if sh == nil {
 			sh = &shared{}
 			if mode != cache.ModeOff {
-				cc, err := cache.Open(filepath.Join(cacheDir, "responses-"+tenant+".db"), 5*time.Second)
+				path := filepath.Join(cacheDir, "responses-"+tenant+".db")
+				cc, err := cache.Open(path, 5*time.Second)
 				if err != nil {
 					return nil, err
 				}
+				warnMovedAside(c.App.ErrWriter, path, cc)
 				sh.cache = cc
 			}
 			if url != "" && model != "" {

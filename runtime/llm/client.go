@@ -31,7 +31,14 @@ type Client struct {
 	// noSchema is set once the endpoint has rejected a json_schema response_format, so that
 	// later requests do not pay for the rejection again.
 	noSchema atomic.Bool
+	// sent counts HTTP requests handed to the transport, whatever became of them: the figure
+	// an operator compares with the endpoint's own logs and bill.
+	sent atomic.Int64
 }
+
+// Sent is the number of HTTP requests the client has sent since it was created, retries and
+// requests of calls that failed included.
+func (c *Client) Sent() int64 { return c.sent.Load() }
 
 // New returns a client for cfg.
 func New(cfg Config) (*Client, error) {
@@ -45,19 +52,19 @@ func New(cfg Config) (*Client, error) {
 	if cfg.httpClient != nil && cfg.httpClient.Transport != nil {
 		base = cfg.httpClient.Transport
 	}
-	hc := &http.Client{Transport: &transport{base: base, maxBody: cfg.maxBodyBytes}}
+	c := &Client{
+		cfg:    cfg,
+		sem:    make(semaphore, max(cfg.concurrency, 1)),
+		bucket: ratelimit.New(cfg.rate, cfg.burst, nil),
+	}
+	hc := &http.Client{Transport: &transport{base: base, maxBody: cfg.maxBodyBytes, sent: &c.sent}}
 	if cfg.httpClient != nil {
 		hc.Jar = cfg.httpClient.Jar
 	}
 	oc := openai.DefaultConfig(cfg.apiKey)
 	oc.BaseURL = strings.TrimRight(cfg.baseURL, "/")
 	oc.HTTPClient = hc
-	c := &Client{
-		cfg:    cfg,
-		api:    openai.NewClientWithConfig(oc),
-		sem:    make(semaphore, max(cfg.concurrency, 1)),
-		bucket: ratelimit.New(cfg.rate, cfg.burst, nil),
-	}
+	c.api = openai.NewClientWithConfig(oc)
 	return c, nil
 }
 
@@ -67,18 +74,24 @@ func (c *Client) Config() Config { return c.cfg }
 // Complete sends req, retrying 429, 5xx, timeouts, resets and malformed replies with
 // exponential backoff and jitter (at least as long as any Retry-After header asks, up to the
 // configured cap). It returns once a reply arrives, the retry budget is spent, the endpoint
-// rejects the request, or ctx is done.
+// rejects the request, or ctx is done. The returned Response's Attempts counts the HTTP requests
+// sent, on failure too.
 func (c *Client) Complete(ctx context.Context, req Request) (Response, error) {
 	var last error
+	sent := 0
 	for attempt := 0; ; attempt++ {
 		useSchema := req.Schema != nil && !c.noSchema.Load()
-		resp, retryAfter, err := c.once(ctx, req, useSchema)
+		resp, retryAfter, didSend, err := c.once(ctx, req, useSchema)
+		if didSend {
+			sent++
+		}
 		if err == nil {
-			resp.Attempts = attempt + 1
+			resp.Attempts = sent
 			return resp, nil
 		}
+		failed := Response{Attempts: sent}
 		if ctx.Err() != nil {
-			return Response{}, fmt.Errorf("student call: %w", ctx.Err())
+			return failed, fmt.Errorf("student call: %w", ctx.Err())
 		}
 		class := classify(err)
 		if class == classSchemaRejected && useSchema {
@@ -91,17 +104,17 @@ func (c *Client) Complete(ctx context.Context, req Request) (Response, error) {
 		last = err
 		switch class {
 		case classRejected, classSchemaRejected:
-			return Response{}, fmt.Errorf("%w: %v", ErrRejected, err)
+			return failed, fmt.Errorf("%w: %v", ErrRejected, err)
 		}
 		if attempt >= c.cfg.maxRetries {
 			sentinel := ErrUnavailable
 			if class == classBadResponse {
 				sentinel = ErrBadResponse
 			}
-			return Response{}, fmt.Errorf("%w after %d attempts: %v", sentinel, attempt+1, last)
+			return failed, fmt.Errorf("%w after %d attempts: %v", sentinel, attempt+1, last)
 		}
 		if err := sleep(ctx, c.delay(attempt, retryAfter)); err != nil {
-			return Response{}, fmt.Errorf("student call: %w (last error: %v)", err, last)
+			return failed, fmt.Errorf("student call: %w (last error: %v)", err, last)
 		}
 	}
 }
@@ -131,13 +144,14 @@ func sleep(ctx context.Context, d time.Duration) error {
 	}
 }
 
-// once makes one HTTP request under the endpoint's limits.
-func (c *Client) once(ctx context.Context, req Request, useSchema bool) (Response, time.Duration, error) {
+// once makes one HTTP request under the endpoint's limits. sent reports whether the request
+// reached the transport (it did not when ctx ended while waiting for the limits).
+func (c *Client) once(ctx context.Context, req Request, useSchema bool) (resp Response, retryAfter time.Duration, sent bool, err error) {
 	if err := c.bucket.Wait(ctx); err != nil {
-		return Response{}, 0, err
+		return Response{}, 0, false, err
 	}
 	if err := c.sem.acquire(ctx); err != nil {
-		return Response{}, 0, err
+		return Response{}, 0, false, err
 	}
 	defer c.sem.release()
 
@@ -148,14 +162,15 @@ func (c *Client) once(ctx context.Context, req Request, useSchema bool) (Respons
 
 	oreq, err := c.request(req, useSchema)
 	if err != nil {
-		return Response{}, 0, err
+		return Response{}, 0, false, err
 	}
 	out, err := c.api.CreateChatCompletion(actx, oreq)
+	sent = info.sent
 	if err != nil {
-		return Response{}, info.retryAfter, err
+		return Response{}, info.retryAfter, sent, err
 	}
 	if len(out.Choices) == 0 {
-		return Response{}, 0, errNoChoices
+		return Response{}, 0, sent, errNoChoices
 	}
 	return Response{
 		Text:         out.Choices[0].Message.Content,
@@ -165,7 +180,7 @@ func (c *Client) once(ctx context.Context, req Request, useSchema bool) (Respons
 			CompletionTokens: out.Usage.CompletionTokens,
 			TotalTokens:      out.Usage.TotalTokens,
 		},
-	}, 0, nil
+	}, 0, sent, nil
 }
 
 var errNoChoices = errors.New("reply has no choices")
@@ -271,18 +286,28 @@ func classify(err error) errClass {
 
 // attemptInfo carries what the transport saw back to the retry loop, because go-openai does
 // not expose the headers of error responses.
-type attemptInfo struct{ retryAfter time.Duration }
+type attemptInfo struct {
+	retryAfter time.Duration
+	sent       bool
+}
 
 type attemptKey struct{}
 
-// transport records Retry-After and caps reply bodies.
+// transport counts requests, records Retry-After and caps reply bodies.
 type transport struct {
 	base    http.RoundTripper
 	maxBody int64
+	sent    *atomic.Int64
 }
 
 // RoundTrip implements http.RoundTripper.
 func (t *transport) RoundTrip(r *http.Request) (*http.Response, error) {
+	// Counted before the round trip: a request that hangs or is cut off was still sent, and
+	// the endpoint may have done (and billed) the work.
+	t.sent.Add(1)
+	if info, ok := r.Context().Value(attemptKey{}).(*attemptInfo); ok {
+		info.sent = true
+	}
 	resp, err := t.base.RoundTrip(r)
 	if err != nil {
 		return nil, err

@@ -24,10 +24,13 @@ type Run struct {
 	Error     string `json:"error,omitempty"`
 	ErrorKind string `json:"error_kind,omitempty"`
 	ErrorNode string `json:"error_node,omitempty"`
-	// Calls is the number of student requests the run made (cache hits excluded).
-	Calls  int     `json:"student_calls"`
-	Tokens Tokens  `json:"tokens"`
-	Nodes  []*Node `json:"nodes"`
+	// Calls is the number of HTTP requests the run sent to the student: retries and requests
+	// of calls that failed included, cache hits excluded.
+	Calls int `json:"student_calls"`
+	// CacheHits is how many student completions the response cache answered.
+	CacheHits int     `json:"cache_hits,omitempty"`
+	Tokens    Tokens  `json:"tokens"`
+	Nodes     []*Node `json:"nodes"`
 }
 
 // Tokens counts student tokens.
@@ -69,9 +72,14 @@ type Node struct {
 	Prompt     []Message `json:"prompt,omitempty"`
 	Raw        *string   `json:"raw,omitempty"`
 	ParseError string    `json:"parse_error,omitempty"`
-	Calls      int       `json:"student_calls,omitempty"`
-	Cached     bool      `json:"cached,omitempty"`
-	Tokens     *Tokens   `json:"tokens,omitempty"`
+	// Calls counts HTTP requests sent (see Run.Calls); PlanCalls the completions the node asked
+	// for (one per attempt), CacheHits those answered from the cache; Cached says whether the
+	// last one was.
+	Calls     int     `json:"student_calls,omitempty"`
+	PlanCalls int     `json:"plan_calls,omitempty"`
+	CacheHits int     `json:"cache_hits,omitempty"`
+	Cached    bool    `json:"cached,omitempty"`
+	Tokens    *Tokens `json:"tokens,omitempty"`
 
 	// code nodes.
 	Input any        `json:"input,omitempty"`
