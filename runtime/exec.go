@@ -66,6 +66,11 @@ func (pg *Program) execNode(ctx context.Context, pn *pnode, lookup func(plans.Re
 		if !retryable(KindOf(err)) {
 			break
 		}
+		if tn.Code != nil && KindOf(err) == KindTimeout {
+			// The code ran (the build was not what took the time): it is deterministic, so a
+			// retry would loop again and multiply the cost of an infinite loop.
+			break
+		}
 	}
 	tn.LatencyMS = ms(time.Since(start))
 	if err != nil {

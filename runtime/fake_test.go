@@ -84,17 +84,20 @@ func (b *fakeBuilder) Build(ctx context.Context, src []byte, _ string) (*wasm.Ar
 	return &wasm.Artifact{Wasm: src, Digest: "sha256:" + hex.EncodeToString(sum[:])}, nil
 }
 
-type fakeEngine struct{ loads atomic.Int64 }
+type fakeEngine struct{ loads, calls atomic.Int64 }
 
 func (e *fakeEngine) Name() string { return "fake" }
 func (e *fakeEngine) Load(_ context.Context, w []byte) (sandbox.Module, error) {
 	e.loads.Add(1)
 	behaviour, _, _ := strings.Cut(string(w), "\n")
-	return &fakeModule{behaviour: strings.TrimPrefix(behaviour, "// ")}, nil
+	return &fakeModule{behaviour: strings.TrimPrefix(behaviour, "// "), calls: &e.calls}, nil
 }
 func (e *fakeEngine) Close(context.Context) error { return nil }
 
-type fakeModule struct{ behaviour string }
+type fakeModule struct {
+	behaviour string
+	calls     *atomic.Int64 // the engine's count of calls
+}
 
 func (m *fakeModule) Close(context.Context) error { return nil }
 
@@ -103,8 +106,12 @@ func (m *fakeModule) Call(ctx context.Context, input []byte, _ sandbox.Limits) (
 	if err := json.Unmarshal(input, &in); err != nil {
 		return sandbox.Result{}, fmt.Errorf("%w: %v", sandbox.ErrGuest, err)
 	}
+	m.calls.Add(1)
 	usage := sandbox.Usage{Wall: time.Microsecond, PeakMemoryPages: 17, Fuel: 1234, Metered: true}
 	switch m.behaviour {
+	case "hang": // an infinite loop the engine stops only when the context ends
+		<-ctx.Done()
+		return sandbox.Result{Usage: usage}, fmt.Errorf("call: %w", ctx.Err())
 	case "double":
 		x, _ := in["x"].Float64()
 		return sandbox.Result{Output: []byte(fmt.Sprintf(`{"y":%v,"extra":1}`, 2*x)), Usage: usage}, nil

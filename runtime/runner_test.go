@@ -403,3 +403,28 @@ func TestWarm(t *testing.T) {
 		t.Errorf("warm of broken code: %v", err)
 	}
 }
+
+// TestCodeTimeoutNotRetried: a code node that runs past its node timeout is not run again, however
+// many retries it has: the same code on the same input would loop again, so a retry would only
+// multiply the cost of an infinite loop (issue 18: ~13 s against a 5 s limit).
+func TestCodeTimeoutNotRetried(t *testing.T) {
+	eng := &fakeEngine{}
+	r, err := runtime.New(runtime.Options{Student: constant("2"), Engine: eng, Builder: &fakeBuilder{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close(context.Background())
+	src := strings.Replace(planLinear, `"// double\npackage main\n"`, `"// hang\npackage main\n"`, 1)
+	p := mustPlan(t, strings.Replace(src, "    substrate: code\n", "    substrate: code\n    timeout: 100ms\n    retries: 3\n", 1))
+	start := time.Now()
+	_, err = r.Run(context.Background(), p, map[string]any{"question": "q"})
+	if runtime.KindOf(err) != runtime.KindTimeout {
+		t.Fatalf("err = %v, want timeout", err)
+	}
+	if n := eng.calls.Load(); n != 1 {
+		t.Errorf("the looping node was called %d times, want 1", n)
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Errorf("run took %s for a 100ms timeout", d)
+	}
+}
