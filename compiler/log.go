@@ -41,6 +41,8 @@ type Event struct {
 	PValue *float64 `json:"p_value,omitempty"`
 	Wins   int      `json:"wins,omitempty"`
 	Losses int      `json:"losses,omitempty"`
+	// Probes is what each probe of the candidate's new code nodes found (see probeCandidate).
+	Probes []ProbeResult `json:"probes,omitempty"`
 	// CallsPerItem is the candidate's student calls per held-out item.
 	CallsPerItem *float64 `json:"calls_per_item,omitempty"`
 	// Spent so far: teacher tokens, student calls, wall seconds.

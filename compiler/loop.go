@@ -469,9 +469,12 @@ func (c *compiler) round(ctx context.Context, iter int, incumbent *plans.Plan, t
 			continue
 		}
 		c.tried[d] = true
-		if why, err := c.testCode(ctx, incumbent, q); err != nil {
+		why, probes, err := c.probeCandidate(ctx, incumbent, q, train)
+		if err != nil {
 			return nil, Scores{}, false, err
-		} else if why != "" {
+		}
+		ev.Probes = probes
+		if why != "" {
 			reject(why)
 			continue
 		}
@@ -539,45 +542,6 @@ func (c *compiler) round(ctx context.Context, iter int, incumbent *plans.Plan, t
 	return best.plan, best.held, true, nil
 }
 
-// testCode builds and tests, in the sandbox, the code nodes of cand that the incumbent does not
-// have: it runs cand on the first Probe training items and rejects it when a new node fails to
-// build, hits a limit (fuel, memory, time, stack, output size) or a trap, never runs, or the plan
-// is right on fewer than half of the items where the node ran. It returns the reason, or "".
-func (c *compiler) testCode(ctx context.Context, inc, cand *plans.Plan) (string, error) {
-	old := map[string]bool{}
-	for _, n := range inc.Nodes {
-		if n.Code != nil {
-			old[n.Code.SourceText()] = true
-		}
-	}
-	fresh := map[string]bool{}
-	for _, n := range cand.Nodes {
-		if n.Code != nil && !old[n.Code.SourceText()] {
-			fresh[n.ID] = true
-		}
-	}
-	if len(fresh) == 0 {
-		return "", nil
-	}
-	probe := c.cfg.Train[:min(c.cfg.Probe, len(c.cfg.Train))]
-	// One item first: a node that does not build or never stops is rejected after one call
-	// rather than after a batch of them.
-	first, err := c.eval(ctx, cand, probe[:1])
-	if err != nil {
-		return "", fmt.Errorf("test code nodes: %w", err)
-	}
-	ev := first
-	if why := c.codeFailure(first, fresh); why == "" && len(probe) > 1 {
-		rest, err := c.eval(ctx, cand, probe[1:])
-		if err != nil {
-			return "", fmt.Errorf("test code nodes: %w", err)
-		}
-		ev.Results = append(ev.Results, rest.Results...)
-		ev.Traces = append(ev.Traces, rest.Traces...)
-	}
-	return c.judgeCode(ev, fresh, len(probe)), nil
-}
-
 // codeFailure returns why a fresh code node failed hard (build, limit, trap) in ev, or "".
 func (c *compiler) codeFailure(ev Scores, fresh map[string]bool) string {
 	for i, o := range ev.Results {
@@ -642,38 +606,7 @@ func (c *compiler) judgeCode(ev Scores, fresh map[string]bool, probeN int) strin
 	if why := c.codeFailure(ev, fresh); why != "" {
 		return why
 	}
-	ran := map[string]int{}
-	right := map[string]int{}
-	for i, o := range ev.Results {
-		tr := ev.Traces[i]
-		if tr == nil {
-			continue
-		}
-		hit := map[string]bool{}
-		var visit func([]*trace.Node)
-		visit = func(nodes []*trace.Node) {
-			for _, tn := range nodes {
-				if tn == nil {
-					continue
-				}
-				if fresh[tn.ID] {
-					hit[tn.ID] = true
-				}
-				if tn.Consensus != nil {
-					for _, s := range tn.Consensus.Samples {
-						visit(s.Nodes)
-					}
-				}
-			}
-		}
-		visit(tr.Nodes)
-		for id := range hit {
-			ran[id]++
-			if o.Correct {
-				right[id]++
-			}
-		}
-	}
+	ran, right := ranRight(ev, fresh)
 	ids := make([]string, 0, len(fresh))
 	for id := range fresh {
 		ids = append(ids, id)
