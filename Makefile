@@ -10,7 +10,7 @@ FUZZTIME            ?= 30s
 # Tools the tests need that Go does not provide, as COMMAND:DEBIAN_PACKAGE pairs. `make deps`
 # installs the missing ones with apt-get when running as root and says what to install
 # otherwise. Add yours here (npm tools: see NPM_TOOLS).
-DEBIAN_TOOLS        ?= wasm-validate:wabt
+DEBIAN_TOOLS        ?= wasm-validate:wabt redis-server:redis-server
 # npm packages tests need, as COMMAND:PACKAGE@VERSION pairs, installed globally when missing.
 NPM_TOOLS           ?=
 

@@ -60,6 +60,9 @@ func serveCommand() *cli.Command {
 			&cli.DurationFlag{Name: "drain-timeout", Value: serve.DefaultDrainTimeout, Usage: "how long shutdown waits for requests in flight"},
 			&cli.IntFlag{Name: "max-n", Value: serve.DefaultMaxN, Usage: "largest n of a chat completion"},
 			&cli.StringFlag{Name: "otlp-endpoint", EnvVars: []string{"OTEL_EXPORTER_OTLP_ENDPOINT"}, Usage: "export OpenTelemetry traces over OTLP/HTTP to this base URL (e.g. http://127.0.0.1:4318); none when unset"},
+			&cli.StringFlag{Name: "state", EnvVars: []string{"SGDE_STATE"}, Usage: "redis://HOST:PORT/DB shared by every replica: tenant rates, quotas and concurrency hold across them (and --cache-store redis shares responses)", DefaultText: "none: each replica counts alone"},
+			&cli.BoolFlag{Name: "state-fail-open", EnvVars: []string{"SGDE_STATE_FAIL_OPEN"}, Usage: "while the --state Redis is unreachable, apply each replica's own limits instead of refusing requests with 503"},
+			&cli.DurationFlag{Name: "lease-ttl", Value: serve.DefaultLeaseTTL, Usage: "with --state: how long a killed replica's concurrency slots stay taken"},
 			&cli.StringFlag{Name: "log-level", Value: "info", Usage: "debug, info, warn or error (JSON logs on stderr)"},
 		}, flags...),
 		Subcommands: []*cli.Command{{
@@ -117,7 +120,17 @@ func serveAction(c *cli.Context) error {
 		}()
 		log.Info("exporting OpenTelemetry traces", "endpoint", c.String("otlp-endpoint"))
 	}
+	var quotas serve.Quotas
+	if u := c.String("state"); u != "" {
+		rd, err := serve.OpenRedis(c.Context, serve.RedisOptions{URL: u, LeaseTTL: c.Duration("lease-ttl"), Logger: log})
+		if err != nil {
+			return usagef("--state: %v", err)
+		}
+		defer rd.Close()
+		quotas = rd
+	}
 	srv, err := serve.New(serve.Options{
+		Quotas: quotas, QuotasFailOpen: c.Bool("state-fail-open"),
 		TracerProvider: tracerOrNil(tp),
 		PlansDir:       c.String("plans"), Tenants: tenants, NewRunner: factory, EngineFor: engineFor, Logger: log,
 		MaxBodyBytes: c.Int64("max-body-bytes"), RunTimeout: c.Duration("run-timeout"),

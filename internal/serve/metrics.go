@@ -20,6 +20,9 @@ type metrics struct {
 	plans     prometheus.Gauge
 	reloads   *prometheus.CounterVec
 	codeCalls *prometheus.CounterVec
+	// stateErrors counts requests whose shared quota store failed, by operation and by what
+	// the server did (closed: refused; open: local limits).
+	stateErrors *prometheus.CounterVec
 }
 
 func newMetrics() *metrics {
@@ -45,7 +48,7 @@ func newMetrics() *metrics {
 			Name: "sgde_serve_student_tokens_total", Help: "Student tokens used by tenant and plan.",
 		}, []string{"tenant", "plan"}),
 		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "sgde_serve_rejected_total", Help: "Requests refused by a quota, by tenant and reason (rate, concurrency).",
+			Name: "sgde_serve_rejected_total", Help: "Requests refused by a quota, by tenant and reason (rate, quota, concurrency, state_unavailable).",
 		}, []string{"tenant", "reason"}),
 		inFlight: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "sgde_serve_in_flight", Help: "Plan runs in flight by tenant.",
@@ -56,8 +59,11 @@ func newMetrics() *metrics {
 		reloads: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "sgde_serve_reloads_total", Help: "Reloads of the plans folder by result (ok, error).",
 		}, []string{"result"}),
+		stateErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sgde_serve_state_errors_total", Help: "Requests whose shared quota store (Redis) failed, by operation (admit, acquire) and action (closed: refused with 503; open: local limits).",
+		}, []string{"op", "action"}),
 	}
 	m.reg.MustRegister(m.requests, m.latency, m.nodeErrs, m.fuel, m.codeCalls, m.tokens, m.rejected, m.inFlight,
-		m.plans, m.reloads, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+		m.plans, m.reloads, m.stateErrors, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

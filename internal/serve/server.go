@@ -16,8 +16,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/sgde-project/sgde/internal/ratelimit"
-
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
@@ -78,6 +76,12 @@ type Options struct {
 	// DrainTimeout bounds how long Serve waits for in-flight requests after its context ends;
 	// 0 means DefaultDrainTimeout.
 	DrainTimeout time.Duration
+	// Quotas counts the tenants' rates, quotas and requests in flight; nil means in this process
+	// only. A shared Quotas (OpenRedis) makes the limits hold across replicas.
+	Quotas Quotas
+	// QuotasFailOpen applies this process's own quotas while a shared Quotas is unavailable;
+	// by default such requests are refused with 503 and Retry-After (fail closed).
+	QuotasFailOpen bool
 }
 
 // Server serves plans to tenants. Its methods are safe for concurrent use.
@@ -92,13 +96,13 @@ type Server struct {
 	handler  http.Handler
 	ops      http.Handler
 	tracer   oteltrace.Tracer
+	quotas   Quotas       // Options.Quotas, else local
+	local    *localQuotas // the fallback of a shared Quotas that fails open
 }
 
 // tenantState is what a tenant owns on this server. Nothing in it is shared with another tenant.
 type tenantState struct {
-	t      *Tenant
-	bucket *ratelimit.Bucket
-	slots  slots
+	t *Tenant
 
 	mu      sync.Mutex
 	runners map[string]*tenantRunner // by engine name
@@ -145,8 +149,12 @@ func New(opts Options) (*Server, error) {
 	s := &Server{opts: opts, log: log, m: newMetrics(), states: map[*Tenant]*tenantState{},
 		tracer: tp.Tracer("github.com/sgde-project/sgde/internal/serve")}
 	for _, t := range opts.Tenants.list {
-		s.states[t] = &tenantState{t: t, bucket: ratelimit.New(t.rate, t.burst, time.Now), slots: newSlots(t.concurrency),
-			runners: map[string]*tenantRunner{}}
+		s.states[t] = &tenantState{t: t, runners: map[string]*tenantRunner{}}
+	}
+	s.local = newLocalQuotas(opts.Tenants, time.Now)
+	s.quotas = opts.Quotas
+	if s.quotas == nil {
+		s.quotas = s.local
 	}
 	s.plans.Store(ps)
 	s.m.plans.Set(float64(len(ps.names)))
@@ -167,9 +175,23 @@ func (s *Server) probes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
-	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
 		if s.closing.Load() || s.plans.Load() == nil {
 			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "not ready"})
+			return
+		}
+		if s.opts.Quotas != nil {
+			if err := s.quotas.Check(r.Context()); err != nil {
+				// Failing closed, this replica would refuse every request: take it out of the
+				// load balancer. Failing open it still serves, under its own limits.
+				if !s.opts.QuotasFailOpen {
+					writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "not ready", "state": "unavailable", "reason": err.Error()})
+					return
+				}
+				writeJSON(w, http.StatusOK, map[string]string{"status": "ready", "state": "unavailable: local limits", "reason": err.Error()})
+				return
+			}
+			writeJSON(w, http.StatusOK, map[string]string{"status": "ready", "state": "ok"})
 			return
 		}
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
@@ -285,12 +307,33 @@ func (s *Server) authenticate(r *http.Request, c *call) *apiError {
 		return errNoKey
 	}
 	c.tenant, c.state = t, s.states[t]
-	if ok, wait := c.state.bucket.Take(); !ok {
-		s.m.rejected.WithLabelValues(t.name, "rate").Inc()
+	d, err := s.quotas.Admit(r.Context(), t)
+	if err != nil {
+		if !s.opts.QuotasFailOpen {
+			return s.stateDown(t, "admit", err)
+		}
+		s.m.stateErrors.WithLabelValues("admit", "open").Inc()
+		d, _ = s.local.Admit(r.Context(), t)
+	}
+	if !d.OK {
+		s.m.rejected.WithLabelValues(t.name, d.Reason).Inc()
+		if d.Reason == ReasonQuota {
+			return &apiError{status: http.StatusTooManyRequests, Type: "rate_limit_error", Code: "insufficient_quota",
+				Message: fmt.Sprintf("tenant quota (%d requests per %s) used up", t.quota, t.quotaWindow), retryAfter: retryAfterSeconds(d.Wait)}
+		}
 		return &apiError{status: http.StatusTooManyRequests, Type: "rate_limit_error", Code: "rate_limit_exceeded",
-			Message: fmt.Sprintf("tenant request rate quota (%g/s) exceeded", t.rate), retryAfter: retryAfterSeconds(wait)}
+			Message: fmt.Sprintf("tenant request rate quota (%g/s) exceeded", t.rate), retryAfter: retryAfterSeconds(d.Wait)}
 	}
 	return nil
+}
+
+// stateDown is the answer to a request whose quotas cannot be counted, failing closed.
+func (s *Server) stateDown(t *Tenant, op string, err error) *apiError {
+	s.m.stateErrors.WithLabelValues(op, "closed").Inc()
+	s.m.rejected.WithLabelValues(t.name, "state_unavailable").Inc()
+	s.log.Warn("quota state unavailable: refusing", "tenant", t.name, "op", op, "err", err.Error())
+	return &apiError{status: http.StatusServiceUnavailable, Type: "server_error", Code: "quota_state_unavailable",
+		Message: "the quota store is unavailable; retry later", retryAfter: 1}
 }
 
 func (s *Server) finish(r *http.Request, c *call, d time.Duration) {
@@ -361,12 +404,20 @@ func (s *Server) program(ctx context.Context, c *call, name string) (*runtime.Pr
 
 // runs runs prog n times under the tenant's concurrency quota and the run timeout.
 func (s *Server) runs(ctx context.Context, c *call, prog *runtime.Program, inputs map[string]any, n int) ([]*runtime.RunResult, *apiError) {
-	if !c.state.slots.acquire() {
+	release, ok, err := s.quotas.Acquire(ctx, c.tenant)
+	if err != nil {
+		if !s.opts.QuotasFailOpen {
+			return nil, s.stateDown(c.tenant, "acquire", err)
+		}
+		s.m.stateErrors.WithLabelValues("acquire", "open").Inc()
+		release, ok, _ = s.local.Acquire(ctx, c.tenant)
+	}
+	if !ok {
 		s.m.rejected.WithLabelValues(c.tenant.name, "concurrency").Inc()
 		return nil, &apiError{status: http.StatusTooManyRequests, Type: "rate_limit_error", Code: "concurrency_limit_exceeded",
 			Message: fmt.Sprintf("tenant concurrency quota (%d requests in flight) exceeded", c.tenant.concurrency), retryAfter: 1}
 	}
-	defer c.state.slots.release()
+	defer release()
 	g := s.m.inFlight.WithLabelValues(c.tenant.name)
 	g.Inc()
 	defer g.Dec()

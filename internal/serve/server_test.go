@@ -96,10 +96,11 @@ func TestConcurrencyQuota(t *testing.T) {
 	s := newTestServer(t, Options{NewRunner: noRunner(t)})
 	carol := s.opts.Tenants.Authenticate(carolKey)
 	st := s.states[carol]
-	if !st.slots.acquire() { // carol's only slot is now busy
-		t.Fatal("cannot take carol's slot")
+	release, ok, err := s.quotas.Acquire(t.Context(), carol) // carol's only slot is now busy
+	if !ok || err != nil {
+		t.Fatalf("cannot take carol's slot: %v", err)
 	}
-	defer st.slots.release()
+	defer release()
 	// program() would build a runner before runs() is reached; give carol a prepared program.
 	ps := s.plans.Load()
 	st.gen, st.progs = ps, map[string]*runtime.Program{"shout": {}}

@@ -11,6 +11,7 @@ import (
 	"os"
 	"regexp"
 	"strings"
+	"time"
 
 	"go.yaml.in/yaml/v3"
 
@@ -35,6 +36,8 @@ type Tenant struct {
 	rate        float64         // requests per second; 0: unlimited
 	burst       int
 	concurrency int
+	quota       int64         // requests per quotaWindow; 0: unlimited
+	quotaWindow time.Duration // aligned on the Unix epoch
 	fuel        *uint64
 	memoryMiB   *uint32
 }
@@ -93,7 +96,11 @@ type tenantsFile struct {
 			Burst             int     `yaml:"burst"`
 		} `yaml:"rate"`
 		Concurrency int `yaml:"concurrency"`
-		Limits      struct {
+		Quota       struct {
+			Requests int64  `yaml:"requests"`
+			Window   string `yaml:"window"`
+		} `yaml:"quota"`
+		Limits struct {
 			Fuel      *uint64 `yaml:"fuel"`
 			MemoryMiB *uint32 `yaml:"memory_mib"`
 		} `yaml:"limits"`
@@ -186,6 +193,17 @@ func ParseTenants(data []byte) (*Tenants, error) {
 		}
 		if c.Concurrency < 0 {
 			bad("%s: concurrency must not be negative", where)
+		}
+		if c.Quota.Requests != 0 || c.Quota.Window != "" {
+			w, err := time.ParseDuration(c.Quota.Window)
+			switch {
+			case c.Quota.Requests <= 0:
+				bad("%s: quota.requests must be positive", where)
+			case err != nil || w < time.Second || w > 31*24*time.Hour:
+				bad("%s: quota.window must be a duration from 1s to 744h (e.g. 24h), got %q", where, c.Quota.Window)
+			default:
+				t.quota, t.quotaWindow = c.Quota.Requests, w
+			}
 		}
 		if f := c.Limits.Fuel; f != nil && (*f == 0 || *f > plans.MaxFuel) {
 			bad("%s: limits.fuel must be 1..%d", where, uint64(plans.MaxFuel))

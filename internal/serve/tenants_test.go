@@ -25,6 +25,10 @@ func TestParseTenants(t *testing.T) {
 		{"memory too small", "tenants:\n  - {name: a, keys: [{sha256: " + h + "}], plans: [x], limits: {memory_mib: 1}}\n", "memory_mib"},
 		{"zero fuel", "tenants:\n  - {name: a, keys: [{sha256: " + h + "}], plans: [x], limits: {fuel: 0}}\n", "fuel"},
 		{"empty", "tenants: []\n", "no tenants"},
+		{"quota", "tenants:\n  - {name: a, keys: [{sha256: " + h + "}], plans: [x], quota: {requests: 100, window: 24h}}\n", ""},
+		{"quota without window", "tenants:\n  - {name: a, keys: [{sha256: " + h + "}], plans: [x], quota: {requests: 100}}\n", "quota.window"},
+		{"quota window too short", "tenants:\n  - {name: a, keys: [{sha256: " + h + "}], plans: [x], quota: {requests: 100, window: 10ms}}\n", "quota.window"},
+		{"quota zero", "tenants:\n  - {name: a, keys: [{sha256: " + h + "}], plans: [x], quota: {requests: 0, window: 1h}}\n", "quota.requests"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
