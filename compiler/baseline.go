@@ -13,6 +13,7 @@ import (
 	"github.com/sgde-project/sgde/plans"
 	"github.com/sgde-project/sgde/runtime"
 	"github.com/sgde-project/sgde/runtime/metric"
+	"github.com/sgde-project/sgde/runtime/trace"
 )
 
 // Row is one line of the baselines table: a plan's accuracy on the evaluation batch and what it
@@ -27,6 +28,9 @@ type Row struct {
 	CallsPer  float64 `json:"student_calls_per_item"`
 	TokensPer float64 `json:"tokens_per_item"`
 	LatencyMS float64 `json:"latency_ms_per_item"`
+	// Answers counts the student answers behind the accuracy by source: recorded from a real
+	// model, or simulated.
+	Answers trace.Sources `json:"student_answers"`
 	// Compile cost: teacher tokens, student requests and wall seconds spent producing the plan.
 	CompileTeacherTokens int64   `json:"compile_teacher_tokens"`
 	CompileStudentCalls  int64   `json:"compile_student_calls"`
@@ -43,7 +47,8 @@ func RowOf(name string, s Scores, suspect map[string]bool) Row {
 	rep := s.Summary(name, "", suspect)
 	calls, tokens, lat := s.PerItem()
 	r := Row{Name: name, Correct: rep.Accuracy.Correct, N: rep.Accuracy.N, Accuracy: rep.Accuracy.Accuracy,
-		CILo: rep.Accuracy.CI95Low, CIHi: rep.Accuracy.CI95High, CallsPer: calls, TokensPer: tokens, LatencyMS: lat}
+		CILo: rep.Accuracy.CI95Low, CIHi: rep.Accuracy.CI95High, CallsPer: calls, TokensPer: tokens, LatencyMS: lat,
+		Answers: rep.Answers}
 	if rep.Subset != nil {
 		r.CleanCorrect, r.CleanN = rep.Subset.Correct, rep.Subset.N
 	}
@@ -89,12 +94,21 @@ func Bootstrapped(ctx context.Context, r Runner, initial *plans.Plan, train []ru
 // WriteTable prints rows as an aligned text table.
 func WriteTable(w io.Writer, rows []Row) error {
 	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "plan\taccuracy\t95% CI\tcalls/item\ttokens/item\tlatency/item\tcompile cost")
+	fmt.Fprintln(tw, "plan\taccuracy\t95% CI\trecorded answers\tcalls/item\ttokens/item\tlatency/item\tcompile cost")
 	for _, r := range rows {
-		fmt.Fprintf(tw, "%s\t%.1f%% (%d/%d)\t[%.1f, %.1f]\t%.2f\t%.0f\t%.0f ms\t%s\n", r.Name, 100*r.Accuracy, r.Correct, r.N,
-			100*r.CILo, 100*r.CIHi, r.CallsPer, r.TokensPer, r.LatencyMS, r.CostText())
+		fmt.Fprintf(tw, "%s\t%.1f%% (%d/%d)\t[%.1f, %.1f]\t%s\t%.2f\t%.0f\t%.0f ms\t%s\n", r.Name, 100*r.Accuracy, r.Correct, r.N,
+			100*r.CILo, 100*r.CIHi, r.RecordedText(), r.CallsPer, r.TokensPer, r.LatencyMS, r.CostText())
 	}
 	return tw.Flush()
+}
+
+// RecordedText is the share of the row's student answers that were a real model's recorded
+// outputs ("-" when the plan made no student call).
+func (r Row) RecordedText() string {
+	if r.Answers.Total() == 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.0f%%", 100*r.Answers.RecordedShare())
 }
 
 // CostText describes the compile cost.

@@ -94,6 +94,15 @@ func (s Scores) Bits() []bool {
 	return b
 }
 
+// Answers sums the student answers behind the batch by source (recorded, simulated, model).
+func (s Scores) Answers() trace.Sources {
+	var a trace.Sources
+	for _, r := range s.Results {
+		a = a.Add(r.Answers)
+	}
+	return a
+}
+
 // Requests sums the student requests actually sent (cache misses): what budgets are charged.
 func (s Scores) Requests() int64 {
 	var n int64

@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/sgde-project/sgde/compiler/edit"
+	"github.com/sgde-project/sgde/runtime/trace"
 )
 
 // Event kinds of the compile log.
@@ -45,6 +46,8 @@ type Event struct {
 	Probes []ProbeResult `json:"probes,omitempty"`
 	// CallsPerItem is the candidate's student calls per held-out item.
 	CallsPerItem *float64 `json:"calls_per_item,omitempty"`
+	// Answers counts the held-out student answers behind HeldoutRisk by source.
+	Answers *trace.Sources `json:"student_answers,omitempty"`
 	// Spent so far: teacher tokens, student calls, wall seconds.
 	TeacherTokens int64   `json:"teacher_tokens,omitempty"`
 	StudentCalls  int64   `json:"student_calls,omitempty"`

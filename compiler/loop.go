@@ -304,7 +304,7 @@ func (c *compiler) run(ctx context.Context, incumbent *plans.Plan, resumed bool)
 	if c.st.Iteration < 0 {
 		c.st.Iteration = 0
 		c.st.Curve = append(c.st.Curve, CurvePoint{Iteration: 0, TrainRisk: train.Risk(), HeldoutRisk: heldout.Risk(), Accepted: true})
-		c.emit(Event{Iteration: 0, Kind: EventIncumbent, Digest: c.digest(incumbent), TrainRisk: fptr(train.Risk()), HeldoutRisk: fptr(heldout.Risk())})
+		c.emit(Event{Iteration: 0, Kind: EventIncumbent, Digest: c.digest(incumbent), TrainRisk: fptr(train.Risk()), HeldoutRisk: fptr(heldout.Risk()), Answers: ptrTo(heldout.Answers())})
 		if err := c.checkpoint(incumbent); err != nil {
 			return nil, err
 		}
@@ -338,14 +338,14 @@ func (c *compiler) run(ctx context.Context, incumbent *plans.Plan, resumed bool)
 		c.st.Iteration = iter
 		c.st.Curve = append(c.st.Curve, CurvePoint{Iteration: iter, TrainRisk: train.Risk(), HeldoutRisk: heldout.Risk(), Accepted: accepted})
 		c.emit(Event{Iteration: iter, Kind: EventRound, Accepted: bptr(accepted), Digest: c.digest(incumbent),
-			TrainRisk: fptr(train.Risk()), HeldoutRisk: fptr(heldout.Risk())})
+			TrainRisk: fptr(train.Risk()), HeldoutRisk: fptr(heldout.Risk()), Answers: ptrTo(heldout.Answers())})
 		if err := c.checkpoint(incumbent); err != nil {
 			return nil, err
 		}
 	}
 	if !c.st.Done { // a resumed, finished compile only rewrites its outputs
 		c.st.Done, c.st.StopReason = true, reason
-		c.emit(Event{Iteration: c.st.Iteration, Kind: EventStop, Reason: reason, TrainRisk: fptr(train.Risk()), HeldoutRisk: fptr(heldout.Risk())})
+		c.emit(Event{Iteration: c.st.Iteration, Kind: EventStop, Reason: reason, TrainRisk: fptr(train.Risk()), HeldoutRisk: fptr(heldout.Risk()), Answers: ptrTo(heldout.Answers())})
 	}
 	rep, err := pac.ForPlan(incumbent, cfg.Epsilon, cfg.Delta, len(cfg.Train))
 	if err != nil {
@@ -639,3 +639,5 @@ func firstLine(s string, n int) string {
 	}
 	return s
 }
+
+func ptrTo[T any](v T) *T { return &v }

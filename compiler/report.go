@@ -123,8 +123,8 @@ code,pre{font:12px ui-monospace,monospace}pre{white-space:pre-wrap}
 </table>
 <h2>Baselines</h2>
 <p>Accuracy on the {{.EvalSet}} with Wilson 95% intervals; same items, same student for every row.</p>
-<table id="baselines"><tr><th>plan</th><th>accuracy</th><th>95% CI</th><th>student calls/item</th><th>tokens/item</th><th>latency/item</th><th>compile cost</th></tr>
-{{range .Rows}}<tr><td>{{.Name}}</td><td>{{pct .Accuracy}} ({{.Correct}}/{{.N}})</td><td>[{{pct .CILo}}, {{pct .CIHi}}]</td><td>{{printf "%.2f" .CallsPer}}</td><td>{{printf "%.0f" .TokensPer}}</td><td>{{printf "%.0f" .LatencyMS}} ms</td><td>{{.CostText}}</td></tr>
+<table id="baselines"><tr><th>plan</th><th>accuracy</th><th>95% CI</th><th>recorded student answers</th><th>student calls/item</th><th>tokens/item</th><th>latency/item</th><th>compile cost</th></tr>
+{{range .Rows}}<tr><td>{{.Name}}</td><td>{{pct .Accuracy}} ({{.Correct}}/{{.N}})</td><td>[{{pct .CILo}}, {{pct .CIHi}}]</td><td>{{.RecordedText}}</td><td>{{printf "%.2f" .CallsPer}}</td><td>{{printf "%.0f" .TokensPer}}</td><td>{{printf "%.0f" .LatencyMS}} ms</td><td>{{.CostText}}</td></tr>
 {{end}}</table>
 <h2>Risk over iterations</h2>
 <div id="curve">{{.CurveSVG}}</div>

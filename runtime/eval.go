@@ -49,6 +49,8 @@ type ItemResult struct {
 	CacheHits int     `json:"cache_hits"`
 	Tokens    int     `json:"tokens"`
 	LatencyMS float64 `json:"latency_ms"`
+	// Answers counts the run's student answers by source (recorded, simulated, model).
+	Answers trace.Sources `json:"student_answers"`
 }
 
 // RunFunc runs a plan once on one item's inputs. Program.Run is one; the result must carry the
@@ -181,11 +183,14 @@ type EvalReport struct {
 	Errors           int     `json:"errors"`
 	ParseFailureRate float64 `json:"parse_failure_rate"`
 	// ErrorKinds counts failed items by error kind.
-	ErrorKinds    map[string]int `json:"error_kinds"`
-	CallsPerItem  float64        `json:"student_calls_per_item"`
-	TokensPerItem float64        `json:"tokens_per_item"`
-	LatencyP50MS  float64        `json:"latency_p50_ms"`
-	LatencyP95MS  float64        `json:"latency_p95_ms"`
+	ErrorKinds   map[string]int `json:"error_kinds"`
+	CallsPerItem float64        `json:"student_calls_per_item"`
+	// Answers counts every student answer behind the accuracy by source: the share of
+	// recorded real-model answers and of simulated ones is printed next to every accuracy.
+	Answers       trace.Sources `json:"student_answers"`
+	TokensPerItem float64       `json:"tokens_per_item"`
+	LatencyP50MS  float64       `json:"latency_p50_ms"`
+	LatencyP95MS  float64       `json:"latency_p95_ms"`
 	// Requests is the number of HTTP requests sent to the student, retries and requests of
 	// calls that failed included (CallsPerItem is Requests per item); PlanCallsPerItem counts
 	// the completions the plan asked for, cache hits included, so it is the same cold or warm.
@@ -422,6 +427,7 @@ func evalFunc(ctx context.Context, plan string, run RunFunc, runner *Runner, ite
 					ID: it.ID, Input: it.Inputs, Label: it.Label, Prediction: res.Output,
 					Calls: tr.Calls, CallsNeeded: callsNeeded(tr.Nodes), CacheHits: tr.CacheHits,
 					Tokens: tr.Tokens.Total, LatencyMS: tr.LatencyMS,
+					Answers: trace.CountSources(tr.Nodes),
 				}
 				if err != nil {
 					r.ErrorKind, r.ErrorNode, r.Error = tr.ErrorKind, tr.ErrorNode, tr.Error
@@ -575,6 +581,7 @@ func Summarize(plan, metricName string, total int, results []ItemResult, exclude
 		planCalls += r.CallsNeeded
 		rep.CacheHits += r.CacheHits
 		tokens += r.Tokens
+		rep.Answers = rep.Answers.Add(r.Answers)
 		lat = append(lat, r.LatencyMS)
 	}
 	rep.Requests = calls

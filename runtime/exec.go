@@ -142,6 +142,9 @@ func (pg *Program) execLLM(ctx context.Context, pn *pnode, lookup func(plans.Ref
 	if cached {
 		tn.CacheHits++
 	}
+	if err == nil {
+		tn.Source = llm.SourceOf(resp.Fingerprint)
+	}
 	if resp.Usage.TotalTokens > 0 || resp.Usage.PromptTokens > 0 {
 		t := trace.Tokens{Prompt: resp.Usage.PromptTokens, Completion: resp.Usage.CompletionTokens, Total: resp.Usage.TotalTokens}
 		if tn.Tokens != nil {

@@ -181,7 +181,7 @@ func (r *Runner) complete(ctx context.Context, req llm.Request, sample, attempt 
 		}
 		if ok {
 			r.cacheHits.Add(1)
-			return llm.Response{Text: e.Text, FinishReason: e.FinishReason, Usage: e.Usage}, true, nil
+			return llm.Response{Text: e.Text, FinishReason: e.FinishReason, Usage: e.Usage, Fingerprint: e.Fingerprint}, true, nil
 		}
 		if mode == cache.ModeReplay {
 			return llm.Response{}, false, fmt.Errorf("%w: key %s", cache.ErrMiss, key)
@@ -199,7 +199,7 @@ func (r *Runner) complete(ctx context.Context, req llm.Request, sample, attempt 
 		return resp, false, err
 	}
 	if mode == cache.ModeUse || mode == cache.ModeRefresh {
-		if err := r.opts.Cache.Put(key, cache.Entry{Text: resp.Text, FinishReason: resp.FinishReason, Usage: resp.Usage, Stored: time.Now().UTC()}); err != nil {
+		if err := r.opts.Cache.Put(key, cache.Entry{Text: resp.Text, FinishReason: resp.FinishReason, Usage: resp.Usage, Fingerprint: resp.Fingerprint, Stored: time.Now().UTC()}); err != nil {
 			// The answer is good: failing the call would turn a full disk into wrong results.
 			r.cacheWriteErrs.Add(1)
 			r.warnWrite.Do(func() {

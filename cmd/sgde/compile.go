@@ -503,7 +503,7 @@ func (p *progress) event(ev compiler.Event) {
 	var line string
 	switch ev.Kind {
 	case compiler.EventIncumbent:
-		line = fmt.Sprintf("iteration 0: initial plan, held-out risk %.3f", deref(ev.HeldoutRisk))
+		line = fmt.Sprintf("iteration 0: initial plan, held-out risk %.3f%s", deref(ev.HeldoutRisk), sourcesText(ev.Answers))
 	case compiler.EventCritique:
 		line = fmt.Sprintf("iteration %d: testing and evaluating the teacher's candidates", ev.Iteration)
 	case compiler.EventCandidate:
@@ -513,7 +513,7 @@ func (p *progress) event(ev compiler.Event) {
 		}
 		line = fmt.Sprintf("iteration %d: candidate %d %s: %s: %s", ev.Iteration, ev.Candidate, verdict, strings.Join(ev.Summary, "; "), ev.Reason)
 	case compiler.EventRound:
-		line = fmt.Sprintf("iteration %d: held-out risk %.3f", ev.Iteration, deref(ev.HeldoutRisk))
+		line = fmt.Sprintf("iteration %d: held-out risk %.3f%s", ev.Iteration, deref(ev.HeldoutRisk), sourcesText(ev.Answers))
 	case compiler.EventStop:
 		line = "stopped: " + ev.Reason
 	case compiler.EventTeacher:
@@ -709,4 +709,12 @@ func splitData(path, dir string, seed int64, nTrain, nHeld, nTest int) ([3]strin
 		}
 	}
 	return out, nil
+}
+
+// sourcesText is "; student answers: N% recorded, M% simulated" for a progress line.
+func sourcesText(s *trace.Sources) string {
+	if s == nil {
+		return ""
+	}
+	return "; " + s.String()
 }

@@ -163,7 +163,7 @@ func printReport(w io.Writer, r *runtime.EvalReport, results string) {
 	pct := func(s runtime.Score) string {
 		return fmt.Sprintf("%.1f%% (%d/%d), 95%% CI [%.1f%%, %.1f%%]", 100*s.Accuracy, s.Correct, s.N, 100*s.CI95Low, 100*s.CI95High)
 	}
-	fmt.Fprintf(w, "accuracy            %s\n", pct(r.Accuracy))
+	fmt.Fprintf(w, "accuracy            %s; %s\n", pct(r.Accuracy), r.Answers)
 	if r.Subset != nil {
 		fmt.Fprintf(w, "  without suspects  %s\n", pct(*r.Subset))
 	}

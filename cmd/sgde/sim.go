@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 
 	"github.com/urfave/cli/v2"
 
@@ -29,7 +30,7 @@ func simServeCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "serve",
 		Usage: "serve /v1/chat/completions and /v1/models from a simulated student until interrupted",
-		UsageText: "sgde sim serve [--addr HOST:PORT] [--knowledge FILE.jsonl] [--profile NAME|FILE.yaml] [--seed N] [--latency SCALE]\n\n" +
+		UsageText: "sgde sim serve [--addr HOST:PORT] [--knowledge FILE.jsonl]... [--profile NAME|FILE.yaml] [--seed N] [--latency SCALE]\n\n" +
 			"Port 0 picks a free port; the address is printed on the first line of standard output,\n" +
 			"followed by the environment the sgde runtime reads to use it.\n\n" +
 			"Example:\n" +
@@ -38,7 +39,7 @@ func simServeCommand() *cli.Command {
 			"     -d '{\"model\":\"slm-1.5b\",\"messages\":[{\"role\":\"user\",\"content\":\"Respond with only the number. What is 2 + 3?\"}]}'",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "addr", Value: "127.0.0.1:8088", Usage: "listen address; port 0 picks a free port"},
-			&cli.StringFlag{Name: "knowledge", Usage: "JSONL file of known questions (input, code, target)", DefaultText: simulator.DefaultKnowledgePath + " found from the working directory up"},
+			&cli.StringSliceFlag{Name: "knowledge", Usage: "JSONL file of known questions (input, target; optional code, recorded); repeat for several", DefaultText: simulator.DefaultKnowledgePath + " found from the working directory up"},
 			&cli.StringFlag{Name: "profile", Value: simulator.DefaultProfileName, Usage: "shipped profile name or a YAML profile file"},
 			&cli.Uint64Flag{Name: "seed", Value: 0, Usage: "server seed: selects one simulated model instance"},
 			&cli.Float64Flag{Name: "latency", Value: 1, Usage: "scale of the profile's simulated latency (0 disables it)"},
@@ -66,14 +67,15 @@ func simServe(c *cli.Context) error {
 		}
 		return err
 	}
-	kpath := c.String("knowledge")
-	if kpath == "" {
-		kpath, err = simulator.LocateDefaultKnowledge()
+	kpaths := c.StringSlice("knowledge")
+	if len(kpaths) == 0 {
+		kpath, err := simulator.LocateDefaultKnowledge()
 		if err != nil {
 			return usagef("%v (give --knowledge FILE.jsonl)", err)
 		}
+		kpaths = []string{kpath}
 	}
-	know, err := simulator.LoadKnowledgeFile(kpath)
+	know, err := simulator.LoadKnowledgeFiles(kpaths...)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
 			return usagef("%v", err)
@@ -90,8 +92,8 @@ func simServe(c *cli.Context) error {
 		return err
 	}
 	out := c.App.Writer
-	fmt.Fprintf(out, "sgde sim: listening on %s (profile %s, seed %d, %d known questions from %s)\n",
-		srv.Addr(), prof.Name(), c.Uint64("seed"), know.Len(), kpath)
+	fmt.Fprintf(out, "sgde sim: listening on %s (profile %s, seed %d, %d known questions from %s; %d with recorded answers, %d without a reference program)\n",
+		srv.Addr(), prof.Name(), c.Uint64("seed"), know.Len(), strings.Join(kpaths, ", "), know.WithRecorded(), know.WithoutProgram())
 	fmt.Fprintf(out, "SGDE_STUDENT_URL=%s\nSGDE_STUDENT_MODEL=%s\n", srv.URL(), prof.Name())
 	fmt.Fprint(c.App.ErrWriter, simNotice)
 	<-srv.Done()

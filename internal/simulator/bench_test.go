@@ -79,7 +79,7 @@ func BenchmarkFind(b *testing.B) {
 	norm := normalize(prompt)
 	b.SetBytes(int64(len(prompt)))
 	for b.Loop() {
-		if i, ok := k.find(norm); !ok || i != 399 {
+		if i, ok := k.find(norm, prompt); !ok || i != 399 {
 			b.Fatal("not found")
 		}
 	}

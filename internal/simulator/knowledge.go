@@ -11,7 +11,9 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
+	"unicode"
 )
 
 // DefaultKnowledgePath is the knowledge file the simulator uses when none is given, relative to
@@ -29,8 +31,8 @@ const maxRecordBytes = 1 << 20
 // ErrKnowledge is wrapped by every error about a malformed knowledge file.
 var ErrKnowledge = errors.New("malformed knowledge")
 
-// Record is one task instance the simulator knows: a question, the reference program that
-// computes its answer, and the dataset's label.
+// Record is one task instance the simulator knows: a question, the dataset's label, and
+// optionally the reference program that computes it and a real model's recorded outputs.
 type Record struct {
 	// Idx is the record's index in the dataset it came from (the `idx` field), or its line
 	// number minus one when the file has none.
@@ -40,14 +42,35 @@ type Record struct {
 	// Program is the reference program with its docstring removed (the docstring holds the
 	// original GSM8K question, which differs from Input on GSM-Hard).
 	Program string
-	// Target is the dataset's label. About one in ten GSM-Hard labels is wrong; the simulator
-	// reproduces the label, right or wrong, because its reference programs compute it.
+	// Target is the dataset's label when it is a number (NaN otherwise). About one in ten
+	// GSM-Hard labels is wrong; the simulator reproduces the label, right or wrong, because its
+	// reference programs compute it.
 	Target float64
+	// TargetText is the label as the dataset writes it ("(D)", "Yes", "] ] >", "42").
+	TargetText string
+	// Recorded holds a real model's outputs for the item per prompting mode (ModeDirect,
+	// ModeCoT), when the dataset has them.
+	Recorded map[string]string
+	// RecordedModel names the model whose outputs Recorded holds.
+	RecordedModel string
 }
+
+// Prompting modes of recorded outputs: the keys of Record.Recorded and of a knowledge file's
+// `recorded` object.
+const (
+	// ModeDirect is an answer-only prompt: the reply is the answer.
+	ModeDirect = "direct"
+	// ModeCoT is a chain-of-thought prompt: reasoning, then "So the answer is X."
+	ModeCoT = "cot"
+)
+
+// Numeric reports whether the label is a number.
+func (r Record) Numeric() bool { return !math.IsNaN(r.Target) }
 
 type entry struct {
 	rec     Record
 	norm    string    // normalised question
+	squeeze string    // structural(question): tells apart questions that differ only in brackets
 	digits  int       // most digits in any operand of the question
 	numbers []float64 // operands of the question, in order
 	steps   int       // statements in the program body
@@ -57,18 +80,73 @@ type entry struct {
 type Knowledge struct {
 	entries    []entry
 	byKey      map[string][]int32 // first keyWords words -> entries
+	seen       map[string]bool    // structural forms of the questions loaded
+	short      []int32            // questions of fewer than keyWords words, matched structurally
 	duplicates int
+	noProgram  int // records without a reference program
+	recorded   int // records with recorded outputs
 }
 
 type rawRecord struct {
-	Idx    *int            `json:"idx"`
-	Input  *string         `json:"input"`
-	Code   *string         `json:"code"`
-	Target json.RawMessage `json:"target"`
+	Idx      json.RawMessage `json:"idx"`
+	Input    *string         `json:"input"`
+	Code     *string         `json:"code"`
+	Target   json.RawMessage `json:"target"`
+	Recorded json.RawMessage `json:"recorded"`
 }
 
-// LoadKnowledgeFile reads a JSONL knowledge file (records with `input`, `code`, `target` and an
-// optional `idx`).
+// LoadKnowledgeFiles reads several knowledge files into one index (GSM-Hard and BBH families
+// together, for example). A question known from an earlier file wins over a later duplicate.
+func LoadKnowledgeFiles(paths ...string) (*Knowledge, error) {
+	if len(paths) == 0 {
+		return nil, fmt.Errorf("load knowledge: %w: no files", ErrKnowledge)
+	}
+	var all *Knowledge
+	for _, p := range paths {
+		k, err := LoadKnowledgeFile(p)
+		if err != nil {
+			return nil, err
+		}
+		if all == nil {
+			all = k
+			continue
+		}
+		all.merge(k)
+	}
+	return all, nil
+}
+
+// merge adds o's entries that k does not know yet.
+func (k *Knowledge) merge(o *Knowledge) {
+	for _, e := range o.entries {
+		if k.seen[e.squeeze] {
+			k.duplicates++
+			continue
+		}
+		k.add(e)
+	}
+	k.duplicates += o.duplicates
+}
+
+func (k *Knowledge) add(e entry) {
+	k.seen[e.squeeze] = true
+	if len(wordStarts(e.norm)) < keyWords {
+		k.short = append(k.short, int32(len(k.entries)))
+	}
+	key := e.norm[:keyEnd(e.norm)]
+	k.byKey[key] = append(k.byKey[key], int32(len(k.entries)))
+	k.entries = append(k.entries, e)
+	if e.rec.Program == "" {
+		k.noProgram++
+	}
+	if len(e.rec.Recorded) > 0 {
+		k.recorded++
+	}
+}
+
+// LoadKnowledgeFile reads a JSONL knowledge file: records with `input` and `target`, and
+// optionally `idx`, `code` (a reference program defining solution()) and `recorded` (a real
+// model's outputs per prompting mode, as in the BBH files).
 func LoadKnowledgeFile(path string) (*Knowledge, error) {
 	f, err := os.Open(path)
 	if err != nil {
@@ -107,11 +185,10 @@ func LocateDefaultKnowledge() (string, error) {
 }
 
 // ParseKnowledge reads JSONL knowledge records from r. Blank lines are skipped; a record whose
-// question normalises to one already loaded is dropped (the first wins) and counted by
+// question is one already loaded (modulo whitespace) is dropped (the first wins) and counted by
 // Duplicates.
 func ParseKnowledge(r io.Reader) (*Knowledge, error) {
-	k := &Knowledge{byKey: make(map[string][]int32)}
-	seen := make(map[string]bool)
+	k := &Knowledge{byKey: make(map[string][]int32), seen: make(map[string]bool)}
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64<<10), maxRecordBytes)
 	line := 0
@@ -125,14 +202,11 @@ func ParseKnowledge(r io.Reader) (*Knowledge, error) {
 		if err != nil {
 			return nil, fmt.Errorf("line %d: %w", line, err)
 		}
-		if seen[e.norm] {
+		if k.seen[e.squeeze] {
 			k.duplicates++
 			continue
 		}
-		seen[e.norm] = true
-		key := e.norm[:keyEnd(e.norm)]
-		k.byKey[key] = append(k.byKey[key], int32(len(k.entries)))
-		k.entries = append(k.entries, e)
+		k.add(e)
 	}
 	if err := sc.Err(); err != nil {
 		if errors.Is(err, bufio.ErrTooLong) {
@@ -158,33 +232,120 @@ func parseRecord(b []byte, line int) (entry, error) {
 	if raw.Input == nil || strings.TrimSpace(*raw.Input) == "" {
 		return entry{}, fmt.Errorf("%w: missing input", ErrKnowledge)
 	}
-	if raw.Code == nil || !strings.Contains(*raw.Code, "def solution") {
+	if raw.Code != nil && !strings.Contains(*raw.Code, "def solution") {
 		return entry{}, fmt.Errorf("%w: code must define solution()", ErrKnowledge)
 	}
-	var target float64
-	if err := json.Unmarshal(raw.Target, &target); err != nil || len(raw.Target) == 0 {
-		return entry{}, fmt.Errorf("%w: target must be a number", ErrKnowledge)
+	target, text, err := parseTarget(raw.Target)
+	if err != nil {
+		return entry{}, err
 	}
-	if math.IsNaN(target) || math.IsInf(target, 0) {
-		return entry{}, fmt.Errorf("%w: target must be finite", ErrKnowledge)
+	rec, model, err := parseRecorded(raw.Recorded)
+	if err != nil {
+		return entry{}, err
 	}
 	norm := normalize(*raw.Input)
-	if len(wordStarts(norm)) < keyWords {
+	if len(wordStarts(norm)) < keyWords && len(strings.Fields(structural(*raw.Input))) < 2*keyWords {
+		// A short question is known only when brackets make it specific ("( ( not ( True ) ) )
+		// is"); it is then matched on its structural form alone (see find).
 		return entry{}, fmt.Errorf("%w: question has fewer than %d words", ErrKnowledge, keyWords)
 	}
 	idx := line - 1
-	if raw.Idx != nil {
-		idx = *raw.Idx
+	var n int
+	if len(raw.Idx) > 0 && json.Unmarshal(raw.Idx, &n) == nil {
+		idx = n // string ids ("family/12") keep the line number
 	}
-	prog := stripDocstring(*raw.Code)
+	prog := ""
+	if raw.Code != nil {
+		prog = stripDocstring(*raw.Code)
+	}
 	nums := numbersIn(*raw.Input)
 	return entry{
-		rec:     Record{Idx: idx, Input: *raw.Input, Program: prog, Target: target},
+		rec:     Record{Idx: idx, Input: *raw.Input, Program: prog, Target: target, TargetText: text, Recorded: rec, RecordedModel: model},
 		norm:    norm,
+		squeeze: structural(*raw.Input),
 		digits:  maxDigits(*raw.Input),
 		numbers: nums,
 		steps:   countSteps(prog),
 	}, nil
+}
+
+// structural is normalize that keeps brackets as words: "( not True ) and False" and
+// "not ( True and False )" normalise alike but are different questions.
+func structural(s string) string {
+	var b strings.Builder
+	space := true
+	for _, r := range strings.ToLower(s) {
+		switch {
+		case strings.ContainsRune("()[]{}<>", r):
+			if !space {
+				b.WriteByte(' ')
+			}
+			b.WriteRune(r)
+			b.WriteByte(' ')
+			space = true
+		case unicode.IsLetter(r) || unicode.IsDigit(r):
+			b.WriteRune(r)
+			space = false
+		default:
+			if !space {
+				b.WriteByte(' ')
+				space = true
+			}
+		}
+	}
+	return strings.TrimSpace(b.String())
+}
+
+// parseTarget reads a label: a JSON number, or a string (a number written as a string counts as
+// a number too, as in BBH's arithmetic families).
+func parseTarget(raw json.RawMessage) (float64, string, error) {
+	if len(raw) == 0 || string(raw) == "null" {
+		return 0, "", fmt.Errorf("%w: missing target", ErrKnowledge)
+	}
+	var s string
+	if json.Unmarshal(raw, &s) == nil {
+		if strings.TrimSpace(s) == "" {
+			return 0, "", fmt.Errorf("%w: empty target", ErrKnowledge)
+		}
+		if v, err := strconv.ParseFloat(strings.TrimSpace(s), 64); err == nil && finite(v) {
+			return v, s, nil
+		}
+		return math.NaN(), s, nil
+	}
+	var v float64
+	if err := json.Unmarshal(raw, &v); err != nil {
+		return 0, "", fmt.Errorf("%w: target must be a number or a string", ErrKnowledge)
+	}
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		return 0, "", fmt.Errorf("%w: target must be finite", ErrKnowledge)
+	}
+	return v, formatNumber(v), nil
+}
+
+// parseRecorded reads the optional `recorded` object: a model name and one output per
+// prompting mode.
+func parseRecorded(raw json.RawMessage) (map[string]string, string, error) {
+	if len(raw) == 0 || string(raw) == "null" {
+		return nil, "", nil
+	}
+	var m map[string]any
+	if err := json.Unmarshal(raw, &m); err != nil {
+		return nil, "", fmt.Errorf("%w: recorded must be an object of strings", ErrKnowledge)
+	}
+	out := map[string]string{}
+	model := ""
+	for k, v := range m {
+		s, ok := v.(string)
+		if !ok {
+			return nil, "", fmt.Errorf("%w: recorded.%s must be a string", ErrKnowledge, k)
+		}
+		if k == "model" {
+			model = s
+			continue
+		}
+		out[k] = s
+	}
+	return out, model, nil
 }
 
 // keyEnd is the byte offset just past the first keyWords words of a normalised string (or its
@@ -208,6 +369,13 @@ func (k *Knowledge) Len() int { return len(k.entries) }
 // Duplicates is the number of records dropped at load because their question was already known.
 func (k *Knowledge) Duplicates() int { return k.duplicates }
 
+// WithoutProgram is the number of known records without a reference program (GSM8K, BBH):
+// program requests for them are answered as for an unknown question.
+func (k *Knowledge) WithoutProgram() int { return k.noProgram }
+
+// WithRecorded is the number of known records with a real model's recorded outputs.
+func (k *Knowledge) WithRecorded() int { return k.recorded }
+
 // Record returns the i-th known record, 0 <= i < Len().
 func (k *Knowledge) Record(i int) Record { return k.entries[i].rec }
 
@@ -215,10 +383,51 @@ func (k *Knowledge) Record(i int) Record { return k.entries[i].rec }
 // one on a tie), or false if none occurs. Few-shot prompts show other known questions first, so
 // the last one is the instance being asked.
 func (k *Knowledge) Find(text string) (int, bool) {
-	return k.find(normalize(text))
+	return k.find(normalize(text), text)
 }
 
-func (k *Knowledge) find(norm string) (int, bool) {
+// find looks norm (the normalised prompt) up. raw is the prompt as written: when several known
+// questions normalise alike (BBH's boolean expressions differ only in their parentheses), the
+// one that occurs in raw, whitespace aside, wins.
+func (k *Knowledge) find(norm, raw string) (int, bool) {
+	best, ok := k.findNorm(norm)
+	if !ok {
+		// Short questions only when no ordinary one matched: the last occurrence of the
+		// structural form, on token boundaries.
+		if len(k.short) == 0 {
+			return -1, false
+		}
+		st := " " + structural(raw) + " "
+		at := -1
+		for _, c := range k.short {
+			if i := strings.LastIndex(st, " "+k.entries[c].squeeze+" "); i > at {
+				best, at = int(c), i
+			}
+		}
+		return best, at >= 0
+	}
+	q := k.entries[best].norm
+	var same []int32
+	for _, c := range k.byKey[q[:keyEnd(q)]] {
+		if k.entries[c].norm == q {
+			same = append(same, c)
+		}
+	}
+	if len(same) < 2 {
+		return best, true
+	}
+	squeezed := structural(raw)
+	end := -1 // the one that ends last; a question that is a prefix of another loses to it
+	for _, c := range same {
+		q := k.entries[c].squeeze
+		if i := strings.LastIndex(squeezed, q); i >= 0 && i+len(q) > end {
+			best, end = int(c), i+len(q)
+		}
+	}
+	return best, true
+}
+
+func (k *Knowledge) findNorm(norm string) (int, bool) {
 	best, bestEnd, bestLen := -1, -1, -1
 	starts := wordStarts(norm)
 	for wi := 0; wi+keyWords <= len(starts); wi++ {

@@ -82,9 +82,10 @@ func TestParseKnowledgeErrors(t *testing.T) {
 	}{
 		{"not json", `{"input":`, "line 1"},
 		{"missing input", `{"code":` + code + `,"target":1}`, "missing input"},
-		{"missing code", `{"input":"a b c d e","target":1}`, "solution()"},
-		{"string target", `{"input":"a b c d e","code":` + code + `,"target":"1"}`, "target must be a number"},
-		{"missing target", `{"input":"a b c d e","code":` + code + `}`, "target must be a number"},
+		{"code without solution", `{"input":"a b c d e","code":"x = 1","target":1}`, "solution()"},
+		{"object target", `{"input":"a b c d e","code":` + code + `,"target":{}}`, "target must be a number or a string"},
+		{"missing target", `{"input":"a b c d e","code":` + code + `}`, "missing target"},
+		{"recorded not strings", `{"input":"a b c d e","target":"x","recorded":{"direct":1}}`, "recorded.direct"},
 		{"short question", `{"input":"how much?","code":` + code + `,"target":1}`, "fewer than 4 words"},
 		{"two values", `{"input":"a b c d e","code":` + code + `,"target":1} {}`, "more than one"},
 		{"empty", "\n\n", "no records"},

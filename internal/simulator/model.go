@@ -1,6 +1,7 @@
 package simulator
 
 import (
+	"encoding/json"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -28,6 +29,9 @@ type truth struct {
 	program   string
 	corrupted corruption
 	compliant bool
+	// textual: the label is not a number, and text is the answer (the label or a wrong one).
+	textual bool
+	text    string
 }
 
 type sampleOut struct {
@@ -41,6 +45,8 @@ type generation struct {
 	choices      []sampleOut
 	promptTokens int
 	latencyMS    float64 // unscaled simulated latency
+	// recorded: every choice is a real model's recorded output, not a simulated one.
+	recorded bool
 }
 
 // tokens estimates a token count the way the usage figures do: about four bytes a token.
@@ -82,12 +88,25 @@ func (m *Model) generate(req *chatRequest, nonce uint64) (generation, *apiError)
 	}
 	norm := normalize(all.String())
 	promptKey := mix(hashString(norm), roles)
-	rec, known := m.k.find(norm)
+	rec, known := m.k.find(norm, all.String())
 
 	greedy := req.temperature < temperatureEps
 	g := generation{choices: make([]sampleOut, req.n), promptTokens: pt}
 	maxOut := 0
+	if text, ok := m.recorded(req, pi, rec, known); ok {
+		// One recorded sample per item and mode: every choice, seed and temperature gets it.
+		g.recorded = true
+		for i := range req.n {
+			out := finish(text, req.stops, limit)
+			out.truth = truth{known: true, record: rec, task: pi.task, textual: true, text: text, compliant: true}
+			g.choices[i] = out
+			maxOut = max(maxOut, out.tokens)
+		}
+	}
 	for i := range req.n {
+		if g.recorded {
+			break
+		}
 		var key uint64
 		if greedy {
 			key = mix(streamSample, m.p.spec.Seed, m.seed, promptKey)
@@ -112,6 +131,34 @@ func (m *Model) generate(req *chatRequest, nonce uint64) (generation, *apiError)
 	return g, nil
 }
 
+// recorded returns the real model's recorded output when the request is one the recording
+// covers: a known item with an output for the prompt's mode (answer-only or step-by-step), asked
+// for as plain text. The output is cut where it runs on into a new question ("Q:"), as the
+// recording's few-shot prompt invited.
+func (m *Model) recorded(req *chatRequest, pi promptInfo, rec int, known bool) (string, bool) {
+	if !known || pi.mode == "" || pi.task != taskDirect || req.format != "text" {
+		return "", false
+	}
+	text, ok := m.k.entries[rec].rec.Recorded[pi.mode]
+	if !ok {
+		return "", false
+	}
+	return cutRunOn(text), true
+}
+
+// cutRunOn cuts a recorded output where it starts a new "Q:" after its answer.
+func cutRunOn(s string) string {
+	for _, sep := range []string{"\nQ:", "\n\nQ:"} {
+		if i := strings.Index(s, sep); i > 0 {
+			s = s[:i]
+		}
+	}
+	if i := strings.Index(s, " Q: "); i > 0 {
+		s = s[:i]
+	}
+	return strings.TrimSpace(s)
+}
+
 // sample draws the content of one choice: which answer, right or wrong, and whether it complies
 // with the requested format.
 func (m *Model) sample(key uint64, req *chatRequest, pi promptInfo, rec int, known bool) truth {
@@ -124,7 +171,14 @@ func (m *Model) sample(key uint64, req *chatRequest, pi promptInfo, rec int, kno
 		return t
 	}
 	e := &m.k.entries[rec]
+	if pi.task == taskProgram && e.rec.Program == "" {
+		// No reference program (GSM8K, BBH): the simulator cannot write a correct one, so the
+		// request is answered as for an unknown question.
+		m.unknown(&t, newRand(key, 3), pi)
+		return t
+	}
 	t.known, t.record = true, rec
+	t.textual = pi.task == taskDirect && !e.rec.Numeric()
 
 	var pErr0, shared float64
 	if pi.task == taskProgram {
@@ -145,7 +199,7 @@ func (m *Model) sample(key uint64, req *chatRequest, pi promptInfo, rec int, kno
 		wrong = errR.Float64() < (pErr-h)/(1-h)
 	}
 	if !wrong {
-		t.correct, t.value, t.program = true, e.rec.Target, e.rec.Program
+		t.correct, t.value, t.program, t.text = true, e.rec.Target, e.rec.Program, e.rec.TargetText
 		return t
 	}
 	t.shared = hard
@@ -156,6 +210,10 @@ func (m *Model) sample(key uint64, req *chatRequest, pi promptInfo, rec int, kno
 	if pi.task == taskProgram {
 		t.program, t.corrupted = corruptProgram(r, e.rec.Program, m.p.corruptions)
 		t.value = math.NaN() // unknown until the program is run
+		return t
+	}
+	if t.textual {
+		t.text = wrongText(r, e.rec.TargetText, e.rec.Input)
 		return t
 	}
 	kind := m.p.wrongAnswers.kinds[m.p.wrongAnswers.pick(r)]
@@ -205,6 +263,13 @@ func (m *Model) unknown(t *truth, r *rand.Rand, pi promptInfo) {
 
 // render writes the sample's text in the shape the request and the draw call for.
 func (t truth) render(p Profile, pi promptInfo, req *chatRequest, key uint64, k *Knowledge) string {
+	if t.textual {
+		if req.format == "json_object" || req.format == "json_schema" {
+			b, _ := json.Marshal(map[string]string{"answer": t.text})
+			return string(b)
+		}
+		return renderText(newRand(key, 4), pi, t.text, t.compliant)
+	}
 	if req.format == "json_object" || req.format == "json_schema" {
 		return renderJSON(t.task, t.value, t.program, req.schema)
 	}

@@ -45,6 +45,9 @@ type promptInfo struct {
 	noFence      bool        // the program must come without markdown fences
 	mentionsJSON bool
 	lastUser     string // the final user message (where the question is)
+	// mode is the prompting mode a recorded output may answer: ModeDirect (answer only),
+	// ModeCoT (step by step), or "" when the prompt asks for neither recognisably.
+	mode string
 }
 
 // complianceLevel indexes complianceLevels.
@@ -82,6 +85,42 @@ var (
 	demoBareRE   = regexp.MustCompile(`^\s*-?\$?[0-9][0-9,.]*\s*$`)
 	demoSentRE   = regexp.MustCompile(`the (final )?answer is`)
 )
+
+// Recorded-mode cues. Step-by-step wins over answer-only when a prompt has both ("think step by
+// step, then write the answer"). A prompt that asks to extract fields or for JSON is neither:
+// the recordings answer the question, not a sub-task.
+var (
+	cotRE = regexp.MustCompile(`step[- ]by[- ]step|think (it )?through|reason (it out|carefully|about)|` +
+		`show (your|the) (work|reasoning)|explain your reasoning|chain of thought|work it out`)
+	directRE = regexp.MustCompile(`answer (only|directly|immediately)|only (the|your) (final )?answer|` +
+		`without (any )?(explanation|reasoning|working)|no (explanation|reasoning)|nothing else|just the answer`)
+	extractRE = regexp.MustCompile(`\bextract|\bjson\b|\blist (the|every|each|all)\b`)
+)
+
+// promptMode works out which recorded mode, if any, the prompt asks for. Without an explicit cue,
+// few-shot demonstrations decide: short bare answers mean answer-only, reasoning that ends in
+// "the answer is" means step by step.
+func promptMode(text string, demo string) string {
+	if extractRE.MatchString(text) {
+		return ""
+	}
+	switch {
+	case cotRE.MatchString(text):
+		return ModeCoT
+	case directRE.MatchString(text) || bareRE.MatchString(text):
+		return ModeDirect
+	}
+	if demo == "" {
+		return ""
+	}
+	if demoSentRE.MatchString(demo) && len(demo) > 80 {
+		return ModeCoT
+	}
+	if len(demo) <= 80 && !strings.Contains(strings.TrimSpace(demo), "\n") {
+		return ModeDirect
+	}
+	return ""
+}
 
 // programCues are literal phrases that ask for a program. Literal search, not a regexp: an
 // unanchored alternation scanned the whole prompt at every position and dominated request cost.
@@ -150,6 +189,13 @@ func analyzePrompt(msgs []message) promptInfo {
 		pi.task = taskProgram
 	}
 	pi.example = lastDemo >= 0 || exampleRE.MatchString(text) || hasInlineExample(text)
+	if pi.task == taskDirect {
+		demo := ""
+		if lastDemo >= 0 {
+			demo = strings.ToLower(msgs[lastDemo].content)
+		}
+		pi.mode = promptMode(text, demo)
+	}
 	if pi.task == taskProgram {
 		pi.instruction = programFormatRE.MatchString(text)
 		pi.noFence = noFenceRE.MatchString(text)

@@ -182,3 +182,28 @@ func filler(typ string) any {
 	}
 	return "I worked through the quantities step by step."
 }
+
+// renderText writes a non-numeric answer ("(D)", "Yes", a word list). A compliant answer is the
+// bare answer, or the prompt's label and the answer; otherwise it is wrapped in a sentence, bold
+// or a short preamble, as small models do.
+func renderText(r *rand.Rand, pi promptInfo, ans string, compliant bool) string {
+	if compliant {
+		if pi.style == styleLabel {
+			return pi.label + ": " + ans
+		}
+		if pi.style == styleSentence {
+			return "The answer is " + ans + "."
+		}
+		return ans
+	}
+	switch r.IntN(4) {
+	case 0:
+		return "The answer is " + ans + "."
+	case 1:
+		return "**" + ans + "**"
+	case 2:
+		return "Let's think about it. Reading the question carefully, the answer is " + ans + "."
+	default:
+		return "Answer: " + ans
+	}
+}

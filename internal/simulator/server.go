@@ -250,7 +250,7 @@ func (h *handler) chat(w http.ResponseWriter, r *http.Request) {
 		Object:            "chat.completion",
 		Created:           time.Now().Unix(),
 		Model:             h.cfg.ModelName(),
-		SystemFingerprint: fmt.Sprintf("sgde-sim-%s-%d", h.cfg.ModelName(), h.cfg.seed),
+		SystemFingerprint: Fingerprint(h.cfg.ModelName(), h.cfg.seed, g.recorded),
 		Choices:           make([]wireChoice, len(g.choices)),
 		Usage:             wireUsage{PromptTokens: g.promptTokens},
 	}
@@ -260,6 +260,18 @@ func (h *handler) chat(w http.ResponseWriter, r *http.Request) {
 	}
 	resp.Usage.TotalTokens = resp.Usage.PromptTokens + resp.Usage.CompletionTokens
 	writeJSON(w, http.StatusOK, resp)
+}
+
+// Fingerprint is the system_fingerprint of a response: the model and server seed, and whether
+// the choices are a real model's recorded outputs ("+recorded") or simulated ones ("+simulated").
+// The runtime counts the two (llm.SourceOf) so that every accuracy says how much of it rests on
+// recorded answers.
+func Fingerprint(model string, seed uint64, recorded bool) string {
+	src := "simulated"
+	if recorded {
+		src = "recorded"
+	}
+	return fmt.Sprintf("sgde-sim-%s-%d+%s", model, seed, src)
 }
 
 func randomUint64() uint64 {

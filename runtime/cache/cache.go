@@ -85,7 +85,9 @@ type Entry struct {
 	Text         string    `json:"text"`
 	FinishReason string    `json:"finish_reason,omitempty"`
 	Usage        llm.Usage `json:"usage"`
-	Stored       time.Time `json:"stored"`
+	// Fingerprint is the endpoint's system_fingerprint (empty in entries stored before it was).
+	Fingerprint string    `json:"system_fingerprint,omitempty"`
+	Stored      time.Time `json:"stored"`
 }
 
 var bucketName = []byte("responses/v1")

@@ -175,6 +175,7 @@ func (c *Client) once(ctx context.Context, req Request, useSchema bool) (resp Re
 	return Response{
 		Text:         out.Choices[0].Message.Content,
 		FinishReason: string(out.Choices[0].FinishReason),
+		Fingerprint:  out.SystemFingerprint,
 		Usage: Usage{
 			PromptTokens:     out.Usage.PromptTokens,
 			CompletionTokens: out.Usage.CompletionTokens,

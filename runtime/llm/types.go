@@ -3,6 +3,7 @@ package llm
 import (
 	"context"
 	"errors"
+	"strings"
 )
 
 // Roles of a chat message.
@@ -50,9 +51,33 @@ type Response struct {
 	// FinishReason is the server's finish_reason ("stop", "length", ...).
 	FinishReason string `json:"finish_reason,omitempty"`
 	Usage        Usage  `json:"usage"`
+	// Fingerprint is the endpoint's system_fingerprint; SourceOf reads from it whether the
+	// answer was a real model's recorded output or a simulated one.
+	Fingerprint string `json:"system_fingerprint,omitempty"`
 	// Attempts is how many HTTP requests the call took (1 when nothing was retried). It is not
 	// stored in caches: a replayed response reports 0.
 	Attempts int `json:"-"`
+}
+
+// Where a student answer came from, as SourceOf reads it from the system fingerprint. The
+// project's simulator ends its fingerprint with "+recorded" when it replays a real model's
+// recorded output and "+simulated" when it draws the answer from its profile; any other
+// endpoint's answers are SourceModel.
+const (
+	SourceRecorded  = "recorded"
+	SourceSimulated = "simulated"
+	SourceModel     = "model"
+)
+
+// SourceOf classifies a system fingerprint (see SourceRecorded).
+func SourceOf(fingerprint string) string {
+	switch {
+	case strings.HasSuffix(fingerprint, "+"+SourceRecorded):
+		return SourceRecorded
+	case strings.HasSuffix(fingerprint, "+"+SourceSimulated):
+		return SourceSimulated
+	}
+	return SourceModel
 }
 
 // Completer is anything that answers chat completions: the HTTP Client, the runtime's cache

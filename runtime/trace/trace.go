@@ -75,11 +75,14 @@ type Node struct {
 	// Calls counts HTTP requests sent (see Run.Calls); PlanCalls the completions the node asked
 	// for (one per attempt), CacheHits those answered from the cache; Cached says whether the
 	// last one was.
-	Calls     int     `json:"student_calls,omitempty"`
-	PlanCalls int     `json:"plan_calls,omitempty"`
-	CacheHits int     `json:"cache_hits,omitempty"`
-	Cached    bool    `json:"cached,omitempty"`
-	Tokens    *Tokens `json:"tokens,omitempty"`
+	Calls     int  `json:"student_calls,omitempty"`
+	PlanCalls int  `json:"plan_calls,omitempty"`
+	CacheHits int  `json:"cache_hits,omitempty"`
+	Cached    bool `json:"cached,omitempty"`
+	// Source says where the last answer came from: "recorded" (a real model's recorded
+	// output replayed by the simulator), "simulated", or "model" (any other endpoint).
+	Source string  `json:"source,omitempty"`
+	Tokens *Tokens `json:"tokens,omitempty"`
 
 	// code nodes.
 	Input any        `json:"input,omitempty"`
@@ -217,4 +220,70 @@ func newEncoder(w io.Writer) *json.Encoder {
 	enc := json.NewEncoder(w)
 	enc.SetEscapeHTML(false)
 	return enc
+}
+
+// Sources counts student answers by where they came from (llm.SourceOf): a real model's
+// recorded output replayed by the simulator, a simulated answer, or any other endpoint's answer.
+// Every accuracy sgde prints says this split: simulated accuracy is no evidence about real models.
+type Sources struct {
+	Recorded  int `json:"recorded"`
+	Simulated int `json:"simulated"`
+	Model     int `json:"model"`
+}
+
+// Add returns s plus o.
+func (s Sources) Add(o Sources) Sources {
+	return Sources{s.Recorded + o.Recorded, s.Simulated + o.Simulated, s.Model + o.Model}
+}
+
+// Total is the number of student answers counted.
+func (s Sources) Total() int { return s.Recorded + s.Simulated + s.Model }
+
+// RecordedShare is the fraction of answers that were recorded (0 without answers).
+func (s Sources) RecordedShare() float64 {
+	if s.Total() == 0 {
+		return 0
+	}
+	return float64(s.Recorded) / float64(s.Total())
+}
+
+// String is the split as printed next to accuracies: "student answers: 100% recorded, 0%
+// simulated" (and the share from other endpoints when there is one).
+func (s Sources) String() string {
+	n := s.Total()
+	if n == 0 {
+		return "no student answers"
+	}
+	pct := func(k int) float64 { return 100 * float64(k) / float64(n) }
+	out := fmt.Sprintf("student answers: %.0f%% recorded, %.0f%% simulated", pct(s.Recorded), pct(s.Simulated))
+	if s.Model > 0 {
+		out += fmt.Sprintf(", %.0f%% from a model endpoint", pct(s.Model))
+	}
+	return out
+}
+
+// CountSources counts the answers of the llm nodes in nodes, inside consensus samples too: one
+// per node execution that got an answer (its last attempt's source).
+func CountSources(nodes []*Node) Sources {
+	var s Sources
+	for _, tn := range nodes {
+		if tn == nil {
+			continue
+		}
+		switch tn.Source {
+		case "recorded":
+			s.Recorded++
+		case "simulated":
+			s.Simulated++
+		case "":
+		default:
+			s.Model++
+		}
+		if tn.Consensus != nil {
+			for _, smp := range tn.Consensus.Samples {
+				s = s.Add(CountSources(smp.Nodes))
+			}
+		}
+	}
+	return s
 }
