@@ -140,8 +140,11 @@ func (e *meteredEngine) Load(ctx context.Context, wasm []byte) (Module, error) {
 	rewritten, ok := e.rewrites[digest]
 	e.mu.Unlock()
 	if !ok {
-		var err error
-		rewritten, err = e.pipeline.Rewrite(wasm)
+		checked, err := checkStructure(wasm)
+		if err != nil {
+			return nil, err
+		}
+		rewritten, err = e.pipeline.Rewrite(checked)
 		if err != nil {
 			return nil, fmt.Errorf("%w: meter: %s", ErrInvalidModule, truncateMessage(err.Error()))
 		}
@@ -155,7 +158,7 @@ func (e *meteredEngine) Load(ctx context.Context, wasm []byte) (Module, error) {
 	if e.meter && isReactor(rewritten) {
 		return e.loadReactor(ctx, rewritten)
 	}
-	m, err := e.base.Load(ctx, rewritten)
+	m, err := e.base.load(ctx, rewritten)
 	if err != nil || !e.meter {
 		return m, err
 	}

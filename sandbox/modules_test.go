@@ -119,6 +119,23 @@ func withOutput(content string, code ...byte) []byte {
 		section(11, vec(data(0, content))))
 }
 
+// nested is a _start whose body opens depth blocks and closes them.
+func nested(depth int) []byte {
+	code := bytes.Repeat([]byte{0x02, 0x40}, depth)
+	return startOnly(1, append(code, bytes.Repeat([]byte{0x0b}, depth)...)...)
+}
+
+// tableModule is a module with one funcref table of limits lim (encoded) and a _start running
+// code, which may use the table (index 0) and function 0 (_start itself).
+func tableModule(lim []byte, code ...byte) []byte {
+	return module(types,
+		section(3, vec(uleb(0))),
+		section(4, vec(append([]byte{0x70}, lim...))),
+		section(5, vec(memLimits(1))),
+		section(7, vec(exportFunc("_start", 0), exportMem("memory"))),
+		section(10, vec(body(code...))))
+}
+
 func hostileModules() map[string][]byte {
 	call0 := []byte{0x10, 0x00}
 	envelope := `{"output":{"answer":42}}`
@@ -161,6 +178,25 @@ func hostileModules() map[string][]byte {
 			section(7, vec(exportFunc("_start", 2), exportMem("memory"))),
 			section(10, vec(body(cat(i32const(3), i32const(1024), []byte{0x10, 0x00, 0x45, 0x04, 0x40, 0x00, 0x0b}, i32const(0), i32const(int64(len(`{"output":{}}`))), []byte{0x10, 0x01})...))),
 			section(11, vec(data(0, `{"output":{}}`)))),
+		// Structural limits (wasmbin.Check), refused before any engine compiles them: blocks nested
+		// deeper than wasmbin.MaxNesting (wazero's compile time is superlinear in depth), a body
+		// over wasmbin.MaxBodyBytes, a br_table over wasmbin.MaxBrTable, too many locals.
+		"deep_nesting.wasm": nested(40_000),
+		"huge_body.wasm":    startOnly(1, bytes.Repeat([]byte{0x01}, 200_000)...),
+		"wide_br_table.wasm": startOnly(1, cat([]byte{0x02, 0x40}, i32const(0), []byte{0x0e}, uleb(100_000),
+			bytes.Repeat([]byte{0x00}, 100_000), []byte{0x00, 0x0b})...),
+		"many_locals.wasm": module(types, section(3, vec(uleb(0))), section(5, vec(memLimits(1))),
+			section(7, vec(exportFunc("_start", 0))),
+			section(10, vec(func() []byte { b := cat([]byte{0x01}, uleb(40_000), []byte{i32, 0x0b}); return append(uleb(uint64(len(b))), b...) }()))),
+		// Tables: a declared minimum of 2^27 elements (1 GiB of host memory in wazero) is refused;
+		// a table without a maximum grown without end stops at wasmbin.MaxTableElements
+		// (table.grow returns -1) and the guest traps.
+		"table_huge_min.wasm": tableModule([]byte{0x00, 0x80, 0x80, 0x80, 0x40}),
+		"table_grow_bomb.wasm": tableModule([]byte{0x00, 0x01}, cat(
+			// loop { ref.func 0; i32.const 1<<16; table.grow 0; i32.const -1; i32.ne; br_if 0 }
+			[]byte{0x03, 0x40, 0xd2, 0x00}, i32const(1<<16), []byte{0xfc, 0x0f, 0x00}, i32const(-1), []byte{0x47, 0x0d, 0x00, 0x0b},
+			// table.fill 0 (0, ref.func 0, table.size 0); unreachable
+			i32const(0), []byte{0xd2, 0x00, 0xfc, 0x10, 0x00, 0xfc, 0x11, 0x00, 0x00})...),
 		// proc_exit(7).
 		"proc_exit.wasm": module(types,
 			section(2, vec(importFunc("wasi_snapshot_preview1", "proc_exit", 2))),

@@ -231,6 +231,10 @@ func (e *Wasmtime) Load(ctx context.Context, wasm []byte) (Module, error) {
 	if len(wasm) > DefaultMaxModuleBytes {
 		return nil, fmt.Errorf("%w: module is %d bytes, the limit is %d", ErrInvalidModule, len(wasm), DefaultMaxModuleBytes)
 	}
+	wasm, err := checkStructure(wasm)
+	if err != nil {
+		return nil, err
+	}
 	info, err := readMemoryInfo(wasm)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrInvalidModule, err)

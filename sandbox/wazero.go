@@ -200,6 +200,15 @@ func (e *wazeroEngine) Load(ctx context.Context, wasm []byte) (Module, error) {
 	if len(wasm) > e.cfg.maxModuleBytes {
 		return nil, fmt.Errorf("%w: module is %d bytes, the limit is %d", ErrInvalidModule, len(wasm), e.cfg.maxModuleBytes)
 	}
+	wasm, err := checkStructure(wasm)
+	if err != nil {
+		return nil, err
+	}
+	return e.load(ctx, wasm)
+}
+
+// load is Load for a module checkStructure has passed.
+func (e *wazeroEngine) load(ctx context.Context, wasm []byte) (Module, error) {
 	info, err := readMemoryInfo(wasm)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrInvalidModule, err)

@@ -1,0 +1,91 @@
+//go:build linux
+
+package sandbox_test
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sgde-project/sgde/sandbox"
+)
+
+// hostRSSBound is what the host may hold while running any one hostile input at default
+// limits (the issue's bound for the whole sgde process tree).
+const hostRSSBound = 1 << 30
+
+// resetPeakRSS clears the kernel's high-water mark of this process's resident set
+// (/proc/self/clear_refs, value 5), so that peakRSS measures from now on.
+func resetPeakRSS(t *testing.T) {
+	t.Helper()
+	if err := os.WriteFile("/proc/self/clear_refs", []byte("5"), 0); err != nil {
+		t.Skipf("cannot reset the peak RSS: %v", err)
+	}
+}
+
+// peakRSS is VmHWM of this process in bytes.
+func peakRSS(t *testing.T) uint64 {
+	t.Helper()
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(l, "VmHWM:"); ok {
+			kb, err := strconv.ParseUint(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 10, 64)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return kb << 10
+		}
+	}
+	t.Fatal("no VmHWM in /proc/self/status")
+	return 0
+}
+
+// TestHostileHostBounds loads and calls every hand-written hostile module (testdata/hostile/*.wasm)
+// on the default engine (metered wazero) at default limits with a 1 s timeout, one at a time,
+// and asserts what the host paid, not only the outcome: the process's peak RSS stays under
+// 1 GiB and each input returns within the timeout plus 1 s, loading included.
+func TestHostileHostBounds(t *testing.T) {
+	skipUnderRace(t)
+	files, err := filepath.Glob(filepath.Join(hostileDir, "*.wasm"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sort.Strings(files)
+	e := metered(t)
+	const timeout = time.Second
+	for _, p := range files {
+		t.Run(filepath.Base(p), func(t *testing.T) {
+			raw := mustRead(t, p)
+			resetPeakRSS(t)
+			ctx, cancel := context.WithTimeout(context.Background(), timeout)
+			defer cancel()
+			start := time.Now()
+			var res sandbox.Result
+			mod, err := e.Load(ctx, raw)
+			if err == nil {
+				res, err = mod.Call(context.Background(), []byte(`{"x": 1}`), sandbox.Limits{Timeout: timeout})
+				_ = mod.Close(context.Background())
+			}
+			took := time.Since(start)
+			rss := peakRSS(t)
+			t.Logf("outcome %q in %v, peak RSS %d MiB (%v)", sandbox.Kind(err), took.Round(time.Millisecond), rss>>20, err)
+			if took > timeout+time.Second {
+				t.Errorf("took %v, more than the timeout %v plus 1s", took, timeout)
+			}
+			if rss > hostRSSBound {
+				t.Errorf("peak RSS %d MiB, more than %d MiB", rss>>20, hostRSSBound>>20)
+			}
+			if len(res.Stdout) > sandbox.DefaultMaxOutputBytes+100 || len(res.Stderr) > sandbox.DefaultMaxOutputBytes+100 {
+				t.Errorf("stdout %d / stderr %d bytes exceed the cap", len(res.Stdout), len(res.Stderr))
+			}
+		})
+	}
+}
