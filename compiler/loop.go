@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math"
 	"os"
+	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
@@ -65,6 +66,12 @@ type Config struct {
 	// Progress, when set, receives every event as it is logged and a tick per item evaluated.
 	Progress func(Event)
 	Tick     func()
+	// Ledger, when set, is the durable count of student requests (see Ledger): State.StudentCalls
+	// is taken from it, so a resumed compile reports what every session sent. Without it the
+	// compile counts the requests of the results it recorded.
+	Ledger *Ledger
+
+	initialGiven bool
 }
 
 func (c *Config) defaults() {
@@ -154,6 +161,7 @@ type compiler struct {
 // Compile runs SGDe from cfg.Initial, or resumes the checkpoint in cfg.Dir when resume is set.
 func Compile(ctx context.Context, cfg Config, resume bool) (*Result, error) {
 	cfg.defaults()
+	cfg.initialGiven = cfg.Initial != nil
 	if resume && cfg.Initial == nil {
 		cfg.Initial = &plans.Plan{} // replaced from the checkpoint below
 	}
@@ -165,6 +173,14 @@ func Compile(ctx context.Context, cfg Config, resume bool) (*Result, error) {
 	}
 	c := &compiler{cfg: cfg, start: time.Now(), tried: map[string]bool{}}
 	incumbent := cfg.Initial
+	if _, err := os.Stat(filepath.Join(cfg.Dir, FileState)); resume && errors.Is(err, os.ErrNotExist) {
+		// Killed before its first checkpoint: nothing to continue, so start over from the
+		// caller's initial plan (the response cache keeps every answer already paid for).
+		if !cfg.initialGiven {
+			return nil, fmt.Errorf("resume: no checkpoint in %s and no initial plan to start over from: %w", cfg.Dir, err)
+		}
+		resume = false
+	}
 	if resume {
 		st, err := LoadState(cfg.Dir)
 		if err != nil {
@@ -230,7 +246,11 @@ func (c *compiler) digest(p *plans.Plan) string {
 func (c *compiler) eval(ctx context.Context, p *plans.Plan, items []runtime.Item) (Scores, error) {
 	ev, err := Evaluate(ctx, c.cfg.Runner, p, items, c.cfg.Metric, c.cfg.Workers, c.cfg.Tick)
 	_, tokens, _ := ev.Cost()
-	c.st.StudentCalls += ev.Requests()
+	if c.cfg.Ledger != nil {
+		c.st.StudentCalls = c.cfg.Ledger.Count()
+	} else {
+		c.st.StudentCalls += ev.Requests()
+	}
 	c.st.StudentTokens += tokens
 	return ev, err
 }

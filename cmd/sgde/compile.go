@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -56,6 +58,58 @@ type invocation struct {
 	Workers       int     `json:"workers"`
 	// Simulated means the student is the in-process simulator (started again on resume).
 	Simulated bool `json:"simulated,omitempty"`
+	// Digests are the sha256 of every input file (task, data, suspects) by path when the
+	// compile started: a resume on files that changed since is refused.
+	Digests map[string]string `json:"digests,omitempty"`
+}
+
+// pin makes the invocation's file paths absolute, so that a resume works from any folder, and
+// records the files' digests.
+func (inv *invocation) pin() error {
+	inv.Digests = map[string]string{}
+	for _, p := range []*string{&inv.Task, &inv.Train, &inv.Heldout, &inv.Test, &inv.Suspects} {
+		if *p == "" {
+			continue
+		}
+		abs, err := filepath.Abs(*p)
+		if err != nil {
+			return fmt.Errorf("invocation: %w", err)
+		}
+		*p = abs
+		d, err := fileDigest(abs)
+		if err != nil {
+			return usagef("%v", err)
+		}
+		inv.Digests[abs] = d
+	}
+	return nil
+}
+
+// checkPinned refuses to resume when an input file changed since the compile started.
+func (inv invocation) checkPinned() error {
+	for path, want := range inv.Digests {
+		got, err := fileDigest(path)
+		if err != nil {
+			return fmt.Errorf("resume: %w", err)
+		}
+		if got != want {
+			return fmt.Errorf("resume: %s changed since the compile started (digest %s, now %s): resuming would mix results of different data; start a new compile", path, want, got)
+		}
+	}
+	return nil
+}
+
+func fileDigest(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", fmt.Errorf("read %s: %w", path, err)
+	}
+	return "sha256:" + hex.EncodeToString(h.Sum(nil)), nil
 }
 
 const fileInvocation = "invocation.json"
@@ -114,6 +168,9 @@ func compileCommand() *cli.Command {
 				if err != nil {
 					return err
 				}
+				if err := inv.checkPinned(); err != nil {
+					return err
+				}
 				// Endpoints may have moved since the crash; everything else is the checkpoint's.
 				if c.IsSet("student-url") {
 					inv.StudentURL = c.String("student-url")
@@ -121,15 +178,23 @@ func compileCommand() *cli.Command {
 				if c.IsSet("teacher") && inv.Teacher != "library" && c.String("teacher") != "library" {
 					inv.Teacher = c.String("teacher")
 				}
-				return runCompile(c.Context, inv, dir, true, c.Bool("quiet"), c.App.Writer, c.App.ErrWriter)
+				return resumeHint(c, dir, runCompile(c.Context, inv, dir, true, c.Bool("quiet"), c.App.Writer, c.App.ErrWriter))
 			}
 			inv, err := invocationFrom(c)
 			if err != nil {
 				return err
 			}
-			return runCompile(c.Context, inv, c.String("output"), false, c.Bool("quiet"), c.App.Writer, c.App.ErrWriter)
+			return resumeHint(c, c.String("output"), runCompile(c.Context, inv, c.String("output"), false, c.Bool("quiet"), c.App.Writer, c.App.ErrWriter))
 		},
 	}
+}
+
+// resumeHint adds how to continue to the error of an interrupted compile.
+func resumeHint(c *cli.Context, dir string, err error) error {
+	if err != nil && c.Context.Err() != nil {
+		return fmt.Errorf("compile interrupted (%w); continue with: sgde compile --resume %s", err, dir)
+	}
+	return err
 }
 
 func invocationFrom(c *cli.Context) (invocation, error) {
@@ -167,7 +232,7 @@ func invocationFrom(c *cli.Context) (invocation, error) {
 	if inv.MinDelta < 0 || inv.MinDelta >= 1 || !(inv.Alpha > 0 && inv.Alpha <= 1) {
 		return inv, usagef("--min-delta must lie in [0, 1) and --alpha in (0, 1]")
 	}
-	return inv, nil
+	return inv, inv.pin()
 }
 
 // clearDemoDir empties dir for a new demo run. It deletes only what an earlier demo wrote: a
@@ -193,6 +258,31 @@ func clearDemoDir(dir string) error {
 	return nil
 }
 
+// setAsideDemoDir moves an earlier demo's output in dir to a sibling folder, so that a new demo
+// starts empty without destroying the old one before it has anything to replace it with. It
+// returns that folder ("" when there was nothing to move). Like clearDemoDir it refuses a
+// folder that is not a demo's.
+func setAsideDemoDir(dir string) (string, error) {
+	entries, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) || (err == nil && len(entries) == 0) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("demo: %w", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, fileDemoMarker)); err != nil {
+		return "", usagef("demo: %s is not empty and is not an earlier demo's output (no %s): choose another -o", dir, fileDemoMarker)
+	}
+	prev := filepath.Clean(dir) + ".previous"
+	if err := clearDemoDir(prev); err != nil {
+		return "", err
+	}
+	if err := os.Rename(dir, prev); err != nil {
+		return "", fmt.Errorf("demo: set the previous demo aside: %w", err)
+	}
+	return prev, nil
+}
+
 func readInvocation(dir string) (invocation, error) {
 	var inv invocation
 	b, err := os.ReadFile(filepath.Join(dir, fileInvocation))
@@ -208,6 +298,7 @@ func readInvocation(dir string) (invocation, error) {
 // compileEnv is the runner and teacher of a compile; close releases them.
 type compileEnv struct {
 	runner *runtime.Runner
+	ledger *compiler.Ledger
 	close  func()
 }
 
@@ -229,8 +320,14 @@ func newCompileEnv(ctx context.Context, inv invocation, dir string) (_ *compileE
 	}
 	warnMovedAside(os.Stderr, filepath.Join(dir, compiler.FileCache), cc)
 	closers = append(closers, func() { cc.Close() })
+	ledger, err := compiler.OpenLedger(dir)
+	if err != nil {
+		return nil, err
+	}
+	closers = append(closers, func() { ledger.Close() })
+	e.ledger = ledger
 	client, err := llm.New(llm.NewConfig(inv.StudentURL, inv.StudentModel).
-		WithAPIKey(os.Getenv("SGDE_STUDENT_API_KEY")).WithConcurrency(8))
+		WithAPIKey(os.Getenv("SGDE_STUDENT_API_KEY")).WithConcurrency(8).WithOnSend(ledger.Add))
 	if err != nil {
 		return nil, usagef("student: %v", err)
 	}
@@ -368,7 +465,7 @@ func compileAndReport(ctx context.Context, inv invocation, dir string, resume, q
 		Dir: dir, Allowed: actions, K: inv.K, MinDelta: inv.MinDelta, Alpha: inv.Alpha, Patience: inv.Patience,
 		Iterations: inv.Iterations, BudgetTeacherTokens: inv.TeacherBudget, BudgetStudentCalls: inv.BudgetCalls,
 		BudgetWall: wall, Epsilon: task.Epsilon, Delta: task.Delta, Probe: inv.Probe, Workers: inv.Workers,
-		Seed: inv.Seed, Student: inv.StudentModel, Progress: prog.event, Tick: prog.tick,
+		Seed: inv.Seed, Student: inv.StudentModel, Progress: prog.event, Tick: prog.tick, Ledger: env.ledger,
 	}
 	if inv.Simulated {
 		cfg.Student = inv.StudentModel + " (simulated)"
@@ -581,6 +678,20 @@ func demoCommand() *cli.Command {
 }
 
 func runDemo(c *cli.Context) error {
+	var previous string
+	err := demo(c, &previous)
+	if err != nil && c.Context.Err() != nil {
+		hint := fmt.Sprintf("demo interrupted (%v); continue with: sgde demo --resume -o %s", err, c.String("output"))
+		if previous != "" {
+			hint += fmt.Sprintf(" (the previous demo is kept in %s until a demo finishes)", previous)
+		}
+		return errors.New(hint)
+	}
+	return err
+}
+
+// demo runs the demo; *previous is set to where an earlier demo's output was set aside.
+func demo(c *cli.Context, previous *string) error {
 	if c.NArg() > 0 {
 		return usagef("demo takes no arguments, got %q", c.Args().First())
 	}
@@ -612,9 +723,13 @@ func runDemo(c *cli.Context) error {
 		if inv, err = readInvocation(dir); err != nil {
 			return err
 		}
+		if err := inv.checkPinned(); err != nil {
+			return err
+		}
 		inv.StudentURL = srv.URL()
 	} else {
-		if err := clearDemoDir(dir); err != nil {
+		// The previous demo is moved aside, not deleted, until this one has finished.
+		if *previous, err = setAsideDemoDir(dir); err != nil {
 			return err
 		}
 		dataDir := filepath.Join(dir, "data")
@@ -637,6 +752,9 @@ func runDemo(c *cli.Context) error {
 		if _, err := edit.ParseActions(inv.Actions); err != nil {
 			return usagef("--actions: %v", err)
 		}
+		if err := inv.pin(); err != nil {
+			return err
+		}
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			return err
 		}
@@ -647,6 +765,11 @@ func runDemo(c *cli.Context) error {
 	}
 	if err != nil {
 		return err
+	}
+	if *previous != "" {
+		if err := os.RemoveAll(*previous); err != nil {
+			fmt.Fprintf(stderr, "demo: could not remove the previous demo in %s: %v\n", *previous, err)
+		}
 	}
 	rows := out.rows
 	if len(rows) == 3 {

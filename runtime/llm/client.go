@@ -57,7 +57,7 @@ func New(cfg Config) (*Client, error) {
 		sem:    make(semaphore, max(cfg.concurrency, 1)),
 		bucket: ratelimit.New(cfg.rate, cfg.burst, nil),
 	}
-	hc := &http.Client{Transport: &transport{base: base, maxBody: cfg.maxBodyBytes, sent: &c.sent}}
+	hc := &http.Client{Transport: &transport{base: base, maxBody: cfg.maxBodyBytes, sent: &c.sent, onSend: cfg.onSend}}
 	if cfg.httpClient != nil {
 		hc.Jar = cfg.httpClient.Jar
 	}
@@ -299,6 +299,7 @@ type transport struct {
 	base    http.RoundTripper
 	maxBody int64
 	sent    *atomic.Int64
+	onSend  func()
 }
 
 // RoundTrip implements http.RoundTripper.
@@ -306,6 +307,9 @@ func (t *transport) RoundTrip(r *http.Request) (*http.Response, error) {
 	// Counted before the round trip: a request that hangs or is cut off was still sent, and
 	// the endpoint may have done (and billed) the work.
 	t.sent.Add(1)
+	if t.onSend != nil {
+		t.onSend()
+	}
 	if info, ok := r.Context().Value(attemptKey{}).(*attemptInfo); ok {
 		info.sent = true
 	}

@@ -18,6 +18,7 @@ type Config struct {
 	burst                  int
 	maxBodyBytes           int64
 	httpClient             *http.Client
+	onSend                 func()
 }
 
 // NewConfig returns the configuration for the endpoint at baseURL (for example
@@ -74,6 +75,11 @@ func (c Config) WithRateLimit(perSecond float64, burst int) Config {
 
 // WithMaxBodyBytes caps the size of a reply body; larger replies are malformed responses.
 func (c Config) WithMaxBodyBytes(n int64) Config { c.maxBodyBytes = n; return c }
+
+// WithOnSend sets a function called just before every HTTP request is sent (retries included),
+// e.g. to record the request durably before it can be billed, so that a killed process still
+// knows what it spent. It must be safe for concurrent use and quick.
+func (c Config) WithOnSend(f func()) Config { c.onSend = f; return c }
 
 // WithHTTPClient sets the HTTP client (for proxies or custom TLS). Its Transport is wrapped,
 // never modified.
