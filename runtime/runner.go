@@ -30,8 +30,9 @@ type Options struct {
 	// Model names the student model in cache keys. It defaults to the model of an *llm.Client
 	// Student and is required whenever the cache is used.
 	Model string
-	// Cache stores student responses; nil means no cache (CacheMode must then be "" or off).
-	Cache     *cache.Cache
+	// Cache stores student responses (a *cache.Cache file, or a store replicas share); nil
+	// means no cache (CacheMode must then be "" or off).
+	Cache     cache.Store
 	CacheMode cache.Mode
 	// Engine and Builder run code nodes. Required for plans with code nodes.
 	Engine  sandbox.Engine

@@ -62,6 +62,9 @@ func serveCommand() *cli.Command {
 			&cli.StringFlag{Name: "otlp-endpoint", EnvVars: []string{"OTEL_EXPORTER_OTLP_ENDPOINT"}, Usage: "export OpenTelemetry traces over OTLP/HTTP to this base URL (e.g. http://127.0.0.1:4318); none when unset"},
 			&cli.StringFlag{Name: "state", EnvVars: []string{"SGDE_STATE"}, Usage: "redis://HOST:PORT/DB shared by every replica: tenant rates, quotas and concurrency hold across them (and --cache-store redis shares responses)", DefaultText: "none: each replica counts alone"},
 			&cli.BoolFlag{Name: "state-fail-open", EnvVars: []string{"SGDE_STATE_FAIL_OPEN"}, Usage: "while the --state Redis is unreachable, apply each replica's own limits instead of refusing requests with 503"},
+			&cli.StringFlag{Name: "cache-store", Value: "file", Usage: "where the per-tenant response caches live: file (one bbolt file per tenant in --cache-dir) or redis (the --state Redis, shared by every replica)"},
+			&cli.DurationFlag{Name: "cache-ttl", Value: serve.DefaultCacheTTL, Usage: "with --cache-store redis: how long a response stays cached"},
+			&cli.IntFlag{Name: "cache-max-entries", Value: serve.DefaultCacheMaxEntries, Usage: "with --cache-store redis: most responses kept per tenant (the oldest stored go first)"},
 			&cli.DurationFlag{Name: "lease-ttl", Value: serve.DefaultLeaseTTL, Usage: "with --state: how long a killed replica's concurrency slots stay taken"},
 			&cli.StringFlag{Name: "log-level", Value: "info", Usage: "debug, info, warn or error (JSON logs on stderr)"},
 		}, flags...),
@@ -102,7 +105,15 @@ func serveAction(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	factory, engineFor, err := serveRunners(c, log)
+	var shared *serve.Redis
+	if u := c.String("state"); u != "" {
+		shared, err = serve.OpenRedis(c.Context, serve.RedisOptions{URL: u, LeaseTTL: c.Duration("lease-ttl"), Logger: log})
+		if err != nil {
+			return usagef("--state: %v", err)
+		}
+		defer shared.Close()
+	}
+	factory, engineFor, err := serveRunners(c, log, shared)
 	if err != nil {
 		return err
 	}
@@ -121,13 +132,8 @@ func serveAction(c *cli.Context) error {
 		log.Info("exporting OpenTelemetry traces", "endpoint", c.String("otlp-endpoint"))
 	}
 	var quotas serve.Quotas
-	if u := c.String("state"); u != "" {
-		rd, err := serve.OpenRedis(c.Context, serve.RedisOptions{URL: u, LeaseTTL: c.Duration("lease-ttl"), Logger: log})
-		if err != nil {
-			return usagef("--state: %v", err)
-		}
-		defer rd.Close()
-		quotas = rd
+	if shared != nil {
+		quotas = shared
 	}
 	srv, err := serve.New(serve.Options{
 		Quotas: quotas, QuotasFailOpen: c.Bool("state-fail-open"),
@@ -226,10 +232,21 @@ func tracerOrNil(tp *sdktrace.TracerProvider) oteltrace.TracerProvider {
 // Each tenant gets its own sandbox engine per engine name (built on first use), response cache
 // file and student client, configured from the runner flags; a tenant's runners of two engines
 // share its cache and client (one bbolt file cannot be opened twice).
-func serveRunners(c *cli.Context, log *slog.Logger) (serve.RunnerFactory, serve.EngineChooser, error) {
+func serveRunners(c *cli.Context, log *slog.Logger, state *serve.Redis) (serve.RunnerFactory, serve.EngineChooser, error) {
 	mode, err := cache.ParseMode(c.String("cache-mode"))
 	if err != nil {
 		return nil, nil, usagef("--cache-mode: %v", err)
+	}
+	inRedis := false
+	switch c.String("cache-store") {
+	case "file":
+	case "redis":
+		if state == nil {
+			return nil, nil, usagef("--cache-store redis needs --state redis://HOST:PORT/DB")
+		}
+		inRedis = true
+	default:
+		return nil, nil, usagef("--cache-store must be file or redis, got %q", c.String("cache-store"))
 	}
 	flagEngine := c.String("engine")
 	defaultEngine, err := chooseEngine(flagEngine, "")
@@ -240,7 +257,7 @@ func serveRunners(c *cli.Context, log *slog.Logger) (serve.RunnerFactory, serve.
 		return nil, nil, fmt.Errorf("--engine wasmtime: %w", errNoWasmtime)
 	}
 	cacheDir := c.String("cache-dir")
-	if cacheDir == "" && mode != cache.ModeOff {
+	if cacheDir == "" && mode != cache.ModeOff && !inRedis {
 		root, err := wasm.CacheRoot()
 		if err != nil {
 			return nil, nil, err
@@ -306,7 +323,8 @@ func serveRunners(c *cli.Context, log *slog.Logger) (serve.RunnerFactory, serve.
 	// The tenant's cache and client, shared by its runners and closed with the last one.
 	type shared struct {
 		refs   int
-		cache  *cache.Cache
+		cache  *cache.Cache // the tenant's file, closed with the last runner
+		store  cache.Store  // what the runners use: the file, or the tenant's store in Redis
 		client *llm.Client
 	}
 	var sharedMu sync.Mutex
@@ -317,14 +335,16 @@ func serveRunners(c *cli.Context, log *slog.Logger) (serve.RunnerFactory, serve.
 		sh := tenants[tenant]
 		if sh == nil {
 			sh = &shared{}
-			if mode != cache.ModeOff {
+			if mode != cache.ModeOff && inRedis {
+				sh.store = state.ResponseCache(tenant, serve.CacheOptions{TTL: c.Duration("cache-ttl"), MaxEntries: c.Int("cache-max-entries")})
+			} else if mode != cache.ModeOff {
 				path := filepath.Join(cacheDir, "responses-"+tenant+".db")
 				cc, err := cache.Open(path, 5*time.Second)
 				if err != nil {
 					return nil, err
 				}
 				warnMovedAside(c.App.ErrWriter, path, cc)
-				sh.cache = cc
+				sh.cache, sh.store = cc, cc
 			}
 			if url != "" && model != "" {
 				client, err := llm.New(studentConfig(c, url, model))
@@ -374,8 +394,8 @@ func serveRunners(c *cli.Context, log *slog.Logger) (serve.RunnerFactory, serve.
 		}
 		closers = append(closers, func() { drop(tenant) })
 		opts := runtime.Options{CacheMode: mode, Concurrency: c.Int("concurrency"), Model: model}
-		if sh.cache != nil {
-			opts.Cache = sh.cache
+		if sh.store != nil {
+			opts.Cache = sh.store
 		}
 		if sh.client != nil {
 			opts.Student = sh.client

@@ -54,6 +54,7 @@ type Redis struct {
 	c        *redis.Client
 	prefix   string
 	leaseTTL time.Duration
+	timeout  time.Duration
 	log      *slog.Logger
 
 	up      atomic.Bool
@@ -109,7 +110,7 @@ func OpenRedis(ctx context.Context, opts RedisOptions) (*Redis, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	redisLogOnce.Do(func() { redis.SetLogger(redisLog{log}) })
-	r := &Redis{c: redis.NewClient(ro), prefix: opts.Prefix, leaseTTL: opts.LeaseTTL, log: log,
+	r := &Redis{c: redis.NewClient(ro), prefix: opts.Prefix, leaseTTL: opts.LeaseTTL, timeout: opts.Timeout, log: log,
 		leases: map[lease]struct{}{}, done: make(chan struct{})}
 	r.probe(ctx)
 	bg, stop := context.WithCancel(context.Background())

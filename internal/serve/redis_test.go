@@ -33,11 +33,13 @@ func daveTenants(t testing.TB, quotas string) *Tenants {
 // flight.
 type heldStudent struct {
 	release chan struct{}
+	calls   atomic.Int64
 	now     atomic.Int64
 	peak    atomic.Int64
 }
 
 func (h *heldStudent) Complete(ctx context.Context, _ llm.Request) (llm.Response, error) {
+	h.calls.Add(1)
 	n := h.now.Add(1)
 	defer h.now.Add(-1)
 	for {
