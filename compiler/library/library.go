@@ -2,8 +2,10 @@ package library
 
 import (
 	_ "embed"
+	"fmt"
 	"strings"
 
+	"github.com/sgde-project/sgde/compiler/library/solvers"
 	"github.com/sgde-project/sgde/plans"
 )
 
@@ -38,7 +40,7 @@ func ArithProgram() Module {
 }
 
 // Modules lists the catalogue's code modules.
-func Modules() []Module { return []Module{ArithProgram()} }
+func Modules() []Module { return append([]Module{ArithProgram()}, Solvers()...) }
 
 // ProgramPrompt asks the student for a PAL program for the problem rendered by problemRef
 // templates (for example "{{ inputs.question }}"). The instruction names the function, the
@@ -97,4 +99,67 @@ func Perturbations(n int) plans.Perturbations {
 		seeds[i] = int64(i + 1)
 	}
 	return plans.Perturbations{Temperatures: []float64{ConsensusTemperature}, Seeds: seeds}
+}
+
+//go:embed solvers/solvers.go
+var solversSource string
+
+// Solver returns the code module that runs the text solver called name (package
+// compiler/library/solvers) on a question: input {"question": string}, output {"answer":
+// string}. Its source is the solvers package verbatim, renamed to package main, plus an entry
+// point that calls that one solver; the same code is tested natively and fuzzed in its package.
+func Solver(name string) (Module, bool) {
+	if _, ok := solvers.ByName(name); !ok {
+		return Module{}, false
+	}
+	src := strings.Replace(solversSource, "\npackage solvers\n", "\npackage main\n", 1)
+	src = strings.Replace(src, "\nimport (\n", "\nimport (\n\t\"github.com/sgde-project/sgde/wasm/guest\"\n", 1)
+	src += `
+// solverName is the one solver this code node runs.
+const solverName = "` + name + `"
+
+func main() { guest.Run(solveQuestion) }
+
+func solveQuestion(in map[string]any) (map[string]any, error) {
+	q, ok := in["question"].(string)
+	if !ok {
+		return nil, errors.New("input needs a string field \"question\"")
+	}
+	f, _ := ByName(solverName)
+	a, err := f(q)
+	if err != nil {
+		return nil, err
+	}
+	return map[string]any{"answer": a}, nil
+}
+`
+	return Module{
+		Name:        name,
+		Description: "text solver " + name + ": computes the answer from the question alone",
+		Source:      src,
+		Inputs:      map[string]plans.Type{"question": plans.TypeString},
+		Outputs:     map[string]plans.Type{"answer": plans.TypeString},
+		Result:      "answer",
+	}, true
+}
+
+// Solvers lists the text-solver modules, in the order the teacher tries them.
+func Solvers() []Module {
+	var out []Module
+	for _, n := range solvers.Names() {
+		m, _ := Solver(n)
+		out = append(out, m)
+	}
+	return out
+}
+
+// SolveNative runs the solver called name on the host, for the teacher's diagnosis: which
+// solvers answer the training items the traces show. Only vetted solver code runs here, never
+// a student's program.
+func SolveNative(name, question string) (string, error) {
+	f, ok := solvers.ByName(name)
+	if !ok {
+		return "", fmt.Errorf("no solver %q", name)
+	}
+	return f(question)
 }
