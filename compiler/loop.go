@@ -54,6 +54,9 @@ type Config struct {
 	Epsilon, Delta float64
 	// Probe is the number of training items new code nodes are tested on (default 8).
 	Probe int
+	// NodeProbesOff skips the trace and edge probes of new code nodes (the plan probe still
+	// runs): an ablation, to measure what those probes catch that held-out evaluation does not.
+	NodeProbesOff bool
 	// CodeLimits are given to every new code node a teacher proposes without limits of its own
 	// (default: 5s wall time, 64 MiB), so that a node that loops forever costs seconds, not the
 	// sandbox's generous defaults, and the compiled plan states its bounds.

@@ -84,7 +84,7 @@ func (t *LLM) Propose(ctx context.Context, in Input) (Proposal, error) {
 	if err != nil {
 		return prop, err
 	}
-	resp, perr := edit.Parse(reply, in.Allowed)
+	resp, perr := parseReply(reply, in.Allowed)
 	if perr != nil {
 		prop.Problems = append(prop.Problems, "reply rejected: "+perr.Error())
 		msgs = append(msgs,
@@ -100,7 +100,7 @@ func (t *LLM) Propose(ctx context.Context, in Input) (Proposal, error) {
 			prop.Problems = append(prop.Problems, "repair request failed: "+err.Error())
 			return prop, nil
 		}
-		resp2, perr2 := edit.Parse(reply2, in.Allowed)
+		resp2, perr2 := parseReply(reply2, in.Allowed)
 		if perr2 != nil {
 			prop.Problems = append(prop.Problems, "repaired reply rejected: "+perr2.Error())
 			resp2 = salvage(resp2, in.Allowed)
@@ -119,6 +119,21 @@ func (t *LLM) Propose(ctx context.Context, in Input) (Proposal, error) {
 		prop.Candidates = prop.Candidates[:in.K]
 	}
 	return prop, nil
+}
+
+// MaxReplyBytes bounds a teacher reply the compiler reads: a useful reply (critique and a few
+// candidates with their code) is a few tens of kilobytes; a longer one is a model that ran on,
+// and reading it would only cost memory and parse time.
+const MaxReplyBytes = 256 << 10
+
+// ErrReplyTooLong means a teacher reply exceeded MaxReplyBytes.
+var ErrReplyTooLong = errors.New("reply too long")
+
+func parseReply(reply string, allowed []edit.Action) (*edit.Response, error) {
+	if len(reply) > MaxReplyBytes {
+		return nil, fmt.Errorf("%w: %d bytes, limit %d", ErrReplyTooLong, len(reply), MaxReplyBytes)
+	}
+	return edit.Parse(reply, allowed)
 }
 
 // salvage keeps the candidates of a partly invalid reply whose every edit validates.

@@ -1,0 +1,119 @@
+package teachersim
+
+import (
+	"encoding/json"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"github.com/sgde-project/sgde/plans"
+)
+
+// request is what the teacher reads from the compiler's message: the plan and, per node, the
+// executions it was shown.
+type request struct {
+	round, k int
+	plan     *plans.Plan
+	shown    map[string][]shownExample
+	repair   bool // the compiler asked for a corrected reply
+}
+
+type shownExample struct {
+	wrong    bool
+	expected string
+	prompt   string
+}
+
+var (
+	headRE    = regexp.MustCompile(`^Round (\d+)\. Propose up to (\d+) candidates\.`)
+	nodeRE    = regexp.MustCompile(`(?m)^## Node (\S+): `)
+	exampleRE = regexp.MustCompile(`(?m)^\[(wrong|right) item [^\]]*\] expected (.*), plan returned `)
+)
+
+// readRequest parses the compiler's user message (compiler/teacher/llm.go, userPrompt). A
+// message it cannot read yields ok=false, and the teacher answers in prose, as a model would.
+func readRequest(msgs []message) (request, bool) {
+	var r request
+	user := ""
+	for _, m := range msgs {
+		if m.Role == "user" {
+			if user == "" {
+				user = m.Content
+			} else if strings.HasPrefix(m.Content, "Your reply could not be used") {
+				r.repair = true
+			}
+		}
+	}
+	h := headRE.FindStringSubmatch(user)
+	if h == nil {
+		return r, false
+	}
+	r.round, _ = strconv.Atoi(h[1])
+	r.k, _ = strconv.Atoi(h[2])
+	_, rest, ok := strings.Cut(user, "\nPlan:\n")
+	if !ok {
+		return r, false
+	}
+	planText, nodes, _ := strings.Cut(rest, "\n## Node ")
+	var p plans.Plan
+	if err := json.Unmarshal([]byte(planText), &p); err != nil {
+		return r, false
+	}
+	r.plan = &p
+	r.shown = map[string][]shownExample{}
+	nodes = "## Node " + nodes
+	locs := nodeRE.FindAllStringSubmatchIndex(nodes, -1)
+	for i, loc := range locs {
+		id := nodes[loc[2]:loc[3]]
+		end := len(nodes)
+		if i+1 < len(locs) {
+			end = locs[i+1][0]
+		}
+		block := nodes[loc[1]:end]
+		exs := exampleRE.FindAllStringSubmatchIndex(block, -1)
+		for j, e := range exs {
+			eend := len(block)
+			if j+1 < len(exs) {
+				eend = exs[j+1][0]
+			}
+			ex := shownExample{wrong: block[e[2]:e[3]] == "wrong", expected: block[e[4]:e[5]]}
+			body := block[e[1]:eend]
+			if _, after, ok := strings.Cut(body, "\nprompt: "); ok {
+				ex.prompt = after
+				for _, stop := range []string{"\nreply: ", "\ninput: ", "\nvalue: ", "\nerror: "} {
+					if i := strings.LastIndex(ex.prompt, stop); i >= 0 {
+						ex.prompt = ex.prompt[:i]
+					}
+				}
+			}
+			r.shown[id] = append(r.shown[id], ex)
+		}
+	}
+	return r, true
+}
+
+var placeholderRE = regexp.MustCompile(`\{\{\s*inputs\.([A-Za-z0-9_\-]+)\s*\}\}`)
+
+// question recovers the plan input a rendered prompt holds, by matching the prompt against its
+// template: the text before and after the one {{ inputs.NAME }} placeholder.
+func question(template, rendered string) (input, q string, ok bool) {
+	locs := placeholderRE.FindAllStringSubmatchIndex(template, -1)
+	if len(locs) != 1 {
+		return "", "", false
+	}
+	pre, post := template[:locs[0][0]], template[locs[0][1]:]
+	input = template[locs[0][2]:locs[0][3]]
+	if !strings.HasPrefix(rendered, pre) {
+		return "", "", false
+	}
+	q = rendered[len(pre):]
+	if i := strings.Index(q, "…[truncated]"); i >= 0 {
+		return input, q[:i], true // the end is cut off; what is left is still the question's start
+	}
+	post = strings.TrimRight(post, "\n")
+	q = strings.TrimRight(q, "\n")
+	if !strings.HasSuffix(q, post) {
+		return "", "", false
+	}
+	return input, q[:len(q)-len(post)], true
+}
