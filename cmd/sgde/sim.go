@@ -22,6 +22,7 @@ func simCommand() *cli.Command {
 		Usage: "run the offline student simulator (an OpenAI-compatible stand-in for a small model)",
 		Subcommands: []*cli.Command{
 			simServeCommand(),
+			simTeacherCommand(),
 		},
 	}
 }
