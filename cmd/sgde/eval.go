@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -33,6 +34,7 @@ func evalCommand() *cli.Command {
 			&cli.StringFlag{Name: "metric", Value: "numeric", Usage: "numeric (relative tolerance, label precision) or exact"},
 			&cli.Float64Flag{Name: "rel-tol", Value: metric.DefaultRelTol, Usage: "relative tolerance of the numeric metric"},
 			&cli.IntFlag{Name: "limit", Usage: "evaluate only the first N records (0: all)"},
+			&cli.StringFlag{Name: "shard", Usage: "evaluate only slice K of N (0 <= K < N: records K, K+N, K+2N, ... after --limit); combine the N results files with eval merge", DefaultText: "all records"},
 			&cli.StringFlag{Name: "input-field", Value: "input", Usage: "record field holding the plan input"},
 			&cli.StringFlag{Name: "label-field", Value: "target", Usage: "record field holding the label"},
 			&cli.StringFlag{Name: "id-field", Value: "idx", Usage: "record field identifying the record (absent: the record's position)"},
@@ -44,7 +46,80 @@ func evalCommand() *cli.Command {
 			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "no progress bar"},
 		}, runtimeFlags()...),
 		Action: evalAction,
+		Subcommands: []*cli.Command{{
+			Name:  "merge",
+			Usage: "combine the results files of the N shards of one eval into one, and report on it",
+			UsageText: "sgde eval merge --results ALL.results.jsonl SHARD.results.jsonl...\n\n" +
+				"Refuses files of different plans, data, metrics or options, missing or repeated shards, and\n" +
+				"shards cut short (finish them with eval --resume, or pass --partial).\n\n" +
+				"Example:\n   for k in 0 1 2; do sgde eval plan.yaml --data d.jsonl --shard $k/3 --results s$k.jsonl & done; wait\n" +
+				"   sgde eval merge --results all.jsonl s0.jsonl s1.jsonl s2.jsonl",
+			Flags: []cli.Flag{
+				&cli.StringFlag{Name: "results", Usage: "results file to write (must not exist)"},
+				&cli.BoolFlag{Name: "partial", Usage: "merge shards that have fewer results than items (the report says how many are missing)"},
+				&cli.StringFlag{Name: "exclude-ids", Usage: "suspect-labels JSON: also report accuracy without them"},
+				&cli.StringFlag{Name: "summary", Usage: "also write the summary as JSON to this file"},
+			},
+			Action: evalMergeAction,
+		}},
 	}
+}
+
+func evalMergeAction(c *cli.Context) error {
+	if c.Args().Len() == 0 {
+		return usagef("eval merge needs the results files of the shards")
+	}
+	out := c.String("results")
+	if out == "" {
+		return usagef("eval merge needs --results FILE to write")
+	}
+	h, rs, total, err := runtime.MergeResults(c.Args().Slice(), c.Bool("partial"))
+	if err != nil {
+		return err
+	}
+	exclude, err := readExclude(c.String("exclude-ids"))
+	if err != nil {
+		return err
+	}
+	if err := runtime.WriteResults(out, h, rs); err != nil {
+		return err
+	}
+	metricName, _, _ := strings.Cut(h.Metric, " ")
+	rep := runtime.Summarize(h.Plan, metricName, total, rs, exclude)
+	printReport(c.App.Writer, rep, out)
+	return writeSummary(c.String("summary"), rep)
+}
+
+// readExclude reads a suspect-labels file; "" means none.
+func readExclude(path string) (map[string]bool, error) {
+	if path == "" {
+		return nil, nil
+	}
+	sf, err := os.Open(path)
+	if err != nil {
+		return nil, usagef("--exclude-ids: %v", err)
+	}
+	defer sf.Close()
+	exclude, err := runtime.ReadSuspects(sf)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return exclude, nil
+}
+
+// writeSummary writes rep as JSON to path; "" means nowhere.
+func writeSummary(path string, rep *runtime.EvalReport) error {
+	if path == "" {
+		return nil
+	}
+	b, err := json.MarshalIndent(rep, "", "  ")
+	if err == nil {
+		err = os.WriteFile(path, append(b, '\n'), 0o644)
+	}
+	if err != nil {
+		return fmt.Errorf("--summary: %w", err)
+	}
+	return nil
 }
 
 func evalAction(c *cli.Context) error {
@@ -75,17 +150,17 @@ func evalAction(c *cli.Context) error {
 	if n := c.Int("limit"); n > 0 && n < len(items) {
 		items = items[:n]
 	}
-	var exclude map[string]bool
-	if path := c.String("exclude-ids"); path != "" {
-		sf, err := os.Open(path)
+	shard := c.String("shard")
+	if shard != "" {
+		k, n, err := runtime.ParseShard(shard)
 		if err != nil {
-			return usagef("--exclude-ids: %v", err)
+			return usagef("--shard: %v", err)
 		}
-		exclude, err = runtime.ReadSuspects(sf)
-		sf.Close()
-		if err != nil {
-			return fmt.Errorf("%s: %w", path, err)
-		}
+		items = runtime.Shard(items, k, n)
+	}
+	exclude, err := readExclude(c.String("exclude-ids"))
+	if err != nil {
+		return err
 	}
 	e, err := newEnv(c.Context, c, p)
 	if err != nil {
@@ -104,6 +179,9 @@ func evalAction(c *cli.Context) error {
 		if resultsPath, err = runtime.DefaultResultsPath(p, c.String("data")); err != nil {
 			return err
 		}
+		if shard != "" {
+			resultsPath = strings.TrimSuffix(resultsPath, ".results.jsonl") + ".shard-" + strings.ReplaceAll(shard, "/", "-of-") + ".results.jsonl"
+		}
 	}
 	opts := runtime.EvalOptions{
 		ResultsPath: resultsPath, Resume: c.Bool("resume"), Traces: e.traces,
@@ -113,6 +191,11 @@ func evalAction(c *cli.Context) error {
 			"student_model": c.String("student-model"), "input_field": c.String("input-field"),
 			"label_field": c.String("label-field"), "id_field": c.String("id-field"),
 		},
+	}
+	if shard != "" {
+		opts.Settings[runtime.SettingShard] = shard
+		opts.Settings[runtime.SettingShardItems] = strconv.Itoa(len(items))
+		opts.Settings["limit"] = strconv.Itoa(c.Int("limit")) // slices of different lists never merge
 	}
 	stderr := c.App.ErrWriter
 	var bar *progressbar.ProgressBar
@@ -129,14 +212,8 @@ func evalAction(c *cli.Context) error {
 	}
 	if rep != nil {
 		printReport(c.App.Writer, rep, resultsPath)
-		if path := c.String("summary"); path != "" {
-			b, merr := json.MarshalIndent(rep, "", "  ")
-			if merr == nil {
-				merr = os.WriteFile(path, append(b, '\n'), 0o644)
-			}
-			if merr != nil && err == nil {
-				err = fmt.Errorf("--summary: %w", merr)
-			}
+		if serr := writeSummary(c.String("summary"), rep); serr != nil && err == nil {
+			err = serr
 		}
 	}
 	if err != nil && rep != nil && rep.Interrupted {
