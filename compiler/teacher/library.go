@@ -167,14 +167,32 @@ func llmCandidates(p *plans.Plan, n plans.Node, ev NodeEvidence, d diagnosis, in
 	if d.fail == 0 {
 		return
 	}
-	numeric := n.LLM.Parser.Type == plans.ParserNumber || n.LLM.Parser.Type == plans.ParserInteger
-	refs := inputRef.FindAllString(n.LLM.Prompt, -1)
+	refs := dedupe(inputRef.FindAllString(n.LLM.Prompt, -1))
+	examples := allExamples(ev)
+	shape := shapeOf(examples)
+	numeric := n.LLM.Parser.Type == plans.ParserNumber || n.LLM.Parser.Type == plans.ParserInteger ||
+		(shape.kind == "number" && (n.LLM.Parser.Type == plans.ParserText || n.LLM.Parser.Type == plans.ParserRegex))
+	// Full offload: a vetted solver computes the expected answers from the question alone, so
+	// the node needs no student call at all.
+	if inConsensus == "" && allowed(edit.Offload) && len(refs) == 1 {
+		input := strings.TrimPrefix(inputRef.FindStringSubmatch(refs[0])[1], "inputs.")
+		for i, f := range fittingSolvers(examples, input) {
+			if i == 2 {
+				break
+			}
+			add(5+i, fmt.Sprintf("the vetted solver %s computes the expected answer from %s alone on %d of %d training items (%d refused): run it as a code node, no student call",
+				f.module.Name, input, f.right, f.tried, f.refused),
+				edit.Edit{Action: edit.Offload, Node: n.ID, Source: f.module.Source,
+					Inputs:  map[string]string{"question": "inputs." + input},
+					Outputs: f.module.Outputs, OutputField: f.module.Result})
+		}
+	}
 	if numeric && inConsensus == "" && allowed(edit.Offload) && len(refs) > 0 && d.wrongValue+d.parseErr > 0 {
 		m := library.ArithProgram()
 		add(10, fmt.Sprintf("%s gets %d numbers wrong: let the student write the program and the sandbox do the arithmetic", n.ID, d.wrongValue),
 			edit.Edit{
 				Action: edit.Offload, Node: n.ID, ID: n.ID + "_eval",
-				Prompt:      library.ProgramPrompt(strings.Join(dedupe(refs), "\n")),
+				Prompt:      library.ProgramPrompt(strings.Join(refs, "\n")),
 				Parser:      &plans.Parser{Type: plans.ParserCode},
 				Examples:    []plans.Example{},
 				Source:      m.Source,
@@ -182,6 +200,22 @@ func llmCandidates(p *plans.Plan, n plans.Node, ev NodeEvidence, d diagnosis, in
 				Outputs:     m.Outputs,
 				OutputField: m.Result,
 			})
+	}
+	// Chain of thought: the node answers in one step and gets values wrong; ask for reasoning
+	// and take the answer out of its last sentence. Held-out risk decides whether it helps.
+	textual := n.LLM.Parser.Type == plans.ParserText || n.LLM.Parser.Type == plans.ParserRegex
+	if allowed(edit.RefinePrompt) && textual && d.wrongValue > 0 && len(refs) > 0 && !reasonsStepByStep(n.LLM) {
+		add(15, fmt.Sprintf("%s answers in one step and %d of %d answers are wrong: reason step by step, then parse the answer from \"the answer is X\"", n.ID, d.wrongValue, d.fail+d.pass),
+			edit.Edit{Action: edit.RefinePrompt, Node: n.ID, Prompt: cotPrompt(refs), Examples: []plans.Example{},
+				Parser: &plans.Parser{Type: plans.ParserRegex, Pattern: answerPattern, Group: "1"}})
+	}
+	// Answer format: every label has one shape (an option letter, one of a few words) but
+	// replies come out in another; parse the shape from the reply and ask for it.
+	if allowed(edit.RefinePrompt) && textual {
+		if parser, line, ok := shapeParser(shape); ok && offShape(shape, ev.Failing) > 0 && !strings.Contains(n.LLM.Prompt, line) {
+			add(20, fmt.Sprintf("every expected answer of %s is a %s, but %d failing replies are not: parse that shape and ask for it", n.ID, shape.kind, offShape(shape, ev.Failing)),
+				edit.Edit{Action: edit.RefinePrompt, Node: n.ID, Prompt: strings.TrimRight(n.LLM.Prompt, "\n") + "\n\n" + line, Parser: &parser})
+		}
 	}
 	if allowed(edit.RefinePrompt) && d.parseErr > 0 && !library.HasFormatLine(n.LLM.Prompt, n.LLM.Parser.Type) && library.FormatLine(n.LLM.Parser.Type) != "" {
 		add(20, fmt.Sprintf("%d replies of %s did not parse: state the output format explicitly", d.parseErr, n.ID),

@@ -32,7 +32,7 @@ func notApplicable(why string) error { return errors.New(ErrNotApplicable.Error(
 
 // Names lists the solvers in the order the teacher tries them.
 func Names() []string {
-	return []string{"bool_eval", "bracket_close", "arith_expr", "word_sort", "grid_walk", "swap_track", "truth_chain"}
+	return []string{"bool_eval", "bracket_close", "arith_expr", "sort_words", "grid_walk", "swap_track", "truth_chain"}
 }
 
 // ByName returns the solver called name.
@@ -44,7 +44,7 @@ func ByName(name string) (Func, bool) {
 		return BracketClose, true
 	case "arith_expr":
 		return ArithExpr, true
-	case "word_sort":
+	case "sort_words":
 		return WordSort, true
 	case "grid_walk":
 		return GridWalk, true
@@ -377,7 +377,7 @@ func decimal(v *big.Rat) (string, error) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// word_sort: "Sort the following words alphabetically: List: b c a" -> "a b c".
+// sort_words: "Sort the following words alphabetically: List: b c a" -> "a b c".
 
 // WordSort sorts the words listed after the question's last colon, when the question asks for
 // a sort, in byte order (lower-case words: alphabetical order), separated by single spaces.
