@@ -246,8 +246,8 @@ func readInputs(input, file string) ([][]byte, error) {
 	case input == "" && file == "":
 		return nil, usagef("exec needs --input JSON or --inputs FILE.jsonl")
 	case input != "":
-		if !isJSONObject([]byte(input)) {
-			return nil, usagef("--input is not a JSON object")
+		if err := jsonObjectErr([]byte(input)); err != nil {
+			return nil, usagef("--input: %v", err)
 		}
 		return [][]byte{[]byte(input)}, nil
 	}
@@ -264,8 +264,8 @@ func readInputs(input, file string) ([][]byte, error) {
 		if len(line) == 0 {
 			continue
 		}
-		if !isJSONObject(line) {
-			return nil, usagef("--inputs %s:%d: not a JSON object", file, n)
+		if err := jsonObjectErr(line); err != nil {
+			return nil, usagef("--inputs %s:%d: %v", file, n, err)
 		}
 		out = append(out, bytes.Clone(line))
 	}
@@ -278,7 +278,33 @@ func readInputs(input, file string) ([][]byte, error) {
 	return out, nil
 }
 
-func isJSONObject(b []byte) bool {
-	b = bytes.TrimSpace(b)
-	return len(b) > 0 && b[0] == '{' && json.Valid(b)
+// jsonObjectErr says why b is not a JSON object: the parse error (with its offset) when it is
+// not JSON at all, or what kind of value it is.
+func jsonObjectErr(b []byte) error {
+	var v any
+	if err := json.Unmarshal(b, &v); err != nil {
+		var syn *json.SyntaxError
+		if errors.As(err, &syn) {
+			return fmt.Errorf("not valid JSON: %v (at byte %d)", err, syn.Offset)
+		}
+		return fmt.Errorf("not valid JSON: %v", err)
+	}
+	if _, ok := v.(map[string]any); !ok {
+		return fmt.Errorf("not a JSON object (got %s)", jsonKind(v))
+	}
+	return nil
+}
+
+func jsonKind(v any) string {
+	switch v.(type) {
+	case nil:
+		return "null"
+	case []any:
+		return "an array"
+	case string:
+		return "a string"
+	case bool:
+		return "a boolean"
+	}
+	return "a number"
 }
