@@ -113,7 +113,7 @@ func serveAction(c *cli.Context) error {
 		}
 		defer shared.Close()
 	}
-	factory, engineFor, err := serveRunners(c, log, shared)
+	factory, engineFor, prepare, err := serveRunners(c, log, shared)
 	if err != nil {
 		return err
 	}
@@ -142,6 +142,8 @@ func serveAction(c *cli.Context) error {
 		MaxBodyBytes: c.Int64("max-body-bytes"), RunTimeout: c.Duration("run-timeout"),
 		MaxN: c.Int("max-n"), DrainTimeout: c.Duration("drain-timeout"),
 		SeparateOps: c.String("ops-addr") != "",
+		PreparePlan: prepare,
+		NoStudent:   noStudent(c),
 	})
 	if err != nil {
 		return err
@@ -180,6 +182,16 @@ func serveAction(c *cli.Context) error {
 		}
 	}()
 	return srv.ServeWithOps(c.Context, ln, opsLn)
+}
+
+// noStudent reports whether serve has no way to answer llm nodes: no endpoint, and not a
+// replay of a cache keyed by a named model.
+func noStudent(c *cli.Context) bool {
+	if c.String("student-model") == "" {
+		return true
+	}
+	mode, _ := cache.ParseMode(c.String("cache-mode"))
+	return c.String("student-url") == "" && mode != cache.ModeReplay
 }
 
 // warnPublicMetrics logs a warning when /metrics, served on the API listener at addr, is
@@ -232,41 +244,41 @@ func tracerOrNil(tp *sdktrace.TracerProvider) oteltrace.TracerProvider {
 // Each tenant gets its own sandbox engine per engine name (built on first use), response cache
 // file and student client, configured from the runner flags; a tenant's runners of two engines
 // share its cache and client (one bbolt file cannot be opened twice).
-func serveRunners(c *cli.Context, log *slog.Logger, state *serve.Redis) (serve.RunnerFactory, serve.EngineChooser, error) {
+func serveRunners(c *cli.Context, log *slog.Logger, state *serve.Redis) (serve.RunnerFactory, serve.EngineChooser, func(context.Context, *plans.Plan, string) error, error) {
 	mode, err := cache.ParseMode(c.String("cache-mode"))
 	if err != nil {
-		return nil, nil, usagef("--cache-mode: %v", err)
+		return nil, nil, nil, usagef("--cache-mode: %v", err)
 	}
 	inRedis := false
 	switch c.String("cache-store") {
 	case "file":
 	case "redis":
 		if state == nil {
-			return nil, nil, usagef("--cache-store redis needs --state redis://HOST:PORT/DB")
+			return nil, nil, nil, usagef("--cache-store redis needs --state redis://HOST:PORT/DB")
 		}
 		inRedis = true
 	default:
-		return nil, nil, usagef("--cache-store must be file or redis, got %q", c.String("cache-store"))
+		return nil, nil, nil, usagef("--cache-store must be file or redis, got %q", c.String("cache-store"))
 	}
 	flagEngine := c.String("engine")
 	defaultEngine, err := chooseEngine(flagEngine, "")
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	if defaultEngine == engineWasmtime && newWasmtimeEngine == nil {
-		return nil, nil, fmt.Errorf("--engine wasmtime: %w", errNoWasmtime)
+		return nil, nil, nil, fmt.Errorf("--engine wasmtime: %w", errNoWasmtime)
 	}
 	cacheDir := c.String("cache-dir")
 	if cacheDir == "" && mode != cache.ModeOff && !inRedis {
 		root, err := wasm.CacheRoot()
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 		cacheDir = filepath.Join(root, "serve")
 	}
 	if cacheDir != "" {
 		if err := os.MkdirAll(cacheDir, 0o700); err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 	}
 	url, model := c.String("student-url"), c.String("student-model")
@@ -414,5 +426,23 @@ func serveRunners(c *cli.Context, log *slog.Logger, state *serve.Redis) (serve.R
 		}
 		return r, release, nil
 	}
-	return factory, engineFor, nil
+	// prepare builds a plan's code nodes into the shared builder's artefact cache before the
+	// plan is served: a plan whose code does not build is refused, and no first request waits.
+	prepare := func(ctx context.Context, p *plans.Plan, engine string) error {
+		if engine == "" {
+			engine = defaultEngine
+		}
+		builder, err := builderFor(engine)
+		if err != nil {
+			return fmt.Errorf("code nodes cannot be built: %w", err)
+		}
+		start := time.Now()
+		built, cached, err := runtime.BuildCode(ctx, builder, p)
+		if err != nil {
+			return err
+		}
+		log.Info("code nodes ready", "plan", p.Metadata.Name, "nodes", built, "from_cache", cached, "seconds", time.Since(start).Seconds())
+		return nil
+	}
+	return factory, engineFor, prepare, nil
 }

@@ -105,7 +105,8 @@ func TestServeCommand(t *testing.T) {
 	var out, errOut bytes.Buffer
 	done := make(chan int, 1)
 	go func() {
-		done <- run(ctx, []string{"sgde", "serve", "--plans", plansDir, "--tenants", tenants, "--addr", addr, "--ops-addr", opsAddr, "--cache-mode", "off", "--otlp-endpoint", collector.URL}, &out, &errOut)
+		done <- run(ctx, []string{"sgde", "serve", "--plans", plansDir, "--tenants", tenants, "--addr", addr, "--ops-addr", opsAddr, "--cache-mode", "off", "--otlp-endpoint", collector.URL,
+			"--student-url", "http://127.0.0.1:1/v1", "--student-model", "m"}, &out, &errOut)
 	}()
 	get := func(path string) (int, string) {
 		if !strings.HasPrefix(path, "http") {

@@ -5,6 +5,8 @@ import (
 	"fmt"
 
 	"github.com/sgde-project/sgde/plans"
+	"github.com/sgde-project/sgde/runtime"
+	"github.com/sgde-project/sgde/wasm"
 	"github.com/urfave/cli/v2"
 )
 
@@ -14,13 +16,15 @@ func validateCommand() *cli.Command {
 		Usage: "check plan files and print their content digests",
 		UsageText: "sgde validate [--canonical] PLAN...\n\n" +
 			"Checks each plan (YAML or JSON): unknown fields, cycles, dangling references, type\n" +
-			"mismatches, limits out of range, missing or escaping code paths. Every problem is\n" +
+			"mismatches, limits out of range, missing or escaping code paths, code that does not\n" +
+			"parse or imports what the sandbox forbids (--build: code that does not build). Every problem is\n" +
 			"printed as FILE:LINE: node \"ID\": MESSAGE. A valid plan prints \"ok FILE sha256:...\",\n" +
 			"a digest that does not change with formatting or key order. Exit 0 when all are\n" +
 			"valid, 1 when any is not, 2 on bad usage.\n\n" +
 			"Example:\n   sgde validate testdata/plans/*.yaml",
 		Flags: []cli.Flag{
 			&cli.BoolFlag{Name: "canonical", Usage: "print each valid plan's canonical form (one JSON line) instead of its digest"},
+			&cli.BoolFlag{Name: "build", Usage: "also build every code node with the Go toolchain (slow on a cold cache); without it code is only parsed and its imports checked"},
 		},
 		Action: func(c *cli.Context) error {
 			if c.NArg() == 0 {
@@ -30,6 +34,9 @@ func validateCommand() *cli.Command {
 			bad := 0
 			for _, path := range c.Args().Slice() {
 				p, err := plans.Load(path)
+				if err == nil {
+					err = checkCode(c, p)
+				}
 				if err == nil {
 					var text string
 					if c.Bool("canonical") {
@@ -60,4 +67,36 @@ func validateCommand() *cli.Command {
 			return nil
 		},
 	}
+}
+
+// checkCode checks the code nodes of p: each source parses and imports only what the sandbox
+// allows, and with --build each builds.
+func checkCode(c *cli.Context, p *plans.Plan) error {
+	for _, n := range p.Nodes {
+		if n.Substrate == plans.SubstrateCode && n.Code != nil {
+			if err := wasm.Validate([]byte(n.Code.SourceText()), n.ID+".go"); err != nil {
+				return fmt.Errorf("node %q: %w", n.ID, err)
+			}
+		}
+	}
+	if !c.Bool("build") {
+		return nil
+	}
+	if _, code := needs(p); !code {
+		return nil
+	}
+	planEngine := ""
+	if p.Defaults != nil {
+		planEngine = p.Defaults.Engine
+	}
+	name, err := chooseEngine("", planEngine)
+	if err != nil {
+		return err
+	}
+	b, err := newBuilder(name)
+	if err != nil {
+		return fmt.Errorf("--build: %w", err)
+	}
+	_, _, err = runtime.BuildCode(c.Context, b, p)
+	return err
 }

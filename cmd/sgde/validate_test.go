@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -130,5 +131,37 @@ func TestVersion(t *testing.T) {
 	}
 	if code, _, _ := runCLI(t, "version", "extra"); code != exitUsage {
 		t.Errorf("version extra: exit %d, want %d", code, exitUsage)
+	}
+}
+
+// TestValidateChecksCode: a plan whose code node does not parse passes the plan schema but not
+// validate; --build would also catch what only the compiler sees.
+func TestValidateChecksCode(t *testing.T) {
+	dir := t.TempDir()
+	writeFile := func(name, body string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	writeFile("bad.go", "package main\n\nfunc main( {\n")
+	plan := writeFile("p.yaml", `apiVersion: sgde/v1
+kind: Plan
+metadata: {name: p}
+inputs:
+  - {name: x, type: number}
+output: c.y
+nodes:
+  - id: c
+    substrate: code
+    code:
+      path: bad.go
+      inputs: {x: inputs.x}
+      outputs: {y: number}
+`)
+	code, _, errOut := runCLI(t, "validate", plan)
+	if code != exitFailure || !strings.Contains(errOut, `node "c"`) {
+		t.Errorf("validate of a plan whose code does not parse: exit %d, %s", code, errOut)
 	}
 }

@@ -65,13 +65,18 @@ func runError(ctx context.Context, err error) *apiError {
 	switch {
 	case kind == runtime.KindInput:
 		e.status, e.Type = http.StatusBadRequest, "invalid_request_error"
-	case errors.Is(ctx.Err(), context.DeadlineExceeded) || kind == runtime.KindTimeout || kind == "code_timeout":
+	case errors.Is(ctx.Err(), context.DeadlineExceeded):
+		// The request's --run-timeout: the nodes it cut short report "canceled", which is not
+		// what happened from the caller's side.
+		e.status, e.Type, e.Code = http.StatusGatewayTimeout, "timeout", "run_timeout"
+		e.Message = "plan run exceeded the server's run timeout: " + msg
+	case kind == runtime.KindTimeout || kind == "code_timeout":
 		e.status, e.Type = http.StatusGatewayTimeout, "timeout"
 	case kind == runtime.KindCanceled:
 		e.status = 499 // the client went away; nobody reads this
 	case kind == runtime.KindStudentUnavailable || kind == runtime.KindStudentRejected ||
-		kind == runtime.KindStudentBadResponse || kind == runtime.KindCacheMiss:
-		e.status = http.StatusBadGateway
+		kind == runtime.KindStudentBadResponse || kind == runtime.KindCacheMiss || kind == runtime.KindCacheCorrupt:
+		e.status = http.StatusBadGateway // the upstream student (or its cache) failed
 	case kind == runtime.KindParse || kind == runtime.KindNoConsensus || kind == runtime.KindMissingField ||
 		kind == runtime.KindCodeBadOutput || strings.HasPrefix(kind, "code_"):
 		e.status, e.Type = http.StatusUnprocessableEntity, "run_error"

@@ -1,8 +1,10 @@
 package serve
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -79,6 +81,46 @@ func loadPlans(dir string, engineFor EngineChooser) (*planSet, error) {
 	}
 	sort.Strings(ps.names)
 	return ps, nil
+}
+
+// preparePlans refuses the plans of ps that cannot run (llm nodes without a student) and builds
+// the code nodes of the others through opts.PreparePlan. Any failure fails the whole set.
+func preparePlans(ctx context.Context, log *slog.Logger, ps *planSet, opts Options) error {
+	var errs []error
+	start := time.Now()
+	built := 0
+	for _, name := range ps.names {
+		p := ps.byName[name]
+		llm, code := false, false
+		for _, n := range p.Nodes {
+			switch n.Substrate {
+			case plans.SubstrateLLM:
+				llm = true
+			case plans.SubstrateCode:
+				code = true
+			}
+		}
+		if llm && opts.NoStudent {
+			errs = append(errs, fmt.Errorf("plan %q has llm nodes but no student is configured (set --student-url and --student-model): every call would fail", name))
+			continue
+		}
+		if code && opts.PreparePlan != nil {
+			if built == 0 {
+				log.Info("building the code nodes of the served plans before serving them")
+			}
+			built++
+			if err := opts.PreparePlan(ctx, p, ps.engines[name]); err != nil {
+				errs = append(errs, fmt.Errorf("plan %q: %w", name, err))
+			}
+		}
+	}
+	if len(errs) > 0 {
+		return errors.Join(errs...)
+	}
+	if built > 0 {
+		log.Info("code nodes built", "plans", built, "seconds", time.Since(start).Seconds())
+	}
+	return nil
 }
 
 // clampPlan returns a copy of p whose code nodes run under at most the tenant's fuel and memory

@@ -82,6 +82,16 @@ type Options struct {
 	// QuotasFailOpen applies this process's own quotas while a shared Quotas is unavailable;
 	// by default such requests are refused with 503 and Retry-After (fail closed).
 	QuotasFailOpen bool
+	// PreparePlan, when set, is called for every plan with code nodes each time the plans
+	// folder is loaded (by New and by Reload), with the engine EngineFor chose, before the new
+	// set is served: it builds the plan's code nodes (runtime.BuildCode), so that a plan whose
+	// code does not build is refused (New fails, Reload keeps the old set) and no first request
+	// waits for a build. /readyz is not ready before New returns, so never before the builds.
+	PreparePlan func(ctx context.Context, p *plans.Plan, engine string) error
+	// NoStudent says no student endpoint is configured: a plan with llm nodes could only fail,
+	// so loading one fails (New refuses to start, Reload keeps the old set) with a message
+	// naming the plan.
+	NoStudent bool
 }
 
 // Server serves plans to tenants. Its methods are safe for concurrent use.
@@ -140,6 +150,9 @@ func New(opts Options) (*Server, error) {
 	}
 	ps, err := loadPlans(opts.PlansDir, opts.EngineFor)
 	if err != nil {
+		return nil, err
+	}
+	if err := preparePlans(context.Background(), log, ps, opts); err != nil {
 		return nil, err
 	}
 	tp := opts.TracerProvider
@@ -486,12 +499,16 @@ func (s *Server) account(c *call, run *trace.Run) {
 	}
 }
 
-// Reload reads the plans folder again and swaps the served set atomically. When any plan is
-// invalid the old set stays and the error is returned (and logged).
+// Reload reads the plans folder again, builds its code nodes (Options.PreparePlan) and swaps
+// the served set atomically. When any plan is invalid, cannot run without a student, or has
+// code that does not build, the old set stays and the error is returned (and logged).
 func (s *Server) Reload() error {
 	s.reloadMu.Lock()
 	defer s.reloadMu.Unlock()
 	ps, err := loadPlans(s.opts.PlansDir, s.opts.EngineFor)
+	if err == nil {
+		err = preparePlans(context.Background(), s.log, ps, s.opts)
+	}
 	if err != nil {
 		s.m.reloads.WithLabelValues("error").Inc()
 		s.log.Error("reload failed; still serving the previous plans", "err", err.Error())
