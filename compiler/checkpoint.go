@@ -12,14 +12,12 @@ import (
 	"github.com/sgde-project/sgde/plans"
 )
 
-// Files of an output directory.
+// Files of an output directory the compiler writes (package report adds its own).
 const (
 	FilePlan       = "plan.yaml"
 	FileLog        = "compile-log.jsonl"
 	FileState      = "checkpoint.json"
 	FileCache      = "responses.db"
-	FileReport     = "report.html"
-	FileBaselines  = "baselines.json"
 	stateVersion   = 1
 	checkpointPerm = 0o644
 )

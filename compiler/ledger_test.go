@@ -98,7 +98,7 @@ func TestResumeCountsEveryRequest(t *testing.T) {
 			cancel()
 		}
 	}
-	if _, err := Compile(ctx, cfg, false); !errors.Is(err, context.Canceled) {
+	if _, err := Compile(ctx, cfg); !errors.Is(err, context.Canceled) {
 		t.Fatalf("interrupted compile: err = %v", err)
 	}
 	st, err := LoadState(dir)
@@ -112,7 +112,7 @@ func TestResumeCountsEveryRequest(t *testing.T) {
 	cfg.Iterations = 1
 	cfg.Initial = nil
 	cfg.Ledger = cur.Load()
-	got, err := Compile(context.Background(), cfg, true)
+	got, err := Resume(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -135,7 +135,7 @@ func TestResumeBeforeFirstCheckpoint(t *testing.T) {
 	cfg := smallConfig(t, dir, r, items, task)
 	cfg.Iterations = 1
 	cfg.Tick = cancel // killed while the initial plan is evaluated
-	if _, err := Compile(ctx, cfg, false); !errors.Is(err, context.Canceled) {
+	if _, err := Compile(ctx, cfg); !errors.Is(err, context.Canceled) {
 		t.Fatalf("interrupted compile: err = %v", err)
 	}
 	if _, err := LoadState(dir); err == nil {
@@ -144,12 +144,12 @@ func TestResumeBeforeFirstCheckpoint(t *testing.T) {
 	// Without an initial plan there is nothing to start over from: a clear error.
 	cfg = smallConfig(t, dir, r, items, task)
 	cfg.Initial = nil
-	if _, err := Compile(context.Background(), cfg, true); err == nil {
+	if _, err := Resume(context.Background(), cfg); err == nil {
 		t.Fatal("resume without a checkpoint or an initial plan succeeded")
 	}
 	cfg = smallConfig(t, dir, r, items, task)
 	cfg.Iterations = 1
-	got, err := Compile(context.Background(), cfg, true)
+	got, err := Resume(context.Background(), cfg)
 	if err != nil {
 		t.Fatalf("resume before the first checkpoint: %v", err)
 	}

@@ -1,6 +1,8 @@
 package compiler
 
 import (
+	"fmt"
+	"strings"
 	"time"
 
 	"github.com/sgde-project/sgde/compiler/edit"
@@ -56,3 +58,47 @@ type Event struct {
 
 func fptr(f float64) *float64 { return &f }
 func bptr(b bool) *bool       { return &b }
+
+// Line is the event as one line of progress output, or "" for events that are not shown.
+func (ev Event) Line() string {
+	switch ev.Kind {
+	case EventIncumbent:
+		return fmt.Sprintf("iteration 0: initial plan, held-out risk %.3f%s", deref(ev.HeldoutRisk), sourcesText(ev.Answers))
+	case EventCritique:
+		return fmt.Sprintf("iteration %d: testing and evaluating the teacher's candidates", ev.Iteration)
+	case EventCandidate:
+		verdict := "rejected"
+		if ev.Accepted != nil && *ev.Accepted {
+			verdict = "accepted"
+		}
+		return fmt.Sprintf("iteration %d: candidate %d %s: %s: %s", ev.Iteration, ev.Candidate, verdict, strings.Join(ev.Summary, "; "), ev.Reason)
+	case EventRound:
+		return fmt.Sprintf("iteration %d: held-out risk %.3f%s", ev.Iteration, deref(ev.HeldoutRisk), sourcesText(ev.Answers))
+	case EventStop:
+		return "stopped: " + ev.Reason
+	case EventTeacher:
+		return fmt.Sprintf("iteration %d: teacher: %s", ev.Iteration, ev.Reason)
+	}
+	return ""
+}
+
+// Decision reports whether the event records a decision (a candidate's verdict, a round's end,
+// the stop) that progress output keeps on screen.
+func (ev Event) Decision() bool {
+	return ev.Kind == EventCandidate || ev.Kind == EventRound || ev.Kind == EventStop
+}
+
+func deref(f *float64) float64 {
+	if f == nil {
+		return 0
+	}
+	return *f
+}
+
+// sourcesText is "; student answers: N% recorded, M% simulated" for a progress line.
+func sourcesText(s *trace.Sources) string {
+	if s == nil {
+		return ""
+	}
+	return "; " + s.String()
+}

@@ -161,8 +161,16 @@ type compiler struct {
 	tried   map[string]bool
 }
 
-// Compile runs SGDe from cfg.Initial, or resumes the checkpoint in cfg.Dir when resume is set.
-func Compile(ctx context.Context, cfg Config, resume bool) (*Result, error) {
+// Compile runs SGDe from cfg.Initial, checkpointing in cfg.Dir after every iteration.
+func Compile(ctx context.Context, cfg Config) (*Result, error) { return start(ctx, cfg, false) }
+
+// Resume continues the compile checkpointed in cfg.Dir: the plans and progress come from the
+// checkpoint, the data must be the checkpoint's, and the settings are cfg's. A finished compile
+// only rewrites its outputs. Without a checkpoint (killed before its first one) it starts over
+// from cfg.Initial, which may be nil only when there is a checkpoint.
+func Resume(ctx context.Context, cfg Config) (*Result, error) { return start(ctx, cfg, true) }
+
+func start(ctx context.Context, cfg Config, resume bool) (*Result, error) {
 	cfg.defaults()
 	cfg.initialGiven = cfg.Initial != nil
 	if resume && cfg.Initial == nil {

@@ -114,7 +114,7 @@ func TestAcceptanceRule(t *testing.T) {
 			cfg := Config{Initial: fakePlan(t), Train: synthItems(100, 0), Heldout: synthItems(tt.heldout, 1000), Metric: metric.Exact{},
 				Teacher: &scripted{rounds: tt.rounds}, Runner: fakeRunner{}, Dir: t.TempDir(), K: 3, MinDelta: tt.minDelta,
 				Iterations: len(tt.rounds), Patience: 5}
-			res, err := Compile(context.Background(), cfg, false)
+			res, err := Compile(context.Background(), cfg)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -158,7 +158,7 @@ func TestStopRules(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			cfg := base(t)
 			tt.mod(&cfg)
-			res, err := Compile(context.Background(), cfg, false)
+			res, err := Compile(context.Background(), cfg)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -181,7 +181,7 @@ func TestConfigChecked(t *testing.T) {
 	} {
 		cfg := good
 		mod(&cfg)
-		if _, err := Compile(context.Background(), cfg, false); err == nil {
+		if _, err := Compile(context.Background(), cfg); err == nil {
 			t.Errorf("%s: accepted", name)
 		}
 	}
@@ -189,7 +189,7 @@ func TestConfigChecked(t *testing.T) {
 	// TestResumeBeforeFirstCheckpoint); without one either there is nothing to run.
 	noInitial := good
 	noInitial.Initial = nil
-	if _, err := Compile(context.Background(), noInitial, true); err == nil {
+	if _, err := Resume(context.Background(), noInitial); err == nil {
 		t.Error("resume without a checkpoint or an initial plan accepted")
 	}
 }

@@ -3,6 +3,7 @@ package compiler
 import (
 	"context"
 	"errors"
+	"github.com/sgde-project/sgde/compiler/task"
 	"github.com/sgde-project/sgde/runtime"
 	"path/filepath"
 	"testing"
@@ -12,12 +13,12 @@ import (
 	"github.com/sgde-project/sgde/plans"
 )
 
-func smallConfig(t *testing.T, dir string, r Runner, items []runtime.Item, task *Task) Config {
+func smallConfig(t *testing.T, dir string, r Runner, items []runtime.Item, tk *task.Task) Config {
 	if r == nil {
 		r = newRunner(t, filepath.Join(dir, FileCache))
 	}
 	return Config{
-		Initial: loadPlan(t, task.PlanPath()), Train: items[:24], Heldout: items[24:64], Metric: task.Scoring(),
+		Initial: loadPlan(t, tk.PlanPath()), Train: items[:24], Heldout: items[24:64], Metric: tk.Scoring(),
 		Teacher: teacher.NewLibrary(), Runner: r, Dir: dir, K: 2,
 		Iterations: 3, Patience: 3, Probe: 4,
 	}
@@ -29,9 +30,9 @@ func TestResumeAfterInterrupt(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs code nodes")
 	}
-	task, items := gsmTask(t)
+	tk, items := gsmTask(t)
 	whole := t.TempDir()
-	want, err := Compile(context.Background(), smallConfig(t, whole, nil, items, task), false)
+	want, err := Compile(context.Background(), smallConfig(t, whole, nil, items, tk))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -41,13 +42,13 @@ func TestResumeAfterInterrupt(t *testing.T) {
 	// One runner (and so one open response cache) for the directory: the cache file is locked
 	// while open, as it is by a crashed process until the OS releases it.
 	r := newRunner(t, filepath.Join(dir, FileCache))
-	cfg := smallConfig(t, dir, r, items, task)
+	cfg := smallConfig(t, dir, r, items, tk)
 	cfg.Progress = func(ev Event) {
 		if ev.Kind == EventCritique && ev.Iteration == 2 {
 			cancel() // the crash: iteration 2 is under way
 		}
 	}
-	if _, err := Compile(ctx, cfg, false); !errors.Is(err, context.Canceled) {
+	if _, err := Compile(ctx, cfg); !errors.Is(err, context.Canceled) {
 		t.Fatalf("interrupted compile: err = %v, want context.Canceled", err)
 	}
 	st, err := LoadState(dir)
@@ -57,9 +58,9 @@ func TestResumeAfterInterrupt(t *testing.T) {
 	if st.Iteration != 1 || st.Done {
 		t.Fatalf("checkpoint after the interrupt: iteration %d done %v, want 1 and false", st.Iteration, st.Done)
 	}
-	cfg = smallConfig(t, dir, r, items, task)
+	cfg = smallConfig(t, dir, r, items, tk)
 	cfg.Initial = nil // taken from the checkpoint
-	got, err := Compile(context.Background(), cfg, true)
+	got, err := Resume(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -88,9 +89,9 @@ func TestResumeAfterInterrupt(t *testing.T) {
 		}
 	}
 	// A resume on other data is refused.
-	cfg = smallConfig(t, dir, r, items, task)
+	cfg = smallConfig(t, dir, r, items, tk)
 	cfg.Heldout = items[64:80]
-	if _, err := Compile(context.Background(), cfg, true); err == nil {
+	if _, err := Resume(context.Background(), cfg); err == nil {
 		t.Error("resume on different held-out data was accepted")
 	}
 }
@@ -107,7 +108,7 @@ func TestAblation(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs code nodes")
 	}
-	task, items := gsmTask(t)
+	tk, items := gsmTask(t)
 	for _, tt := range []struct {
 		name             string
 		actions          []edit.Action
@@ -119,9 +120,9 @@ func TestAblation(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			dir := t.TempDir()
-			cfg := smallConfig(t, dir, nil, items, task)
+			cfg := smallConfig(t, dir, nil, items, tk)
 			cfg.Allowed = tt.actions
-			res, err := Compile(context.Background(), cfg, false)
+			res, err := Compile(context.Background(), cfg)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -48,7 +48,7 @@ func TestCompileSurvivesHostileTeacher(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds code nodes to WebAssembly")
 	}
-	task, items := gsmTask(t)
+	tk, items := gsmTask(t)
 	dir := t.TempDir()
 	r := newRunner(t, filepath.Join(dir, FileCache))
 	round2 := `{"critique":{"answer":"arithmetic slips"},"candidates":[` +
@@ -67,11 +67,11 @@ func TestCompileSurvivesHostileTeacher(t *testing.T) {
 	}}
 	var events []Event
 	cfg := Config{
-		Initial: loadPlan(t, task.PlanPath()), Train: items[:16], Heldout: items[16:56], Metric: task.Scoring(),
+		Initial: loadPlan(t, tk.PlanPath()), Train: items[:16], Heldout: items[16:56], Metric: tk.Scoring(),
 		Teacher: teacher.NewLLM(script, "scripted", 0), Runner: r, Dir: dir, K: 5, Iterations: 3, Patience: 3, Probe: 4,
 		Progress: func(ev Event) { events = append(events, ev) },
 	}
-	res, err := Compile(context.Background(), cfg, false)
+	res, err := Compile(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

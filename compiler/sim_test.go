@@ -2,6 +2,7 @@ package compiler
 
 import (
 	"context"
+	"github.com/sgde-project/sgde/compiler/task"
 	"os"
 	"path/filepath"
 	"sync"
@@ -86,17 +87,17 @@ func newRunner(t testing.TB, cachePath string) *runtime.Runner {
 	return r
 }
 
-func gsmTask(t testing.TB) (*Task, []runtime.Item) {
+func gsmTask(t testing.TB) (*task.Task, []runtime.Item) {
 	t.Helper()
-	task, err := LoadTask("../testdata/tasks/gsm-hard.yaml")
+	tk, err := task.Load("../testdata/tasks/gsm-hard.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
-	items, err := task.ReadItemsFile("../testdata/gsm-hard/slice.jsonl")
+	items, err := tk.ReadItemsFile("../testdata/gsm-hard/slice.jsonl")
 	if err != nil {
 		t.Fatal(err)
 	}
-	return task, items
+	return tk, items
 }
 
 func loadPlan(t testing.TB, path string) *plans.Plan {

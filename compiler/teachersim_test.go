@@ -3,6 +3,7 @@ package compiler
 import (
 	"context"
 	"fmt"
+	"github.com/sgde-project/sgde/compiler/task"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -15,17 +16,17 @@ import (
 	"github.com/sgde-project/sgde/runtime/llm"
 )
 
-func bbhTask(t testing.TB, family string) (*Task, []runtime.Item) {
+func bbhTask(t testing.TB, family string) (*task.Task, []runtime.Item) {
 	t.Helper()
-	task, err := LoadTask("../testdata/tasks/bbh/" + family + ".yaml")
+	tk, err := task.Load("../testdata/tasks/bbh/" + family + ".yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
-	items, err := task.ReadItemsFile("../testdata/bbh/" + family + ".jsonl")
+	items, err := tk.ReadItemsFile("../testdata/bbh/" + family + ".jsonl")
 	if err != nil {
 		t.Fatal(err)
 	}
-	return task, items
+	return tk, items
 }
 
 // simTeacherCompile compiles family through HTTP with a simulated teacher scripted to the given
@@ -51,7 +52,7 @@ func simTeacherCompile(t *testing.T, family string, seed uint64, faults []string
 		Teacher: teacher.NewLLM(cl, srv.Model(), 0), Runner: newRunner(t, filepath.Join(dir, FileCache)), Dir: dir,
 		K: 1, Iterations: len(faults), Patience: len(faults) + 1, Probe: 4, NodeProbesOff: probesOff,
 	}
-	res, err := Compile(ctx, cfg, false)
+	res, err := Compile(ctx, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

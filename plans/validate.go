@@ -1081,10 +1081,15 @@ func (v *validator) provenance() {
 	}
 }
 
-// PACBound returns the smallest m with m >= (k ln 3 + ln(1/delta)) / epsilon. A relative slack
+// PACSamples is the PAC sample bound (k ln 3 + ln(1/delta)) / epsilon as a real number: the one
+// place the formula is written (compiler/pac checks arguments and reports it for a plan).
+func PACSamples(k int, epsilon, delta float64) float64 {
+	return (float64(k)*math.Log(3) + math.Log(1/delta)) / epsilon
+}
+
+// PACBound returns the smallest m with m >= PACSamples(k, epsilon, delta). A relative slack
 // of 1e-12 absorbs rounding, so that the same bound computed in another order of operations
 // (ln(1/delta) or -ln(delta)) is not one sample short at an exact integer.
 func PACBound(k int, epsilon, delta float64) int {
-	m := (float64(k)*math.Log(3) + math.Log(1/delta)) / epsilon
-	return int(math.Ceil(m * (1 - 1e-12)))
+	return int(math.Ceil(PACSamples(k, epsilon, delta) * (1 - 1e-12)))
 }

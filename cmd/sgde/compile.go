@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
@@ -20,6 +19,8 @@ import (
 
 	"github.com/sgde-project/sgde/compiler"
 	"github.com/sgde-project/sgde/compiler/edit"
+	"github.com/sgde-project/sgde/compiler/report"
+	"github.com/sgde-project/sgde/compiler/task"
 	"github.com/sgde-project/sgde/compiler/teacher"
 	"github.com/sgde-project/sgde/internal/simulator"
 	"github.com/sgde-project/sgde/plans"
@@ -27,8 +28,6 @@ import (
 	"github.com/sgde-project/sgde/runtime/cache"
 	"github.com/sgde-project/sgde/runtime/llm"
 	"github.com/sgde-project/sgde/runtime/trace"
-	"github.com/sgde-project/sgde/sandbox"
-	"github.com/sgde-project/sgde/wasm"
 )
 
 // invocation is everything a compile was started with. It is saved in the output directory so
@@ -178,13 +177,17 @@ func compileCommand() *cli.Command {
 				if c.IsSet("teacher") && inv.Teacher != "library" && c.String("teacher") != "library" {
 					inv.Teacher = c.String("teacher")
 				}
-				return resumeHint(c, dir, runCompile(c.Context, inv, dir, true, c.Bool("quiet"), c.App.Writer, c.App.ErrWriter))
+				_, _, release, err := runCompile(c.Context, inv, dir, true, c.Bool("quiet"), c.App.Writer, c.App.ErrWriter)
+				release()
+				return resumeHint(c, dir, err)
 			}
 			inv, err := invocationFrom(c)
 			if err != nil {
 				return err
 			}
-			return resumeHint(c, c.String("output"), runCompile(c.Context, inv, c.String("output"), false, c.Bool("quiet"), c.App.Writer, c.App.ErrWriter))
+			_, _, release, err := runCompile(c.Context, inv, c.String("output"), false, c.Bool("quiet"), c.App.Writer, c.App.ErrWriter)
+			release()
+			return resumeHint(c, c.String("output"), err)
 		},
 	}
 }
@@ -295,65 +298,6 @@ func readInvocation(dir string) (invocation, error) {
 	return inv, nil
 }
 
-// compileEnv is the runner and teacher of a compile; close releases them.
-type compileEnv struct {
-	runner *runtime.Runner
-	ledger *compiler.Ledger
-	close  func()
-}
-
-func newCompileEnv(ctx context.Context, inv invocation, dir string) (_ *compileEnv, err error) {
-	var closers []func()
-	e := &compileEnv{close: func() {
-		for i := len(closers) - 1; i >= 0; i-- {
-			closers[i]()
-		}
-	}}
-	defer func() {
-		if err != nil {
-			e.close()
-		}
-	}()
-	cc, err := cache.Open(filepath.Join(dir, compiler.FileCache), 5*time.Second)
-	if err != nil {
-		return nil, fmt.Errorf("response cache: %w", err)
-	}
-	warnMovedAside(os.Stderr, filepath.Join(dir, compiler.FileCache), cc)
-	closers = append(closers, func() { cc.Close() })
-	ledger, err := compiler.OpenLedger(dir)
-	if err != nil {
-		return nil, err
-	}
-	closers = append(closers, func() { ledger.Close() })
-	e.ledger = ledger
-	client, err := llm.New(llm.NewConfig(inv.StudentURL, inv.StudentModel).
-		WithAPIKey(os.Getenv("SGDE_STUDENT_API_KEY")).WithConcurrency(8).WithOnSend(ledger.Add))
-	if err != nil {
-		return nil, usagef("student: %v", err)
-	}
-	b, err := newBuilder(engineWazero)
-	if err != nil {
-		return nil, fmt.Errorf("code nodes: %w", err)
-	}
-	var engOpts []sandbox.WazeroOption
-	if root, err := wasm.CacheRoot(); err == nil {
-		engOpts = append(engOpts, sandbox.WithCompilationCacheDir(filepath.Join(root, "wazero")))
-	}
-	eng, err := sandbox.NewWazeroMetered(ctx, engOpts...)
-	if err != nil {
-		return nil, fmt.Errorf("code nodes: %w", err)
-	}
-	closers = append(closers, func() { eng.Close(context.Background()) })
-	r, err := runtime.New(runtime.Options{Student: client, Model: inv.StudentModel, Cache: cc, CacheMode: cache.ModeUse,
-		Engine: eng, Builder: b, Concurrency: 16})
-	if err != nil {
-		return nil, err
-	}
-	closers = append(closers, func() { r.Close(context.Background()) })
-	e.runner = r
-	return e, nil
-}
-
 func newTeacher(inv invocation) (teacher.Teacher, error) {
 	if inv.Teacher == "library" {
 		return teacher.NewLibrary(), nil
@@ -369,199 +313,109 @@ func newTeacher(inv invocation) (teacher.Teacher, error) {
 	return teacher.NewLLM(cl, inv.TeacherModel, inv.TeacherBudget), nil
 }
 
-// compileOutcome is what runCompile produced, for the demo to show.
-type compileOutcome struct {
-	result *compiler.Result
-	rows   []compiler.Row
-	env    *compileEnv
-	test   []runtime.Item
-}
-
-func runCompile(ctx context.Context, inv invocation, dir string, resume, quiet bool, stdout, stderr io.Writer) error {
-	out, err := compileAndReport(ctx, inv, dir, resume, quiet, stdout, stderr)
-	if out != nil && out.env != nil {
-		out.env.close()
-	}
-	return err
-}
-
-func compileAndReport(ctx context.Context, inv invocation, dir string, resume, quiet bool, stdout, stderr io.Writer) (*compileOutcome, error) {
-	task, err := compiler.LoadTask(inv.Task)
+// runCompile maps an invocation to a report job: it reads the task and data, assembles the
+// runner and the teacher, and runs the compile with its baselines and report. The caller
+// releases the runner.
+func runCompile(ctx context.Context, inv invocation, dir string, resume, quiet bool, stdout, stderr io.Writer) (_ *report.Outcome, _ *runtime.Runner, release func(), err error) {
+	release = func() {}
+	tk, err := task.Load(inv.Task)
 	if err != nil {
-		return nil, usagef("%v", err)
+		return nil, nil, release, usagef("%v", err)
 	}
-	initial, err := plans.Load(task.PlanPath())
+	initial, err := plans.Load(tk.PlanPath())
 	if err != nil {
-		return nil, fmt.Errorf("initial plan: %w", err)
+		return nil, nil, release, fmt.Errorf("initial plan: %w", err)
 	}
 	if initial, err = compiler.Inline(initial); err != nil {
-		return nil, err
+		return nil, nil, release, err
 	}
-	train, err := task.ReadItemsFile(inv.Train)
-	if err != nil {
-		return nil, usagef("--train: %v", err)
+	job := report.Job{Task: tk.Name, Resume: resume, Simulated: inv.Simulated, Out: stdout}
+	cfg := compiler.Config{
+		Initial: initial, Metric: tk.Scoring(), Dir: dir, K: inv.K, MinDelta: inv.MinDelta, Alpha: inv.Alpha,
+		Patience: inv.Patience, Iterations: inv.Iterations, BudgetTeacherTokens: inv.TeacherBudget,
+		BudgetStudentCalls: inv.BudgetCalls, Epsilon: tk.Epsilon, Delta: tk.Delta, Probe: inv.Probe,
+		Workers: inv.Workers, Seed: inv.Seed, Student: inv.StudentModel,
 	}
-	heldout, err := task.ReadItemsFile(inv.Heldout)
-	if err != nil {
-		return nil, usagef("--heldout: %v", err)
-	}
-	evalSet, evalName := heldout, "held-out set (also used to accept candidates, so the compiled row is optimistic)"
-	if inv.Test != "" {
-		if evalSet, err = task.ReadItemsFile(inv.Test); err != nil {
-			return nil, usagef("--test: %v", err)
+	for _, d := range []struct {
+		flag, path string
+		to         *[]runtime.Item
+	}{{"--train", inv.Train, &cfg.Train}, {"--heldout", inv.Heldout, &cfg.Heldout}, {"--test", inv.Test, &job.Test}} {
+		if d.path == "" {
+			continue
 		}
-		evalName = "test set (never seen by the compiler)"
+		if *d.to, err = tk.ReadItemsFile(d.path); err != nil {
+			return nil, nil, release, usagef("%s: %v", d.flag, err)
+		}
 	}
-	var suspects map[string]bool
 	if inv.Suspects != "" {
 		f, err := os.Open(inv.Suspects)
 		if err != nil {
-			return nil, usagef("--suspects: %v", err)
+			return nil, nil, release, usagef("--suspects: %v", err)
 		}
-		suspects, err = runtime.ReadSuspects(f)
+		job.Suspects, err = runtime.ReadSuspects(f)
 		f.Close()
 		if err != nil {
-			return nil, usagef("--suspects: %v", err)
+			return nil, nil, release, usagef("--suspects: %v", err)
 		}
 	}
-	actions, err := edit.ParseActions(inv.Actions)
-	if err != nil {
-		return nil, usagef("--actions: %v", err)
+	if cfg.Allowed, err = edit.ParseActions(inv.Actions); err != nil {
+		return nil, nil, release, usagef("--actions: %v", err)
 	}
-	var wall time.Duration
 	if inv.BudgetWall != "" {
-		if wall, err = time.ParseDuration(inv.BudgetWall); err != nil {
-			return nil, usagef("--budget-wall: %v", err)
+		if cfg.BudgetWall, err = time.ParseDuration(inv.BudgetWall); err != nil {
+			return nil, nil, release, usagef("--budget-wall: %v", err)
 		}
 	}
-	tch, err := newTeacher(inv)
-	if err != nil {
-		return nil, err
-	}
-	if dir == "" {
-		return nil, usagef("no output directory")
-	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, fmt.Errorf("output directory: %w", err)
-	}
-	if !resume {
-		if _, err := os.Stat(filepath.Join(dir, compiler.FileState)); err == nil {
-			return nil, usagef("%s already holds a compile: continue it with --resume %s or choose another -o", dir, dir)
-		}
-		b, _ := json.MarshalIndent(inv, "", "  ")
-		if err := os.WriteFile(filepath.Join(dir, fileInvocation), append(b, '\n'), 0o644); err != nil {
-			return nil, fmt.Errorf("save invocation: %w", err)
-		}
-	}
-	env, err := newCompileEnv(ctx, inv, dir)
-	if err != nil {
-		return nil, err
-	}
-	out := &compileOutcome{env: env, test: evalSet}
-	prog := newProgress(stderr, quiet)
-	metric := task.Scoring()
-	cfg := compiler.Config{
-		Initial: initial, Train: train, Heldout: heldout, Metric: metric, Teacher: tch, Runner: env.runner,
-		Dir: dir, Allowed: actions, K: inv.K, MinDelta: inv.MinDelta, Alpha: inv.Alpha, Patience: inv.Patience,
-		Iterations: inv.Iterations, BudgetTeacherTokens: inv.TeacherBudget, BudgetStudentCalls: inv.BudgetCalls,
-		BudgetWall: wall, Epsilon: task.Epsilon, Delta: task.Delta, Probe: inv.Probe, Workers: inv.Workers,
-		Seed: inv.Seed, Student: inv.StudentModel, Progress: prog.event, Tick: prog.tick, Ledger: env.ledger,
+	if cfg.Teacher, err = newTeacher(inv); err != nil {
+		return nil, nil, release, err
 	}
 	if inv.Simulated {
 		cfg.Student = inv.StudentModel + " (simulated)"
 	}
-	res, err := compiler.Compile(ctx, cfg, resume)
-	if err != nil {
-		prog.done()
-		return out, err
+	if dir == "" {
+		return nil, nil, release, usagef("no output directory")
 	}
-	out.result = res
-	prog.phase("baselines")
-	zero, err := compiler.Evaluate(ctx, env.runner, res.Initial, evalSet, metric, inv.Workers, nil)
-	if err != nil {
-		prog.done()
-		return out, fmt.Errorf("zero-shot baseline: %w", err)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, nil, release, fmt.Errorf("output directory: %w", err)
 	}
-	fewPlan, fewCost, err := compiler.Bootstrapped(ctx, env.runner, res.Initial, train, metric, inv.Workers)
-	if err != nil {
-		prog.done()
-		return out, err
-	}
-	if b, err := plans.Marshal(fewPlan, plans.FormatYAML); err == nil {
-		// Saved so that the baseline can be rerun and inspected with `sgde run`.
-		if err := os.WriteFile(filepath.Join(dir, "few-shot-plan.yaml"), b, 0o644); err != nil {
-			prog.done()
-			return out, fmt.Errorf("write few-shot plan: %w", err)
+	if !resume {
+		if _, err := os.Stat(filepath.Join(dir, compiler.FileState)); err == nil {
+			return nil, nil, release, usagef("%s already holds a compile: continue it with --resume %s or choose another -o", dir, dir)
+		}
+		b, _ := json.MarshalIndent(inv, "", "  ")
+		if err := os.WriteFile(filepath.Join(dir, fileInvocation), append(b, '\n'), 0o644); err != nil {
+			return nil, nil, release, fmt.Errorf("save invocation: %w", err)
 		}
 	}
-	few, err := compiler.Evaluate(ctx, env.runner, fewPlan, evalSet, metric, inv.Workers, nil)
+	cc, err := cache.Open(filepath.Join(dir, compiler.FileCache), 5*time.Second)
 	if err != nil {
-		prog.done()
-		return out, fmt.Errorf("few-shot baseline: %w", err)
+		return nil, nil, release, fmt.Errorf("response cache: %w", err)
 	}
-	comp, err := compiler.Evaluate(ctx, env.runner, res.Plan, evalSet, metric, inv.Workers, nil)
+	warnMovedAside(stderr, filepath.Join(dir, compiler.FileCache), cc)
+	ledger, err := compiler.OpenLedger(dir)
+	if err != nil {
+		cc.Close()
+		return nil, nil, release, err
+	}
+	release = func() { ledger.Close(); cc.Close() }
+	client, err := llm.New(llm.NewConfig(inv.StudentURL, inv.StudentModel).
+		WithAPIKey(os.Getenv("SGDE_STUDENT_API_KEY")).WithConcurrency(8).WithOnSend(ledger.Add))
+	if err != nil {
+		return nil, nil, release, usagef("student: %v", err)
+	}
+	r, closeRunner, err := newRunner(ctx, runtime.Options{Student: client, Model: inv.StudentModel, Cache: cc,
+		CacheMode: cache.ModeUse, Concurrency: 16}, engineWazero, nil)
+	if err != nil {
+		return nil, nil, release, err
+	}
+	release = func() { closeRunner(); ledger.Close(); cc.Close() }
+	cfg.Runner, cfg.Ledger = r, ledger
+	prog := newProgress(stderr, quiet)
+	cfg.Progress, cfg.Tick, job.Phase = prog.event, prog.tick, prog.phase
+	job.Config = cfg
+	out, err := report.Run(ctx, job)
 	prog.done()
-	if err != nil {
-		return out, fmt.Errorf("compiled plan: %w", err)
-	}
-	zr := compiler.RowOf("zero-shot", zero, suspects)
-	fr := compiler.RowOf("few-shot bootstrap", few, suspects)
-	fr.CompileStudentCalls, fr.CompileSeconds = fewCost.CompileStudentCalls, fewCost.CompileSeconds
-	cr := compiler.RowOf("sgde compiled", comp, suspects)
-	st := res.State
-	cr.CompileTeacherTokens, cr.CompileStudentCalls, cr.CompileSeconds = st.TeacherTokens, st.StudentCalls, st.WallSeconds
-	out.rows = []compiler.Row{zr, fr, cr}
-	if b, err := json.MarshalIndent(struct {
-		EvalSet string         `json:"eval_set"`
-		Rows    []compiler.Row `json:"rows"`
-	}{evalName, out.rows}, "", "  "); err == nil {
-		if err := os.WriteFile(filepath.Join(dir, compiler.FileBaselines), append(b, '\n'), 0o644); err != nil {
-			return out, fmt.Errorf("write baselines: %w", err)
-		}
-	}
-	events, err := compiler.ReadLog(dir)
-	if err != nil {
-		return out, err
-	}
-	var cost plans.Cost
-	if res.Plan.Provenance != nil && res.Plan.Provenance.Cost != nil {
-		cost = *res.Plan.Provenance.Cost
-	}
-	f, err := os.Create(filepath.Join(dir, compiler.FileReport))
-	if err != nil {
-		return out, fmt.Errorf("write report: %w", err)
-	}
-	rerr := compiler.WriteReport(f, compiler.ReportData{
-		Task: task.Name, Teacher: tch.Name(), Student: cfg.Student, Simulated: inv.Simulated, Plan: res.Plan,
-		Curve: st.Curve, Events: events, Rows: out.rows, EvalSet: evalName, PAC: res.PAC, StopReason: res.StopReason, Cost: cost,
-	})
-	if cerr := f.Close(); rerr == nil {
-		rerr = cerr
-	}
-	if rerr != nil {
-		return out, fmt.Errorf("write report: %w", rerr)
-	}
-	if inv.Simulated {
-		fmt.Fprintln(stdout, "The student is simulated: sgde's built-in simulator stands in for a small model; these figures test the compiler, not any real model.")
-	}
-	fmt.Fprintf(stdout, "Accuracy on the %s (%d items):\n", evalName, len(evalSet))
-	if err := compiler.WriteTable(stdout, out.rows); err != nil {
-		return out, err
-	}
-	if inv.Test == "" {
-		fmt.Fprintln(stdout, "  (latency counts student answers replayed from the compile's response cache as ~0 ms; pass --test for fresh items)")
-	}
-	if suspects != nil {
-		for _, r := range out.rows {
-			fmt.Fprintf(stdout, "  %s without suspect labels: %d/%d\n", r.Name, r.CleanCorrect, r.CleanN)
-		}
-	}
-	fmt.Fprintf(stdout, "stopped: %s\n", res.StopReason)
-	fmt.Fprintf(stdout, "PAC: k=%d, m=%d for epsilon=%g delta=%g; %d training items %s\n", res.PAC.K, res.PAC.M, res.PAC.Epsilon,
-		res.PAC.Delta, res.PAC.TrainN, map[bool]string{true: "meet it", false: "do not meet it"}[res.PAC.Satisfied])
-	fmt.Fprintf(stdout, "plan: %s\nreport: %s\nlog: %s\n", filepath.Join(dir, compiler.FilePlan),
-		filepath.Join(dir, compiler.FileReport), filepath.Join(dir, compiler.FileLog))
-	return out, nil
+	return out, r, release, err
 }
 
 // progress shows the compile on stderr: a spinner with the current phase on a terminal, one
@@ -597,25 +451,8 @@ func (p *progress) phase(s string) {
 }
 
 func (p *progress) event(ev compiler.Event) {
-	var line string
-	switch ev.Kind {
-	case compiler.EventIncumbent:
-		line = fmt.Sprintf("iteration 0: initial plan, held-out risk %.3f%s", deref(ev.HeldoutRisk), sourcesText(ev.Answers))
-	case compiler.EventCritique:
-		line = fmt.Sprintf("iteration %d: testing and evaluating the teacher's candidates", ev.Iteration)
-	case compiler.EventCandidate:
-		verdict := "rejected"
-		if ev.Accepted != nil && *ev.Accepted {
-			verdict = "accepted"
-		}
-		line = fmt.Sprintf("iteration %d: candidate %d %s: %s: %s", ev.Iteration, ev.Candidate, verdict, strings.Join(ev.Summary, "; "), ev.Reason)
-	case compiler.EventRound:
-		line = fmt.Sprintf("iteration %d: held-out risk %.3f%s", ev.Iteration, deref(ev.HeldoutRisk), sourcesText(ev.Answers))
-	case compiler.EventStop:
-		line = "stopped: " + ev.Reason
-	case compiler.EventTeacher:
-		line = fmt.Sprintf("iteration %d: teacher: %s", ev.Iteration, ev.Reason)
-	default:
+	line := ev.Line()
+	if line == "" {
 		return
 	}
 	if p.bar != nil {
@@ -624,7 +461,7 @@ func (p *progress) event(ev compiler.Event) {
 			desc = desc[:100] + "…"
 		}
 		p.bar.Describe(desc)
-		if ev.Kind == compiler.EventCandidate || ev.Kind == compiler.EventRound || ev.Kind == compiler.EventStop {
+		if ev.Decision() {
 			// Keep the decision on screen above the spinner.
 			_ = p.bar.Clear()
 			fmt.Fprintln(p.w, line)
@@ -640,13 +477,6 @@ func (p *progress) done() {
 	if p.bar != nil {
 		_ = p.bar.Finish()
 	}
-}
-
-func deref(f *float64) float64 {
-	if f == nil {
-		return 0
-	}
-	return *f
 }
 
 func demoCommand() *cli.Command {
@@ -739,7 +569,7 @@ func demo(c *cli.Context, previous *string) error {
 		if err := os.WriteFile(filepath.Join(dir, fileDemoMarker), []byte("written by sgde demo; sgde demo may replace this folder\n"), 0o644); err != nil {
 			return fmt.Errorf("demo: %w", err)
 		}
-		paths, err := splitData(c.String("data"), dataDir, c.Int64("seed"), c.Int("train"), c.Int("heldout"), c.Int("test"))
+		paths, err := task.Split(c.String("data"), dataDir, c.Int64("seed"), c.Int("train"), c.Int("heldout"), c.Int("test"))
 		if err != nil {
 			return usagef("demo: %v", err)
 		}
@@ -759,10 +589,8 @@ func demo(c *cli.Context, previous *string) error {
 			return err
 		}
 	}
-	out, err := compileAndReport(ctx, inv, dir, c.Bool("resume"), c.Bool("quiet"), stdout, stderr)
-	if out != nil && out.env != nil {
-		defer out.env.close()
-	}
+	out, runner, release, err := runCompile(ctx, inv, dir, c.Bool("resume"), c.Bool("quiet"), stdout, stderr)
+	defer release()
 	if err != nil {
 		return err
 	}
@@ -771,15 +599,15 @@ func demo(c *cli.Context, previous *string) error {
 			fmt.Fprintf(stderr, "demo: could not remove the previous demo in %s: %v\n", *previous, err)
 		}
 	}
-	rows := out.rows
+	rows := out.Rows
 	if len(rows) == 3 {
 		fmt.Fprintf(stdout, "compiled vs zero-shot: 95%% intervals %s; compiled vs few-shot: %s\n",
-			sep(compiler.Separated(rows[2], rows[0])), sep(compiler.Separated(rows[2], rows[1])))
+			sep(report.Separated(rows[2], rows[0])), sep(report.Separated(rows[2], rows[1])))
 	}
 	fmt.Fprintln(stdout, "\nThe compiled plan on two test questions:")
-	for i := 0; i < 2 && i < len(out.test); i++ {
-		it := out.test[i]
-		res, err := out.env.runner.Run(ctx, out.result.Plan, it.Inputs)
+	for i := 0; i < 2 && i < len(out.EvalSet); i++ {
+		it := out.EvalSet[i]
+		res, err := runner.Run(ctx, out.Result.Plan, it.Inputs)
 		if res == nil || res.Trace == nil {
 			return fmt.Errorf("demo: run item %s: %v", it.ID, err)
 		}
@@ -798,46 +626,4 @@ func sep(b bool) string {
 		return "do not overlap"
 	}
 	return "overlap"
-}
-
-// splitData shuffles the records of path with seed and writes train, held-out and test files.
-func splitData(path, dir string, seed int64, nTrain, nHeld, nTest int) ([3]string, error) {
-	var out [3]string
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return out, err
-	}
-	var lines []string
-	for _, l := range strings.Split(string(b), "\n") {
-		if strings.TrimSpace(l) != "" {
-			lines = append(lines, l)
-		}
-	}
-	if nTrain < 1 || nHeld < 1 || nTest < 0 {
-		return out, errors.New("split sizes must be positive")
-	}
-	if nTrain+nHeld+nTest > len(lines) {
-		return out, fmt.Errorf("%d+%d+%d items asked, %s has %d", nTrain, nHeld, nTest, path, len(lines))
-	}
-	r := rand.New(rand.NewPCG(uint64(seed), 0x5eed))
-	r.Shuffle(len(lines), func(i, j int) { lines[i], lines[j] = lines[j], lines[i] })
-	parts := [][]string{lines[:nTrain], lines[nTrain : nTrain+nHeld], lines[nTrain+nHeld : nTrain+nHeld+nTest]}
-	for i, name := range []string{"train.jsonl", "heldout.jsonl", "test.jsonl"} {
-		if len(parts[i]) == 0 {
-			continue
-		}
-		out[i] = filepath.Join(dir, name)
-		if err := os.WriteFile(out[i], []byte(strings.Join(parts[i], "\n")+"\n"), 0o644); err != nil {
-			return out, err
-		}
-	}
-	return out, nil
-}
-
-// sourcesText is "; student answers: N% recorded, M% simulated" for a progress line.
-func sourcesText(s *trace.Sources) string {
-	if s == nil {
-		return ""
-	}
-	return "; " + s.String()
 }

@@ -8,10 +8,6 @@ import (
 	"github.com/sgde-project/sgde/plans"
 )
 
-// Substrates is the number of substrates each subtask type chooses from (llm, code, consensus).
-// The hypothesis class of a plan with k subtask types therefore has 3^k members.
-const Substrates = 3
-
 // ErrInvalidArgument is wrapped by every error Bound returns for out-of-range parameters.
 var ErrInvalidArgument = errors.New("invalid argument")
 
@@ -30,8 +26,7 @@ func Bound(k int, epsilon, delta float64) (int, error) {
 	case !(delta > 0 && delta < 1):
 		return 0, fmt.Errorf("delta must lie strictly between 0 and 1, got %v: %w", delta, ErrInvalidArgument)
 	}
-	m := (float64(k)*math.Log(Substrates) + math.Log(1/delta)) / epsilon
-	if m > math.MaxInt32 {
+	if m := plans.PACSamples(k, epsilon, delta); m > math.MaxInt32 {
 		return 0, fmt.Errorf("bound %.3g exceeds %d items: %w", m, math.MaxInt32, ErrInvalidArgument)
 	}
 	return plans.PACBound(k, epsilon, delta), nil

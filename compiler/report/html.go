@@ -1,4 +1,4 @@
-package compiler
+package report
 
 import (
 	"fmt"
@@ -9,20 +9,21 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/sgde-project/sgde/compiler"
 	"github.com/sgde-project/sgde/compiler/pac"
 	"github.com/sgde-project/sgde/plans"
 )
 
-// ReportData is everything the HTML report shows.
-type ReportData struct {
+// Data is everything the HTML report shows.
+type Data struct {
 	Task    string
 	Teacher string
 	Student string
 	// Simulated says the student is the built-in simulator; the report says so prominently.
 	Simulated bool
 	Plan      *plans.Plan
-	Curve     []CurvePoint
-	Events    []Event
+	Curve     []compiler.CurvePoint
+	Events    []compiler.Event
 	Rows      []Row
 	// EvalSet names the batch the table was computed on.
 	EvalSet    string
@@ -31,12 +32,12 @@ type ReportData struct {
 	Cost       plans.Cost
 }
 
-// WriteReport writes a self-contained HTML report: no script, no external resource.
-func WriteReport(w io.Writer, d ReportData) error {
+// WriteHTML writes a self-contained HTML report: no script, no external resource.
+func WriteHTML(w io.Writer, d Data) error {
 	type round struct {
 		Iteration  int
 		Critique   []kv
-		Candidates []Event
+		Candidates []compiler.Event
 		Notes      []string
 	}
 	rounds := map[int]*round{}
@@ -50,14 +51,14 @@ func WriteReport(w io.Writer, d ReportData) error {
 	}
 	for _, ev := range d.Events {
 		switch ev.Kind {
-		case EventCritique:
+		case compiler.EventCritique:
 			r := get(ev.Iteration)
 			for _, k := range sortedKeys(ev.Critique) {
 				r.Critique = append(r.Critique, kv{k, ev.Critique[k]})
 			}
-		case EventCandidate:
+		case compiler.EventCandidate:
 			get(ev.Iteration).Candidates = append(get(ev.Iteration).Candidates, ev)
-		case EventTeacher:
+		case compiler.EventTeacher:
 			get(ev.Iteration).Notes = append(get(ev.Iteration).Notes, ev.Reason)
 		}
 	}
@@ -67,11 +68,11 @@ func WriteReport(w io.Writer, d ReportData) error {
 		rs = append(rs, rounds[i])
 	}
 	view := struct {
-		ReportData
+		Data
 		Rounds   []*round
 		CurveSVG template.HTML
 		DAGSVG   template.HTML
-	}{ReportData: d, Rounds: rs, CurveSVG: template.HTML(curveSVG(d.Curve)), DAGSVG: template.HTML(dagSVG(d.Plan))}
+	}{Data: d, Rounds: rs, CurveSVG: template.HTML(curveSVG(d.Curve)), DAGSVG: template.HTML(dagSVG(d.Plan))}
 	return reportTmpl.Execute(w, view)
 }
 
@@ -142,7 +143,7 @@ code,pre{font:12px ui-monospace,monospace}pre{white-space:pre-wrap}
 `))
 
 // curveSVG draws train and held-out risk per iteration.
-func curveSVG(pts []CurvePoint) string {
+func curveSVG(pts []compiler.CurvePoint) string {
 	const w, h, pad = 560.0, 220.0, 36.0
 	var b strings.Builder
 	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" width="%.0f" height="%.0f" viewBox="0 0 %.0f %.0f" role="img" aria-label="risk per iteration">`, w, h, w, h)
@@ -159,9 +160,9 @@ func curveSVG(pts []CurvePoint) string {
 	}
 	for _, s := range []struct {
 		color string
-		get   func(CurvePoint) float64
+		get   func(compiler.CurvePoint) float64
 		name  string
-	}{{"#c33", func(p CurvePoint) float64 { return p.HeldoutRisk }, "held-out risk"}, {"#36c", func(p CurvePoint) float64 { return p.TrainRisk }, "train risk"}} {
+	}{{"#c33", func(p compiler.CurvePoint) float64 { return p.HeldoutRisk }, "held-out risk"}, {"#36c", func(p compiler.CurvePoint) float64 { return p.TrainRisk }, "train risk"}} {
 		var path []string
 		for _, p := range pts {
 			path = append(path, fmt.Sprintf("%.1f,%.1f", x(p.Iteration), y(s.get(p))))

@@ -1,18 +1,12 @@
-package compiler
+package report
 
 import (
-	"context"
 	"fmt"
 	"io"
 	"strings"
 	"text/tabwriter"
-	"time"
 
-	"github.com/sgde-project/sgde/compiler/edit"
-	"github.com/sgde-project/sgde/compiler/teacher"
-	"github.com/sgde-project/sgde/plans"
-	"github.com/sgde-project/sgde/runtime"
-	"github.com/sgde-project/sgde/runtime/metric"
+	"github.com/sgde-project/sgde/compiler"
 	"github.com/sgde-project/sgde/runtime/trace"
 )
 
@@ -43,7 +37,7 @@ type Row struct {
 // RowOf summarises an evaluation with the runtime's figures (accuracy and its Wilson interval
 // are the ones `sgde eval` prints); suspect (may be nil) names the items left out of the clean
 // accuracy.
-func RowOf(name string, s Scores, suspect map[string]bool) Row {
+func RowOf(name string, s compiler.Scores, suspect map[string]bool) Row {
 	rep := s.Summary(name, "", suspect)
 	calls, tokens, lat := s.PerItem()
 	r := Row{Name: name, Correct: rep.Accuracy.Correct, N: rep.Accuracy.N, Accuracy: rep.Accuracy.Accuracy,
@@ -53,42 +47,6 @@ func RowOf(name string, s Scores, suspect map[string]bool) Row {
 		r.CleanCorrect, r.CleanN = rep.Subset.Correct, rep.Subset.N
 	}
 	return r
-}
-
-// Bootstrapped is the few-shot baseline (the DSPy BootstrapFewShot idea): the initial plan with
-// each llm node given up to three demonstrations taken from its own correct traces on the
-// training batch. It returns the plan and what bootstrapping cost.
-func Bootstrapped(ctx context.Context, r Runner, initial *plans.Plan, train []runtime.Item, m metric.Metric, workers int) (*plans.Plan, Row, error) {
-	start := time.Now()
-	ev, err := Evaluate(ctx, r, initial, train, m, workers, nil)
-	if err != nil {
-		return nil, Row{}, fmt.Errorf("bootstrap few-shot: %w", err)
-	}
-	var edits []edit.Edit
-	for _, ne := range evidence(initial, ev, train) {
-		n := initial.Node(ne.Node)
-		if n == nil || n.LLM == nil {
-			continue
-		}
-		if demos := teacher.Bootstrap(ne.Passing); len(demos) > 0 {
-			edits = append(edits, edit.Edit{Action: edit.RefinePrompt, Node: n.ID, Examples: demos})
-		}
-	}
-	p := initial
-	if len(edits) > 0 {
-		if p, err = edit.Apply(initial, edits...); err != nil {
-			return nil, Row{}, fmt.Errorf("bootstrap few-shot: %w", err)
-		}
-	}
-	q, err := clonePlan(p)
-	if err != nil {
-		return nil, Row{}, err
-	}
-	q.Metadata.Name = initial.Metadata.Name + "-few-shot"
-	// The cost of bootstrapping is the student calls it needs (one training run), cached or not.
-	calls, _, _ := ev.Cost()
-	cost := Row{CompileStudentCalls: calls, CompileSeconds: time.Since(start).Seconds()}
-	return q, cost, nil
 }
 
 // WriteTable prints rows as an aligned text table.

@@ -1,4 +1,4 @@
-package compiler
+package report
 
 import (
 	"bytes"
@@ -9,10 +9,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sgde-project/sgde/compiler"
 	"github.com/sgde-project/sgde/compiler/edit"
 	"github.com/sgde-project/sgde/compiler/pac"
 	"github.com/sgde-project/sgde/plans"
 )
+
+func fptr(f float64) *float64 { return &f }
+func bptr(b bool) *bool       { return &b }
 
 var update = flag.Bool("update", false, "rewrite golden files")
 
@@ -45,18 +49,18 @@ nodes:
 
 func TestReportGolden(t *testing.T) {
 	at := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
-	data := ReportData{
+	data := Data{
 		Task: "gsm-hard", Teacher: "library", Student: "slm-1.5b (simulated)", Simulated: true,
 		Plan:  reportPlan(t),
-		Curve: []CurvePoint{{0, 0.7, 0.72, true}, {1, 0.15, 0.12, true}, {2, 0.02, 0.01, true}},
-		Events: []Event{
-			{Time: at, Iteration: 1, Kind: EventCritique, Critique: map[string]string{"answer": "<script>alert(1)</script> wrong sums"}},
-			{Time: at, Iteration: 1, Kind: EventCandidate, Candidate: 1, Summary: []string{"offload answer"}, Accepted: bptr(true),
+		Curve: []compiler.CurvePoint{{Iteration: 0, TrainRisk: 0.7, HeldoutRisk: 0.72, Accepted: true}, {Iteration: 1, TrainRisk: 0.15, HeldoutRisk: 0.12, Accepted: true}, {Iteration: 2, TrainRisk: 0.02, HeldoutRisk: 0.01, Accepted: true}},
+		Events: []compiler.Event{
+			{Time: at, Iteration: 1, Kind: compiler.EventCritique, Critique: map[string]string{"answer": "<script>alert(1)</script> wrong sums"}},
+			{Time: at, Iteration: 1, Kind: compiler.EventCandidate, Candidate: 1, Summary: []string{"offload answer"}, Accepted: bptr(true),
 				HeldoutRisk: fptr(0.12), IncumbentRisk: fptr(0.72), PValue: fptr(1e-9), Reason: "accepted: risk drops",
 				Edits: []edit.Edit{{Action: edit.Offload, Node: "answer"}}},
-			{Time: at, Iteration: 1, Kind: EventCandidate, Candidate: 2, Summary: []string{"consensus over answer n=3"}, Accepted: bptr(false),
+			{Time: at, Iteration: 1, Kind: compiler.EventCandidate, Candidate: 2, Summary: []string{"consensus over answer n=3"}, Accepted: bptr(false),
 				Reason: "code node x fails its tests"},
-			{Time: at, Iteration: 2, Kind: EventTeacher, Reason: "reply rejected: no JSON object in reply"},
+			{Time: at, Iteration: 2, Kind: compiler.EventTeacher, Reason: "reply rejected: no JSON object in reply"},
 		},
 		Rows: []Row{
 			{Name: "zero-shot", Correct: 43, N: 140, Accuracy: 43.0 / 140, CILo: 0.237, CIHi: 0.388, CallsPer: 1, TokensPer: 118, LatencyMS: 112},
@@ -69,7 +73,7 @@ func TestReportGolden(t *testing.T) {
 		Cost:       plans.Cost{Iterations: 2, StudentCalls: 2000, WallSeconds: 40},
 	}
 	var b bytes.Buffer
-	if err := WriteReport(&b, data); err != nil {
+	if err := WriteHTML(&b, data); err != nil {
 		t.Fatal(err)
 	}
 	got := b.String()

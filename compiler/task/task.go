@@ -1,14 +1,12 @@
-package compiler
+package task
 
 import (
 	"bytes"
-	"crypto/sha256"
-	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"math"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
@@ -29,7 +27,7 @@ type Task struct {
 	// program, never reach the student or the teacher.
 	Inputs map[string]string `yaml:"inputs"`
 	Label  string            `yaml:"label"`
-	// ID names the record id field; empty means the line number.
+	// ID names the record id field; empty means the record's position (from 0).
 	ID string `yaml:"id,omitempty"`
 	// Metric is "numeric" (relative tolerance) or "exact".
 	Metric    string  `yaml:"metric"`
@@ -41,8 +39,8 @@ type Task struct {
 	dir string
 }
 
-// LoadTask reads and checks a task file.
-func LoadTask(path string) (*Task, error) {
+// Load reads and checks a task file.
+func Load(path string) (*Task, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("read task: %w", err)
@@ -101,7 +99,7 @@ func (t *Task) PlanPath() string {
 func (t *Task) Scoring() metric.Metric {
 	m, err := metric.Parse(t.Metric, t.Tolerance)
 	if err != nil {
-		// LoadTask accepted the name, so this is a programming error in the two lists.
+		// Load accepted the name, so this is a programming error in the two lists.
 		panic(fmt.Sprintf("task metric %q: %v", t.Metric, err))
 	}
 	return m
@@ -134,12 +132,38 @@ func (t *Task) ReadItemsFile(path string) ([]runtime.Item, error) {
 	return items, nil
 }
 
-// DigestItems is a digest of items (ids, inputs, labels) for provenance and resume checks.
-func DigestItems(items []runtime.Item) string {
-	h := sha256.New()
-	enc := json.NewEncoder(h)
-	for _, it := range items {
-		_ = enc.Encode(it) // encoding of decoded JSON cannot fail
+// Split shuffles the records of the JSONL file path with seed and writes the first nTrain,
+// the next nHeld and the next nTest of them to train.jsonl, heldout.jsonl and test.jsonl in dir
+// (test.jsonl only when nTest > 0). It returns the three paths ("" for a file not written).
+func Split(path, dir string, seed int64, nTrain, nHeld, nTest int) ([3]string, error) {
+	var out [3]string
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return out, err
 	}
-	return "sha256:" + hex.EncodeToString(h.Sum(nil))
+	var lines []string
+	for _, l := range strings.Split(string(b), "\n") {
+		if strings.TrimSpace(l) != "" {
+			lines = append(lines, l)
+		}
+	}
+	if nTrain < 1 || nHeld < 1 || nTest < 0 {
+		return out, errors.New("split sizes must be positive")
+	}
+	if nTrain+nHeld+nTest > len(lines) {
+		return out, fmt.Errorf("%d+%d+%d items asked, %s has %d", nTrain, nHeld, nTest, path, len(lines))
+	}
+	r := rand.New(rand.NewPCG(uint64(seed), 0x5eed))
+	r.Shuffle(len(lines), func(i, j int) { lines[i], lines[j] = lines[j], lines[i] })
+	parts := [][]string{lines[:nTrain], lines[nTrain : nTrain+nHeld], lines[nTrain+nHeld : nTrain+nHeld+nTest]}
+	for i, name := range []string{"train.jsonl", "heldout.jsonl", "test.jsonl"} {
+		if len(parts[i]) == 0 {
+			continue
+		}
+		out[i] = filepath.Join(dir, name)
+		if err := os.WriteFile(out[i], []byte(strings.Join(parts[i], "\n")+"\n"), 0o644); err != nil {
+			return out, err
+		}
+	}
+	return out, nil
 }

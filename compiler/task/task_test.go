@@ -1,4 +1,4 @@
-package compiler
+package task
 
 import (
 	"os"
@@ -7,7 +7,7 @@ import (
 	"testing"
 )
 
-func TestLoadTask(t *testing.T) {
+func TestLoad(t *testing.T) {
 	dir := t.TempDir()
 	write := func(s string) string {
 		p := filepath.Join(dir, "task.yaml")
@@ -16,11 +16,11 @@ func TestLoadTask(t *testing.T) {
 		}
 		return p
 	}
-	task, err := LoadTask("../testdata/tasks/gsm-hard.yaml")
+	task, err := Load("../../testdata/tasks/gsm-hard.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if task.PlanPath() != filepath.Join("../testdata/tasks", "../plans/gsm-hard-zero-shot.yaml") || task.Epsilon != 0.05 {
+	if task.PlanPath() != filepath.Join("../../testdata/tasks", "../plans/gsm-hard-zero-shot.yaml") || task.Epsilon != 0.05 {
 		t.Errorf("task = %+v", task)
 	}
 	for name, body := range map[string]string{
@@ -29,7 +29,7 @@ func TestLoadTask(t *testing.T) {
 		"no inputs":     "name: x\nplan: p.yaml\nlabel: target\nmetric: exact\n",
 		"no label":      "name: x\nplan: p.yaml\ninputs: {q: input}\nmetric: exact\n",
 	} {
-		if _, err := LoadTask(write(body)); err == nil {
+		if _, err := Load(write(body)); err == nil {
 			t.Errorf("%s: accepted", name)
 		}
 	}
@@ -81,12 +81,12 @@ func FuzzReadItems(f *testing.F) {
 // TestBBHTasks loads every BBH family's task file and its data: each maps the question onto the
 // generic zero-shot plan, reads 150 items with string labels, and never the recorded answers.
 func TestBBHTasks(t *testing.T) {
-	files, err := filepath.Glob("../testdata/tasks/bbh/*.yaml")
+	files, err := filepath.Glob("../../testdata/tasks/bbh/*.yaml")
 	if err != nil || len(files) != 10 {
 		t.Fatalf("want 10 BBH task files, got %d (%v)", len(files), err)
 	}
 	for _, f := range files {
-		task, err := LoadTask(f)
+		task, err := Load(f)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -94,7 +94,7 @@ func TestBBHTasks(t *testing.T) {
 			t.Errorf("%s: plan %s metric %s", f, task.PlanPath(), task.Metric)
 		}
 		fam := strings.TrimSuffix(filepath.Base(f), ".yaml")
-		items, err := task.ReadItemsFile(filepath.Join("../testdata/bbh", fam+".jsonl"))
+		items, err := task.ReadItemsFile(filepath.Join("../../testdata/bbh", fam+".jsonl"))
 		if err != nil {
 			t.Fatal(err)
 		}
