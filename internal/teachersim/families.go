@@ -43,7 +43,7 @@ var families = []family{
 		return strings.Contains(q, "return to the starting point?")
 	}, solver: "navigate.go.src"},
 	{name: "truthfulness", looks: func(q string) bool {
-		return strings.Contains(q, " tells the truth") && strings.Contains(q, "tell the truth?")
+		return strings.Contains(q, " says ") && strings.HasSuffix(strings.TrimSpace(q), "tell the truth?")
 	}, solver: "lies.go.src"},
 }
 
