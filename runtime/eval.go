@@ -293,8 +293,16 @@ func evalFunc(ctx context.Context, plan string, run RunFunc, runner *Runner, ite
 			return nil, fmt.Errorf("eval: %w", err)
 		}
 		var found *ResultsHeader
-		if found, prior, err = loadResults(opts.ResultsPath, opts.Resume); err != nil {
-			return nil, err
+		st, err := f.Stat()
+		if err != nil {
+			return nil, fmt.Errorf("eval: %w", err)
+		}
+		// A device or pipe (/dev/full, a FIFO) has nothing to resume, and reading one may
+		// never end.
+		if st.Mode().IsRegular() {
+			if found, prior, err = loadResults(opts.ResultsPath, opts.Resume); err != nil {
+				return nil, err
+			}
 		}
 		if wrapResults != nil {
 			w = wrapResults(f)
