@@ -3,11 +3,11 @@ package main
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
-	"net/url"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -17,9 +17,6 @@ import (
 	"time"
 
 	"github.com/urfave/cli/v2"
-	"go.opentelemetry.io/otel/attribute"
-	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
-	"go.opentelemetry.io/otel/sdk/resource"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	oteltrace "go.opentelemetry.io/otel/trace"
 
@@ -117,7 +114,10 @@ func serveAction(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	tp, err := newTracerProvider(c.Context, c.String("otlp-endpoint"))
+	tp, err := serve.NewOTLPTracerProvider(c.Context, c.String("otlp-endpoint"))
+	if errors.Is(err, serve.ErrEndpoint) {
+		return usagef("--otlp-endpoint: %v", err)
+	}
 	if err != nil {
 		return err
 	}
@@ -211,27 +211,6 @@ func isLoopback(a net.Addr) bool {
 	return ok && tcp.IP.IsLoopback()
 }
 
-// newTracerProvider returns an OpenTelemetry tracer provider exporting over OTLP/HTTP to
-// endpoint (a base URL: /v1/traces is added when it has no path), or nil when endpoint is empty.
-func newTracerProvider(ctx context.Context, endpoint string) (*sdktrace.TracerProvider, error) {
-	if endpoint == "" {
-		return nil, nil
-	}
-	u, err := url.Parse(endpoint)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, usagef("--otlp-endpoint must be an http(s) URL such as http://127.0.0.1:4318, got %q", endpoint)
-	}
-	if u.Path == "" || u.Path == "/" {
-		u.Path = "/v1/traces"
-	}
-	exp, err := otlptracehttp.New(ctx, otlptracehttp.WithEndpointURL(u.String()))
-	if err != nil {
-		return nil, fmt.Errorf("otlp exporter: %w", err)
-	}
-	res := resource.NewSchemaless(attribute.String("service.name", "sgde-serve"))
-	return sdktrace.NewTracerProvider(sdktrace.WithBatcher(exp), sdktrace.WithResource(res)), nil
-}
-
 // tracerOrNil keeps a nil *TracerProvider from becoming a non-nil interface.
 func tracerOrNil(tp *sdktrace.TracerProvider) oteltrace.TracerProvider {
 	if tp == nil {
@@ -311,120 +290,36 @@ func serveRunners(c *cli.Context, log *slog.Logger, state *serve.Redis) (serve.R
 
 	// Builders are shared by every tenant (their artefacts are content-addressed and hold no
 	// tenant data), one per engine: wazero takes reactors on Linux, wasmtime commands.
-	var buildersMu sync.Mutex
-	type builderResult struct {
-		b   *wasm.Builder
-		err error
+	bs := &builders{}
+	if _, err := bs.get(defaultEngine); err != nil {
+		log.Warn("code nodes cannot be built: plans with code nodes will fail", "engine", defaultEngine, "err", err.Error())
 	}
-	builders := map[string]builderResult{}
-	builderFor := func(engine string) (*wasm.Builder, error) {
-		buildersMu.Lock()
-		defer buildersMu.Unlock()
-		br, ok := builders[engine]
-		if !ok {
-			br.b, br.err = newBuilder(engine)
-			builders[engine] = br
-			if br.err != nil {
-				log.Warn("code nodes cannot be built: plans with code nodes will fail", "engine", engine, "err", br.err.Error())
+	popts := serve.PoolOptions{
+		Runner:        runtime.Options{CacheMode: mode, Concurrency: c.Int("concurrency"), Model: model},
+		DefaultEngine: defaultEngine,
+		NewRunner: func(ctx context.Context, opts runtime.Options, engine string) (*runtime.Runner, func(), error) {
+			if _, err := bs.get(engine); err != nil {
+				engine = "" // no toolchain: the runner serves plans without code nodes
 			}
-		}
-		return br.b, br.err
+			return newRunner(ctx, opts, engine, bs)
+		},
 	}
-	builderFor(defaultEngine) // warns at start-up when there is no toolchain
-
-	// The tenant's cache and client, shared by its runners and closed with the last one.
-	type shared struct {
-		refs   int
-		cache  *cache.Cache // the tenant's file, closed with the last runner
-		store  cache.Store  // what the runners use: the file, or the tenant's store in Redis
-		client *llm.Client
-	}
-	var sharedMu sync.Mutex
-	tenants := map[string]*shared{}
-	acquire := func(tenant string) (*shared, error) {
-		sharedMu.Lock()
-		defer sharedMu.Unlock()
-		sh := tenants[tenant]
-		if sh == nil {
-			sh = &shared{}
-			if mode != cache.ModeOff && inRedis {
-				sh.store = state.ResponseCache(tenant, serve.CacheOptions{TTL: c.Duration("cache-ttl"), MaxEntries: c.Int("cache-max-entries")})
-			} else if mode != cache.ModeOff {
-				path := filepath.Join(cacheDir, "responses-"+tenant+".db")
-				cc, err := cache.Open(path, 5*time.Second)
-				if err != nil {
-					return nil, err
-				}
-				warnMovedAside(c.App.ErrWriter, path, cc)
-				sh.cache, sh.store = cc, cc
+	if mode != cache.ModeOff {
+		popts.OpenCache = func(tenant string) (cache.Store, func(), error) {
+			if inRedis {
+				return state.ResponseCache(tenant, serve.CacheOptions{TTL: c.Duration("cache-ttl"), MaxEntries: c.Int("cache-max-entries")}), nil, nil
 			}
-			if url != "" && model != "" {
-				client, err := llm.New(studentConfig(c, url, model))
-				if err != nil {
-					if sh.cache != nil {
-						sh.cache.Close()
-					}
-					return nil, err
-				}
-				sh.client = client
-			}
-			tenants[tenant] = sh
-		}
-		sh.refs++
-		return sh, nil
-	}
-	drop := func(tenant string) {
-		sharedMu.Lock()
-		defer sharedMu.Unlock()
-		sh := tenants[tenant]
-		if sh.refs--; sh.refs == 0 {
-			if sh.cache != nil {
-				sh.cache.Close()
-			}
-			delete(tenants, tenant)
-		}
-	}
-
-	factory := func(ctx context.Context, tenant, engine string) (_ *runtime.Runner, release func(), err error) {
-		if engine == "" {
-			engine = defaultEngine
-		}
-		var closers []func()
-		release = func() {
-			for i := len(closers) - 1; i >= 0; i-- {
-				closers[i]()
-			}
-		}
-		defer func() {
-			if err != nil {
-				release()
-			}
-		}()
-		sh, err := acquire(tenant)
-		if err != nil {
-			return nil, nil, err
-		}
-		closers = append(closers, func() { drop(tenant) })
-		opts := runtime.Options{CacheMode: mode, Concurrency: c.Int("concurrency"), Model: model}
-		if sh.store != nil {
-			opts.Cache = sh.store
-		}
-		if sh.client != nil {
-			opts.Student = sh.client
-		}
-		if builder, berr := builderFor(engine); berr == nil {
-			eng, err := newEngine(ctx, engine)
+			path := filepath.Join(cacheDir, "responses-"+tenant+".db")
+			cc, err := cache.Open(path, 5*time.Second)
 			if err != nil {
 				return nil, nil, err
 			}
-			closers = append(closers, func() { eng.Close(context.Background()) })
-			opts.Engine, opts.Builder = eng, builder
+			warnMovedAside(c.App.ErrWriter, path, cc)
+			return cc, func() { cc.Close() }, nil
 		}
-		r, err := runtime.New(opts)
-		if err != nil {
-			return nil, nil, err
-		}
-		return r, release, nil
+	}
+	if url != "" && model != "" {
+		popts.NewStudent = func() (*llm.Client, error) { return llm.New(studentConfig(c, url, model)) }
 	}
 	// prepare builds a plan's code nodes into the shared builder's artefact cache before the
 	// plan is served: a plan whose code does not build is refused, and no first request waits.
@@ -432,7 +327,7 @@ func serveRunners(c *cli.Context, log *slog.Logger, state *serve.Redis) (serve.R
 		if engine == "" {
 			engine = defaultEngine
 		}
-		builder, err := builderFor(engine)
+		builder, err := bs.get(engine)
 		if err != nil {
 			return fmt.Errorf("code nodes cannot be built: %w", err)
 		}
@@ -444,5 +339,5 @@ func serveRunners(c *cli.Context, log *slog.Logger, state *serve.Redis) (serve.R
 		log.Info("code nodes ready", "plan", p.Metadata.Name, "nodes", built, "from_cache", cached, "seconds", time.Since(start).Seconds())
 		return nil
 	}
-	return factory, engineFor, prepare, nil
+	return serve.NewPool(popts).Runner, engineFor, prepare, nil
 }
