@@ -205,9 +205,9 @@ func llmCandidates(p *plans.Plan, n plans.Node, ev NodeEvidence, d diagnosis, in
 	// and take the answer out of its last sentence. Held-out risk decides whether it helps.
 	textual := n.LLM.Parser.Type == plans.ParserText || n.LLM.Parser.Type == plans.ParserRegex
 	if allowed(edit.RefinePrompt) && textual && d.wrongValue > 0 && len(refs) > 0 && !reasonsStepByStep(n.LLM) {
-		add(15, fmt.Sprintf("%s answers in one step and %d of %d answers are wrong: reason step by step, then parse the answer from \"the answer is X\"", n.ID, d.wrongValue, d.fail+d.pass),
-			edit.Edit{Action: edit.RefinePrompt, Node: n.ID, Prompt: cotPrompt(refs), Examples: []plans.Example{},
-				Parser: &plans.Parser{Type: plans.ParserRegex, Pattern: answerPattern, Group: "1"}})
+		if e, ok := ChainOfThought(n); ok {
+			add(15, fmt.Sprintf("%s answers in one step and %d of %d answers are wrong: reason step by step, then parse the answer from \"the answer is X\"", n.ID, d.wrongValue, d.fail+d.pass), e)
+		}
 	}
 	// Answer format: every label has one shape (an option letter, one of a few words) but
 	// replies come out in another; parse the shape from the reply and ask for it.

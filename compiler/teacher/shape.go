@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/sgde-project/sgde/compiler/edit"
 	"github.com/sgde-project/sgde/compiler/library"
 	"github.com/sgde-project/sgde/plans"
 	"github.com/sgde-project/sgde/runtime/metric"
@@ -190,4 +191,20 @@ func containsStr(list []string, s string) bool {
 		}
 	}
 	return false
+}
+
+// ChainOfThought is the catalogue's chain-of-thought edit for an llm node: the prompt asks for
+// step-by-step reasoning around the inputs the node renders, ending in "So the answer is X.", and
+// a regex parser takes X out. The suite's chain-of-thought baseline is this edit applied to the
+// starting plan; ok is false for nodes that render no plan input.
+func ChainOfThought(n plans.Node) (edit.Edit, bool) {
+	if n.LLM == nil {
+		return edit.Edit{}, false
+	}
+	refs := dedupe(inputRef.FindAllString(n.LLM.Prompt, -1))
+	if len(refs) == 0 {
+		return edit.Edit{}, false
+	}
+	return edit.Edit{Action: edit.RefinePrompt, Node: n.ID, Prompt: cotPrompt(refs), Examples: []plans.Example{},
+		Parser: &plans.Parser{Type: plans.ParserRegex, Pattern: answerPattern, Group: "1"}}, true
 }
