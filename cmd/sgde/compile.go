@@ -2,13 +2,9 @@ package main
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -23,98 +19,11 @@ import (
 	"github.com/sgde-project/sgde/compiler/task"
 	"github.com/sgde-project/sgde/compiler/teacher"
 	"github.com/sgde-project/sgde/internal/simulator"
-	"github.com/sgde-project/sgde/plans"
 	"github.com/sgde-project/sgde/runtime"
 	"github.com/sgde-project/sgde/runtime/cache"
 	"github.com/sgde-project/sgde/runtime/llm"
 	"github.com/sgde-project/sgde/runtime/trace"
 )
-
-// invocation is everything a compile was started with. It is saved in the output directory so
-// that `sgde compile --resume DIR` continues with the same settings. Secrets are never saved:
-// API keys come from the environment on every start.
-type invocation struct {
-	Task          string  `json:"task"`
-	Train         string  `json:"train"`
-	Heldout       string  `json:"heldout"`
-	Test          string  `json:"test,omitempty"`
-	Suspects      string  `json:"suspects,omitempty"`
-	Teacher       string  `json:"teacher"`
-	TeacherModel  string  `json:"teacher_model,omitempty"`
-	TeacherBudget int64   `json:"teacher_budget_tokens,omitempty"`
-	StudentURL    string  `json:"student_url"`
-	StudentModel  string  `json:"student_model"`
-	Actions       string  `json:"actions"`
-	K             int     `json:"k"`
-	MinDelta      float64 `json:"min_delta"`
-	Alpha         float64 `json:"alpha"`
-	Patience      int     `json:"patience"`
-	Iterations    int     `json:"iterations"`
-	BudgetCalls   int64   `json:"budget_student_calls,omitempty"`
-	BudgetWall    string  `json:"budget_wall,omitempty"`
-	Seed          int64   `json:"seed"`
-	Probe         int     `json:"probe"`
-	Workers       int     `json:"workers"`
-	// Simulated means the student is the in-process simulator (started again on resume).
-	Simulated bool `json:"simulated,omitempty"`
-	// Digests are the sha256 of every input file (task, data, suspects) by path when the
-	// compile started: a resume on files that changed since is refused.
-	Digests map[string]string `json:"digests,omitempty"`
-}
-
-// pin makes the invocation's file paths absolute, so that a resume works from any folder, and
-// records the files' digests.
-func (inv *invocation) pin() error {
-	inv.Digests = map[string]string{}
-	for _, p := range []*string{&inv.Task, &inv.Train, &inv.Heldout, &inv.Test, &inv.Suspects} {
-		if *p == "" {
-			continue
-		}
-		abs, err := filepath.Abs(*p)
-		if err != nil {
-			return fmt.Errorf("invocation: %w", err)
-		}
-		*p = abs
-		d, err := fileDigest(abs)
-		if err != nil {
-			return usagef("%v", err)
-		}
-		inv.Digests[abs] = d
-	}
-	return nil
-}
-
-// checkPinned refuses to resume when an input file changed since the compile started.
-func (inv invocation) checkPinned() error {
-	for path, want := range inv.Digests {
-		got, err := fileDigest(path)
-		if err != nil {
-			return fmt.Errorf("resume: %w", err)
-		}
-		if got != want {
-			return fmt.Errorf("resume: %s changed since the compile started (digest %s, now %s): resuming would mix results of different data; start a new compile", path, want, got)
-		}
-	}
-	return nil
-}
-
-func fileDigest(path string) (string, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", fmt.Errorf("read %s: %w", path, err)
-	}
-	return "sha256:" + hex.EncodeToString(h.Sum(nil)), nil
-}
-
-const fileInvocation = "invocation.json"
-
-// fileDemoMarker marks a folder as a demo's output, which a later demo may replace.
-const fileDemoMarker = ".sgde-demo"
 
 func compileFlags() []cli.Flag {
 	return []cli.Flag{
@@ -163,11 +72,11 @@ func compileCommand() *cli.Command {
 				return usagef("compile takes no arguments, got %q", c.Args().First())
 			}
 			if dir := c.String("resume"); dir != "" {
-				inv, err := readInvocation(dir)
+				inv, err := report.LoadInvocation(dir)
 				if err != nil {
 					return err
 				}
-				if err := inv.checkPinned(); err != nil {
+				if err := inv.CheckPinned(); err != nil {
 					return err
 				}
 				// Endpoints may have moved since the crash; everything else is the checkpoint's.
@@ -200,8 +109,8 @@ func resumeHint(c *cli.Context, dir string, err error) error {
 	return err
 }
 
-func invocationFrom(c *cli.Context) (invocation, error) {
-	inv := invocation{
+func invocationFrom(c *cli.Context) (report.Invocation, error) {
+	inv := report.Invocation{
 		Task: c.String("task"), Train: c.String("train"), Heldout: c.String("heldout"), Test: c.String("test"),
 		Suspects: c.String("suspects"), Teacher: c.String("teacher"), TeacherModel: c.String("teacher-model"),
 		TeacherBudget: c.Int64("budget-teacher-tokens"), StudentURL: c.String("student-url"),
@@ -235,70 +144,10 @@ func invocationFrom(c *cli.Context) (invocation, error) {
 	if inv.MinDelta < 0 || inv.MinDelta >= 1 || !(inv.Alpha > 0 && inv.Alpha <= 1) {
 		return inv, usagef("--min-delta must lie in [0, 1) and --alpha in (0, 1]")
 	}
-	return inv, inv.pin()
+	return inv, inv.Pin()
 }
 
-// clearDemoDir empties dir for a new demo run. It deletes only what an earlier demo wrote: a
-// folder that is not empty and holds no demo invocation record is refused, so that a mistyped
-// -o can never wipe a user's files.
-func clearDemoDir(dir string) error {
-	entries, err := os.ReadDir(dir)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("demo: %w", err)
-	}
-	if len(entries) == 0 {
-		return nil
-	}
-	if _, err := os.Stat(filepath.Join(dir, fileDemoMarker)); err != nil {
-		return usagef("demo: %s is not empty and is not an earlier demo's output (no %s): choose another -o", dir, fileDemoMarker)
-	}
-	if err := os.RemoveAll(dir); err != nil {
-		return fmt.Errorf("demo: clear %s: %w", dir, err)
-	}
-	return nil
-}
-
-// setAsideDemoDir moves an earlier demo's output in dir to a sibling folder, so that a new demo
-// starts empty without destroying the old one before it has anything to replace it with. It
-// returns that folder ("" when there was nothing to move). Like clearDemoDir it refuses a
-// folder that is not a demo's.
-func setAsideDemoDir(dir string) (string, error) {
-	entries, err := os.ReadDir(dir)
-	if errors.Is(err, fs.ErrNotExist) || (err == nil && len(entries) == 0) {
-		return "", nil
-	}
-	if err != nil {
-		return "", fmt.Errorf("demo: %w", err)
-	}
-	if _, err := os.Stat(filepath.Join(dir, fileDemoMarker)); err != nil {
-		return "", usagef("demo: %s is not empty and is not an earlier demo's output (no %s): choose another -o", dir, fileDemoMarker)
-	}
-	prev := filepath.Clean(dir) + ".previous"
-	if err := clearDemoDir(prev); err != nil {
-		return "", err
-	}
-	if err := os.Rename(dir, prev); err != nil {
-		return "", fmt.Errorf("demo: set the previous demo aside: %w", err)
-	}
-	return prev, nil
-}
-
-func readInvocation(dir string) (invocation, error) {
-	var inv invocation
-	b, err := os.ReadFile(filepath.Join(dir, fileInvocation))
-	if err != nil {
-		return inv, fmt.Errorf("resume %s: %w", dir, err)
-	}
-	if err := json.Unmarshal(b, &inv); err != nil {
-		return inv, fmt.Errorf("resume %s: %s is corrupt: %w", dir, fileInvocation, err)
-	}
-	return inv, nil
-}
-
-func newTeacher(inv invocation) (teacher.Teacher, error) {
+func newTeacher(inv report.Invocation) (teacher.Teacher, error) {
 	if inv.Teacher == "library" {
 		return teacher.NewLibrary(), nil
 	}
@@ -316,75 +165,23 @@ func newTeacher(inv invocation) (teacher.Teacher, error) {
 // runCompile maps an invocation to a report job: it reads the task and data, assembles the
 // runner and the teacher, and runs the compile with its baselines and report. The caller
 // releases the runner.
-func runCompile(ctx context.Context, inv invocation, dir string, resume, quiet bool, stdout, stderr io.Writer) (_ *report.Outcome, _ *runtime.Runner, release func(), err error) {
+func runCompile(ctx context.Context, inv report.Invocation, dir string, resume, quiet bool, stdout, stderr io.Writer) (_ *report.Outcome, _ *runtime.Runner, release func(), err error) {
 	release = func() {}
-	tk, err := task.Load(inv.Task)
+	job, err := inv.Job(dir, resume)
 	if err != nil {
-		return nil, nil, release, usagef("%v", err)
+		return nil, nil, release, inputError(err)
 	}
-	initial, err := plans.Load(tk.PlanPath())
-	if err != nil {
-		return nil, nil, release, fmt.Errorf("initial plan: %w", err)
-	}
-	if initial, err = compiler.Inline(initial); err != nil {
-		return nil, nil, release, err
-	}
-	job := report.Job{Task: tk.Name, Resume: resume, Simulated: inv.Simulated, Out: stdout}
-	cfg := compiler.Config{
-		Initial: initial, Metric: tk.Scoring(), Dir: dir, K: inv.K, MinDelta: inv.MinDelta, Alpha: inv.Alpha,
-		Patience: inv.Patience, Iterations: inv.Iterations, BudgetTeacherTokens: inv.TeacherBudget,
-		BudgetStudentCalls: inv.BudgetCalls, Epsilon: tk.Epsilon, Delta: tk.Delta, Probe: inv.Probe,
-		Workers: inv.Workers, Seed: inv.Seed, Student: inv.StudentModel,
-	}
-	for _, d := range []struct {
-		flag, path string
-		to         *[]runtime.Item
-	}{{"--train", inv.Train, &cfg.Train}, {"--heldout", inv.Heldout, &cfg.Heldout}, {"--test", inv.Test, &job.Test}} {
-		if d.path == "" {
-			continue
-		}
-		if *d.to, err = tk.ReadItemsFile(d.path); err != nil {
-			return nil, nil, release, usagef("%s: %v", d.flag, err)
-		}
-	}
-	if inv.Suspects != "" {
-		f, err := os.Open(inv.Suspects)
-		if err != nil {
-			return nil, nil, release, usagef("--suspects: %v", err)
-		}
-		job.Suspects, err = runtime.ReadSuspects(f)
-		f.Close()
-		if err != nil {
-			return nil, nil, release, usagef("--suspects: %v", err)
-		}
-	}
-	if cfg.Allowed, err = edit.ParseActions(inv.Actions); err != nil {
-		return nil, nil, release, usagef("--actions: %v", err)
-	}
-	if inv.BudgetWall != "" {
-		if cfg.BudgetWall, err = time.ParseDuration(inv.BudgetWall); err != nil {
-			return nil, nil, release, usagef("--budget-wall: %v", err)
-		}
-	}
+	job.Out = stdout
+	cfg := &job.Config
 	if cfg.Teacher, err = newTeacher(inv); err != nil {
 		return nil, nil, release, err
-	}
-	if inv.Simulated {
-		cfg.Student = inv.StudentModel + " (simulated)"
-	}
-	if dir == "" {
-		return nil, nil, release, usagef("no output directory")
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, nil, release, fmt.Errorf("output directory: %w", err)
 	}
 	if !resume {
-		if _, err := os.Stat(filepath.Join(dir, compiler.FileState)); err == nil {
-			return nil, nil, release, usagef("%s already holds a compile: continue it with --resume %s or choose another -o", dir, dir)
-		}
-		b, _ := json.MarshalIndent(inv, "", "  ")
-		if err := os.WriteFile(filepath.Join(dir, fileInvocation), append(b, '\n'), 0o644); err != nil {
-			return nil, nil, release, fmt.Errorf("save invocation: %w", err)
+		if err := inv.Save(dir); err != nil {
+			return nil, nil, release, inputError(err)
 		}
 	}
 	cc, err := cache.Open(filepath.Join(dir, compiler.FileCache), 5*time.Second)
@@ -412,7 +209,6 @@ func runCompile(ctx context.Context, inv invocation, dir string, resume, quiet b
 	cfg.Runner, cfg.Ledger = r, ledger
 	prog := newProgress(stderr, quiet)
 	cfg.Progress, cfg.Tick, job.Phase = prog.event, prog.tick, prog.phase
-	job.Config = cfg
 	out, err := report.Run(ctx, job)
 	prog.done()
 	return out, r, release, err
@@ -554,32 +350,32 @@ func demo(c *cli.Context, previous *string) error {
 	defer srv.Close()
 	fmt.Fprintf(stdout, "Student: %s, simulated in-process at %s (the student is simulated, not a language model).\n", scfg.ModelName(), srv.URL())
 
-	var inv invocation
+	var inv report.Invocation
 	if c.Bool("resume") {
-		if inv, err = readInvocation(dir); err != nil {
+		if inv, err = report.LoadInvocation(dir); err != nil {
 			return err
 		}
-		if err := inv.checkPinned(); err != nil {
+		if err := inv.CheckPinned(); err != nil {
 			return err
 		}
 		inv.StudentURL = srv.URL()
 	} else {
 		// The previous demo is moved aside, not deleted, until this one has finished.
-		if *previous, err = setAsideDemoDir(dir); err != nil {
-			return err
+		if *previous, err = report.SetAsideDemo(dir); err != nil {
+			return inputError(err)
 		}
 		dataDir := filepath.Join(dir, "data")
-		if err := os.MkdirAll(dataDir, 0o755); err != nil {
-			return fmt.Errorf("demo: %w", err)
+		if err := report.MarkDemo(dir); err != nil {
+			return err
 		}
-		if err := os.WriteFile(filepath.Join(dir, fileDemoMarker), []byte("written by sgde demo; sgde demo may replace this folder\n"), 0o644); err != nil {
+		if err := os.MkdirAll(dataDir, 0o755); err != nil {
 			return fmt.Errorf("demo: %w", err)
 		}
 		paths, err := task.Split(c.String("data"), dataDir, c.Int64("seed"), c.Int("train"), c.Int("heldout"), c.Int("test"))
 		if err != nil {
 			return usagef("demo: %v", err)
 		}
-		inv = invocation{
+		inv = report.Invocation{
 			Task: c.String("task"), Train: paths[0], Heldout: paths[1], Test: paths[2], Suspects: c.String("suspects"),
 			Teacher: "library", StudentURL: srv.URL(), StudentModel: scfg.ModelName(), Actions: c.String("actions"),
 			K: 3, MinDelta: 0.01, Alpha: 0.05, Patience: 1, Iterations: c.Int("iterations"), Seed: c.Int64("seed"),
@@ -588,11 +384,8 @@ func demo(c *cli.Context, previous *string) error {
 		if _, err := edit.ParseActions(inv.Actions); err != nil {
 			return usagef("--actions: %v", err)
 		}
-		if err := inv.pin(); err != nil {
-			return err
-		}
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			return err
+		if err := inv.Pin(); err != nil {
+			return inputError(err)
 		}
 	}
 	out, runner, release, err := runCompile(ctx, inv, dir, c.Bool("resume"), c.Bool("quiet"), stdout, stderr)
@@ -632,4 +425,14 @@ func sep(b bool) string {
 		return "do not overlap"
 	}
 	return "overlap"
+}
+
+// inputError makes report's *InputError (a file or setting the caller gave is wrong) a usage
+// error (exit 2); other errors pass unchanged.
+func inputError(err error) error {
+	var ie *report.InputError
+	if errors.As(err, &ie) {
+		return usageError{err}
+	}
+	return err
 }

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/sgde-project/sgde/compiler/report"
 )
 
 // TestInvocationPinsInputs: invocation.json holds absolute paths (a resume works from any
@@ -19,8 +21,8 @@ func TestInvocationPinsInputs(t *testing.T) {
 		os.WriteFile(filepath.Join(src, f), []byte(f+"\n"), 0o644)
 	}
 	t.Chdir(src)
-	inv := invocation{Task: "task.yaml", Train: "train.jsonl", Heldout: "heldout.jsonl", Teacher: "library"}
-	if err := inv.pin(); err != nil {
+	inv := report.Invocation{Task: "task.yaml", Train: "train.jsonl", Heldout: "heldout.jsonl", Teacher: "library"}
+	if err := inv.Pin(); err != nil {
 		t.Fatal(err)
 	}
 	for _, p := range []string{inv.Task, inv.Train, inv.Heldout} {
@@ -33,9 +35,9 @@ func TestInvocationPinsInputs(t *testing.T) {
 	}
 	out := t.TempDir()
 	b, _ := json.Marshal(inv)
-	os.WriteFile(filepath.Join(out, fileInvocation), b, 0o644)
+	os.WriteFile(filepath.Join(out, report.FileInvocation), b, 0o644)
 	t.Chdir(t.TempDir()) // another folder: the paths still resolve
-	if err := inv.checkPinned(); err != nil {
+	if err := inv.CheckPinned(); err != nil {
 		t.Fatalf("unchanged inputs refused: %v", err)
 	}
 	os.WriteFile(filepath.Join(src, "train.jsonl"), []byte("other data\n"), 0o644)
@@ -53,7 +55,7 @@ func TestDemoInterruptKeepsPreviousAndHints(t *testing.T) {
 	}
 	dir := filepath.Join(t.TempDir(), "demo")
 	os.MkdirAll(dir, 0o755)
-	os.WriteFile(filepath.Join(dir, fileDemoMarker), []byte("x"), 0o644)
+	os.WriteFile(filepath.Join(dir, report.FileDemoMarker), []byte("x"), 0o644)
 	os.WriteFile(filepath.Join(dir, "plan.yaml"), []byte("the old plan"), 0o644)
 	ctx, cancel := context.WithTimeout(context.Background(), 1500*time.Millisecond)
 	defer cancel()
