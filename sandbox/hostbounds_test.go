@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -69,7 +70,7 @@ func TestHostileHostBounds(t *testing.T) {
 			defer cancel()
 			start := time.Now()
 			var res sandbox.Result
-			mod, err := e.Load(ctx, raw)
+			mod, err := e.Load(sandbox.WithLoadLimits(ctx, sandbox.Limits{Timeout: timeout}), raw)
 			if err == nil {
 				res, err = mod.Call(context.Background(), []byte(`{"x": 1}`), sandbox.Limits{Timeout: timeout})
 				_ = mod.Close(context.Background())
@@ -87,5 +88,29 @@ func TestHostileHostBounds(t *testing.T) {
 				t.Errorf("stdout %d / stderr %d bytes exceed the cap", len(res.Stdout), len(res.Stderr))
 			}
 		})
+	}
+}
+
+// checkBuildBounds asserts what a failed hostile build left: no artefact in cacheDir and no
+// compiler process that held more than hostRSSBound (the largest resident set of any child this
+// process has waited for, getrusage(RUSAGE_CHILDREN)).
+func checkBuildBounds(t testing.TB, cacheDir string) {
+	t.Helper()
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_CHILDREN, &ru); err != nil {
+		t.Fatal(err)
+	}
+	if rss := uint64(ru.Maxrss) << 10; rss > hostRSSBound {
+		t.Errorf("a compiler process reached %d MiB resident, more than %d MiB", rss>>20, hostRSSBound>>20)
+	}
+	var files []string
+	_ = filepath.WalkDir(cacheDir, func(p string, d os.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			files = append(files, p)
+		}
+		return nil
+	})
+	if len(files) > 0 {
+		t.Errorf("the failed build left %v in the artefact cache", files)
 	}
 }

@@ -68,12 +68,18 @@ func hostileLimits(expect string) sandbox.Limits {
 		lim.Timeout = time.Second
 	case "build_timeout":
 		lim.Timeout = buildTimeoutProbe
+	case "build_failed":
+		lim.Timeout = buildFailProbe
 	}
 	return lim
 }
 
-// buildTimeoutProbe marks, in Limits.Timeout, a corpus entry whose build must time out.
-const buildTimeoutProbe = time.Nanosecond
+// buildTimeoutProbe and buildFailProbe mark, in Limits.Timeout, a corpus entry whose build must
+// time out or fail.
+const (
+	buildTimeoutProbe = time.Nanosecond
+	buildFailProbe    = 2 * time.Nanosecond
+)
 
 // runHostile builds (or reads) one corpus entry and calls it once. It returns the outcome name
 // (as in expect.json), the result and the error behind the outcome.
@@ -89,6 +95,23 @@ func runHostile(t testing.TB, file string, lim sandbox.Limits) (string, sandbox.
 		}
 		if err := wasm.Validate(src, file); err != nil {
 			return "rejected", sandbox.Result{}, err
+		}
+		if lim.Timeout == buildFailProbe {
+			// A build meant to fail on the compiler's resource limits: a private builder with
+			// its own artefact cache, which must stay empty, and the default limits.
+			cacheDir := t.TempDir()
+			b, err := wasm.NewBuilder(wasm.WithCacheDir(cacheDir))
+			if err != nil {
+				t.Fatal(err)
+			}
+			start := time.Now()
+			_, err = b.Build(ctx, src, file)
+			t.Logf("build: %v after %v", err, time.Since(start).Round(time.Millisecond))
+			checkBuildBounds(t, cacheDir)
+			if errors.Is(err, wasm.ErrBuildFailed) {
+				return "build_failed", sandbox.Result{}, err
+			}
+			return "built", sandbox.Result{}, err
 		}
 		if lim.Timeout == buildTimeoutProbe {
 			// A build meant never to finish: a private builder with a short timeout and no

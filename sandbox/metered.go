@@ -226,14 +226,16 @@ func startMeteredCall(ctx context.Context, e *wazeroEngine, input []byte, lim Li
 	case <-ctx.Done():
 		return nil, nil, fmt.Errorf("call: %w", ctx.Err())
 	}
+	wasi := newWASIState(lim.MaxOutputBytes)
 	c := &meteredCall{
 		lim:    lim,
-		state:  &callState{input: input, out: callOutput{max: lim.MaxOutputBytes}, meter: newFuelMeter(int64(lim.Fuel), time.Now().Add(lim.Timeout))},
+		state:  &callState{wasi: wasi, input: input, out: callOutput{max: lim.MaxOutputBytes}, meter: newFuelMeter(int64(lim.Fuel), time.Now().Add(lim.Timeout))},
 		alloc:  &limitedAllocator{limit: uint64(limitPages) * pageSize},
-		stdout: &cappedWriter{max: lim.MaxOutputBytes},
-		stderr: &cappedWriter{max: lim.MaxOutputBytes},
+		stdout: wasi.stdout,
+		stderr: wasi.stderr,
 	}
 	c.ctx, c.cancel = context.WithTimeout(ctx, lim.Timeout)
+	wasi.work = func(n int64) { c.state.meter.charge(c.ctx, n) }
 	c.ctx = context.WithValue(c.ctx, callKey{}, c.state)
 	c.ctx = experimental.WithMemoryAllocator(c.ctx, c.alloc)
 	return c, func() { c.cancel(); <-e.sem }, nil
@@ -370,6 +372,21 @@ func (f *fuelMeter) refill(ctx context.Context) {
 	// Compiled guest code holds its thread until it calls out: give timers and other
 	// goroutines (other calls, the server around them) a turn at every slice.
 	runtime.Gosched()
+}
+
+// charge takes n fuel for work the host does for the guest (the WASI functions, wasi.go), as
+// if the guest had run n instructions: when that takes the fuel below zero, refill checks the
+// call's deadline and context and hands out more of the budget or stops the call. Before Start
+// (a start section, run at instantiation) there is no fuel to take from.
+func (f *fuelMeter) charge(ctx context.Context, n int64) {
+	if f.g == nil {
+		panic(rewrite.ErrOutOfFuel)
+	}
+	left := int64(f.g.Get()) - n
+	f.g.Set(uint64(left))
+	if left < 0 {
+		f.refill(ctx)
+	}
 }
 
 // Used is the fuel used so far: what was handed out minus what is left (preinit.Meter).

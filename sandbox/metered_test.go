@@ -320,7 +320,8 @@ func TestMeteredHostileCorpus(t *testing.T) {
 				}
 				mod = loadMetered(t, p)
 			} else {
-				m, err := metered(t).Load(context.Background(), mustRead(t, p))
+				// Initialisation runs under the call's limits (a reactor's _initialize).
+				m, err := metered(t).Load(sandbox.WithLoadLimits(context.Background(), sandbox.Limits{Fuel: 200_000_000}), mustRead(t, p))
 				if err != nil {
 					if got := sandbox.Kind(err); got != want {
 						t.Fatalf("load: outcome %q, want %q (%v)", got, want, err)

@@ -136,7 +136,22 @@ func tableModule(lim []byte, code ...byte) []byte {
 		section(10, vec(body(code...))))
 }
 
+// wasiTypes adds to types 5 (i32, i32, i32, i32) -> i32, fd_write's and poll_oneoff's signature.
+var wasiTypes = section(1, vec(functype(nil, nil), functype([]byte{i32, i32}, nil), functype([]byte{i32}, nil), functype([]byte{i32}, []byte{i32}), functype([]byte{i32, i32}, []byte{i32}), functype([]byte{i32, i32, i32, i32}, []byte{i32})))
+
+// wasiLoop is a command importing WASI function fn of type typ (function 0) whose _start
+// (function 1) loops forever on code, with a memory of pages.
+func wasiLoop(fn string, typ uint64, pages uint64, code ...byte) []byte {
+	return module(wasiTypes,
+		section(2, vec(importFunc("wasi_snapshot_preview1", fn, typ))),
+		section(3, vec(uleb(0))),
+		section(5, vec(memLimits(pages))),
+		section(7, vec(exportFunc("_start", 1), exportMem("memory"))),
+		section(10, vec(body(cat([]byte{0x03, 0x40}, code, []byte{0x1a, 0x0c, 0x00, 0x0b})...))))
+}
+
 func hostileModules() map[string][]byte {
+	randomGet := cat(i32const(0), i32const(64<<20), []byte{0x10, 0x00})
 	call0 := []byte{0x10, 0x00}
 	envelope := `{"output":{"answer":42}}`
 	oversized := []byte(nil)
@@ -187,7 +202,10 @@ func hostileModules() map[string][]byte {
 			bytes.Repeat([]byte{0x00}, 100_000), []byte{0x00, 0x0b})...),
 		"many_locals.wasm": module(types, section(3, vec(uleb(0))), section(5, vec(memLimits(1))),
 			section(7, vec(exportFunc("_start", 0))),
-			section(10, vec(func() []byte { b := cat([]byte{0x01}, uleb(40_000), []byte{i32, 0x0b}); return append(uleb(uint64(len(b))), b...) }()))),
+			section(10, vec(func() []byte {
+				b := cat([]byte{0x01}, uleb(40_000), []byte{i32, 0x0b})
+				return append(uleb(uint64(len(b))), b...)
+			}()))),
 		// Tables: a declared minimum of 2^27 elements (1 GiB of host memory in wazero) is refused;
 		// a table without a maximum grown without end stops at wasmbin.MaxTableElements
 		// (table.grow returns -1) and the guest traps.
@@ -197,6 +215,29 @@ func hostileModules() map[string][]byte {
 			[]byte{0x03, 0x40, 0xd2, 0x00}, i32const(1<<16), []byte{0xfc, 0x0f, 0x00}, i32const(-1), []byte{0x47, 0x0d, 0x00, 0x0b},
 			// table.fill 0 (0, ref.func 0, table.size 0); unreachable
 			i32const(0), []byte{0xd2, 0x00, 0xfc, 0x10, 0x00, 0xfc, 0x11, 0x00, 0x00})...),
+		// Host calls that do much work for one instruction: each must cost fuel in proportion
+		// to the bytes and items it touches, and stop at the deadline.
+		// loop { random_get(0, 64 MiB) }
+		"random_get_loop.wasm": wasiLoop("random_get", 4, 1024, randomGet...),
+		// loop { fd_write(1, iovs=0, 1M zero-length iovecs, nwritten=0) }
+		"fd_write_iovecs.wasm": wasiLoop("fd_write", 5, 128, cat(i32const(1), i32const(0), i32const(1<<20), i32const(0), []byte{0x10, 0x00})...),
+		// loop { poll_oneoff(0, 0, 100k clock subscriptions, 0) }
+		"poll_oneoff_flood.wasm": wasiLoop("poll_oneoff", 5, 80, cat(i32const(0), i32const(0), i32const(100_000), i32const(0), []byte{0x10, 0x00})...),
+		// The same random_get loop in a start section, which runs at instantiation.
+		"start_random_get.wasm": module(types,
+			section(2, vec(importFunc("wasi_snapshot_preview1", "random_get", 4))),
+			section(3, vec(uleb(0), uleb(0))),
+			section(5, vec(memLimits(1024))),
+			section(7, vec(exportFunc("_start", 2), exportMem("memory"))),
+			section(8, uleb(1)),
+			section(10, vec(body(cat([]byte{0x03, 0x40}, randomGet, []byte{0x1a, 0x0c, 0x00, 0x0b})...), body()))),
+		// A reactor whose _initialize loops on random_get: loading must end under the load limits.
+		"init_random_get.wasm": module(types,
+			section(2, vec(importFunc("wasi_snapshot_preview1", "random_get", 4))),
+			section(3, vec(uleb(0), uleb(0))),
+			section(5, vec(memLimits(1024))),
+			section(7, vec(exportFunc("_initialize", 1), exportFunc("sgde_call", 2), exportMem("memory"))),
+			section(10, vec(body(cat([]byte{0x03, 0x40}, randomGet, []byte{0x1a, 0x0c, 0x00, 0x0b})...), body()))),
 		// proc_exit(7).
 		"proc_exit.wasm": module(types,
 			section(2, vec(importFunc("wasi_snapshot_preview1", "proc_exit", 2))),

@@ -20,9 +20,10 @@ const ReactorEntry = "sgde_call"
 
 // loadReactor pre-initialises a metered reactor module (it exports _initialize and
 // ReactorEntry, and no _start): it runs the Go runtime and package initialisation once under
-// DefaultFuel, snapshots the result and keeps a pool of instances restored to the snapshot after
-// every call. An initialiser that never ends fails with ErrFuelExhausted; one that needs more
-// than DefaultMemoryMiB fails with ErrTrap.
+// the load limits (loadLimits: the caller's, each capped at DefaultFuel, DefaultMemoryMiB and
+// DefaultTimeout), snapshots the result and keeps a pool of instances restored to the snapshot
+// after every call. An initialiser that never ends fails with ErrFuelExhausted or ErrTimeout;
+// one that needs more memory than it may have fails with ErrTrap or ErrMemoryLimit.
 func (e *meteredEngine) loadReactor(ctx context.Context, rewritten []byte) (Module, error) {
 	b := e.base
 	info, err := readMemoryInfo(rewritten)
@@ -37,12 +38,9 @@ func (e *meteredEngine) loadReactor(ctx context.Context, rewritten []byte) (Modu
 	case uint64(info.minPages) > uint64(b.cfg.maxMemoryMiB)*16:
 		return nil, fmt.Errorf("%w: initial memory of %d pages exceeds the engine maximum of %d MiB", ErrMemoryLimit, info.minPages, b.cfg.maxMemoryMiB)
 	}
-	compiled, err := b.rt.CompileModule(ctx, rewritten)
+	compiled, err := compileModule(ctx, b.rt, rewritten)
 	if err != nil {
-		if ctx.Err() != nil {
-			return nil, ctx.Err()
-		}
-		return nil, fmt.Errorf("%w: %s", ErrInvalidModule, truncateMessage(err.Error()))
+		return nil, err
 	}
 	err = b.checkImports(compiled, ReactorEntry, preinit.InitExport)
 	_ = compiled.Close(ctx)
@@ -54,12 +52,18 @@ func (e *meteredEngine) loadReactor(ctx context.Context, rewritten []byte) (Modu
 	// Initialisation gets the default memory limit: the snapshot is held in host memory and in
 	// a temporary file, and every call's limit must allow for it. wazero panics if an allocator
 	// refuses the initial memory, so that is checked first.
-	initLimit := min(maxBytes, DefaultMemoryMiB<<20)
+	ll := loadLimits(ctx)
+	initLimit := min(maxBytes, uint64(ll.MemoryMiB)<<20)
 	if uint64(info.minPages)*pageSize > initLimit {
 		return nil, fmt.Errorf("%w: initial memory of %d pages exceeds the %d MiB a reactor may initialise in", ErrMemoryLimit, info.minPages, initLimit>>20)
 	}
-	state := &callState{out: callOutput{max: DefaultMaxOutputBytes}}
-	initCtx := context.WithValue(ctx, callKey{}, state)
+	wasi := newWASIState(ll.MaxOutputBytes)
+	meter := newFuelMeter(int64(ll.Fuel), time.Now().Add(ll.Timeout))
+	state := &callState{wasi: wasi, out: callOutput{max: ll.MaxOutputBytes}, meter: meter}
+	initCtx, cancel := context.WithTimeout(ctx, ll.Timeout)
+	defer cancel()
+	wasi.work = func(n int64) { meter.charge(initCtx, n) }
+	initCtx = context.WithValue(initCtx, callKey{}, state)
 	initCtx = experimental.WithMemoryAllocator(initCtx, &limitedAllocator{limit: initLimit})
 	cfg := wazero.NewModuleConfig().WithName("").
 		WithStdout(&cappedWriter{max: DefaultMaxOutputBytes}).
@@ -70,11 +74,15 @@ func (e *meteredEngine) loadReactor(ctx context.Context, rewritten []byte) (Modu
 				err = fmt.Errorf("sandbox recovered from %v", r)
 			}
 		}()
-		return preinit.Take(initCtx, b.rt, rewritten, DefaultFuel, cfg, nil)
+		return preinit.TakeMetered(initCtx, b.rt, rewritten, meter, cfg, nil)
 	}()
 	switch {
+	case err != nil && ctx.Err() != nil:
+		return nil, loadError(ctx)
+	case err != nil && meter.stopped:
+		return nil, fmt.Errorf("%w: package initialisation ran longer than %v", ErrTimeout, ll.Timeout)
 	case errors.Is(err, preinit.ErrInitFuel):
-		return nil, fmt.Errorf("%w: package initialisation did not finish within %d fuel (%v)", ErrFuelExhausted, uint64(DefaultFuel), err)
+		return nil, fmt.Errorf("%w: package initialisation did not finish within %d fuel (%v)", ErrFuelExhausted, ll.Fuel, err)
 	case errors.Is(err, preinit.ErrUnsupported):
 		return nil, fmt.Errorf("%w: %v", ErrInvalidModule, err)
 	case err != nil:
@@ -83,11 +91,14 @@ func (e *meteredEngine) loadReactor(ctx context.Context, rewritten []byte) (Modu
 		}
 		return nil, fmt.Errorf("%w: initialisation failed: %s", ErrTrap, truncateMessage(err.Error()))
 	}
+	// The clocks continue from where initialisation left them (the Go runtime crashes when its
+	// monotonic clock goes back); sgde's WASI kept them in state, not in the instance.
+	im.Nanotime, im.Walltime = wasi.nano+wasiFakeClockStep, wasi.wall+wasiFakeClockStep
 	pool, err := preinit.NewPool(ctx, b.rt, im, maxBytes, b.cfg.maxConcurrency)
 	if err != nil {
 		return nil, fmt.Errorf("load: %w", err)
 	}
-	return &pooledModule{e: b, pool: pool, minPages: im.Pages}, nil
+	return &pooledModule{e: b, pool: pool, minPages: im.Pages, nano: im.Nanotime, wall: im.Walltime}, nil
 }
 
 // pooledModule is a pre-initialised code node: calls run on pooled instances restored to the
@@ -96,6 +107,9 @@ type pooledModule struct {
 	e        *wazeroEngine
 	pool     *preinit.Pool
 	minPages uint32
+	// nano and wall are the clocks' next readings after initialisation: every call starts its
+	// WASI state from them.
+	nano, wall int64
 }
 
 func (m *pooledModule) Close(ctx context.Context) error { return m.pool.Close(ctx) }
@@ -108,6 +122,7 @@ func (m *pooledModule) Call(ctx context.Context, input []byte, lim Limits) (res 
 		return res, err
 	}
 	defer release()
+	c.state.wasi.nano, c.state.wasi.wall = m.nano-wasiFakeClockStep, m.wall-wasiFakeClockStep
 	start := time.Now()
 	pr, callErr := func() (pr preinit.CallResult, err error) {
 		defer func() {

@@ -141,8 +141,17 @@ func TestPooledLimits(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := metered(t).Load(context.Background(), raw); !errors.Is(err, sandbox.ErrFuelExhausted) {
-		t.Fatalf("init that never ends: Load %v, want ErrFuelExhausted", err)
+	// Initialisation runs under the caller's limits (WithLoadLimits), not the defaults: the
+	// caller's fuel and the caller's timeout each stop it.
+	if _, err := metered(t).Load(sandbox.WithLoadLimits(context.Background(), sandbox.Limits{Fuel: 50_000_000, Timeout: time.Minute}), raw); !errors.Is(err, sandbox.ErrFuelExhausted) {
+		t.Fatalf("init that never ends, 5e7 fuel: Load %v, want ErrFuelExhausted", err)
+	}
+	start := time.Now()
+	if _, err := metered(t).Load(sandbox.WithLoadLimits(context.Background(), sandbox.Limits{Timeout: 300 * time.Millisecond}), raw); !errors.Is(err, sandbox.ErrTimeout) {
+		t.Fatalf("init that never ends, 300ms: Load %v, want ErrTimeout", err)
+	}
+	if took := time.Since(start); took > 300*time.Millisecond+time.Second {
+		t.Errorf("init that never ends, 300ms: Load took %v", took)
 	}
 }
 
@@ -207,15 +216,16 @@ func TestPooledHostileCorpus(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			mod, err := metered(t).Load(context.Background(), wasmBytes)
+			lim := sandbox.Limits{MemoryMiB: 64, Timeout: 5 * time.Minute}
+			if want == "fuel_exhausted" {
+				lim.Fuel = 200_000_000
+			}
+			// Initialisation runs under the call's limits.
+			mod, err := metered(t).Load(sandbox.WithLoadLimits(context.Background(), lim), wasmBytes)
 			got := "ok"
 			var res sandbox.Result
 			if err == nil {
 				defer mod.Close(context.Background())
-				lim := sandbox.Limits{MemoryMiB: 64, Timeout: 5 * time.Minute}
-				if want == "fuel_exhausted" {
-					lim.Fuel = 200_000_000
-				}
 				res, err = mod.Call(context.Background(), []byte(`{"x": 1}`), lim)
 			}
 			if err != nil {

@@ -347,7 +347,7 @@ func wtCheckImports(m *wasmtime.Module) error {
 		}
 		params, results, ok := wtOffered(imp.Module(), name)
 		if !ok {
-			return fmt.Errorf("%w: import %s.%s is not provided by the sandbox (only %s and %s functions are)", ErrInvalidModule, truncateMessage(imp.Module()), truncateMessage(name), wtWasiModule, wtSgdeModule)
+			return fmt.Errorf("%w: import %s.%s is not provided by the sandbox (only %s and %s functions are)", ErrInvalidModule, truncateMessage(imp.Module()), truncateMessage(name), wasiModuleName, wtSgdeModule)
 		}
 		if !wtSameKinds(ft.Params(), params) || !wtSameKinds(ft.Results(), results) {
 			return fmt.Errorf("%w: import %s.%s has the wrong signature", ErrInvalidModule, imp.Module(), name)
@@ -367,13 +367,13 @@ func wtCheckImports(m *wasmtime.Module) error {
 // wtOffered returns the signature of a host function the sandbox provides.
 func wtOffered(module, name string) (params, results []wasmtime.ValKind, ok bool) {
 	switch module {
-	case wtWasiModule:
+	case wasiModuleName:
 		if name == "proc_exit" {
 			return wtSig(wtI32), nil, true
 		}
-		for _, f := range wtWasiFuncs {
+		for _, f := range wasiFuncs {
 			if f.name == name {
-				return f.params, wtSig(wtI32), true
+				return wtKinds(f.params), wtSig(wtI32), true
 			}
 		}
 	case wtSgdeModule:
@@ -426,11 +426,13 @@ func (m *wasmtimeModule) Close(context.Context) error {
 
 // wtCallState is everything one call's host functions share; it is the Store's data.
 type wtCallState struct {
-	wasi      *wtWasiState
+	wasi      *wasiState
 	input     []byte
 	out       callOutput
 	hostPanic string // set when a host function panicked
-	meterTrap error  // ErrFuelExhausted or ErrStackOverflow, from the rewriter's limit imports
+	// stopped: a WASI function found the call's deadline passed or its context ended.
+	stopped   bool
+	meterTrap error // ErrFuelExhausted or ErrStackOverflow, from the rewriter's limit imports
 }
 
 func wtCallStateOf(c *wasmtime.Caller) *wtCallState { return c.Data().(*wtCallState) }
@@ -464,7 +466,7 @@ func (m *wasmtimeModule) Call(ctx context.Context, input []byte, lim Limits) (re
 		return res, errWasmtimeClosed
 	}
 
-	st := &wtCallState{wasi: wtNewWASIState(lim.MaxOutputBytes), input: input, out: callOutput{max: lim.MaxOutputBytes}}
+	st := &wtCallState{wasi: newWASIState(lim.MaxOutputBytes), input: input, out: callOutput{max: lim.MaxOutputBytes}}
 	store := wasmtime.NewStoreWithData(m.engine.engine, st)
 	defer store.Close()
 	store.Limiter(int64(limitPages)*wtPageSize, wtMaxTableElements, -1, -1, -1)
@@ -486,6 +488,20 @@ func (m *wasmtimeModule) Call(ctx context.Context, input []byte, lim Limits) (re
 	// Two ticks more than the timeout needs: the epoch may advance right after this line, and
 	// the deadline is reached when the epoch equals it.
 	store.SetEpochDeadline(uint64(timeout/m.engine.cfg.epochTick) + 2)
+	// The epoch interrupts guest code only: host work stops at the deadline here, and costs
+	// wasmtime fuel as guest instructions would (wasi.go).
+	deadline := time.Now().Add(timeout)
+	st.wasi.work = func(n int64) {
+		if ctx.Err() != nil || !time.Now().Before(deadline) {
+			st.stopped = true
+			panic(errStopped)
+		}
+		if !m.engine.cfg.noFuel && !m.metered {
+			if f, err := store.GetFuel(); err == nil {
+				_ = store.SetFuel(f - min(f, uint64(n)))
+			}
+		}
+	}
 
 	start := time.Now()
 	inst, runErr := m.engine.linker.Instantiate(store, m.mod)
@@ -583,6 +599,9 @@ func wtRun(store *wasmtime.Store, inst *wasmtime.Instance) error {
 // traps is taken to have been refused when its memory ended within one Go heap arena (4 MiB)
 // of the limit. The wazero engine knows it from its allocator.
 func (st *wtCallState) classify(err error, pages, limitPages uint32, lim Limits) error {
+	if st.stopped {
+		return fmt.Errorf("%w: call ran longer than %v", ErrTimeout, lim.Timeout)
+	}
 	if st.hostPanic != "" {
 		return fmt.Errorf("%w: sandbox recovered from %s", ErrTrap, truncateMessage(st.hostPanic))
 	}

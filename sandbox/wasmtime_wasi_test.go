@@ -28,12 +28,12 @@ import (
 func wasiProbeWAT() string {
 	var b strings.Builder
 	b.WriteString("(module\n")
-	for i, f := range wtWasiFuncs {
-		fmt.Fprintf(&b, "  (import %q %q (func $f%d %s (result i32)))\n", wtWasiModule, f.name, i, watParams(f.params))
+	for i, f := range wasiFuncs {
+		fmt.Fprintf(&b, "  (import %q %q (func $f%d %s (result i32)))\n", wasiModuleName, f.name, i, watParams(wtKinds(f.params)))
 	}
 	b.WriteString("  (memory (export \"memory\") 1)\n")
-	for i, f := range wtWasiFuncs {
-		fmt.Fprintf(&b, "  (func (export \"call_%s\") %s (result i32)", f.name, watParams(f.params))
+	for i, f := range wasiFuncs {
+		fmt.Fprintf(&b, "  (func (export \"call_%s\") %s (result i32)", f.name, watParams(wtKinds(f.params)))
 		for j := range f.params {
 			fmt.Fprintf(&b, " local.get %d", j)
 		}
@@ -131,18 +131,18 @@ type probeCall struct {
 }
 
 func (c probeCall) String() string {
-	return fmt.Sprintf("%s%v", wtWasiFuncs[c.fn].name, c.args)
+	return fmt.Sprintf("%s%v", wasiFuncs[c.fn].name, c.args)
 }
 
 // probeSequence draws calls from r. Small fds are favoured so that open descriptors are hit.
 func probeSequence(r *rand.Rand, n int) []probeCall {
 	calls := make([]probeCall, n)
 	for i := range calls {
-		fn := r.Intn(len(wtWasiFuncs))
+		fn := r.Intn(len(wasiFuncs))
 		var args []uint64
-		for j, k := range wtWasiFuncs[fn].params {
+		for j, k := range wasiFuncs[fn].params {
 			switch {
-			case k == wtI64:
+			case k == api.ValueTypeI64:
 				args = append(args, probeI64[r.Intn(len(probeI64))])
 			case j == 0 && r.Intn(2) == 0:
 				args = append(args, uint64(r.Intn(4))) // an fd, usually
@@ -190,7 +190,7 @@ func newWASISides(t *testing.T, wt *Wasmtime) *wasiSides {
 	if s.wasmtimeCompiled, err = wasmtime.NewModule(wt.engine, wasm); err != nil {
 		t.Fatal(err)
 	}
-	s.wtState = &wtCallState{wasi: wtNewWASIState(64)}
+	s.wtState = &wtCallState{wasi: newWASIState(64)}
 	s.wtStore = wasmtime.NewStoreWithData(wt.engine, s.wtState)
 	t.Cleanup(s.wtStore.Close)
 	if err := s.wtStore.SetFuel(1 << 40); err != nil {
@@ -202,22 +202,22 @@ func newWASISides(t *testing.T, wt *Wasmtime) *wasiSides {
 	}
 	init := probeMemory()
 	s.wzMod.Memory().Write(0, init)
-	copy(s.wtMemory(), init)
+	copy(s.wasiMemory(), init)
 	return s
 }
 
-func (s *wasiSides) wtMemory() []byte {
+func (s *wasiSides) wasiMemory() []byte {
 	return s.wtInst.GetExport(s.wtStore, "memory").Memory().UnsafeData(s.wtStore)
 }
 
 // call runs c on both sides and reports the first difference.
 func (s *wasiSides) call(c probeCall) error {
 	s.calls = append(s.calls, c.String())
-	name := "call_" + wtWasiFuncs[c.fn].name
+	name := "call_" + wasiFuncs[c.fn].name
 	wzRes, wzErr := s.wzMod.ExportedFunction(name).Call(s.ctx, c.args...)
 	args := make([]any, len(c.args))
 	for i, a := range c.args {
-		if wtWasiFuncs[c.fn].params[i] == wtI64 {
+		if wasiFuncs[c.fn].params[i] == api.ValueTypeI64 {
 			args[i] = int64(a)
 		} else {
 			args[i] = int32(uint32(a))
@@ -232,7 +232,7 @@ func (s *wasiSides) call(c probeCall) error {
 		return fmt.Errorf("%s: errno wazero %d, wasmtime %d", c, wzRes[0], wtRes)
 	}
 	wzMem, _ := s.wzMod.Memory().Read(0, 65536)
-	if wtMem := s.wtMemory(); !bytes.Equal(wzMem, wtMem) {
+	if wtMem := s.wasiMemory(); !bytes.Equal(wzMem, wtMem) {
 		for i := range wzMem {
 			if wzMem[i] != wtMem[i] {
 				return fmt.Errorf("%s: memory differs from offset %#x: wazero % x, wasmtime % x", c, i, wzMem[i:min(i+16, len(wzMem))], wtMem[i:min(i+16, len(wtMem))])
@@ -272,7 +272,7 @@ func testWasmtime(tb testing.TB) *Wasmtime {
 // instances, so that a broken function is named directly rather than found by the random walk.
 func TestWASIEveryFunction(t *testing.T) {
 	wt := testWasmtime(t)
-	for fn, f := range wtWasiFuncs {
+	for fn, f := range wasiFuncs {
 		for _, fd := range []uint64{0, 1, 2, 3} {
 			t.Run(fmt.Sprintf("%s/fd%d", f.name, fd), func(t *testing.T) {
 				s := newWASISides(t, wt)
@@ -280,7 +280,7 @@ func TestWASIEveryFunction(t *testing.T) {
 				plausible := []uint64{fd, probeIovecs, 3, 0x800, 24, 0x900, 0xa00, 0xb00, 0xc00}
 				for i := range args {
 					args[i] = plausible[i%len(plausible)]
-					if f.params[i] == wtI64 {
+					if f.params[i] == api.ValueTypeI64 {
 						args[i] = 0
 					}
 				}
@@ -325,15 +325,15 @@ func FuzzWASI(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		s := newWASISides(t, testWasmtime(t))
 		for len(data) > 0 {
-			fn := int(data[0]) % len(wtWasiFuncs)
+			fn := int(data[0]) % len(wasiFuncs)
 			data = data[1:]
 			var args []uint64
-			for _, k := range wtWasiFuncs[fn].params {
+			for _, k := range wasiFuncs[fn].params {
 				var b byte
 				if len(data) > 0 {
 					b, data = data[0], data[1:]
 				}
-				if k == wtI64 {
+				if k == api.ValueTypeI64 {
 					args = append(args, probeI64[int(b)%len(probeI64)])
 				} else {
 					args = append(args, uint64(probeI32[int(b)%len(probeI32)]))

@@ -123,7 +123,7 @@ func newWazeroBase(ctx context.Context, what string, closeOnDone bool, opts []Wa
 		rc = rc.WithCompilationCache(cache)
 	}
 	e.rt = wazero.NewRuntimeWithConfig(ctx, rc)
-	if _, err := wasi_snapshot_preview1.Instantiate(ctx, e.rt); err != nil {
+	if err := instantiateWASI(ctx, e.rt); err != nil {
 		_ = e.Close(ctx)
 		return nil, fmt.Errorf("%s: wasi: %w", what, err)
 	}
@@ -147,6 +147,7 @@ func newWazeroBase(ctx context.Context, what string, closeOnDone bool, opts []Wa
 type callKey struct{}
 
 type callState struct {
+	wasi  *wasiState
 	input []byte
 	out   callOutput
 	meter *fuelMeter // metered engine only
@@ -221,12 +222,9 @@ func (e *wazeroEngine) load(ctx context.Context, wasm []byte) (Module, error) {
 	case uint64(info.minPages) > uint64(e.cfg.maxMemoryMiB)*16:
 		return nil, fmt.Errorf("%w: initial memory of %d pages exceeds the engine maximum of %d MiB", ErrMemoryLimit, info.minPages, e.cfg.maxMemoryMiB)
 	}
-	compiled, err := e.rt.CompileModule(ctx, wasm)
+	compiled, err := compileModule(ctx, e.rt, wasm)
 	if err != nil {
-		if ctx.Err() != nil {
-			return nil, ctx.Err()
-		}
-		return nil, fmt.Errorf("%w: %s", ErrInvalidModule, truncateMessage(err.Error()))
+		return nil, err
 	}
 	if err := e.checkImports(compiled, "_start"); err != nil {
 		_ = compiled.Close(ctx)
@@ -309,13 +307,14 @@ func (m *wazeroModule) Call(ctx context.Context, input []byte, lim Limits) (res 
 		return res, fmt.Errorf("call: %w", ctx.Err())
 	}
 
-	state := &callState{input: input, out: callOutput{max: lim.MaxOutputBytes}}
+	wasi := newWASIState(lim.MaxOutputBytes)
+	state := &callState{wasi: wasi, input: input, out: callOutput{max: lim.MaxOutputBytes}}
 	alloc := &limitedAllocator{limit: uint64(limitPages) * pageSize}
-	stdout := &cappedWriter{max: lim.MaxOutputBytes}
-	stderr := &cappedWriter{max: lim.MaxOutputBytes}
+	stdout, stderr := wasi.stdout, wasi.stderr
 
 	callCtx, cancel := context.WithTimeout(ctx, lim.Timeout)
 	defer cancel()
+	wasi.work = stopOnDone(callCtx)
 	callCtx = context.WithValue(callCtx, callKey{}, state)
 	callCtx = experimental.WithMemoryAllocator(callCtx, alloc)
 

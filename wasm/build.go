@@ -36,6 +36,29 @@ const DefaultBuildTimeout = 3 * time.Minute
 // maxBuildLog bounds how much compiler output an error carries.
 const maxBuildLog = 4 << 10
 
+// Bounds of the compiler, which runs as a child process (docs/SECURITY.md): a hostile source can
+// make the Go compiler allocate and write without end (a string constant doubled 26 times makes
+// a 540 MB module with a 4 GB process tree).
+const (
+	// MaxArtifactBytes bounds a built module (the sandbox refuses larger ones too): the linker
+	// cannot write a larger file, and a larger artefact is an error, never cached.
+	MaxArtifactBytes = 64 << 20
+	// DefaultBuildMemoryBytes caps the address space of the go command and of each compiler and
+	// linker it starts (RLIMIT_AS, Linux). 512 MiB is too little for the go command itself; a
+	// cold build of the standard library for wasip1 peaks at about 230 MiB resident.
+	DefaultBuildMemoryBytes = 1 << 30
+	// DefaultCacheMaxBytes bounds the artefact cache; the least recently used entries go first.
+	DefaultCacheMaxBytes = 1 << 30
+	// DefaultGoCacheMaxBytes bounds the compiler's build cache (GOCACHE) the same way; the
+	// standard library for wasip1 takes about 250 MiB of it.
+	DefaultGoCacheMaxBytes = 4 << 30
+)
+
+// buildLimits are the resource limits of one compiler run.
+type buildLimits struct {
+	memory, cpuSeconds, fileBytes uint64
+}
+
 // Artifact is a built code node.
 type Artifact struct {
 	// Wasm is the module. Callers must not modify it.
@@ -63,6 +86,10 @@ type Builder struct {
 	toolchain string
 	parallel  int
 	reactor   bool
+	// Resource bounds: see MaxArtifactBytes and the defaults next to it.
+	memory     uint64
+	cacheMax   int64
+	goCacheMax int64
 
 	bin      string // absolute path of the compiler driver
 	verOnce  sync.Once
@@ -95,6 +122,18 @@ func WithTimeout(d time.Duration) BuilderOption { return func(b *Builder) { b.ti
 
 // WithToolchain chooses the compiler: ToolchainAuto, ToolchainGo or ToolchainTinyGo.
 func WithToolchain(name string) BuilderOption { return func(b *Builder) { b.toolchain = name } }
+
+// WithBuildMemory caps the address space of each compiler process (default
+// DefaultBuildMemoryBytes; Linux only).
+func WithBuildMemory(bytes uint64) BuilderOption { return func(b *Builder) { b.memory = bytes } }
+
+// WithCacheLimits bounds the artefact cache and the compiler's build cache in bytes (defaults
+// DefaultCacheMaxBytes and DefaultGoCacheMaxBytes); after each compilation the least recently
+// used files of each go until it is within its bound. The build cache is bounded only when it
+// is sgde's own (CacheRoot()/gocache), not one given by SGDE_GOCACHE or WithGoCache.
+func WithCacheLimits(artifacts, goCache int64) BuilderOption {
+	return func(b *Builder) { b.cacheMax, b.goCacheMax = artifacts, goCache }
+}
 
 // WithParallel bounds how many compilations one Builder runs at once (default 2).
 func WithParallel(n int) BuilderOption { return func(b *Builder) { b.parallel = n } }
@@ -133,16 +172,24 @@ func CacheRoot() (string, error) {
 // cache the tests were compiled into), else CacheRoot()/gocache.
 func NewBuilder(opts ...BuilderOption) (*Builder, error) {
 	root, rootErr := CacheRoot()
-	b := &Builder{timeout: DefaultBuildTimeout, parallel: 2, inflight: map[string]*flight{}}
+	b := &Builder{timeout: DefaultBuildTimeout, parallel: 2, inflight: map[string]*flight{},
+		memory: DefaultBuildMemoryBytes, cacheMax: DefaultCacheMaxBytes, goCacheMax: DefaultGoCacheMaxBytes}
+	var ownGoCache string
 	if rootErr == nil {
 		b.cacheDir = filepath.Join(root, "artifacts")
 		b.goCache = filepath.Join(root, "gocache")
+		ownGoCache = b.goCache
 	}
 	if d := os.Getenv("SGDE_GOCACHE"); d != "" {
 		b.goCache = d
 	}
 	for _, o := range opts {
 		o(b)
+	}
+	if b.goCache != ownGoCache {
+		// Someone else's build cache (the tests share the Go cache they were compiled into):
+		// its owner bounds it, and walking it after every build would be slow.
+		b.goCacheMax = 0
 	}
 	if b.goCache == "" {
 		if rootErr != nil {
@@ -275,6 +322,7 @@ func (b *Builder) Build(ctx context.Context, src []byte, name string) (*Artifact
 
 	if b.cacheDir != "" {
 		if wasm, sum, ok := readCache(b.cacheDir, key); ok {
+			touch(cachePath(b.cacheDir, key)) // recently used: evicted last
 			art.Wasm, art.Digest, art.CacheHit = wasm, sum, true
 			art.Duration = time.Since(start)
 			f.art = art
@@ -290,7 +338,9 @@ func (b *Builder) Build(ctx context.Context, src []byte, name string) (*Artifact
 	if b.cacheDir != "" {
 		// A cache that cannot be written costs speed, never correctness.
 		_ = writeCache(b.cacheDir, key, wasm)
+		trimDir(b.cacheDir, b.cacheMax)
 	}
+	trimDir(b.goCache, b.goCacheMax)
 	art.Duration = time.Since(start)
 	f.art = art
 	return art, nil
@@ -332,7 +382,11 @@ func (b *Builder) compile(ctx context.Context, src []byte, name string) ([]byte,
 		log = nodeFileRef.ReplaceAllString(log, name)
 		return nil, fmt.Errorf("build %s: %w: %s", name, ErrBuildFailed, truncate([]byte(log), maxBuildLog))
 	}
-	wasm, err := os.ReadFile(filepath.Join(nodeDir, "node.wasm"))
+	modPath := filepath.Join(nodeDir, "node.wasm")
+	if fi, err := os.Stat(modPath); err == nil && fi.Size() > MaxArtifactBytes {
+		return nil, fmt.Errorf("build %s: %w: module is %d bytes, the limit is %d", name, ErrBuildFailed, fi.Size(), MaxArtifactBytes)
+	}
+	wasm, err := os.ReadFile(modPath)
 	if err != nil {
 		return nil, fmt.Errorf("build %s: compiler wrote no module: %w: %w", name, err, ErrBuildFailed)
 	}
@@ -389,7 +443,10 @@ func (b *Builder) run(ctx context.Context, tmp, dir string, args ...string) ([]b
 	if err := os.WriteFile(filepath.Join(telemetry, "mode"), []byte("off"), 0o600); err != nil {
 		return nil, err
 	}
-	cmd := exec.CommandContext(ctx, b.bin, args...)
+	// A file as large as the largest artefact: the module and every build-cache object.
+	lim := buildLimits{memory: b.memory, cpuSeconds: uint64(max(b.timeout/time.Second, 1)), fileBytes: MaxArtifactBytes}
+	bin, argv := limitedCommand(b.bin, args, lim)
+	cmd := exec.CommandContext(ctx, bin, argv...)
 	cmd.Dir = dir
 	cmd.Env = []string{
 		"PATH=" + filepath.Dir(b.bin) + string(os.PathListSeparator) + "/usr/bin:/bin",
@@ -407,6 +464,8 @@ func (b *Builder) run(ctx context.Context, tmp, dir string, args ...string) ([]b
 		"GOTELEMETRY=off",
 		"GOWORK=off",
 		"CGO_ENABLED=0",
+		// The garbage collector works harder before a compiler reaches its address-space cap.
+		fmt.Sprintf("GOMEMLIMIT=%d", b.memory/2),
 		"GOOS=wasip1",
 		"GOARCH=wasm",
 	}
@@ -415,7 +474,15 @@ func (b *Builder) run(ctx context.Context, tmp, dir string, args ...string) ([]b
 	cmd.Stdout, cmd.Stderr = &out, &out
 	setProcessGroup(cmd)
 	cmd.WaitDelay = 5 * time.Second
-	err := cmd.Run()
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	if err := limitChild(cmd.Process.Pid, lim); err != nil {
+		_ = cmd.Cancel()
+		_ = cmd.Wait()
+		return nil, err
+	}
+	err := cmd.Wait()
 	return out.Bytes(), err
 }
 

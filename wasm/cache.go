@@ -5,10 +5,13 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // The artefact cache maps a key (source, SDK, toolchain and flags) to a module. Each entry is one
@@ -93,4 +96,49 @@ func writeCache(dir, key string, wasm []byte) error {
 		_ = os.Remove(f.Name())
 	}
 	return err
+}
+
+// touch marks a cache file as just used, so that trimDir evicts it last.
+func touch(p string) {
+	now := time.Now()
+	_ = os.Chtimes(p, now, now)
+}
+
+// trimDir removes the least recently modified regular files under dir until what is left takes
+// at most maxBytes (nothing when maxBytes <= 0). Both caches treat a missing file as a miss, so
+// eviction costs a rebuild at worst. Errors are ignored: a cache that cannot be trimmed costs
+// disk, never correctness.
+func trimDir(dir string, maxBytes int64) {
+	if dir == "" || maxBytes <= 0 {
+		return
+	}
+	type file struct {
+		path string
+		size int64
+		mod  time.Time
+	}
+	var files []file
+	var total int64
+	_ = filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || !d.Type().IsRegular() {
+			return nil
+		}
+		if fi, err := d.Info(); err == nil {
+			files = append(files, file{p, fi.Size(), fi.ModTime()})
+			total += fi.Size()
+		}
+		return nil
+	})
+	if total <= maxBytes {
+		return
+	}
+	sort.Slice(files, func(i, j int) bool { return files[i].mod.Before(files[j].mod) })
+	for _, f := range files {
+		if total <= maxBytes {
+			break
+		}
+		if os.Remove(f.path) == nil {
+			total -= f.size
+		}
+	}
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -148,7 +149,13 @@ func runExec(c *cli.Context) error {
 		return withCode(exitFailure, err)
 	}
 	defer engine.Close(ctx)
-	mod, err := engine.Load(ctx, module)
+	// Loading runs under the call's limits too: a reactor's initialisation gets the call's fuel,
+	// memory and timeout (each at most the default), and the whole load, compilation included,
+	// gets the call's timeout on top of DefaultTimeout for compiling (a module within the
+	// structural limits compiles well within that).
+	loadCtx, cancelLoad := context.WithTimeout(sandbox.WithLoadLimits(ctx, lim), lim.Timeout+sandbox.DefaultTimeout)
+	mod, err := engine.Load(loadCtx, module)
+	cancelLoad()
 	if err != nil {
 		if jsonOut {
 			writeJSONLine(c.App.Writer, execLine{Error: &execError{Kind: kindOf(err), Message: err.Error()}})

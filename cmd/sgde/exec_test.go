@@ -1,6 +1,8 @@
 package main
 
 import (
+	"bytes"
+	"context"
 	"encoding/json"
 	"os"
 	"os/exec"
@@ -8,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/sgde-project/sgde/wasm"
 )
@@ -145,5 +148,35 @@ func TestBuildCommand(t *testing.T) {
 		if code != exitOK || !strings.Contains(out, "Example") || !strings.Contains(out, "sgde "+cmd) {
 			t.Errorf("%s --help: exit %d, output:\n%s", cmd, code, out)
 		}
+	}
+}
+
+// TestExecCancelEndsHostCalls: when the context of `sgde exec` ends (SIGINT and SIGTERM cancel
+// it in main), a call busy in host functions ends within a second, whatever its own limits say.
+func TestExecCancelEndsHostCalls(t *testing.T) {
+	warmCache(t)
+	for _, f := range []string{"random_get_loop.wasm", "fd_write_iovecs.wasm", "init_random_get.wasm"} {
+		t.Run(f, func(t *testing.T) {
+			ctx, cancel := context.WithCancel(context.Background())
+			var out, errOut bytes.Buffer
+			done := make(chan int, 1)
+			go func() {
+				done <- run(ctx, []string{"sgde", "exec", filepath.Join(hostileDir, f), "--input", "{}", "--timeout", "60s", "--json"}, &out, &errOut)
+			}()
+			time.Sleep(500 * time.Millisecond)
+			cancel()
+			start := time.Now()
+			select {
+			case code := <-done:
+				if took := time.Since(start); took > time.Second {
+					t.Errorf("exec returned %v after its context ended, more than 1s", took)
+				}
+				if code == exitOK {
+					t.Errorf("exit %d after cancellation; stdout %s", code, out.String())
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatal("exec did not return within 10s of its context ending")
+			}
+		})
 	}
 }

@@ -79,6 +79,23 @@ func (c *clocks) walltime() (int64, int32) {
 // snapshot (for example one representative call, so that lazily built caches are baked in);
 // whatever state it leaves is what every instance of the snapshot starts from.
 func Take(ctx context.Context, rt wazero.Runtime, wasm []byte, fuel int64, cfg wazero.ModuleConfig, warm func(context.Context, api.Module) error) (*Image, error) {
+	return TakeMetered(ctx, rt, wasm, &fixedMeter{fuel: fuel}, cfg, warm)
+}
+
+// fixedMeter gives a run all its fuel at once.
+type fixedMeter struct {
+	fuel int64
+	g    api.MutableGlobal
+}
+
+func (f *fixedMeter) Start(g api.MutableGlobal) { f.g = g; g.Set(uint64(f.fuel)) }
+
+func (f *fixedMeter) Used() int64 { return f.fuel - int64(f.g.Get()) }
+
+// TakeMetered is Take with the fuel of _initialize (and warm) given and accounted for by meter,
+// as Pool.Call does with CallOptions.Meter: a host that hands out the budget in slices can check
+// a deadline between them. Running out of fuel (rewrite.ErrOutOfFuel) is ErrInitFuel.
+func TakeMetered(ctx context.Context, rt wazero.Runtime, wasm []byte, meter Meter, cfg wazero.ModuleConfig, warm func(context.Context, api.Module) error) (*Image, error) {
 	m, err := wasmbin.Decode(wasm)
 	if err != nil {
 		return nil, fmt.Errorf("snapshot: %w: %w", ErrUnsupported, err)
@@ -95,6 +112,10 @@ func Take(ctx context.Context, rt wazero.Runtime, wasm []byte, fuel int64, cfg w
 	}
 	if _, ok := exportIndex(m, rewrite.ExportFuel, wasmbin.KindGlobal); !ok {
 		return nil, fmt.Errorf("snapshot: %w: module is not metered", ErrUnsupported)
+	}
+	if m.Start != nil {
+		// A start section would run again on every fresh pooled instance, after the snapshot.
+		return nil, fmt.Errorf("snapshot: %w: the module has a start section", ErrUnsupported)
 	}
 	if err := checkRestorable(m); err != nil {
 		return nil, fmt.Errorf("snapshot: %w: %w", ErrUnsupported, err)
@@ -135,10 +156,10 @@ func Take(ctx context.Context, rt wazero.Runtime, wasm []byte, fuel int64, cfg w
 	if !ok {
 		return nil, fmt.Errorf("snapshot: %w: %s is not a mutable global", ErrUnsupported, rewrite.ExportFuel)
 	}
-	fuelG.Set(uint64(fuel))
+	meter.Start(fuelG)
 	if _, err := mod.ExportedFunction(InitExport).Call(ctx); err != nil {
 		if errors.Is(err, rewrite.ErrOutOfFuel) {
-			return nil, fmt.Errorf("snapshot: %w after %d fuel", ErrInitFuel, fuel)
+			return nil, fmt.Errorf("snapshot: %w after %d fuel", ErrInitFuel, meter.Used())
 		}
 		return nil, fmt.Errorf("snapshot: %s: %w", InitExport, err)
 	}
@@ -150,7 +171,7 @@ func Take(ctx context.Context, rt wazero.Runtime, wasm []byte, fuel int64, cfg w
 			return nil, fmt.Errorf("snapshot: warm-up: %w", ErrInitFuel)
 		}
 	}
-	im := &Image{Fuel: uint64(fuel - int64(fuelG.Get())), Nanotime: clk.nano + 1e6, Walltime: clk.wall + 1e6}
+	im := &Image{Fuel: uint64(meter.Used()), Nanotime: clk.nano + 1e6, Walltime: clk.wall + 1e6}
 	memory := mod.Memory()
 	size := memory.Size()
 	image, ok := memory.Read(0, size)

@@ -1,0 +1,10 @@
+//go:build !linux
+
+package wasm
+
+// limitChild does nothing where prlimit(2) does not exist: the compiler is bounded by the build
+// timeout, the process-group kill and the artefact size check only.
+func limitChild(int, buildLimits) error { return nil }
+
+// limitedCommand runs bin uncapped where there is no ulimit -v to rely on.
+func limitedCommand(bin string, args []string, _ buildLimits) (string, []string) { return bin, args }
