@@ -18,6 +18,8 @@ import (
 // one value only. strict rejects unknown fields (the run API); the chat API accepts the many
 // fields OpenAI clients send.
 func (s *Server) decodeBody(w http.ResponseWriter, r *http.Request, v any, strict bool) *apiError {
+	lift := bodyDeadline(w, s.opts.BodyTimeout) // a client trickling its body cannot hold the handler
+	defer lift()
 	body := http.MaxBytesReader(w, r.Body, s.opts.MaxBodyBytes)
 	dec := json.NewDecoder(body)
 	dec.UseNumber()

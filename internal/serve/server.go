@@ -88,6 +88,12 @@ type Options struct {
 	// code does not build is refused (New fails, Reload keeps the old set) and no first request
 	// waits for a build. /readyz is not ready before New returns, so never before the builds.
 	PreparePlan func(ctx context.Context, p *plans.Plan, engine string) error
+	// BodyTimeout bounds the time a client takes to send a request body; 0 means
+	// DefaultBodyTimeout.
+	BodyTimeout time.Duration
+	// MaxUnauthConns caps connections that have not yet carried an authenticated request; 0
+	// means DefaultMaxUnauthConns.
+	MaxUnauthConns int
 	// NoStudent says no student endpoint is configured: a plan with llm nodes could only fail,
 	// so loading one fails (New refuses to start, Reload keeps the old set) with a message
 	// naming the plan.
@@ -106,6 +112,7 @@ type Server struct {
 	handler  http.Handler
 	ops      http.Handler
 	tracer   oteltrace.Tracer
+	gate     *connGate
 	quotas   Quotas       // Options.Quotas, else local
 	local    *localQuotas // the fallback of a shared Quotas that fails open
 }
@@ -144,6 +151,12 @@ func New(opts Options) (*Server, error) {
 	if opts.DrainTimeout <= 0 {
 		opts.DrainTimeout = DefaultDrainTimeout
 	}
+	if opts.BodyTimeout <= 0 {
+		opts.BodyTimeout = DefaultBodyTimeout
+	}
+	if opts.MaxUnauthConns <= 0 {
+		opts.MaxUnauthConns = DefaultMaxUnauthConns
+	}
 	log := opts.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -159,7 +172,7 @@ func New(opts Options) (*Server, error) {
 	if tp == nil {
 		tp = noop.NewTracerProvider()
 	}
-	s := &Server{opts: opts, log: log, m: newMetrics(), states: map[*Tenant]*tenantState{},
+	s := &Server{opts: opts, log: log, m: newMetrics(), states: map[*Tenant]*tenantState{}, gate: newConnGate(opts.MaxUnauthConns),
 		tracer: tp.Tracer("github.com/sgde-project/sgde/internal/serve")}
 	for _, t := range opts.Tenants.list {
 		s.states[t] = &tenantState{t: t, runners: map[string]*tenantRunner{}}
@@ -298,9 +311,13 @@ func (s *Server) api(endpoint string, h func(http.ResponseWriter, *http.Request,
 		}()
 		err := s.authenticate(r, c)
 		if err == nil {
+			s.gate.authenticated(r)
 			err = h(w, r, c)
 		}
 		if err != nil {
+			// Refused from the headers (the body is never read) or while reading it: never
+			// wait for the rest of a body before answering.
+			refuseBody(w, r)
 			c.status = err.status
 			if c.kind == "" {
 				c.kind = err.Code
@@ -536,7 +553,7 @@ func (s *Server) ServeWithOps(ctx context.Context, api, ops net.Listener) error 
 	newHTTP := func(h http.Handler) *http.Server {
 		return &http.Server{
 			Handler:           h,
-			ReadHeaderTimeout: 10 * time.Second,
+			ReadHeaderTimeout: HeaderTimeout,
 			IdleTimeout:       2 * time.Minute,
 			ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 		}
@@ -547,6 +564,8 @@ func (s *Server) ServeWithOps(ctx context.Context, api, ops net.Listener) error 
 	}
 	errc := make(chan served, 2)
 	apiHS := newHTTP(s.handler)
+	// The API listener admits a bounded number of connections that have not authenticated.
+	apiHS.ConnState, apiHS.ConnContext = s.gate.connState, s.gate.connContext
 	go func() { errc <- served{"api", apiHS.Serve(api)} }()
 	running := 1
 	var opsHS *http.Server

@@ -70,9 +70,9 @@ func (e *LimitError) Unwrap() error { return ErrLimit }
 // Shape is the structural figures of a module that Check compares with the limits.
 type Shape struct {
 	Functions, Types, Imports, Exports, Globals, Tables uint64
-	DataSegments, ElemSegments                         uint64
-	TableElements                                      uint64 // sum of declared minimums
-	CodeBytes                                          uint64
+	DataSegments, ElemSegments                          uint64
+	TableElements                                       uint64 // sum of declared minimums
+	CodeBytes                                           uint64
 	// The largest figure of any one function.
 	BodyBytes, Nesting, Locals, BrTable, Calls uint64
 }
