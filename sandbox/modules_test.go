@@ -150,6 +150,46 @@ func wasiLoop(fn string, typ uint64, pages uint64, code ...byte) []byte {
 		section(10, vec(body(cat([]byte{0x03, 0x40}, code, []byte{0x1a, 0x0c, 0x00, 0x0b})...))))
 }
 
+// poolState is a reactor whose every call reports, in its output, state a pooled instance
+// could carry from one call into the next: the errno of a write to stdout, a clock reading, a
+// random byte and the errno of closing stdout, which it then leaves closed. Each is one letter,
+// 'a' + value. A call on a clean instance always answers {"output":{"s":"aaXYaaaa"}}.
+func poolState(start bool) []byte {
+	i64 := byte(0x7e)
+	ts := section(1, vec(functype(nil, nil), functype([]byte{i32, i32}, nil), functype([]byte{i32}, nil),
+		functype([]byte{i32}, []byte{i32}), functype([]byte{i32, i32}, []byte{i32}),
+		functype([]byte{i32, i32, i32, i32}, []byte{i32}), functype([]byte{i32, i64, i32}, []byte{i32})))
+	// storeLetter stores 'a' + (the i32 on the stack & 15) at address at.
+	letter := func(at int64, value ...byte) []byte {
+		return cat(i32const(at), value, i32const(15), []byte{0x71}, i32const('a'), []byte{0x6a, 0x3a, 0x00, 0x00})
+	}
+	call := func(f byte) []byte { return []byte{0x10, f} }
+	code := cat(
+		letter(16, cat(i32const(1), i32const(1024), i32const(1), i32const(1040), call(0))...), // fd_write(1, iov, 1, &n)
+		cat(i32const(1), []byte{0x42, 0x00}, i32const(1048), call(1), []byte{0x1a}), // clock_time_get(1, 0, &t)
+		letter(17, cat(i32const(1048), []byte{0x29, 0x03, 0x00, 0x42}, sleb(1_000_000), []byte{0x80, 0xa7})...), // t / 1e6
+		cat(i32const(1056), i32const(1), call(2), []byte{0x1a}), // random_get(&r, 1)
+		letter(18, cat(i32const(1056), []byte{0x2d, 0x00, 0x00})...),
+		letter(19, cat(i32const(1), call(3))...), // fd_close(1)
+		cat(i32const(0), i32const(27), call(4)), // output_write(0, 27)
+	)
+	sections := [][]byte{ts,
+		section(2, vec(importFunc("wasi_snapshot_preview1", "fd_write", 5), importFunc("wasi_snapshot_preview1", "clock_time_get", 6),
+			importFunc("wasi_snapshot_preview1", "random_get", 4), importFunc("wasi_snapshot_preview1", "fd_close", 3),
+			importFunc("sgde", "output_write", 1))),
+		section(3, vec(uleb(0), uleb(0))),
+		section(5, vec(memLimits(1))),
+		section(7, vec(exportFunc("_initialize", 5), exportFunc("sgde_call", 6), exportMem("memory"))),
+	}
+	if start {
+		sections = append(sections, section(8, uleb(5)))
+	}
+	sections = append(sections,
+		section(10, vec(body(), body(code...))),
+		section(11, vec(data(0, `{"output":{"s":"aaaaaaaa"}}`), cat([]byte{0x00}, i32const(1024), []byte{0x0b}, uleb(8), []byte{0, 0, 0, 0, 1, 0, 0, 0}))))
+	return module(sections...)
+}
+
 func hostileModules() map[string][]byte {
 	randomGet := cat(i32const(0), i32const(64<<20), []byte{0x10, 0x00})
 	call0 := []byte{0x10, 0x00}
@@ -238,6 +278,11 @@ func hostileModules() map[string][]byte {
 			section(5, vec(memLimits(1024))),
 			section(7, vec(exportFunc("_initialize", 1), exportFunc("sgde_call", 2), exportMem("memory"))),
 			section(10, vec(body(cat([]byte{0x03, 0x40}, randomGet, []byte{0x1a, 0x0c, 0x00, 0x0b})...), body()))),
+		// A reactor that leaves stdout closed and reads clocks and randomness: pooled calls
+		// must all answer the same (TestPooledStateDoesNotLeak); one with a start section is
+		// refused for pooling, since its start would run again on every fresh instance.
+		"pool_state.wasm":       poolState(false),
+		"pool_start_state.wasm": poolState(true),
 		// proc_exit(7).
 		"proc_exit.wasm": module(types,
 			section(2, vec(importFunc("wasi_snapshot_preview1", "proc_exit", 2))),
