@@ -165,13 +165,13 @@ func poolState(start bool) []byte {
 	}
 	call := func(f byte) []byte { return []byte{0x10, f} }
 	code := cat(
-		letter(16, cat(i32const(1), i32const(1024), i32const(1), i32const(1040), call(0))...), // fd_write(1, iov, 1, &n)
-		cat(i32const(1), []byte{0x42, 0x00}, i32const(1048), call(1), []byte{0x1a}), // clock_time_get(1, 0, &t)
+		letter(16, cat(i32const(1), i32const(1024), i32const(1), i32const(1040), call(0))...),                   // fd_write(1, iov, 1, &n)
+		cat(i32const(1), []byte{0x42, 0x00}, i32const(1048), call(1), []byte{0x1a}),                             // clock_time_get(1, 0, &t)
 		letter(17, cat(i32const(1048), []byte{0x29, 0x03, 0x00, 0x42}, sleb(1_000_000), []byte{0x80, 0xa7})...), // t / 1e6
-		cat(i32const(1056), i32const(1), call(2), []byte{0x1a}), // random_get(&r, 1)
+		cat(i32const(1056), i32const(1), call(2), []byte{0x1a}),                                                 // random_get(&r, 1)
 		letter(18, cat(i32const(1056), []byte{0x2d, 0x00, 0x00})...),
 		letter(19, cat(i32const(1), call(3))...), // fd_close(1)
-		cat(i32const(0), i32const(27), call(4)), // output_write(0, 27)
+		cat(i32const(0), i32const(27), call(4)),  // output_write(0, 27)
 	)
 	sections := [][]byte{ts,
 		section(2, vec(importFunc("wasi_snapshot_preview1", "fd_write", 5), importFunc("wasi_snapshot_preview1", "clock_time_get", 6),
