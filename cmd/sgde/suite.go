@@ -63,6 +63,10 @@ func runSuite(c *cli.Context) error {
 	for _, f := range fams {
 		data = append(data, f.Data)
 	}
+	// Reference programs generated for some families (testdata/NAME/programs) complete the
+	// simulator's knowledge of those items: program-aided requests for them are simulated.
+	progs, _ := filepath.Glob(filepath.Join("testdata", name, "programs", "*.jsonl"))
+	data = append(data, progs...)
 	k, err := simulator.LoadKnowledgeFiles(data...)
 	if err != nil {
 		return fmt.Errorf("demo --suite: %w", err)

@@ -23,6 +23,8 @@ func env(t *testing.T, fams []Family) *runtime.Runner {
 	for _, f := range fams {
 		data = append(data, f.Data)
 	}
+	progs, _ := filepath.Glob("../../testdata/bbh/programs/*.jsonl")
+	data = append(data, progs...)
 	k, err := simulator.LoadKnowledgeFiles(data...)
 	if err != nil {
 		t.Fatal(err)

@@ -37,7 +37,7 @@ func textEvidence(rows [][3]string) []NodeEvidence {
 }
 
 func TestLibraryDecidesFromTraces(t *testing.T) {
-	var boolRows, optRows, freeRows [][3]string
+	var boolRows, optRows, freeRows, countRows [][3]string
 	for i := range 8 {
 		q := "not ( True and False ) or False is"
 		if i%2 == 1 {
@@ -50,6 +50,7 @@ func TestLibraryDecidesFromTraces(t *testing.T) {
 		}
 		boolRows = append(boolRows, [3]string{q, reply, want})
 		optRows = append(optRows, [3]string{fmt.Sprintf("Which one is it, case %d?\nOptions:\n(A) x\n(B) y", i), map[bool]string{true: "The answer is (A).", false: "(B)"}[i < 4], "(B)"})
+		countRows = append(countRows, [3]string{fmt.Sprintf("I have %d pears and a fig. How many fruits do I have?", i+2), map[bool]string{true: "7", false: fmt.Sprint(i + 3)}[i < 3], fmt.Sprint(i + 3)})
 		freeRows = append(freeRows, [3]string{fmt.Sprintf("Name a colour, case %d.", i), map[bool]string{true: "red", false: "blue"}[i < 3], "blue"})
 	}
 	tests := []struct {
@@ -64,6 +65,8 @@ func TestLibraryDecidesFromTraces(t *testing.T) {
 		{"computable from text", boolRows, "bool_eval", []string{"step by step"}, nil},
 		// Option labels, replies in other words: chain of thought and the option parser.
 		{"option answers", optRows, "step by step", []string{"option"}, []string{"vetted solver"}},
+		// Numeric labels a text node gets wrong: program-aided offload, alone and voted.
+		{"numbers", countRows, "write the program", []string{"5 samples voting", "step by step"}, []string{"vetted solver"}},
 		// Free text no solver computes: no offload, chain of thought first.
 		{"free text", freeRows, "step by step", nil, []string{"vetted solver", "option"}},
 	}

@@ -170,7 +170,8 @@ func llmCandidates(p *plans.Plan, n plans.Node, ev NodeEvidence, d diagnosis, in
 	refs := dedupe(inputRef.FindAllString(n.LLM.Prompt, -1))
 	examples := allExamples(ev)
 	shape := shapeOf(examples)
-	numeric := n.LLM.Parser.Type == plans.ParserNumber || n.LLM.Parser.Type == plans.ParserInteger ||
+	numericParser := n.LLM.Parser.Type == plans.ParserNumber || n.LLM.Parser.Type == plans.ParserInteger
+	numeric := numericParser ||
 		(shape.kind == "number" && (n.LLM.Parser.Type == plans.ParserText || n.LLM.Parser.Type == plans.ParserRegex))
 	// Full offload: a vetted solver computes the expected answers from the question alone, so
 	// the node needs no student call at all.
@@ -189,17 +190,28 @@ func llmCandidates(p *plans.Plan, n plans.Node, ev NodeEvidence, d diagnosis, in
 	}
 	if numeric && inConsensus == "" && allowed(edit.Offload) && len(refs) > 0 && d.wrongValue+d.parseErr > 0 {
 		m := library.ArithProgram()
-		add(10, fmt.Sprintf("%s gets %d numbers wrong: let the student write the program and the sandbox do the arithmetic", n.ID, d.wrongValue),
-			edit.Edit{
-				Action: edit.Offload, Node: n.ID, ID: n.ID + "_eval",
-				Prompt:      library.ProgramPrompt(strings.Join(refs, "\n")),
-				Parser:      &plans.Parser{Type: plans.ParserCode},
-				Examples:    []plans.Example{},
-				Source:      m.Source,
-				Inputs:      map[string]string{"program": n.ID},
-				Outputs:     m.Outputs,
-				OutputField: m.Result,
-			})
+		off := edit.Edit{
+			Action: edit.Offload, Node: n.ID, ID: n.ID + "_eval",
+			Prompt:      library.ProgramPrompt(strings.Join(refs, "\n")),
+			Parser:      &plans.Parser{Type: plans.ParserCode},
+			Examples:    []plans.Example{},
+			Source:      m.Source,
+			Inputs:      map[string]string{"program": n.ID},
+			Outputs:     m.Outputs,
+			OutputField: m.Result,
+		}
+		add(10, fmt.Sprintf("%s gets %d numbers wrong: let the student write the program and the sandbox do the arithmetic", n.ID, d.wrongValue), off)
+		// The same with a vote over programs from the start: a student that writes a wrong
+		// program now and then errs differently per sample, and a compile that first adopted
+		// another fix (reasoning step by step, say) would otherwise never compare against it.
+		// Nodes with a number parser (word-problem plans) keep their established path: offload
+		// first, then consensus grown round by round.
+		if allowed(edit.Consensus) && !numericParser {
+			size := library.ConsensusSizes()[1]
+			add(11, fmt.Sprintf("%s gets %d numbers wrong: programs evaluated in the sandbox, %d samples voting", n.ID, d.wrongValue, size), off,
+				edit.Edit{Action: edit.Consensus, Node: n.ID, Members: []string{n.ID, off.ID}, N: size,
+					Perturbations: ptr(library.Perturbations(size)), Vote: ptr(library.Vote(plans.TypeNumber))})
+		}
 	}
 	// Chain of thought: the node answers in one step and gets values wrong; ask for reasoning
 	// and take the answer out of its last sentence. Held-out risk decides whether it helps.
@@ -224,7 +236,7 @@ func llmCandidates(p *plans.Plan, n plans.Node, ev NodeEvidence, d diagnosis, in
 	if allowed(edit.Consensus) && inConsensus == "" {
 		members := chain(p, n.ID)
 		vt := plans.TypeNumber
-		if !numeric && len(members) == 1 {
+		if !numericParser && len(members) == 1 {
 			vt = plans.TypeString
 		}
 		for _, size := range library.ConsensusSizes() {

@@ -116,14 +116,37 @@ func LoadKnowledgeFiles(paths ...string) (*Knowledge, error) {
 	return all, nil
 }
 
-// merge adds o's entries that k does not know yet.
+// merge adds o's entries that k does not know yet. A question k knows already keeps its label,
+// and gains the reference program or the recorded outputs it lacked: a file of generated
+// reference programs (testdata/bbh/programs) completes the recorded BBH items.
 func (k *Knowledge) merge(o *Knowledge) {
+	var at map[string]int
 	for _, e := range o.entries {
-		if k.seen[e.squeeze] {
-			k.duplicates++
+		if !k.seen[e.squeeze] {
+			k.add(e)
 			continue
 		}
-		k.add(e)
+		if at == nil {
+			at = make(map[string]int, len(k.entries))
+			for i, x := range k.entries {
+				at[x.squeeze] = i
+			}
+		}
+		x := &k.entries[at[e.squeeze]]
+		completed := false
+		if x.rec.Program == "" && e.rec.Program != "" {
+			x.rec.Program, x.steps = e.rec.Program, e.steps
+			k.noProgram--
+			completed = true
+		}
+		if len(x.rec.Recorded) == 0 && len(e.rec.Recorded) > 0 {
+			x.rec.Recorded, x.rec.RecordedModel = e.rec.Recorded, e.rec.RecordedModel
+			k.recorded++
+			completed = true
+		}
+		if !completed {
+			k.duplicates++
+		}
 	}
 	k.duplicates += o.duplicates
 }

@@ -36,6 +36,15 @@ func TestLoadBBHAndGSM8K(t *testing.T) {
 			t.Fatalf("item %d (%q) found as %d %v", i, r.Input, j, ok)
 		}
 	}
+	// Generated reference programs complete the recorded items instead of duplicating them.
+	withProgs, err := LoadKnowledgeFiles("../../testdata/bbh/object_counting.jsonl", "../../testdata/bbh/programs/object_counting.jsonl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if withProgs.Len() != 150 || withProgs.WithoutProgram() != 0 || withProgs.WithRecorded() != 150 || withProgs.Duplicates() != 0 ||
+		withProgs.Record(0).Program == "" || withProgs.Record(0).Recorded[ModeCoT] == "" {
+		t.Fatalf("merged: len %d without program %d recorded %d dup %d", withProgs.Len(), withProgs.WithoutProgram(), withProgs.WithRecorded(), withProgs.Duplicates())
+	}
 	g, err := LoadKnowledgeFiles("../../testdata/gsm8k/slice.jsonl", "../../testdata/gsm-hard/slice.jsonl")
 	if err != nil {
 		t.Fatal(err)
