@@ -10,13 +10,23 @@ import (
 
 	"github.com/sgde-project/sgde/compiler/edit"
 	"github.com/sgde-project/sgde/compiler/library"
+	"github.com/sgde-project/sgde/compiler/synth"
 	"github.com/sgde-project/sgde/plans"
 )
 
 // Library is the offline, deterministic teacher: it reads the traces, diagnoses each node, and
 // proposes entries of the vetted catalogue (package library) in a fixed order of priority. The
 // same plan and traces always give the same candidates in the same order.
-type Library struct{}
+type Library struct {
+	// Synthesis makes the teacher search for a program over vetted primitives that reproduces
+	// the training labels from the plan input (package synth) and propose it as a code node.
+	Synthesis bool
+	// SynthOptions bounds that search (zero: synth's defaults).
+	SynthOptions synth.Options
+	// NoCatalogue leaves out the catalogue's code modules (vetted solvers and the program
+	// evaluator), so that only synthesised code is proposed.
+	NoCatalogue bool
+}
 
 // NewLibrary returns the library teacher.
 func NewLibrary() Library { return Library{} }
@@ -55,7 +65,7 @@ var inputRef = regexp.MustCompile(`\{\{\s*(inputs\.[A-Za-z0-9_\-]+)\s*\}\}`)
 // in later rounds while it keeps paying), and few-shot demonstrations bootstrapped from the
 // student's own successful traces. Candidates whose plan
 // was already tried are skipped, so that later rounds move on to the next catalogue entry.
-func (Library) Propose(ctx context.Context, in Input) (Proposal, error) {
+func (l Library) Propose(ctx context.Context, in Input) (Proposal, error) {
 	if err := ctx.Err(); err != nil {
 		return Proposal{}, err
 	}
@@ -85,6 +95,9 @@ func (Library) Propose(ctx context.Context, in Input) (Proposal, error) {
 		// Candidates of one group (the consensus sizes for one node) are alternatives: only the
 		// first untried one is proposed in a round, so a larger size is paid for only after the
 		// smaller one was tried.
+		if l.NoCatalogue && slices.ContainsFunc(edits, catalogueEdit) {
+			return
+		}
 		group := ""
 		if len(edits) == 1 && edits[0].Action == edit.Consensus {
 			group = "consensus:" + edits[0].Node
@@ -98,6 +111,15 @@ func (Library) Propose(ctx context.Context, in Input) (Proposal, error) {
 		critique[n.ID] = critiqueOf(n, d)
 		switch {
 		case n.LLM != nil:
+			if l.Synthesis {
+				e, report, ok := l.synthesize(ctx, in.Plan, n, ev, member[n.ID], allowed)
+				if report != "" {
+					critique[n.ID] += "; " + report
+				}
+				if ok {
+					add(7, fmt.Sprintf("a program synthesised from the training pairs reproduces every label of %s: %s", n.ID, report), e)
+				}
+			}
 			llmCandidates(in.Plan, n, ev, d, member[n.ID], allowed, add)
 		case n.Consensus != nil && allowed(edit.Consensus) && d.fail > 0:
 			for _, size := range library.ConsensusSizes() {
