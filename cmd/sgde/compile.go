@@ -32,7 +32,7 @@ func compileFlags() []cli.Flag {
 		&cli.StringFlag{Name: "heldout", Usage: "held-out data (JSONL) on which candidates are accepted or rejected"},
 		&cli.StringFlag{Name: "test", Usage: "optional test data (JSONL) for the baselines table; default: the held-out data"},
 		&cli.StringFlag{Name: "suspects", Usage: "optional suspect-labels file; the table also reports accuracy without them"},
-		&cli.StringFlag{Name: "teacher", Value: "library", Usage: "library (offline, deterministic) or the base URL of an OpenAI-compatible teacher"},
+		&cli.StringFlag{Name: "teacher", Value: "library", Usage: "library (offline, deterministic), library+synth (also synthesise programs from the traces), synth (synthesis only, no catalogue modules) or the base URL of an OpenAI-compatible teacher"},
 		&cli.StringFlag{Name: "teacher-model", Usage: "teacher model name (URL teachers)"},
 		&cli.Int64Flag{Name: "budget-teacher-tokens", Usage: "stop when the teacher has used this many tokens (0: unlimited)"},
 		&cli.StringFlag{Name: "student-url", EnvVars: []string{"SGDE_STUDENT_URL"}, Usage: "base URL of the OpenAI-compatible student endpoint"},
@@ -83,7 +83,7 @@ func compileCommand() *cli.Command {
 				if c.IsSet("student-url") {
 					inv.StudentURL = c.String("student-url")
 				}
-				if c.IsSet("teacher") && inv.Teacher != "library" && c.String("teacher") != "library" {
+				if c.IsSet("teacher") && !offlineTeacher(inv.Teacher) && !offlineTeacher(c.String("teacher")) {
 					inv.Teacher = c.String("teacher")
 				}
 				_, _, release, err := runCompile(c.Context, inv, dir, true, c.Bool("quiet"), c.App.Writer, c.App.ErrWriter)
@@ -132,7 +132,7 @@ func invocationFrom(c *cli.Context) (report.Invocation, error) {
 	if len(missing) > 0 {
 		return inv, usagef("missing %s (or --resume DIR)", strings.Join(missing, ", "))
 	}
-	if inv.Teacher != "library" && inv.TeacherModel == "" {
+	if !offlineTeacher(inv.Teacher) && inv.TeacherModel == "" {
 		return inv, usagef("--teacher %s needs --teacher-model", inv.Teacher)
 	}
 	if _, err := edit.ParseActions(inv.Actions); err != nil {
@@ -147,12 +147,23 @@ func invocationFrom(c *cli.Context) (report.Invocation, error) {
 	return inv, inv.Pin()
 }
 
+// offlineTeacher reports whether --teacher names one of the library teacher's modes rather than
+// an endpoint.
+func offlineTeacher(name string) bool {
+	return name == "library" || name == "library+synth" || name == "synth"
+}
+
 func newTeacher(inv report.Invocation) (teacher.Teacher, error) {
-	if inv.Teacher == "library" {
+	switch inv.Teacher {
+	case "library":
 		return teacher.NewLibrary(), nil
+	case "library+synth":
+		return teacher.Library{Synthesis: true}, nil
+	case "synth":
+		return teacher.Library{Synthesis: true, NoCatalogue: true}, nil
 	}
 	if !strings.HasPrefix(inv.Teacher, "http://") && !strings.HasPrefix(inv.Teacher, "https://") {
-		return nil, usagef("--teacher must be library or an http(s) URL, got %q", inv.Teacher)
+		return nil, usagef("--teacher must be library, library+synth, synth or an http(s) URL, got %q", inv.Teacher)
 	}
 	cl, err := llm.New(llm.NewConfig(inv.Teacher, inv.TeacherModel).WithAPIKey(os.Getenv("SGDE_TEACHER_API_KEY")).
 		WithTimeout(5 * time.Minute).WithConcurrency(1))

@@ -20,10 +20,11 @@ var primsSource string
 var helpers = map[string][]string{
 	"firstNumber": {"allDigits"},
 	"evalArith":   {"exprParser", "exprParser.skip", "exprParser.sum", "exprParser.product", "exprParser.unary"},
-	"parseDate":   {"dateLayouts"},
+	"parseDate":   {"date", "monthNames", "daysIn"},
+	"formatDate":  {"date", "monthNames"},
 }
 
-var goTypes = map[typ]string{tStr: "string", tStrs: "[]string", tNum: "float64", tBool: "bool", tDate: "time.Time"}
+var goTypes = map[typ]string{tStr: "string", tStrs: "[]string", tNum: "float64", tBool: "bool", tDate: "date"}
 
 // Emit writes p as a code node's Go source: the guest.Run wrapper reading the string field
 // input and returning {"answer": text}, a commented solve function with one step per
@@ -109,7 +110,7 @@ func Emit(p Program, input string, examples int) (string, error) {
 	}
 	code := body.String() + prims.String()
 	imports := []string{"errors"}
-	for _, pkg := range []string{"fmt", "math", "sort", "strconv", "strings", "time", "unicode"} {
+	for _, pkg := range []string{"fmt", "math", "sort", "strconv", "strings", "unicode"} {
 		if strings.Contains(code, pkg+".") {
 			imports = append(imports, pkg)
 		}

@@ -12,7 +12,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"time"
 	"unicode"
 )
 
@@ -341,23 +340,121 @@ func formatBool(b bool, yes, no string) (string, error) {
 	return no, nil
 }
 
-// dateLayouts are the date forms parseDate reads, US order for numeric dates.
-var dateLayouts = []string{
-	"2006-01-02", "01/02/2006", "1/2/2006", "2006/01/02", "2006.01.02", "02.01.2006",
-	"January 2, 2006", "Jan 2, 2006", "January 2 2006", "Jan 2 2006", "2 January 2006", "2 Jan 2006",
-	"Monday, January 2, 2006", "Mon, Jan 2, 2006", "20060102",
+// date is a calendar date (the sandbox allows no time package: code nodes have no clock).
+type date struct{ y, m, d int }
+
+var monthNames = []string{"January", "February", "March", "April", "May", "June", "July",
+	"August", "September", "October", "November", "December"}
+
+func daysIn(y, m int) int {
+	switch m {
+	case 2:
+		if y%4 == 0 && (y%100 != 0 || y%400 == 0) {
+			return 29
+		}
+		return 28
+	case 4, 6, 9, 11:
+		return 30
+	}
+	return 31
 }
 
-// parseDate reads a date in one of dateLayouts.
-func parseDate(s string) (time.Time, error) {
+// parseDate reads a date written with numbers (YYYY-MM-DD, YYYY/MM/DD, MM/DD/YYYY and M/D/YYYY
+// in US order, DD.MM.YYYY, YYYYMMDD) or with a month name ("March 5, 2024", "5 Mar 2024",
+// "Tuesday, March 5, 2024").
+func parseDate(s string) (date, error) {
 	s = strings.TrimSpace(s)
-	for _, l := range dateLayouts {
-		if t, err := time.Parse(l, s); err == nil {
-			return t, nil
+	var t date
+	f := strings.FieldsFunc(s, func(r rune) bool { return r == ' ' || r == ',' })
+	nums := func(parts []string) ([]int, bool) {
+		out := make([]int, len(parts))
+		for i, p := range parts {
+			n, err := strconv.Atoi(p)
+			if err != nil || n < 0 {
+				return nil, false
+			}
+			out[i] = n
+		}
+		return out, true
+	}
+	switch {
+	case len(f) == 1 && len(s) == 8 && !strings.ContainsAny(s, "/-."):
+		n, ok := nums([]string{s[:4], s[4:6], s[6:]})
+		if !ok {
+			return t, fmt.Errorf("not a date: %q", s)
+		}
+		t = date{n[0], n[1], n[2]}
+	case len(f) == 1:
+		sep := "/"
+		for _, c := range []string{"-", ".", "/"} {
+			if strings.Count(s, c) == 2 {
+				sep = c
+			}
+		}
+		parts := strings.Split(s, sep)
+		n, ok := nums(parts)
+		if !ok || len(n) != 3 {
+			return t, fmt.Errorf("not a date: %q", s)
+		}
+		switch {
+		case len(parts[0]) == 4:
+			t = date{n[0], n[1], n[2]}
+		case sep == ".":
+			t = date{n[2], n[1], n[0]}
+		default:
+			t = date{n[2], n[0], n[1]}
+		}
+	default:
+		for _, w := range f {
+			if n, err := strconv.Atoi(w); err == nil {
+				if len(w) == 4 {
+					t.y = n
+				} else {
+					t.d = n
+				}
+				continue
+			}
+			for i, m := range monthNames {
+				if len(w) >= 3 && strings.HasPrefix(m, w) {
+					t.m = i + 1
+				}
+			}
 		}
 	}
-	return time.Time{}, fmt.Errorf("not a date I can read: %q", s)
+	if t.y == 0 || t.m < 1 || t.m > 12 || t.d < 1 || t.d > daysIn(t.y, t.m) {
+		return date{}, fmt.Errorf("not a date I can read: %q", s)
+	}
+	return t, nil
 }
 
-// formatDate writes a date in a Go layout.
-func formatDate(t time.Time, layout string) (string, error) { return t.Format(layout), nil }
+// formatDate writes a date in a Go-style layout: 2006 the year, January or Jan the month's
+// name, 01 the month and 02 the day in two digits, 2 the day.
+func formatDate(t date, layout string) (string, error) {
+	var b strings.Builder
+	for len(layout) > 0 {
+		switch {
+		case strings.HasPrefix(layout, "2006"):
+			fmt.Fprintf(&b, "%04d", t.y)
+			layout = layout[4:]
+		case strings.HasPrefix(layout, "January"):
+			b.WriteString(monthNames[t.m-1])
+			layout = layout[7:]
+		case strings.HasPrefix(layout, "Jan"):
+			b.WriteString(monthNames[t.m-1][:3])
+			layout = layout[3:]
+		case strings.HasPrefix(layout, "01"):
+			fmt.Fprintf(&b, "%02d", t.m)
+			layout = layout[2:]
+		case strings.HasPrefix(layout, "02"):
+			fmt.Fprintf(&b, "%02d", t.d)
+			layout = layout[2:]
+		case strings.HasPrefix(layout, "2"):
+			fmt.Fprintf(&b, "%d", t.d)
+			layout = layout[1:]
+		default:
+			b.WriteByte(layout[0])
+			layout = layout[1:]
+		}
+	}
+	return b.String(), nil
+}

@@ -140,7 +140,7 @@ var prims = []prim{
 	{name: "formatNumber", in: tNum, out: tStr, args: noArgs, apply: func(v any, _ []string) (any, error) { return formatNumber(v.(float64)) }, comment: "write the number"},
 	{name: "formatCents", in: tNum, out: tStr, args: noArgs, apply: func(v any, _ []string) (any, error) { return formatCents(v.(float64)) }, comment: "write the number with two decimals"},
 	{name: "formatBool", in: tBool, out: tStr, args: boolArgs, apply: func(v any, a []string) (any, error) { return formatBool(v.(bool), a[0], a[1]) }, comment: "write the truth value as the labels do"},
-	{name: "formatDate", in: tDate, out: tStr, args: layoutArgs, apply: func(v any, a []string) (any, error) { return formatDate(v.(time.Time), a[0]) }, comment: "write the date in the labels' layout"},
+	{name: "formatDate", in: tDate, out: tStr, args: layoutArgs, apply: func(v any, a []string) (any, error) { return formatDate(v.(date), a[0]) }, comment: "write the date in the labels' layout"},
 }
 
 // maxArgs bounds the literal arguments drawn per primitive, so that the branching stays small.

@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/sgde-project/sgde/wasm"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files")
@@ -113,18 +115,57 @@ func TestEmitGolden(t *testing.T) {
 	if string(want) != src {
 		t.Errorf("emitted source differs from %s (run with -update)", golden)
 	}
-	for _, tc := range []Program{
-		{Steps: []Step{{Prim: "evalArith"}, {Prim: "formatNumber"}}},
-		{Steps: []Step{{Prim: "parseDate"}, {Prim: "formatDate", Args: []string{"2006-01-02"}}}},
-		{Steps: []Step{{Prim: "afterLit", Args: []string{"Total:"}}, {Prim: "firstNumber"}, {Prim: "formatCents"}}},
-	} {
-		if _, err := Emit(tc, "text", 3); err != nil {
+	// Every primitive, emitted, passes the code-node validation (imports, directives, SDK use)
+	// that any code meets before it is built.
+	var all []Program
+	for _, p := range prims {
+		var steps []Step
+		switch p.in {
+		case tStrs:
+			steps = append(steps, Step{Prim: "words"})
+		case tNum:
+			steps = append(steps, Step{Prim: "evalArith"})
+		case tBool:
+			steps = append(steps, Step{Prim: "evalBool"})
+		case tDate:
+			steps = append(steps, Step{Prim: "parseDate"})
+		}
+		steps = append(steps, Step{Prim: p.name, Args: []string{"a", "b"}[:argCount(p)]})
+		switch p.out {
+		case tStrs:
+			steps = append(steps, Step{Prim: "joinWith", Args: []string{" "}})
+		case tNum:
+			steps = append(steps, Step{Prim: "formatNumber"})
+		case tBool:
+			steps = append(steps, Step{Prim: "formatBool", Args: []string{"y", "n"}})
+		case tDate:
+			steps = append(steps, Step{Prim: "formatDate", Args: []string{"2006-01-02"}})
+		}
+		all = append(all, Program{Steps: steps})
+	}
+	for _, tc := range all {
+		src, err := Emit(tc, "text", 3)
+		if err != nil {
 			t.Errorf("%s: %v", tc, err)
+			continue
+		}
+		if err := wasm.Validate([]byte(src), "synth.go"); err != nil {
+			t.Errorf("%s: emitted code fails validation: %v", tc, err)
 		}
 	}
 	if _, err := Emit(Program{Steps: []Step{{Prim: "words"}}}, "q", 1); err == nil {
 		t.Error("a program ending in a list emitted")
 	}
+}
+
+func argCount(p prim) int {
+	switch p.name {
+	case "formatBool":
+		return 2
+	case "afterLit", "beforeLast", "fillDigits", "splitOn", "joinWith", "formatDate":
+		return 1
+	}
+	return 0
 }
 
 func FuzzPrimitives(f *testing.F) {

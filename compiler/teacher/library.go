@@ -32,7 +32,15 @@ type Library struct {
 func NewLibrary() Library { return Library{} }
 
 // Name implements Teacher.
-func (Library) Name() string { return "library" }
+func (l Library) Name() string {
+	switch {
+	case l.Synthesis && l.NoCatalogue:
+		return "synth"
+	case l.Synthesis:
+		return "library+synth"
+	}
+	return "library"
+}
 
 // diagnosis is what the traces say about one node.
 type diagnosis struct {
