@@ -106,7 +106,7 @@ func runSuite(c *cli.Context) error {
 	}
 	results, err := suite.Run(ctx, suite.Config{
 		Families: fams, Dir: dir, Runner: runner, Student: scfg.ModelName() + " (simulated; recorded answers where the data has them)",
-		Seed: c.Int64("seed"), Resume: c.Bool("resume"), Progress: progress,
+		Seed: c.Int64("seed"), Resume: c.Bool("resume"), Ablation: c.Bool("ablation"), Progress: progress,
 	})
 	if len(results) > 0 {
 		if werr := writeSuite(dir, results); werr != nil && err == nil {
@@ -115,6 +115,12 @@ func runSuite(c *cli.Context) error {
 		fmt.Fprintln(stdout)
 		if terr := suite.WriteTable(stdout, results); terr != nil && err == nil {
 			err = terr
+		}
+		if c.Bool("ablation") {
+			fmt.Fprintln(stdout, "\nAblation (test split; each compile may use only these edits):")
+			if terr := suite.WriteAblation(stdout, results); terr != nil && err == nil {
+				err = terr
+			}
 		}
 		fmt.Fprintf(stdout, "page: %s\n", filepath.Join(dir, "suite.html"))
 	}
@@ -131,6 +137,10 @@ func runSuite(c *cli.Context) error {
 func writeSuite(dir string, results []suite.Result) error {
 	var b strings.Builder
 	if err := suite.WriteTable(&b, results); err != nil {
+		return err
+	}
+	b.WriteString("\n")
+	if err := suite.WriteAblation(&b, results); err != nil {
 		return err
 	}
 	if err := os.WriteFile(filepath.Join(dir, "suite.txt"), []byte(b.String()), 0o644); err != nil {

@@ -92,8 +92,30 @@ type Config struct {
 	Workers int
 	// Resume keeps the families whose result.json exists.
 	Resume bool
+	// Ablation also compiles each family with one kind of edit at a time (prompt only,
+	// offload only, consensus only) and scores those plans on the test split.
+	Ablation bool
 	// Progress, when set, receives one line per step.
 	Progress func(string)
+}
+
+// Ablation is one restricted compile of a family: the plan it reached with only some actions.
+type Ablation struct {
+	Name     string  `json:"name"`
+	Shape    string  `json:"shape"`
+	Accuracy float64 `json:"accuracy"`
+	CallsPer float64 `json:"student_calls_per_item"`
+	Recorded string  `json:"recorded_share"`
+}
+
+// ablations are the restricted action sets, in table order.
+var ablations = []struct {
+	name    string
+	allowed []edit.Action
+}{
+	{"prompt only", []edit.Action{edit.RefinePrompt}},
+	{"offload only", []edit.Action{edit.Offload}},
+	{"consensus only", []edit.Action{edit.Consensus}},
 }
 
 // Result is one family's line of the suite table.
@@ -115,6 +137,8 @@ type Result struct {
 	Seconds float64 `json:"seconds"`
 	// PlanYAML is the compiled plan, for the HTML page.
 	PlanYAML string `json:"plan_yaml"`
+	// Ablations are the restricted compiles (Config.Ablation), then "all" (the compiled plan).
+	Ablations []Ablation `json:"ablations,omitempty"`
 }
 
 const fileResult = "result.json"
@@ -265,6 +289,27 @@ func runFamily(ctx context.Context, cfg Config, f Family, dir string) (Result, e
 		rows = append(rows, row)
 		bits = append(bits, s.Bits())
 	}
+	var abl []Ablation
+	if cfg.Ablation {
+		for _, a := range ablations {
+			ar, err := compiler.Compile(ctx, compiler.Config{
+				Initial: initial, Train: train, Heldout: held, Metric: m, Teacher: teacher.NewLibrary(), Runner: cfg.Runner,
+				Dir: filepath.Join(dir, "ablation-"+strings.ReplaceAll(a.name, " ", "-")), Seed: cfg.Seed, Student: cfg.Student,
+				Epsilon: tk.Epsilon, Delta: tk.Delta, Workers: cfg.Workers, Allowed: a.allowed,
+			})
+			if err != nil {
+				return Result{}, fmt.Errorf("ablation %s: %w", a.name, err)
+			}
+			s, err := compiler.Evaluate(ctx, cfg.Runner, ar.Plan, test, m, cfg.Workers, nil)
+			if err != nil {
+				return Result{}, fmt.Errorf("ablation %s: %w", a.name, err)
+			}
+			row := report.RowOf(a.name, s, nil)
+			abl = append(abl, Ablation{Name: a.name, Shape: Shape(ar.Plan), Accuracy: row.Accuracy, CallsPer: row.CallsPer, Recorded: row.RecordedText()})
+		}
+		c := rows[3]
+		abl = append(abl, Ablation{Name: "all", Shape: Shape(res.Plan), Accuracy: c.Accuracy, CallsPer: c.CallsPer, Recorded: c.RecordedText()})
+	}
 	best := 0
 	for i := 1; i < 3; i++ {
 		if rows[i].Accuracy > rows[best].Accuracy {
@@ -283,7 +328,7 @@ func runFamily(ctx context.Context, cfg Config, f Family, dir string) (Result, e
 	r := Result{
 		Family: f.Name, Rows: rows, Shape: Shape(res.Plan), Best: rows[best].Name, PValue: p,
 		Wins: pr.OnlyA, Losses: pr.OnlyB, Worse: pr.OnlyB > pr.OnlyA && p <= 0.05, Stop: res.StopReason,
-		Seconds: time.Since(start).Seconds(), PlanYAML: string(y),
+		Seconds: time.Since(start).Seconds(), PlanYAML: string(y), Ablations: abl,
 	}
 	b, err := json.MarshalIndent(r, "", "  ")
 	if err != nil {

@@ -71,7 +71,7 @@ func TestSuiteRecordedFamily(t *testing.T) {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	cfg := Config{Families: fams, Dir: dir, Runner: env(t, fams), Seed: 7, Progress: func(s string) { t.Log(s) }}
+	cfg := Config{Families: fams, Dir: dir, Runner: env(t, fams), Seed: 7, Ablation: true, Progress: func(s string) { t.Log(s) }}
 	res, err := Run(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -85,6 +85,12 @@ func TestSuiteRecordedFamily(t *testing.T) {
 	}
 	if c := r.Rows[3]; c.Answers.Total() != 50 || c.Answers.Recorded != 50 || c.Accuracy <= r.Rows[0].Accuracy {
 		t.Errorf("compiled row %+v, zero-shot %+v", c, r.Rows[0])
+	}
+	// Ablation: prompt edits alone reach chain of thought; consensus alone cannot gain over
+	// recorded answers (one recorded sample per item), so it keeps the zero-shot plan.
+	if len(r.Ablations) != 4 || r.Ablations[0].Shape != "llm(cot)" || r.Ablations[2].Shape != "llm" ||
+		r.Ablations[2].Accuracy != r.Rows[0].Accuracy || r.Ablations[3].Name != "all" {
+		t.Errorf("ablations %+v", r.Ablations)
 	}
 	var table strings.Builder
 	if err := WriteTable(&table, res); err != nil || !strings.Contains(table.String(), "llm(cot)") || !strings.Contains(table.String(), "rec 100%") {

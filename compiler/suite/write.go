@@ -40,6 +40,29 @@ func WriteTable(w io.Writer, results []Result) error {
 	return err
 }
 
+// WriteAblation prints, per family, the test accuracy and shape reached with only prompt edits,
+// only offload, only consensus, and all actions (families run without ablation are skipped).
+func WriteAblation(w io.Writer, results []Result) error {
+	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "family	prompt only	offload only	consensus only	all")
+	n := 0
+	for _, r := range results {
+		if len(r.Ablations) == 0 {
+			continue
+		}
+		n++
+		cells := []string{r.Family}
+		for _, a := range r.Ablations {
+			cells = append(cells, fmt.Sprintf("%.1f%% %s (%.2f calls, rec %s)", 100*a.Accuracy, a.Shape, a.CallsPer, a.Recorded))
+		}
+		fmt.Fprintln(tw, strings.Join(cells, "\t"))
+	}
+	if n == 0 {
+		return nil
+	}
+	return tw.Flush()
+}
+
 var page = template.Must(template.New("suite").Funcs(template.FuncMap{
 	"pct": func(f float64) string { return fmt.Sprintf("%.1f%%", 100*f) },
 	"short": func(s string) string {
@@ -72,6 +95,7 @@ var page = template.Must(template.New("suite").Funcs(template.FuncMap{
 {{end}}</table>
 {{range .}}<h2 id="{{.Family}}">{{.Family}}: <span class="shape">{{.Shape}}</span></h2>
 <p>Stopped: {{.Stop}}. {{printf "%.0f" .Seconds}} s.</p>
+{{if .Ablations}}<p>Ablation (test accuracy, shape): {{range .Ablations}}{{.Name}}: {{pct .Accuracy}} <span class="shape">{{.Shape}}</span>; {{end}}</p>{{end}}
 <pre>{{short .PlanYAML}}</pre>
 {{end}}</body></html>
 `))
