@@ -10,7 +10,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/schollz/progressbar/v3"
 	"github.com/urfave/cli/v2"
 
 	"github.com/sgde-project/sgde/compiler"
@@ -218,72 +217,11 @@ func runCompile(ctx context.Context, inv report.Invocation, dir string, resume, 
 	}
 	release = func() { closeRunner(); ledger.Close(); cc.Close() }
 	cfg.Runner, cfg.Ledger = r, ledger
-	prog := newProgress(stderr, quiet)
-	cfg.Progress, cfg.Tick, job.Phase = prog.event, prog.tick, prog.phase
+	prog := report.NewProgress(stderr, quiet, isTerminal(stderr))
+	cfg.Progress, cfg.Tick, job.Phase = prog.Event, prog.Tick, prog.Phase
 	out, err := report.Run(ctx, job)
-	prog.done()
+	prog.Done()
 	return out, r, release, err
-}
-
-// progress shows the compile on stderr: a spinner with the current phase on a terminal, one
-// line per iteration otherwise.
-type progress struct {
-	w     io.Writer
-	bar   *progressbar.ProgressBar
-	quiet bool
-}
-
-func newProgress(w io.Writer, quiet bool) *progress {
-	p := &progress{w: w, quiet: quiet}
-	if !quiet && isTerminal(w) {
-		p.bar = progressbar.NewOptions(-1, progressbar.OptionSetWriter(w), progressbar.OptionSetDescription("compile: evaluating the initial plan"),
-			progressbar.OptionShowCount(), progressbar.OptionThrottle(100*time.Millisecond), progressbar.OptionClearOnFinish(),
-			progressbar.OptionSpinnerType(14), progressbar.OptionShowIts(), progressbar.OptionSetItsString("runs"))
-	}
-	return p
-}
-
-func (p *progress) tick() {
-	if p.bar != nil {
-		_ = p.bar.Add(1)
-	}
-}
-
-func (p *progress) phase(s string) {
-	if p.bar != nil {
-		p.bar.Describe("compile: " + s)
-	} else if !p.quiet {
-		fmt.Fprintf(p.w, "compile: %s\n", s)
-	}
-}
-
-func (p *progress) event(ev compiler.Event) {
-	line := ev.Line()
-	if line == "" {
-		return
-	}
-	if p.bar != nil {
-		desc := line
-		if len(desc) > 100 {
-			desc = desc[:100] + "…"
-		}
-		p.bar.Describe(desc)
-		if ev.Decision() {
-			// Keep the decision on screen above the spinner.
-			_ = p.bar.Clear()
-			fmt.Fprintln(p.w, line)
-		}
-		return
-	}
-	if !p.quiet {
-		fmt.Fprintln(p.w, line)
-	}
-}
-
-func (p *progress) done() {
-	if p.bar != nil {
-		_ = p.bar.Finish()
-	}
 }
 
 func demoCommand() *cli.Command {

@@ -86,7 +86,7 @@ func evalMergeAction(c *cli.Context) error {
 	}
 	metricName, _, _ := strings.Cut(h.Metric, " ")
 	rep := runtime.Summarize(h.Plan, metricName, total, rs, exclude)
-	printReport(c.App.Writer, rep, out)
+	rep.Print(c.App.Writer, out)
 	return writeSummary(c.String("summary"), rep)
 }
 
@@ -211,7 +211,7 @@ func evalAction(c *cli.Context) error {
 		_ = bar.Finish()
 	}
 	if rep != nil {
-		printReport(c.App.Writer, rep, resultsPath)
+		rep.Print(c.App.Writer, resultsPath)
 		if serr := writeSummary(c.String("summary"), rep); serr != nil && err == nil {
 			err = serr
 		}
@@ -242,53 +242,4 @@ func infrastructureError(r *runtime.EvalReport) error {
 	}
 	sort.Strings(parts)
 	return fmt.Errorf("%d of %d items failed for reasons outside the plan (%s), so the accuracy above is not the plan's; fix the cause and run them again with --resume", n, r.Accuracy.N, strings.Join(parts, ", "))
-}
-
-func printReport(w io.Writer, r *runtime.EvalReport, results string) {
-	fmt.Fprintf(w, "plan %s, metric %s: %d of %d items", r.Plan, r.Metric, r.Accuracy.N, r.Total)
-	if r.Resumed > 0 {
-		fmt.Fprintf(w, " (%d resumed)", r.Resumed)
-	}
-	if r.Rerun > 0 {
-		fmt.Fprintf(w, " (%d run again: they had failed for reasons outside the plan)", r.Rerun)
-	}
-	fmt.Fprintln(w)
-	if r.CacheWriteErrors > 0 {
-		fmt.Fprintf(w, "WARNING: %d student answers could not be stored in the response cache (results are right; a replay will miss them)\n", r.CacheWriteErrors)
-	}
-	if r.CacheReadErrors > 0 {
-		fmt.Fprintf(w, "WARNING: %d response cache entries were unreadable or failed their checksum (asked again)\n", r.CacheReadErrors)
-	}
-	pct := func(s runtime.Score) string {
-		return fmt.Sprintf("%.1f%% (%d/%d), 95%% CI [%.1f%%, %.1f%%]", 100*s.Accuracy, s.Correct, s.N, 100*s.CI95Low, 100*s.CI95High)
-	}
-	fmt.Fprintf(w, "accuracy            %s; %s\n", pct(r.Accuracy), r.Answers)
-	if r.Subset != nil {
-		fmt.Fprintf(w, "  without suspects  %s\n", pct(*r.Subset))
-	}
-	fmt.Fprintf(w, "parse failures      %.1f%%\n", 100*r.ParseFailureRate)
-	fmt.Fprintf(w, "errors              %d", r.Errors)
-	if len(r.ErrorKinds) > 0 {
-		kinds := make([]string, 0, len(r.ErrorKinds))
-		for k := range r.ErrorKinds {
-			kinds = append(kinds, k)
-		}
-		sort.Slice(kinds, func(i, j int) bool {
-			if r.ErrorKinds[kinds[i]] != r.ErrorKinds[kinds[j]] {
-				return r.ErrorKinds[kinds[i]] > r.ErrorKinds[kinds[j]]
-			}
-			return kinds[i] < kinds[j]
-		})
-		parts := make([]string, len(kinds))
-		for i, k := range kinds {
-			parts[i] = fmt.Sprintf("%s %d", k, r.ErrorKinds[k])
-		}
-		fmt.Fprintf(w, " (%s)", strings.Join(parts, ", "))
-	}
-	fmt.Fprintln(w)
-	fmt.Fprintf(w, "plan calls/item     %.2f (student completions the plan asked for, cached or not)\n", r.PlanCallsPerItem)
-	fmt.Fprintf(w, "student requests    %d sent (%.2f/item), %d retries, %d cache hits\n", r.Requests, r.CallsPerItem, r.Retries, r.CacheHits)
-	fmt.Fprintf(w, "tokens/item         %.1f\n", r.TokensPerItem)
-	fmt.Fprintf(w, "latency             p50 %.1fms, p95 %.1fms\n", r.LatencyP50MS, r.LatencyP95MS)
-	fmt.Fprintf(w, "results             %s\n", results)
 }

@@ -77,17 +77,17 @@ func studentConfig(c *cli.Context, url, model string) llm.Config {
 // newEnv builds the runner for p from the command's flags. Only what p needs is set up: a
 // plan without code nodes needs no Go toolchain, and replay mode needs no endpoint.
 func newEnv(ctx context.Context, c *cli.Context, p *plans.Plan) (_ *env, err error) {
-	var closers []func()
-	e := &env{close: func() {
-		for i := len(closers) - 1; i >= 0; i-- {
-			closers[i]()
-		}
-	}}
+	e := &env{close: func() {}}
 	defer func() {
 		if err != nil {
 			e.close()
 		}
 	}()
+	// then adds a release step; e.close runs the steps in the reverse order of their adding.
+	then := func(f func()) {
+		prev := e.close
+		e.close = func() { f(); prev() }
+	}
 	mode, err := cache.ParseMode(c.String("cache-mode"))
 	if err != nil {
 		return nil, usagef("--cache-mode: %v", err)
@@ -113,7 +113,7 @@ func newEnv(ctx context.Context, c *cli.Context, p *plans.Plan) (_ *env, err err
 			return nil, err
 		}
 		warnMovedAside(c.App.ErrWriter, path, cc)
-		closers = append(closers, func() { cc.Close() })
+		then(func() { cc.Close() })
 		opts.Cache = cc
 	}
 	student, code := needs(p)
@@ -132,40 +132,28 @@ func newEnv(ctx context.Context, c *cli.Context, p *plans.Plan) (_ *env, err err
 			opts.Student = client
 		}
 	}
+	engine := ""
 	if code {
 		planEngine := ""
 		if p.Defaults != nil {
 			planEngine = p.Defaults.Engine
 		}
-		name, err := chooseEngine(c.String("engine"), planEngine)
-		if err != nil {
+		if engine, err = chooseEngine(c.String("engine"), planEngine); err != nil {
 			return nil, err
 		}
-		b, err := newBuilder(name)
-		if err != nil {
-			return nil, fmt.Errorf("code nodes: %w", err)
-		}
-		// The engine keeps compiled machine code under the cache root: the next run skips the
-		// compiler.
-		eng, err := newEngine(ctx, name)
-		if err != nil {
-			return nil, fmt.Errorf("code nodes: %w", err)
-		}
-		closers = append(closers, func() { eng.Close(context.Background()) })
-		opts.Engine, opts.Builder = eng, b
 	}
-	r, err := runtime.New(opts)
+	r, release, err := newRunner(ctx, opts, engine, nil)
 	if err != nil {
 		return nil, err
 	}
-	closers = append(closers, func() { r.Close(context.Background()) })
+	then(release)
 	e.runner = r
 	if path := c.String("traces"); path != "" {
 		f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 		if err != nil {
 			return nil, fmt.Errorf("traces: %w", err)
 		}
-		closers = append(closers, func() { f.Close() })
+		then(func() { f.Close() })
 		e.traces = trace.NewWriter(f)
 	}
 	return e, nil
