@@ -205,7 +205,7 @@ func (pg *Program) execCode(ctx context.Context, pn *pnode, lookup func(plans.Re
 	if err != nil {
 		return nil, nodeErr(id, KindInternal, fmt.Errorf("encode input: %w", err))
 	}
-	e, err := pg.r.module(ctx, id, pn.src, pn.srcDigest)
+	e, err := pg.r.module(ctx, id, pn.src, pn.srcDigest, pn.limits)
 	if err != nil {
 		if isContextErr(err) {
 			return nil, err

@@ -446,7 +446,7 @@ func (pg *Program) Warm(ctx context.Context) error {
 		if pn.n.Substrate != plans.SubstrateCode {
 			continue
 		}
-		if _, err := pg.r.module(ctx, pn.n.ID, pn.src, pn.srcDigest); err != nil {
+		if _, err := pg.r.module(ctx, pn.n.ID, pn.src, pn.srcDigest, pn.limits); err != nil {
 			if isContextErr(err) {
 				return err
 			}

@@ -222,7 +222,10 @@ type moduleEntry struct {
 // module builds and loads src once; every caller, the first included, waits for the build or
 // for its own ctx. Failures other than cancellation are remembered: building the same source
 // fails the same way.
-func (r *Runner) module(ctx context.Context, id string, src []byte, sourceDigest string) (*moduleEntry, error) {
+//
+// lim is the node's limits: the module's initialisation (a reactor's _initialize) runs under
+// them (sandbox.WithLoadLimits), so that it never has more than one of the node's calls would.
+func (r *Runner) module(ctx context.Context, id string, src []byte, sourceDigest string, lim sandbox.Limits) (*moduleEntry, error) {
 	if r.opts.Engine == nil || r.opts.Builder == nil {
 		return nil, errors.New("no sandbox engine or builder configured for code nodes")
 	}
@@ -236,7 +239,7 @@ func (r *Runner) module(ctx context.Context, id string, src []byte, sourceDigest
 		e = &moduleEntry{done: make(chan struct{})}
 		r.modules[sourceDigest] = e
 		r.builds.Add(1)
-		go r.build(e, id, src, sourceDigest)
+		go r.build(e, id, src, sourceDigest, lim)
 	}
 	r.mu.Unlock()
 	select {
@@ -247,12 +250,12 @@ func (r *Runner) module(ctx context.Context, id string, src []byte, sourceDigest
 	}
 }
 
-func (r *Runner) build(e *moduleEntry, id string, src []byte, sourceDigest string) {
+func (r *Runner) build(e *moduleEntry, id string, src []byte, sourceDigest string, lim sandbox.Limits) {
 	defer r.builds.Done()
 	art, err := r.opts.Builder.Build(r.bg, src, id)
 	if err == nil {
 		e.digest = art.Digest
-		e.mod, err = r.opts.Engine.Load(r.bg, art.Wasm)
+		e.mod, err = r.opts.Engine.Load(sandbox.WithLoadLimits(r.bg, lim), art.Wasm)
 	}
 	e.err = err
 	if err != nil && isContextErr(err) {

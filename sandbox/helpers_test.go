@@ -118,6 +118,22 @@ func load(t testing.TB, path string) (*wasm.Artifact, sandbox.Module) {
 	return m.art, m.mod
 }
 
+// buildOnly builds the node at path with the shared builder (its artefact cache makes this
+// cheap after the first time) and returns the module's bytes.
+func buildOnly(t testing.TB, path string) []byte {
+	t.Helper()
+	b, _ := shared(t)
+	src, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	art, err := b.Build(context.Background(), src, filepath.Base(path))
+	if err != nil {
+		t.Fatalf("build %s: %v", path, err)
+	}
+	return art.Wasm
+}
+
 // hammer runs call(p, n) for n < N in each of P goroutines released together, with GOMAXPROCS at
 // P/2, and reports every error; a goroutine stops at its first error.
 func hammer(t *testing.T, P, N int, call func(p, n int) error) {

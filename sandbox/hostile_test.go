@@ -70,6 +70,8 @@ func hostileLimits(expect string) sandbox.Limits {
 		lim.Timeout = buildTimeoutProbe
 	case "build_failed":
 		lim.Timeout = buildFailProbe
+	case "invalid_module":
+		lim.Timeout = loadFailProbe
 	}
 	return lim
 }
@@ -79,6 +81,7 @@ func hostileLimits(expect string) sandbox.Limits {
 const (
 	buildTimeoutProbe = time.Nanosecond
 	buildFailProbe    = 2 * time.Nanosecond
+	loadFailProbe     = 3 * time.Nanosecond
 )
 
 // runHostile builds (or reads) one corpus entry and calls it once. It returns the outcome name
@@ -134,6 +137,15 @@ func runHostile(t testing.TB, file string, lim sandbox.Limits) (string, sandbox.
 				t.Fatal(err)
 			}
 			return "built", sandbox.Result{}, nil
+		}
+		if lim.Timeout == loadFailProbe {
+			// A node that builds but that no engine may load (wasmbin's structural limits).
+			m, err := e.Load(ctx, buildOnly(t, filepath.Join(hostileDir, file)))
+			if err != nil {
+				return sandbox.Kind(err), sandbox.Result{}, err
+			}
+			m.Close(ctx)
+			return "ok", sandbox.Result{}, nil
 		}
 		_, mod = load(t, filepath.Join(hostileDir, file))
 	} else {

@@ -318,6 +318,13 @@ func TestMeteredHostileCorpus(t *testing.T) {
 				if err := wasm.Validate(mustRead(t, p), name); err != nil {
 					t.Fatalf("validate: %v", err)
 				}
+				if want == "invalid_module" {
+					_, err := metered(t).Load(context.Background(), buildOnly(t, p))
+					if got := sandbox.Kind(err); got != want {
+						t.Fatalf("load: outcome %q, want %q (%v)", got, want, err)
+					}
+					return
+				}
 				mod = loadMetered(t, p)
 			} else {
 				// Initialisation runs under the call's limits (a reactor's _initialize).
