@@ -119,6 +119,15 @@ func withOutput(content string, code ...byte) []byte {
 		section(11, vec(data(0, content))))
 }
 
+// repeat returns n copies of b.
+func repeat(n int, b []byte) [][]byte {
+	out := make([][]byte, n)
+	for i := range out {
+		out[i] = b
+	}
+	return out
+}
+
 // nested is a _start whose body opens depth blocks and closes them.
 func nested(depth int) []byte {
 	code := bytes.Repeat([]byte{0x02, 0x40}, depth)
@@ -246,6 +255,15 @@ func hostileModules() map[string][]byte {
 				b := cat([]byte{0x01}, uleb(40_000), []byte{i32, 0x0b})
 				return append(uleb(uint64(len(b))), b...)
 			}()))),
+		// Shapes over the section limits: more tables, globals or functions than wasmbin allows.
+		"many_tables.wasm": module(types, section(3, vec(uleb(0))),
+			section(4, vec([]byte{0x70, 0x00, 0x01}, []byte{0x70, 0x00, 0x01}, []byte{0x70, 0x00, 0x01}, []byte{0x70, 0x00, 0x01}, []byte{0x70, 0x00, 0x01})),
+			section(5, vec(memLimits(1))), section(7, vec(exportFunc("_start", 0))), section(10, vec(body()))),
+		"many_globals.wasm": module(types, section(3, vec(uleb(0))), section(5, vec(memLimits(1))),
+			section(6, vec(repeat(20_000, cat([]byte{i32, 0x01}, i32const(0), []byte{0x0b}))...)),
+			section(7, vec(exportFunc("_start", 0))), section(10, vec(body()))),
+		"many_functions.wasm": module(types, section(3, vec(repeat(60_000, uleb(0))...)), section(5, vec(memLimits(1))),
+			section(7, vec(exportFunc("_start", 0))), section(10, vec(repeat(60_000, body())...))),
 		// Tables: a declared minimum of 2^27 elements (1 GiB of host memory in wazero) is refused;
 		// a table without a maximum grown without end stops at wasmbin.MaxTableElements
 		// (table.grow returns -1) and the guest traps.
@@ -263,6 +281,17 @@ func hostileModules() map[string][]byte {
 		"fd_write_iovecs.wasm": wasiLoop("fd_write", 5, 128, cat(i32const(1), i32const(0), i32const(1<<20), i32const(0), []byte{0x10, 0x00})...),
 		// loop { poll_oneoff(0, 0, 100k clock subscriptions, 0) }
 		"poll_oneoff_flood.wasm": wasiLoop("poll_oneoff", 5, 80, cat(i32const(0), i32const(0), i32const(100_000), i32const(0), []byte{0x10, 0x00})...),
+		// loop { fd_read(0, iovs=0, 1M zero-length iovecs, nread=0) }: stdin, every iovec empty.
+		"fd_read_iovecs.wasm": wasiLoop("fd_read", 5, 128, cat(i32const(0), i32const(0), i32const(1<<20), i32const(0), []byte{0x10, 0x00})...),
+		// loop { path_unlink_file(3, path=0, 64 MiB) }: the whole memory as one path.
+		"path_huge.wasm": func() []byte {
+			return module(section(1, vec(functype(nil, nil), functype([]byte{i32, i32, i32}, []byte{i32}))),
+				section(2, vec(importFunc("wasi_snapshot_preview1", "path_unlink_file", 1))),
+				section(3, vec(uleb(0))),
+				section(5, vec(memLimits(1024))),
+				section(7, vec(exportFunc("_start", 1), exportMem("memory"))),
+				section(10, vec(body(cat([]byte{0x03, 0x40}, i32const(3), i32const(0), i32const(64<<20), []byte{0x10, 0x00, 0x1a, 0x0c, 0x00, 0x0b})...))))
+		}(),
 		// The same random_get loop in a start section, which runs at instantiation.
 		"start_random_get.wasm": module(types,
 			section(2, vec(importFunc("wasi_snapshot_preview1", "random_get", 4))),

@@ -87,6 +87,10 @@ const (
 	// wasiChunk bounds the bytes one host function handles between two charges, so that a call
 	// stops within about a millisecond of its deadline whatever it asked for.
 	wasiChunk = 64 << 10
+	// wasiMaxPath bounds a path's length (Linux allows 4 KiB); wasiPathByteFuel prices a path
+	// byte, which is copied, cleaned and validated.
+	wasiMaxPath      = 64 << 10
+	wasiPathByteFuel = 4
 )
 
 // wasiState is the per-call state behind the WASI functions: one per call, never shared.
@@ -589,7 +593,14 @@ func (s *wasiState) atPath(m wasiMemory, fd int32, ptr, n uint32) uint32 {
 	if !ok {
 		return wasiErrnoFault
 	}
-	s.charge(int64(n))
+	// Where wazero would copy and clean a path of any length in one go (about 5 ms per MiB),
+	// a path longer than wasiMaxPath is too long: no call does more than a chunk's worth of
+	// work without a check of its deadline.
+	if n > wasiMaxPath {
+		s.charge(wasiItemFuel)
+		return wasiErrnoNametoolong
+	}
+	s.charge(wasiPathByteFuel * int64(n))
 	if !fs.ValidPath(path.Clean(string(b))) {
 		return wasiErrnoPerm
 	}
