@@ -78,6 +78,10 @@ type Report struct {
 	Elapsed    time.Duration `json:"elapsed"`
 	Stopped    string        `json:"stopped"` // why the search ended
 	Program    *Program      `json:"program,omitempty"`
+	// Closest is, when nothing fits, the text-valued program right on most examples, and
+	// Matched how many: what a reader needs to see why the search failed.
+	Closest *Program `json:"closest,omitempty"`
+	Matched int      `json:"matched,omitempty"`
 }
 
 // String is the report in one line.
@@ -86,6 +90,8 @@ func (r Report) String() string {
 		r.Examples, r.Candidates, r.Distinct, r.Depth, r.Elapsed.Round(time.Microsecond), r.Stopped)
 	if r.Program != nil {
 		s += "; found " + r.Program.String()
+	} else if r.Closest != nil {
+		s += fmt.Sprintf("; closest %s, right on %d of %d", r.Closest, r.Matched, r.Examples)
 	}
 	return s
 }
@@ -357,11 +363,17 @@ func Search(ctx context.Context, ex []Example, opts Options) (Program, Report, e
 					seen[k] = true
 					rep.Distinct++
 					steps := append(slices.Clone(st.steps), Step{Prim: p.name, Args: a})
-					if p.out == tStr && matches(vals, ex) {
-						prog := Program{Steps: steps}
-						rep.Program = &prog
-						done("found")
-						return prog, rep, nil
+					if p.out == tStr {
+						m := matched(vals, ex)
+						if m == len(ex) {
+							prog := Program{Steps: steps}
+							rep.Program, rep.Closest, rep.Matched = &prog, nil, 0
+							done("found")
+							return prog, rep, nil
+						}
+						if m > rep.Matched {
+							rep.Closest, rep.Matched = &Program{Steps: steps}, m
+						}
 					}
 					next = append(next, state{t: p.out, vals: vals, steps: steps})
 				}
@@ -392,13 +404,14 @@ func applyAll(p prim, in []any, args []string) (out []any, ok bool) {
 	return out, true
 }
 
-func matches(vals []any, ex []Example) bool {
+func matched(vals []any, ex []Example) int {
+	n := 0
 	for i, v := range vals {
-		if v.(string) != ex[i].Out {
-			return false
+		if v.(string) == ex[i].Out {
+			n++
 		}
 	}
-	return true
+	return n
 }
 
 // Run applies a program to one input on the host (the same functions the emitted code runs).

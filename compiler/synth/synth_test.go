@@ -79,13 +79,17 @@ func TestSearchGeneralises(t *testing.T) {
 }
 
 func TestSearchBounded(t *testing.T) {
-	// No program maps these: the search must stop at its bound and say so.
-	ex := []Example{{"a", "x1"}, {"b", "y22"}, {"c", "z333"}}
+	// No program maps these: the search must stop at its bound, say so, and name the program
+	// that came closest.
+	ex := []Example{{"a b", "a b"}, {"b a", "a b"}, {"c", "z333"}}
 	_, rep, err := Search(context.Background(), ex, Options{MaxCandidates: 500})
-	if err != ErrNotFound || rep.Candidates > 500 || !strings.Contains(rep.Stopped, "") {
+	if err != ErrNotFound || rep.Candidates > 500 || rep.Stopped == "" || rep.Closest == nil || rep.Matched != 2 {
 		t.Fatalf("err %v, report %s", err, rep)
 	}
 	t.Log(rep)
+	if _, rep, err := Search(context.Background(), ex, Options{MaxCandidates: 10}); err != ErrNotFound || rep.Candidates != 10 || !strings.Contains(rep.Stopped, "candidate bound 10") {
+		t.Errorf("bounded search: %v, %s", err, rep)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	if _, _, err := Search(ctx, ex, Options{}); err != context.Canceled {
