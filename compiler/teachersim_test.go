@@ -2,7 +2,6 @@ package compiler
 
 import (
 	"context"
-	"fmt"
 	"github.com/sgde-project/sgde/compiler/task"
 	"math/rand/v2"
 	"os"
@@ -33,7 +32,13 @@ func bbhTask(t testing.TB, family string) (*task.Task, []runtime.Item) {
 // faults, one round each, and returns the log and the teacher's decisions.
 func simTeacherCompile(t *testing.T, family string, seed uint64, faults []string, probesOff bool) ([]Event, []teachersim.Decision, *Result) {
 	t.Helper()
-	task, items := bbhTask(t, family)
+	var task *task.Task
+	var items []runtime.Item
+	if family == "gsm-hard" {
+		task, items = gsmTask(t)
+	} else {
+		task, items = bbhTask(t, family)
+	}
 	rng := rand.New(rand.NewPCG(seed, 18))
 	rng.Shuffle(len(items), func(i, j int) { items[i], items[j] = items[j], items[i] })
 	ctx, cancel := context.WithCancel(context.Background())
@@ -177,13 +182,26 @@ func TestOffByOneCatchRate(t *testing.T) {
 	if os.Getenv("SGDE_TEST_LONG") == "" {
 		t.Skip("long: make test-long")
 	}
-	fams := []string{"multistep_arithmetic_two", "dyck_languages", "word_sorting", "boolean_expressions", "navigate", "web_of_lies"}
+	catchRate(t, teachersim.FaultOffByOne, []string{"multistep_arithmetic_two", "dyck_languages", "word_sorting", "boolean_expressions", "navigate", "web_of_lies"})
+}
+
+// TestRoundingCatchRate is the same measurement for the rounding fault, on the two families
+// with numeric answers (on GSM-Hard the node reads the re-prompted student's program, so only
+// the plan probe can run it before held-out).
+func TestRoundingCatchRate(t *testing.T) {
+	if os.Getenv("SGDE_TEST_LONG") == "" {
+		t.Skip("long: make test-long")
+	}
+	catchRate(t, teachersim.FaultRounding, []string{"multistep_arithmetic_two", "gsm-hard"})
+}
+
+func catchRate(t *testing.T, fault string, fams []string) {
 	seeds := 3
 	probeCaught, heldCaught, n := 0, 0, 0
 	for _, fam := range fams {
 		for s := range seeds {
 			seed := uint64(100 + s)
-			faults := []string{teachersim.FaultOffByOne}
+			faults := []string{fault}
 			on, _, _ := simTeacherCompile(t, fam, seed, faults, false)
 			off, _, _ := simTeacherCompile(t, fam, seed, faults, true)
 			rejected := func(evs []Event) (bool, string) {
@@ -207,10 +225,9 @@ func TestOffByOneCatchRate(t *testing.T) {
 			t.Logf("%s seed %d: probes %v (%s); held-out alone %v (%s)", fam, seed, byProbe, firstLine(pwhy, 120), hr, firstLine(hwhy, 120))
 		}
 	}
-	t.Logf("off-by-one faults: %d; caught by probes %d (%.0f%%); rejected by held-out evaluation alone %d (%.0f%%)",
-		n, probeCaught, 100*float64(probeCaught)/float64(n), heldCaught, 100*float64(heldCaught)/float64(n))
+	t.Logf("%s faults: %d; caught by probes %d (%.0f%%); rejected by held-out evaluation alone %d (%.0f%%)",
+		fault, n, probeCaught, 100*float64(probeCaught)/float64(n), heldCaught, 100*float64(heldCaught)/float64(n))
 	if probeCaught < heldCaught {
-		t.Errorf("probes caught %d of %d off-by-one faults, held-out evaluation %d", probeCaught, n, heldCaught)
+		t.Errorf("probes caught %d of %d %s faults, held-out evaluation %d", probeCaught, n, fault, heldCaught)
 	}
-	fmt.Fprintln(os.Stderr)
 }
