@@ -35,13 +35,13 @@ var families = []family{
 	{name: "arithmetic", looks: arithRE.MatchString, solver: "arithmetic.go.src", numeric: true},
 	{name: "brackets", looks: func(q string) bool {
 		return strings.Contains(q, "parentheses are closed properly") && strings.Contains(q, "Input:")
-	}, solver: "dyck.go.src", list: true},
+	}, solver: "brackets.go.src", list: true},
 	{name: "sorting", looks: func(q string) bool {
 		return strings.Contains(q, "Sort the following words alphabetically") && strings.Contains(q, "List:")
 	}, solver: "sorting.go.src", list: true},
 	{name: "navigation", looks: func(q string) bool {
 		return strings.Contains(q, "return to the starting point?")
-	}, solver: "navigate.go.src"},
+	}, solver: "steps.go.src"},
 	{name: "truthfulness", looks: func(q string) bool {
 		return strings.Contains(q, " says ") && strings.HasSuffix(strings.TrimSpace(q), "tell the truth?")
 	}, solver: "lies.go.src"},

@@ -23,7 +23,7 @@ const (
 	// (a number one too high, a list one element short, a yes/no flipped) past the largest
 	// shown input: wrong only where the shown examples do not reach.
 	FaultOffByOne = "off_by_one"
-	// FaultRounding: numeric answers rounded to whole numbers (GSM-Hard), or truncated
+	// FaultRounding: numeric answers rounded to whole numbers (word problems), or truncated
 	// toward zero past the shown range (integer families).
 	FaultRounding = "rounding"
 	// FaultEdgeCase: code that panics on a character none of the shown inputs contain.

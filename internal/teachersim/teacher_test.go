@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -256,6 +257,28 @@ func TestSolversOnTheirFamilies(t *testing.T) {
 		t.Logf("%s: %d/%d", f.name, right, len(recs))
 		if right < len(recs)*98/100 {
 			t.Errorf("%s solver right on %d of %d", f.name, right, len(recs))
+		}
+	}
+}
+
+// TestNoTaskNames: the teacher's code (solvers included) names no task or data set, so it can
+// only tell families apart by the questions in the traces.
+func TestNoTaskNames(t *testing.T) {
+	files, _ := filepath.Glob("*.go")
+	more, _ := filepath.Glob("solvers/*")
+	for _, f := range append(files, more...) {
+		if strings.HasSuffix(f, "_test.go") {
+			continue
+		}
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		low := strings.ToLower(string(b))
+		for _, name := range []string{"boolean_expressions", "multistep", "dyck", "word_sorting", "navigate", "web_of_lies", "gsm", "bbh", "metadata", "labels"} {
+			if strings.Contains(low, name) {
+				t.Errorf("%s mentions %q", f, name)
+			}
 		}
 	}
 }
