@@ -275,7 +275,7 @@ func TestNoTaskNames(t *testing.T) {
 			t.Fatal(err)
 		}
 		low := strings.ToLower(string(b))
-		for _, name := range []string{"boolean_expressions", "multistep", "dyck", "word_sorting", "navigate", "web_of_lies", "gsm", "bbh", "metadata", "labels"} {
+		for _, name := range []string{"boolean_expressions", "multistep", "dyck", "word_sorting", "navigate", "web_of_lies", "gsm", "bbh", ".metadata", ".labels"} {
 			if strings.Contains(low, name) {
 				t.Errorf("%s mentions %q", f, name)
 			}
