@@ -123,6 +123,13 @@ func checkFaultRounds(t *testing.T, logged []Event, decisions []teachersim.Decis
 			if acc || !strings.Contains(ev.Reason, faultReasons[f]) {
 				t.Errorf("round %d (%s): accepted=%v, reason %q, want rejected for %q", round, f, acc, ev.Reason, faultReasons[f])
 			}
+			// A node that loops or bombs memory costs one limit: its probe stops at the first
+			// item that hits it.
+			if (f == teachersim.FaultLoop || f == teachersim.FaultMemory) && len(ev.Probes) > 0 {
+				if last := ev.Probes[len(ev.Probes)-1]; last.Run != 1 {
+					t.Errorf("round %d (%s): the failing probe ran %d items, want 1", round, f, last.Run)
+				}
+			}
 		}
 	}
 	for _, d := range decisions {
