@@ -1,8 +1,6 @@
 package main
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -224,7 +222,7 @@ func runCommand() *cli.Command {
 				return err
 			}
 			if one != "" {
-				in, err := decodeInputs([]byte(one))
+				in, err := runtime.DecodeInputs([]byte(one))
 				if err != nil {
 					return usagef("--input: %v", err)
 				}
@@ -233,22 +231,6 @@ func runCommand() *cli.Command {
 			return runMany(c, e, prog, many)
 		},
 	}
-}
-
-func decodeInputs(b []byte) (map[string]any, error) {
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.UseNumber()
-	var in map[string]any
-	if err := dec.Decode(&in); err != nil {
-		return nil, fmt.Errorf("not a JSON object: %v", err)
-	}
-	if in == nil {
-		return nil, errors.New("not a JSON object: null")
-	}
-	if dec.More() {
-		return nil, errors.New("trailing data after the JSON object")
-	}
-	return in, nil
 }
 
 func runOne(c *cli.Context, e *env, prog *runtime.Program, in map[string]any) error {
@@ -295,59 +277,15 @@ func printValue(w io.Writer, v any) error {
 	return err
 }
 
-// runMany runs each line of a JSONL file, printing one JSON result per line. A failing line is
-// reported in its result and the others still run.
+// runMany runs each line of a JSONL file, printing one JSON result per line.
 func runMany(c *cli.Context, e *env, prog *runtime.Program, path string) error {
 	f, err := os.Open(path)
 	if err != nil {
 		return usagef("--inputs: %v", err)
 	}
 	defer f.Close()
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 64<<10), 16<<20)
-	out := json.NewEncoder(c.App.Writer)
-	out.SetEscapeHTML(false)
-	line, failed := 0, 0
-	for sc.Scan() {
-		line++
-		if len(bytes.TrimSpace(sc.Bytes())) == 0 {
-			continue
-		}
-		if err := c.Context.Err(); err != nil {
-			return err
-		}
-		type result struct {
-			Line      int    `json:"line"`
-			Output    any    `json:"output,omitempty"`
-			Error     string `json:"error,omitempty"`
-			ErrorKind string `json:"error_kind,omitempty"`
-		}
-		r := result{Line: line}
-		in, err := decodeInputs(sc.Bytes())
-		if err != nil {
-			r.Error, r.ErrorKind = err.Error(), runtime.KindInput
-		} else {
-			res, err := prog.Run(c.Context, in)
-			if e.traces != nil {
-				res.Trace.ID = fmt.Sprint(line)
-				if werr := e.traces.Write(res.Trace); werr != nil {
-					return werr
-				}
-			}
-			if err != nil {
-				r.Error, r.ErrorKind = err.Error(), runtime.KindOf(err)
-			} else {
-				r.Output = res.Output
-			}
-		}
-		if r.Error != "" {
-			failed++
-		}
-		if err := out.Encode(r); err != nil {
-			return err
-		}
-	}
-	if err := sc.Err(); err != nil {
+	failed, err := prog.RunLines(c.Context, f, c.App.Writer, e.traces)
+	if err != nil {
 		return fmt.Errorf("--inputs %s: %w", path, err)
 	}
 	if failed > 0 {
