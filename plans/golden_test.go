@@ -152,7 +152,7 @@ func TestGraphGolden(t *testing.T) {
 			t.Fatal(err)
 		}
 		name := strings.TrimSuffix(filepath.Base(file), filepath.Ext(file))
-		for format, ext := range map[GraphFormat]string{GraphMermaid: ".mmd", GraphDOT: ".dot"} {
+		for format, ext := range map[GraphFormat]string{GraphMermaid: ".mmd", GraphDOT: ".dot", GraphSVG: ".svg"} {
 			var b bytes.Buffer
 			if err := WriteGraph(&b, p, format); err != nil {
 				t.Fatal(err)

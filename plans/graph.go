@@ -103,7 +103,8 @@ func (d drawing) label(n *Node) string {
 	return n.ID
 }
 
-// WriteGraph draws a valid plan as a Mermaid flowchart or a Graphviz digraph. The substrates
+// WriteGraph draws a valid plan as a Mermaid flowchart, a Graphviz digraph or an SVG picture
+// (laid out by sgde itself: no Graphviz needed). The substrates
 // look different: llm nodes are rounded blue boxes, code nodes orange hexagons, a consensus a
 // dashed green frame around its members with a vote node inside; inputs are parallelograms.
 func WriteGraph(w io.Writer, p *Plan, format GraphFormat) error {
@@ -112,8 +113,10 @@ func WriteGraph(w io.Writer, p *Plan, format GraphFormat) error {
 		return writeMermaid(w, p)
 	case GraphDOT:
 		return writeDOT(w, p)
+	case GraphSVG:
+		return writeSVG(w, p)
 	default:
-		return fmt.Errorf("unknown graph format %q (want mermaid or dot)", format)
+		return fmt.Errorf("unknown graph format %q (want mermaid, dot or svg)", format)
 	}
 }
 

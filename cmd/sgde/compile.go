@@ -63,8 +63,12 @@ func compileCommand() *cli.Command {
 			"Writes DIR/plan.yaml (provenance filled in), DIR/compile-log.jsonl, DIR/report.html and\n" +
 			"DIR/baselines.json, and checkpoints after every iteration. The teacher's API key is read\n" +
 			"from SGDE_TEACHER_API_KEY, the student's from SGDE_STUDENT_API_KEY.\n\n" +
-			"Example:\n   sgde compile --task testdata/tasks/gsm-hard.yaml --train train.jsonl --heldout heldout.jsonl \\\n" +
-			"     --teacher library --student-url http://127.0.0.1:8088/v1 --student-model slm-1.5b -o out/gsm",
+			"Example (from the repository root; sgde demo writes the train/held-out split it uses):\n" +
+			"   sgde demo -q -o out/demo\n" +
+			"   sgde sim serve --addr 127.0.0.1:8088 &\n" +
+			"   sgde compile --task testdata/tasks/gsm-hard.yaml --train out/demo/data/train.jsonl \\\n" +
+			"     --heldout out/demo/data/heldout.jsonl --teacher library \\\n" +
+			"     --student-url http://127.0.0.1:8088/v1 --student-model slm-1.5b -o out/gsm",
 		Flags: compileFlags(),
 		Action: func(c *cli.Context) error {
 			if c.NArg() > 0 {

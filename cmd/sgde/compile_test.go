@@ -88,3 +88,77 @@ func BenchmarkDemo(b *testing.B) {
 		}
 	}
 }
+
+// TestHelpExamplesNameRealFiles: every file an example in a command's --help names exists in
+// the repository, or is written by a command the same example runs first (sgde demo -o DIR).
+func TestHelpExamplesNameRealFiles(t *testing.T) {
+	for _, cmd := range []string{"compile", "eval", "graph", "run", "exec", "validate", "demo"} {
+		code, out, _ := runTestCLI(t, cmd, "--help")
+		if code != exitOK {
+			t.Fatalf("%s --help: exit %d", cmd, code)
+		}
+		// Only the examples: the rest describes files (DIR/plan.yaml) rather than naming them.
+		i := strings.Index(out, "Example")
+		if i < 0 {
+			continue
+		}
+		out = out[i:]
+		if j := strings.Index(out, "OPTIONS:"); j >= 0 {
+			out = out[:j]
+		}
+		produced := map[string]bool{}
+		for _, f := range strings.Fields(out) {
+			if strings.HasPrefix(f, "out/") && !strings.Contains(f, ".") {
+				produced[f] = true // an output folder an earlier line of the example writes
+			}
+		}
+		fields := strings.Fields(out)
+		for k, f := range fields {
+			f = strings.Trim(f, `"',;()`)
+			if k > 0 && map[string]bool{"--results": true, "--summary": true, "--traces": true, "-o": true, "--output": true, ">": true}[fields[k-1]] {
+				continue // a file the example writes
+			}
+			if !(strings.HasSuffix(f, ".yaml") || strings.HasSuffix(f, ".jsonl") || strings.HasSuffix(f, ".json")) {
+				continue
+			}
+			if base := filepath.Base(f); strings.ContainsAny(f, "*{}=") || strings.ToUpper(base[:1]) == base[:1] {
+				continue // a glob, a flag value or a placeholder such as FILE.jsonl
+			}
+			written := false
+			for dir := range produced {
+				written = written || strings.HasPrefix(f, dir+"/")
+			}
+			if written {
+				continue
+			}
+			if _, err := os.Stat(filepath.Join("../..", f)); err != nil {
+				t.Errorf("sgde %s --help names %s, which does not exist", cmd, f)
+			}
+		}
+	}
+}
+
+// TestReadmeNewUser: what a new user following the README needs is in it: how to call the bare
+// `sgde` of the examples, and that `dot` is Graphviz (with an example that needs nothing else).
+func TestReadmeNewUser(t *testing.T) {
+	b, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	readme := string(b)
+	if !strings.Contains(readme, `export PATH="$PWD/bin:$PATH"`) {
+		t.Error("README does not say how to put bin/ on PATH, yet its examples call sgde bare")
+	}
+	lines := strings.Split(readme, "\n")
+	for i, l := range lines {
+		if strings.Contains(l, "| dot -T") {
+			ctx := strings.ToLower(strings.Join(lines[max(i-2, 0):i+1], "\n"))
+			if !strings.Contains(ctx, "graphviz") {
+				t.Errorf("README line %d pipes into dot without saying it needs Graphviz: %s", i+1, l)
+			}
+		}
+	}
+	if !strings.Contains(readme, "sgde graph --format svg") {
+		t.Error("README shows no SVG example that works without Graphviz")
+	}
+}

@@ -107,6 +107,7 @@ func TestGraph(t *testing.T) {
 	for format, want := range map[string][]string{
 		"mermaid": {"flowchart TD", `subgraph n_solve[`, `n_write("write<br/>llm · code"):::llm`, `n_evaluate{{"evaluate<br/>code · inline"}}:::code`, "vote_solve --> output"},
 		"dot":     {"digraph", "subgraph cluster_solve {", "shape=hexagon", `style="rounded,filled"`, "vote_solve -> output;"},
+		"svg":     {"<svg", `class="consensus" id="n_solve"`, `class="llm" id="n_write"`, `class="code" id="n_evaluate"`, `class="vote" id="vote_solve"`},
 	} {
 		code, out, errOut := runCLI(t, "graph", "--format", format, plan)
 		if code != exitOK {

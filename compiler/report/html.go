@@ -142,144 +142,97 @@ code,pre{font:12px ui-monospace,monospace}pre{white-space:pre-wrap}
 </body></html>
 `))
 
-// curveSVG draws train and held-out risk per iteration.
+// curveSVG draws train and held-out risk per iteration. The two series must stay apart when
+// they coincide (a plan often scores the same on both): held-out is a wide pale line with round
+// markers under a thin dashed train line with square markers, each named in a legend with its
+// swatch.
 func curveSVG(pts []compiler.CurvePoint) string {
-	const w, h, pad = 560.0, 220.0, 36.0
+	const w, h = 600.0, 260.0
+	const left, right, top, bottom = 56.0, 16.0, 34.0, 44.0
+	pw, ph := w-left-right, h-top-bottom
 	var b strings.Builder
-	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" width="%.0f" height="%.0f" viewBox="0 0 %.0f %.0f" role="img" aria-label="risk per iteration">`, w, h, w, h)
-	fmt.Fprintf(&b, `<rect x="%.0f" y="%.0f" width="%.0f" height="%.0f" fill="none" stroke="#999"/>`, pad, pad/2, w-1.5*pad, h-1.5*pad)
+	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" width="%.0f" height="%.0f" viewBox="0 0 %.0f %.0f" role="img" aria-label="risk per iteration" font-family="Helvetica,Arial,sans-serif">`, w, h, w, h)
+	fmt.Fprintf(&b, `<rect x="%.0f" y="%.0f" width="%.0f" height="%.0f" fill="none" stroke="#999"/>`, left, top, pw, ph)
+	// Axis titles.
+	fmt.Fprintf(&b, `<text class="axis-title" x="%.1f" y="%.1f" font-size="11" text-anchor="middle">iteration</text>`, left+pw/2, h-6)
+	fmt.Fprintf(&b, `<text class="axis-title" x="14" y="%.1f" font-size="11" text-anchor="middle" transform="rotate(-90 14 %.1f)">risk (1 &#8722; accuracy)</text>`, top+ph/2, top+ph/2)
 	if len(pts) == 0 {
-		b.WriteString(`<text x="50" y="100">no iterations</text></svg>`)
+		fmt.Fprintf(&b, `<text x="%.0f" y="%.0f">no iterations</text></svg>`, left+20, top+ph/2)
 		return b.String()
 	}
 	last := pts[len(pts)-1].Iteration
-	x := func(i int) float64 { return pad + (w-1.5*pad)*float64(i)/math.Max(1, float64(last)) }
-	y := func(r float64) float64 { return pad/2 + (h-1.5*pad)*(1-r) }
+	x := func(i int) float64 { return left + pw*float64(i)/math.Max(1, float64(last)) }
+	y := func(r float64) float64 { return top + ph*(1-r) }
 	for _, tick := range []float64{0, 0.25, 0.5, 0.75, 1} {
-		fmt.Fprintf(&b, `<text x="4" y="%.1f" font-size="10">%.2f</text>`, y(tick)+3, tick)
+		fmt.Fprintf(&b, `<line x1="%.0f" y1="%.1f" x2="%.0f" y2="%.1f" stroke="#eee"/><text x="%.0f" y="%.1f" font-size="10" text-anchor="end">%.2f</text>`,
+			left, y(tick), left+pw, y(tick), left-4, y(tick)+3, tick)
 	}
-	for _, s := range []struct {
-		color string
-		get   func(compiler.CurvePoint) float64
-		name  string
-	}{{"#c33", func(p compiler.CurvePoint) float64 { return p.HeldoutRisk }, "held-out risk"}, {"#36c", func(p compiler.CurvePoint) float64 { return p.TrainRisk }, "train risk"}} {
+	for _, p := range pts {
+		fmt.Fprintf(&b, `<text x="%.1f" y="%.0f" font-size="10" text-anchor="middle">%d</text>`, x(p.Iteration), top+ph+14, p.Iteration)
+	}
+	type series struct {
+		name, class, color, width, dash string
+		get                             func(compiler.CurvePoint) float64
+		marker                          func(cx, cy float64, color string) string
+	}
+	circle := func(cx, cy float64, color string) string {
+		return fmt.Sprintf(`<circle cx="%.1f" cy="%.1f" r="5" fill="%s" fill-opacity="0.5" stroke="%s"/>`, cx, cy, color, color)
+	}
+	square := func(cx, cy float64, color string) string {
+		return fmt.Sprintf(`<rect x="%.1f" y="%.1f" width="6" height="6" fill="%s"/>`, cx-3, cy-3, color)
+	}
+	all := []series{
+		{"held-out risk", "heldout", "#c33", "5", "", func(p compiler.CurvePoint) float64 { return p.HeldoutRisk }, circle},
+		{"train risk", "train", "#1d4ed8", "1.5", "5 3", func(p compiler.CurvePoint) float64 { return p.TrainRisk }, square},
+	}
+	for _, s := range all {
 		var path []string
 		for _, p := range pts {
 			path = append(path, fmt.Sprintf("%.1f,%.1f", x(p.Iteration), y(s.get(p))))
 		}
-		fmt.Fprintf(&b, `<polyline fill="none" stroke="%s" stroke-width="2" points="%s"><title>%s</title></polyline>`, s.color, strings.Join(path, " "), s.name)
-		for _, p := range pts {
-			fmt.Fprintf(&b, `<circle cx="%.1f" cy="%.1f" r="3" fill="%s"><title>iteration %d: %s %.3f</title></circle>`, x(p.Iteration), y(s.get(p)), s.color, p.Iteration, s.name, s.get(p))
+		opacity := "1"
+		if s.dash == "" {
+			opacity = "0.45"
 		}
+		dash := ""
+		if s.dash != "" {
+			dash = fmt.Sprintf(` stroke-dasharray="%s"`, s.dash)
+		}
+		fmt.Fprintf(&b, `<g class="%s"><polyline fill="none" stroke="%s" stroke-width="%s" stroke-opacity="%s"%s points="%s"><title>%s</title></polyline>`,
+			s.class, s.color, s.width, opacity, dash, strings.Join(path, " "), s.name)
+		for _, p := range pts {
+			fmt.Fprintf(&b, `<g><title>iteration %d: %s %.3f</title>%s</g>`, p.Iteration, s.name, s.get(p), s.marker(x(p.Iteration), y(s.get(p)), s.color))
+		}
+		b.WriteString(`</g>`)
 	}
-	for _, p := range pts {
-		fmt.Fprintf(&b, `<text x="%.1f" y="%.0f" font-size="10" text-anchor="middle">%d</text>`, x(p.Iteration), h-6, p.Iteration)
+	// Legend: a swatch of each line with its marker, then its name.
+	lx := left + pw - 250
+	for i, s := range all {
+		sx := lx + float64(i)*130
+		dash := ""
+		if s.dash != "" {
+			dash = fmt.Sprintf(` stroke-dasharray="%s"`, s.dash)
+		}
+		opacity := "1"
+		if s.dash == "" {
+			opacity = "0.45"
+		}
+		fmt.Fprintf(&b, `<g class="legend"><line x1="%.1f" y1="16" x2="%.1f" y2="16" stroke="%s" stroke-width="%s" stroke-opacity="%s"%s/>%s<text x="%.1f" y="20" font-size="11">%s</text></g>`,
+			sx, sx+28, s.color, s.width, opacity, dash, s.marker(sx+14, 16, s.color), sx+34, s.name)
 	}
-	fmt.Fprintf(&b, `<text x="%.0f" y="12" font-size="11" fill="#c33">held-out risk</text><text x="%.0f" y="12" font-size="11" fill="#36c">train risk</text></svg>`, w-200, w-110)
+	b.WriteString(`</svg>`)
 	return b.String()
 }
 
-// dagSVG draws the plan as layered boxes: each node one layer below everything it reads.
+// dagSVG draws the plan with the renderer of ` + "`sgde graph --format svg`" + `, so that the report and
+// the command show the same picture (a consensus is a frame around its members and vote).
 func dagSVG(p *plans.Plan) string {
 	if p == nil {
 		return ""
 	}
-	layer := map[string]int{}
-	var depth func(id string, seen map[string]bool) int
-	depth = func(id string, seen map[string]bool) int {
-		if l, ok := layer[id]; ok {
-			return l
-		}
-		if seen[id] {
-			return 0
-		}
-		seen[id] = true
-		l := 1
-		for _, d := range p.Dependencies(id) {
-			l = max(l, depth(d, seen)+1)
-		}
-		layer[id] = l
-		return l
-	}
-	maxL := 0
-	for _, n := range p.Nodes {
-		maxL = max(maxL, depth(n.ID, map[string]bool{}))
-	}
-	rows := make([][]string, maxL+2)
-	rows[0] = []string{"inputs"}
-	for _, n := range p.Nodes {
-		rows[layer[n.ID]] = append(rows[layer[n.ID]], n.ID)
-	}
-	rows[maxL+1] = []string{"output"}
-	const bw, bh, gx, gy = 170.0, 34.0, 30.0, 40.0
-	width := 0.0
-	for _, r := range rows {
-		width = math.Max(width, float64(len(r))*(bw+gx)+gx)
-	}
-	width += bw / 2 // room for edges that bend around skipped layers
-	height := float64(len(rows))*(bh+gy) + gy
-	pos := map[string][2]float64{}
-	for li, r := range rows {
-		off := (width - bw/2 - float64(len(r))*(bw+gx) + gx) / 2
-		for i, id := range r {
-			pos[id] = [2]float64{off + float64(i)*(bw+gx), gy/2 + float64(li)*(bh+gy)}
-		}
-	}
 	var b strings.Builder
-	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" width="%.0f" height="%.0f" viewBox="0 0 %.0f %.0f" role="img" aria-label="plan graph">`, width, height, width, height)
-	b.WriteString(`<defs><marker id="arr" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="6" markerHeight="6" orient="auto"><path d="M0,0L10,5L0,10z" fill="#666"/></marker></defs>`)
-	line := func(from, to string, dashed bool) {
-		a, b2 := pos[from], pos[to]
-		dash := ""
-		if dashed {
-			dash = ` stroke-dasharray="4 3"`
-		}
-		x1, y1, x2, y2 := a[0]+bw/2, a[1]+bh, b2[0]+bw/2, b2[1]
-		if y2-y1 > gy+1 {
-			// An edge that skips layers bends around the boxes in between.
-			fmt.Fprintf(&b, `<path d="M%.1f,%.1f Q%.1f,%.1f %.1f,%.1f" fill="none" stroke="#666"%s marker-end="url(#arr)"/>`,
-				x1, y1, math.Max(x1, x2)+bw*0.75, (y1+y2)/2, x2, y2, dash)
-			return
-		}
-		fmt.Fprintf(&b, `<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="#666"%s marker-end="url(#arr)"/>`, x1, y1, x2, y2, dash)
+	if err := plans.WriteGraph(&b, p, plans.GraphSVG); err != nil {
+		return "<p>cannot draw the plan: " + html.EscapeString(err.Error()) + "</p>"
 	}
-	for _, n := range p.Nodes {
-		readsInput := false
-		for _, d := range p.Dependencies(n.ID) {
-			line(d, n.ID, n.Consensus != nil)
-		}
-		if n.LLM != nil {
-			readsInput = strings.Contains(n.LLM.Prompt+n.LLM.System, "inputs.")
-		}
-		if n.Code != nil {
-			for _, r := range n.Code.Inputs {
-				readsInput = readsInput || strings.HasPrefix(r, "inputs.")
-			}
-		}
-		if readsInput {
-			line("inputs", n.ID, false)
-		}
-	}
-	if out, _, _ := strings.Cut(p.Output, "."); pos[out] != [2]float64{} {
-		line(out, "output", false)
-	}
-	colors := map[plans.Substrate]string{plans.SubstrateLLM: "#dde8fb", plans.SubstrateCode: "#e2f4e2", plans.SubstrateConsensus: "#f8e6cf"}
-	for _, r := range rows {
-		for _, id := range r {
-			at := pos[id]
-			fill, label := "#eee", id
-			if n := p.Node(id); n != nil {
-				fill = colors[n.Substrate]
-				label = fmt.Sprintf("%s (%s", id, n.Substrate)
-				if n.Consensus != nil {
-					label += fmt.Sprintf(" n=%d", n.Consensus.N)
-				}
-				label += ")"
-			}
-			fmt.Fprintf(&b, `<rect x="%.1f" y="%.1f" width="%.0f" height="%.0f" rx="5" fill="%s" stroke="#555"/><text x="%.1f" y="%.1f" font-size="11" text-anchor="middle">%s</text>`,
-				at[0], at[1], bw, bh, fill, at[0]+bw/2, at[1]+bh/2+4, html.EscapeString(label))
-		}
-	}
-	b.WriteString(`</svg>`)
 	return b.String()
 }

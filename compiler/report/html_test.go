@@ -77,8 +77,8 @@ func TestReportGolden(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := b.String()
-	for _, want := range []string{`id="simulated"`, `id="baselines"`, `id="curve"`, `id="dag"`, "<svg", "answer_eval (code)",
-		"answer_vote (consensus n=3)", "accepted: risk drops", "fails its tests", "&lt;script&gt;alert(1)&lt;/script&gt;",
+	for _, want := range []string{`id="simulated"`, `id="baselines"`, `id="curve"`, `id="dag"`, "<svg", `class="consensus" id="n_answer__vote"`,
+		"accepted: risk drops", "fails its tests", "&lt;script&gt;alert(1)&lt;/script&gt;",
 		"meets the bound", "reply rejected"} {
 		if !strings.Contains(got, want) {
 			t.Errorf("report lacks %q", want)
@@ -88,6 +88,14 @@ func TestReportGolden(t *testing.T) {
 		if strings.Contains(strings.ReplaceAll(got, `xmlns="http://www.w3.org/2000/svg"`, ""), bad) {
 			t.Errorf("report is not self-contained and inert: contains %q", bad)
 		}
+	}
+	// The plan is drawn by the renderer of `sgde graph --format svg`.
+	var g bytes.Buffer
+	if err := plans.WriteGraph(&g, data.Plan, plans.GraphSVG); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(got, g.String()) {
+		t.Error("the report's plan picture is not sgde graph's")
 	}
 	golden := filepath.Join("testdata", "report.golden.html")
 	if *update {
@@ -105,4 +113,53 @@ func TestReportGolden(t *testing.T) {
 	if got != string(want) {
 		t.Errorf("report differs from %s (run with -update after checking the change)", golden)
 	}
+}
+
+// TestCurveDistinguishable: equal train and held-out risks (common) must still show two
+// series, told apart by style and named by a legend with swatches, on titled axes.
+func TestCurveDistinguishable(t *testing.T) {
+	svg := curveSVG([]compiler.CurvePoint{{Iteration: 0, TrainRisk: 0.5, HeldoutRisk: 0.5}, {Iteration: 1, TrainRisk: 0.2, HeldoutRisk: 0.2}})
+	for _, want := range []string{`class="axis-title"`, ">iteration</text>", "risk (1 &#8722; accuracy)"} {
+		if !strings.Contains(svg, want) {
+			t.Errorf("curve lacks %s", want)
+		}
+	}
+	if n := strings.Count(svg, `class="legend"`); n != 2 {
+		t.Errorf("%d legend entries, want 2", n)
+	}
+	// Each legend entry has a line swatch and a marker before its name.
+	for _, name := range []string{"held-out risk", "train risk"} {
+		i := strings.Index(svg, ">"+name+"</text></g>")
+		j := strings.LastIndex(svg[:max(i, 0)], `class="legend"`)
+		if i < 0 || j < 0 || !strings.Contains(svg[j:i], "<line") {
+			t.Errorf("legend entry %q has no swatch", name)
+		}
+	}
+	held := between(svg, `<g class="heldout">`, "</polyline>")
+	train := between(svg, `<g class="train">`, "</polyline>")
+	if held == "" || train == "" {
+		t.Fatal("a series is missing")
+	}
+	style := func(s string) string {
+		i := strings.Index(s, "stroke-width")
+		return s[i : strings.Index(s, " points=")]
+	}
+	if style(held) == style(train) {
+		t.Errorf("train and held-out lines are drawn alike (%s): coinciding, only one is visible", style(held))
+	}
+	if !strings.Contains(train, "stroke-dasharray") {
+		t.Error("the train line is not dashed over the held-out line")
+	}
+}
+
+func between(s, from, to string) string {
+	i := strings.Index(s, from)
+	if i < 0 {
+		return ""
+	}
+	j := strings.Index(s[i:], to)
+	if j < 0 {
+		return ""
+	}
+	return s[i : i+j]
 }
