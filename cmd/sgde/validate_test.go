@@ -86,7 +86,7 @@ func TestValidateMixedAndCanonical(t *testing.T) {
 }
 
 func TestValidateUsage(t *testing.T) {
-	for _, args := range [][]string{{"validate"}, {"validate", "--nope", "x.yaml"}, {"graph"}, {"graph", "a.yaml", "b.yaml"}, {"graph", "--format", "svg", filepath.Join(plansDir, "gsm-hard-zero-shot.yaml")}} {
+	for _, args := range [][]string{{"validate"}, {"validate", "--nope", "x.yaml"}, {"graph"}, {"graph", "a.yaml", "b.yaml"}, {"graph", "--format", "png", filepath.Join(plansDir, "gsm-hard-zero-shot.yaml")}} {
 		if code, _, errOut := runCLI(t, args...); code != exitUsage {
 			t.Errorf("%v: exit %d, want %d (stderr %q)", args, code, exitUsage, errOut)
 		}

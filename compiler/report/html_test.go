@@ -142,7 +142,7 @@ func TestCurveDistinguishable(t *testing.T) {
 	}
 	style := func(s string) string {
 		i := strings.Index(s, "stroke-width")
-		return s[i : strings.Index(s, " points=")]
+		return s[i:strings.Index(s, " points=")]
 	}
 	if style(held) == style(train) {
 		t.Errorf("train and held-out lines are drawn alike (%s): coinciding, only one is visible", style(held))

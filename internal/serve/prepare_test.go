@@ -50,7 +50,9 @@ func TestReloadBuildsCode(t *testing.T) {
 	if b.builds.Load() != 2 {
 		t.Errorf("%d code nodes built before serving, want 2 (add, shout)", b.builds.Load())
 	}
-	models := func() string { return strings.Join(modelIDs(t, do(t, s.Handler(), "GET", "/v1/models", bobKey, "")), ",") }
+	models := func() string {
+		return strings.Join(modelIDs(t, do(t, s.Handler(), "GET", "/v1/models", bobKey, "")), ",")
+	}
 	before := models()
 	src := filepath.Join(dir, "code", "shout.go")
 	good, _ := os.ReadFile(src)
