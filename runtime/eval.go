@@ -762,3 +762,22 @@ func appendNewline(path string) error {
 	}
 	return err
 }
+
+// InfrastructureErr returns an error when some items failed for reasons outside the plan (the
+// endpoint, the cache, the toolchain; see Infrastructure): their results say nothing about the
+// plan, so the accuracy is not the plan's, and a command should not exit 0. It is nil otherwise.
+func (r *EvalReport) InfrastructureErr() error {
+	var parts []string
+	n := 0
+	for kind, k := range r.ErrorKinds {
+		if Infrastructure(kind) {
+			n += k
+			parts = append(parts, fmt.Sprintf("%s %d", kind, k))
+		}
+	}
+	if n == 0 {
+		return nil
+	}
+	sort.Strings(parts)
+	return fmt.Errorf("%d of %d items failed for reasons outside the plan (%s), so the accuracy above is not the plan's; fix the cause and run them again with --resume", n, r.Accuracy.N, strings.Join(parts, ", "))
+}

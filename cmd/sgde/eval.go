@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -220,26 +219,8 @@ func evalAction(c *cli.Context) error {
 		return fmt.Errorf("eval interrupted after %d of %d items (%v); continue with --resume", rep.Accuracy.N, rep.Total, err)
 	}
 	if err == nil && rep != nil {
-		err = infrastructureError(rep)
+		err = rep.InfrastructureErr()
 	}
 	return err
 }
 
-// infrastructureError fails an eval some of whose items failed for reasons outside the plan
-// (the endpoint, the cache, the toolchain): their results say nothing about the plan, so the
-// accuracy is not the plan's, and exit status 0 would hide it.
-func infrastructureError(r *runtime.EvalReport) error {
-	var parts []string
-	n := 0
-	for kind, k := range r.ErrorKinds {
-		if runtime.Infrastructure(kind) {
-			n += k
-			parts = append(parts, fmt.Sprintf("%s %d", kind, k))
-		}
-	}
-	if n == 0 {
-		return nil
-	}
-	sort.Strings(parts)
-	return fmt.Errorf("%d of %d items failed for reasons outside the plan (%s), so the accuracy above is not the plan's; fix the cause and run them again with --resume", n, r.Accuracy.N, strings.Join(parts, ", "))
-}
