@@ -223,4 +223,3 @@ func evalAction(c *cli.Context) error {
 	}
 	return err
 }
-
