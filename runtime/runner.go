@@ -224,7 +224,8 @@ type moduleEntry struct {
 // fails the same way.
 //
 // lim is the node's limits: the module's initialisation (a reactor's _initialize) runs under
-// them (sandbox.WithLoadLimits), so that it never has more than one of the node's calls would.
+// its fuel, memory and output limits (sandbox.WithLoadLimits), so that it never does more work
+// than one of the node's calls may, with a wall time of at least sandbox.DefaultTimeout.
 func (r *Runner) module(ctx context.Context, id string, src []byte, sourceDigest string, lim sandbox.Limits) (*moduleEntry, error) {
 	if r.opts.Engine == nil || r.opts.Builder == nil {
 		return nil, errors.New("no sandbox engine or builder configured for code nodes")
@@ -255,6 +256,11 @@ func (r *Runner) build(e *moduleEntry, id string, src []byte, sourceDigest strin
 	art, err := r.opts.Builder.Build(r.bg, src, id)
 	if err == nil {
 		e.digest = art.Digest
+		// Initialisation gets the node's fuel, memory and output limits, but at least the
+		// default wall time: a module is loaded once and its failure remembered, so a node
+		// timeout of milliseconds must not fail it for good on a busy machine; fuel already
+		// bounds the work deterministically.
+		lim.Timeout = max(lim.Timeout, sandbox.DefaultTimeout)
 		e.mod, err = r.opts.Engine.Load(sandbox.WithLoadLimits(r.bg, lim), art.Wasm)
 	}
 	e.err = err
