@@ -51,7 +51,7 @@ func testEnv(t testing.TB) {
 		}
 		simURL, simModel = srv.URL(), cfg.ModelName()
 		cacheDir := filepath.Join(os.TempDir(), "sgde-compiler-test-cache")
-		engine, simErr = sandbox.NewWazero(ctx, sandbox.WithCompilationCacheDir(filepath.Join(cacheDir, "wazero")))
+		engine, simErr = sandbox.New(ctx, plans.EngineWazero, sandbox.WithMetering(sandbox.MeterWallClock), sandbox.WithCompilationCacheDir(filepath.Join(cacheDir, "wazero")))
 		if simErr != nil {
 			return
 		}

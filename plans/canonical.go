@@ -39,7 +39,7 @@ func Canonical(p *Plan) ([]byte, error) {
 		return nil, fmt.Errorf("canonical form: %w", err)
 	}
 	if d, ok := doc["defaults"].(map[string]any); ok {
-		if d["engine"] == "wazero" {
+		if d["engine"] == string(EngineWazero) {
 			delete(d, "engine")
 		}
 		if l, ok := d["limits"].(map[string]any); ok {

@@ -86,7 +86,8 @@ const (
 
 // Defaults holds plan-wide settings.
 type Defaults struct {
-	// Engine selects the sandbox engine for code nodes: "wazero" (default) or "wasmtime".
+	// Engine selects the sandbox engine for code nodes: an EngineName, "" for EngineWazero
+	// (Plan.Engine resolves it).
 	Engine string `json:"engine,omitempty" yaml:"engine,omitempty"`
 	// Sampling is merged under each llm node's own sampling settings.
 	Sampling *Sampling `json:"sampling,omitempty" yaml:"sampling,omitempty"`

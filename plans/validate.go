@@ -19,28 +19,40 @@ import (
 )
 
 // Ranges enforced by Validate. They are wide enough for any sensible plan and narrow enough that
-// a typo (an extra zero, a unit mistake) is caught before it runs.
+// a typo (an extra zero, a unit mistake) is caught before it runs. The code-node ceilings (fuel,
+// memory, output, source size) are also the ones the sandbox engines and the builder enforce:
+// this is their only definition, so a plan that validates is never refused later for a limit.
 const (
-	MaxFuel            = 1_000_000_000_000
-	MinMemoryMiB       = 4 // the Go wasip1 runtime needs about 44 pages (2.75 MiB) before user code runs
-	MaxMemoryMiB       = 4096
-	MaxOutputBytesMax  = 64 << 20
-	MinCodeTimeout     = time.Millisecond
-	MaxCodeTimeout     = 10 * time.Minute
-	MinNodeTimeout     = time.Millisecond
-	MaxNodeTimeout     = time.Hour
-	MaxRetries         = 10
-	MaxConsensusN      = 64
-	MaxTemperature     = 2.0
-	MaxTokensLimit     = 1 << 20
-	MaxSourceBytes     = 1 << 20
+	// MaxFuel is also the largest budget the engines accept for a call (sgde exec --fuel too).
+	MaxFuel      = 1_000_000_000_000
+	MinMemoryMiB = 4 // the Go wasip1 runtime needs about 44 pages (2.75 MiB) before user code runs
+	// MaxMemoryMiB is also the engines' default per-call memory ceiling
+	// (sandbox.WithMaxMemoryMiB raises it for a host that wants more, up to wasm32's 4 GiB).
+	MaxMemoryMiB      = 1024
+	MaxOutputBytesMax = 64 << 20
+	MinCodeTimeout    = time.Millisecond
+	MaxCodeTimeout    = 10 * time.Minute
+	MinNodeTimeout    = time.Millisecond
+	MaxNodeTimeout    = time.Hour
+	MaxRetries        = 10
+	MaxConsensusN     = 64
+	MaxTemperature    = 2.0
+	MaxTokensLimit    = 1 << 20
+	// MaxSourceBytes bounds a code node's source, in plans and in the builder (wasm.Validate),
+	// so that validating and compiling stay proportional to something small; real nodes are a
+	// few kilobytes, and the largest shipped one (arith_program) fits with room to spare.
+	MaxSourceBytes     = 256 << 10
 	MaxPrecision       = 17
 	maxPerturbations   = MaxConsensusN
 	maxMetadataNameLen = 253
 )
 
-// Defaults used when neither the node nor the plan's defaults set a value.
+// Defaults used when neither the node nor the plan's defaults set a value, and by the sandbox
+// engines for every zero field of sandbox.Limits (sgde exec without flags): their only
+// definition. Plan.EffectiveLimits applies them.
 const (
+	// DefaultFuel is sized so that a runaway loop stops on fuel, deterministically, well inside
+	// DefaultCodeTimeout (fuel per second: docs/BENCHMARKS.md, "Metered wazero engine").
 	DefaultFuel           = 1_000_000_000
 	DefaultMemoryMiB      = 64
 	DefaultMaxOutputBytes = 1 << 20
@@ -135,10 +147,8 @@ func (v *validator) defaults() {
 	if d == nil {
 		return
 	}
-	switch d.Engine {
-	case "", "wazero", "wasmtime":
-	default:
-		v.c.add("", "defaults.engine", "defaults.engine is %q, want wazero or wasmtime", d.Engine)
+	if _, err := ParseEngineName(d.Engine); err != nil {
+		v.c.add("", "defaults.engine", "defaults.engine is %q, want %s or %s", d.Engine, EngineWazero, EngineWasmtime)
 	}
 	if d.Sampling != nil {
 		v.sampling("", "defaults.sampling", d.Sampling)
@@ -291,7 +301,7 @@ func (v *validator) limits(node, path string, l *Limits) {
 		case *m < MinMemoryMiB:
 			v.c.add(node, path+".memory_mib", "limits.memory_mib is %d, want at least %d: the Go wasip1 runtime alone needs about 3 MiB", *m, MinMemoryMiB)
 		case *m > MaxMemoryMiB:
-			v.c.add(node, path+".memory_mib", "limits.memory_mib is %d, want at most %d (the wasm32 address space is 4 GiB)", *m, MaxMemoryMiB)
+			v.c.add(node, path+".memory_mib", "limits.memory_mib is %d, want at most %d (the engines' ceiling)", *m, MaxMemoryMiB)
 		}
 	}
 	if m := l.MaxOutputBytes; m != nil && (*m < 1 || *m > MaxOutputBytesMax) {

@@ -218,7 +218,7 @@ func (pg *Program) execCode(ctx context.Context, pn *pnode, lookup func(plans.Re
 	res, err := e.mod.Call(ctx, in, pn.limits)
 	pg.r.release()
 	tn.Code = &trace.CodeUsage{
-		Engine:          pg.r.opts.Engine.Name(),
+		Engine:          string(pg.r.opts.Engine.Name()),
 		Digest:          e.digest,
 		Fuel:            res.Usage.Fuel,
 		Metered:         res.Usage.Metered,

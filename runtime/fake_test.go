@@ -86,7 +86,7 @@ func (b *fakeBuilder) Build(ctx context.Context, src []byte, _ string) (*wasm.Ar
 
 type fakeEngine struct{ loads, calls atomic.Int64 }
 
-func (e *fakeEngine) Name() string { return "fake" }
+func (e *fakeEngine) Name() plans.EngineName { return "fake" }
 func (e *fakeEngine) Load(_ context.Context, w []byte) (sandbox.Module, error) {
 	e.loads.Add(1)
 	behaviour, _, _ := strings.Cut(string(w), "\n")

@@ -37,7 +37,7 @@ func realSandbox(t *testing.T) (sandbox.Engine, *wasm.Builder) {
 		if realErr != nil {
 			return
 		}
-		realEngine, realErr = sandbox.NewWazero(context.Background(),
+		realEngine, realErr = sandbox.New(context.Background(), plans.EngineWazero, sandbox.WithMetering(sandbox.MeterWallClock),
 			sandbox.WithCompilationCacheDir(filepath.Join(os.TempDir(), "sgde-runtime-test-wazero")))
 	})
 	if realErr != nil {

@@ -101,7 +101,7 @@ func (pg *Program) prepareNode(pn *pnode) error {
 		if n.LLM == nil {
 			return nodeErr(n.ID, KindPlan, errors.New("llm node without llm settings"))
 		}
-		pn.sampling = mergeSampling(pg.plan.Defaults, n.LLM.Sampling)
+		pn.sampling = nodeSampling(pg.plan, n)
 	case plans.SubstrateCode:
 		c := n.Code
 		if c == nil {
@@ -124,7 +124,7 @@ func (pg *Program) prepareNode(pn *pnode) error {
 			pn.codeInputs = append(pn.codeInputs, codeInput{name, r})
 		}
 		sort.Slice(pn.codeInputs, func(i, j int) bool { return pn.codeInputs[i].name < pn.codeInputs[j].name })
-		lim, err := mergeLimits(pg.plan.Defaults, c.Limits)
+		lim, err := nodeLimits(pg.plan, n)
 		if err != nil {
 			return nodeErr(n.ID, KindPlan, err)
 		}
@@ -230,64 +230,22 @@ func contains(s []int, v int) bool {
 	return false
 }
 
-// mergeSampling lays the node's sampling over the plan defaults.
-func mergeSampling(d *plans.Defaults, s *plans.Sampling) llm.Sampling {
-	var out llm.Sampling
-	layer := func(s *plans.Sampling) {
-		if s == nil {
-			return
-		}
-		if s.Temperature != nil {
-			out.Temperature = s.Temperature
-		}
-		if s.TopP != nil {
-			out.TopP = s.TopP
-		}
-		if s.MaxTokens != nil {
-			out.MaxTokens = s.MaxTokens
-		}
-		if s.Seed != nil {
-			out.Seed = s.Seed
-		}
-	}
-	if d != nil {
-		layer(d.Sampling)
-	}
-	layer(s)
-	return out
+// nodeSampling is the node's effective sampling (plans.EffectiveSampling) for the client.
+func nodeSampling(p *plans.Plan, n *plans.Node) llm.Sampling {
+	s := p.EffectiveSampling(n)
+	return llm.Sampling{Temperature: s.Temperature, TopP: s.TopP, MaxTokens: s.MaxTokens, Seed: s.Seed}
 }
 
-// mergeLimits lays the node's limits over the plan defaults.
-func mergeLimits(d *plans.Defaults, l *plans.Limits) (sandbox.Limits, error) {
-	var out sandbox.Limits
-	layer := func(l *plans.Limits) error {
-		if l == nil {
-			return nil
-		}
-		if l.Fuel != nil {
-			out.Fuel = *l.Fuel
-		}
-		if l.MemoryMiB != nil {
-			out.MemoryMiB = *l.MemoryMiB
-		}
-		if l.MaxOutputBytes != nil {
-			out.MaxOutputBytes = *l.MaxOutputBytes
-		}
-		if l.Timeout != "" {
-			t, err := time.ParseDuration(l.Timeout)
-			if err != nil || t <= 0 {
-				return fmt.Errorf("bad limits.timeout %q", l.Timeout)
-			}
-			out.Timeout = t
-		}
-		return nil
+// nodeLimits is the node's effective limits (plans.EffectiveLimits: node over plan defaults
+// over the package defaults) for the sandbox. Every field is set, so the engine's own handling
+// of zero fields never applies to a plan.
+func nodeLimits(p *plans.Plan, n *plans.Node) (sandbox.Limits, error) {
+	l := p.EffectiveLimits(n)
+	t, err := time.ParseDuration(l.Timeout)
+	if err != nil || t <= 0 {
+		return sandbox.Limits{}, fmt.Errorf("bad limits.timeout %q", l.Timeout)
 	}
-	if d != nil {
-		if err := layer(d.Limits); err != nil {
-			return out, err
-		}
-	}
-	return out, layer(l)
+	return sandbox.Limits{Fuel: *l.Fuel, MemoryMiB: *l.MemoryMiB, MaxOutputBytes: *l.MaxOutputBytes, Timeout: t}, nil
 }
 
 // Plan returns the plan the program runs.

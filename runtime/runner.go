@@ -113,6 +113,9 @@ func New(opts Options) (*Runner, error) {
 		// Without the model in the key, answers of different models would be mixed up.
 		return nil, errors.New("new runner: the response cache needs Options.Model")
 	}
+	if err := checkPair(opts.Engine, opts.Builder); err != nil {
+		return nil, fmt.Errorf("new runner: %w", err)
+	}
 	bg, stop := context.WithCancel(context.Background())
 	log := opts.Log
 	if log == nil {

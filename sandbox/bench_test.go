@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"testing"
 
+	"github.com/sgde-project/sgde/plans"
 	"github.com/sgde-project/sgde/sandbox"
 )
 
@@ -29,7 +30,7 @@ func BenchmarkLoad(b *testing.B) {
 	art, _ := load(b, arithProgram)
 	ctx := context.Background()
 	for i := 0; i < b.N; i++ {
-		e, err := sandbox.NewWazero(ctx, sandbox.WithCompilationCacheDir(b.TempDir()+"/../wz"))
+		e, err := sandbox.New(ctx, plans.EngineWazero, sandbox.WithMetering(sandbox.MeterWallClock), sandbox.WithCompilationCacheDir(b.TempDir()+"/../wz"))
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -4,13 +4,15 @@ import (
 	"context"
 	"encoding/json"
 	"time"
+
+	"github.com/sgde-project/sgde/plans"
 )
 
 // Engine loads WebAssembly code-node modules. Implementations: wazero (default, pure Go) and
 // wasmtime (build tag wasmtime). An Engine is safe for concurrent use.
 type Engine interface {
-	// Name is the engine's name as used on the command line ("wazero", "wasmtime").
-	Name() string
+	// Name is the engine's name, as plans and the command line spell it.
+	Name() plans.EngineName
 	// Load validates and compiles a module so that it can be called many times. Compilation is
 	// cached by the engine where it can be.
 	Load(ctx context.Context, wasm []byte) (Module, error)

@@ -18,6 +18,10 @@ var (
 	ErrInvalidModule = errors.New("invalid module")
 )
 
+// ErrEngineUnavailable is returned by New for an engine this binary cannot start: wasmtime in
+// a build without the wasmtime tag and cgo, or an engine asked for a mode it does not have.
+var ErrEngineUnavailable = errors.New("sandbox engine unavailable")
+
 var kinds = []struct {
 	err  error
 	kind string

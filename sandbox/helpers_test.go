@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sgde-project/sgde/plans"
 	"github.com/sgde-project/sgde/sandbox"
 	"github.com/sgde-project/sgde/wasm"
 )
@@ -66,7 +67,7 @@ func shared(t testing.TB) (*wasm.Builder, sandbox.Engine) {
 		if raceEnabled {
 			precompile(t, cacheDir)
 		}
-		sharedEngine, sharedErr = sandbox.NewWazero(context.Background(), sandbox.WithCompilationCacheDir(cacheDir))
+		sharedEngine, sharedErr = sandbox.New(context.Background(), plans.EngineWazero, sandbox.WithMetering(sandbox.MeterWallClock), sandbox.WithCompilationCacheDir(cacheDir))
 	})
 	if sharedErr != nil {
 		t.Fatal(sharedErr)

@@ -13,10 +13,10 @@ type loadLimitsKey struct{}
 
 // WithLoadLimits returns ctx carrying lim for Engine.Load: the initialisation a load runs
 // (a reactor's _initialize, pre-initialised once for a pool) gets the smaller of each of lim's
-// Fuel, MemoryMiB and MaxOutputBytes and the initialisation budget (DefaultFuel,
-// DefaultMemoryMiB, DefaultMaxOutputBytes), and lim's Timeout, so that initialisation never has
-// more than a call of the caller's would. Zero fields, or no WithLoadLimits, mean the defaults
-// (DefaultTimeout for the timeout). The compilation itself ends when ctx does (its deadline
+// Fuel, MemoryMiB and MaxOutputBytes and the initialisation budget (plans.DefaultFuel,
+// plans.DefaultMemoryMiB, plans.DefaultMaxOutputBytes), and lim's Timeout, so that
+// initialisation never has more than a call of the caller's would. Zero fields, or no
+// WithLoadLimits, mean the defaults (plans.DefaultCodeTimeout for the timeout). The compilation itself ends when ctx does (its deadline
 // included).
 func WithLoadLimits(ctx context.Context, lim Limits) context.Context {
 	return context.WithValue(ctx, loadLimitsKey{}, lim)
@@ -25,7 +25,7 @@ func WithLoadLimits(ctx context.Context, lim Limits) context.Context {
 // loadLimits is the limits of initialisation under ctx (see WithLoadLimits).
 func loadLimits(ctx context.Context) Limits {
 	lim, _ := ctx.Value(loadLimitsKey{}).(Limits)
-	def := Limits{Fuel: DefaultFuel, MemoryMiB: DefaultMemoryMiB, MaxOutputBytes: DefaultMaxOutputBytes, Timeout: DefaultTimeout}
+	def := Limits{}.withDefaults()
 	if lim.Fuel == 0 || lim.Fuel > def.Fuel {
 		lim.Fuel = def.Fuel
 	}

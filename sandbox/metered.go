@@ -15,19 +15,12 @@ import (
 	"github.com/tetratelabs/wazero/experimental"
 	"github.com/tetratelabs/wazero/sys"
 
+	"github.com/sgde-project/sgde/plans"
 	"github.com/sgde-project/sgde/wasm/rewrite"
 )
 
 // Defaults of the metered wazero engine.
 const (
-	// DefaultFuel is the fuel of a call whose Limits.Fuel is 0. A Go guest burns roughly 1-4
-	// billion fuel per second of CPU on this class of machine (BENCHMARKS.md, "Metered wazero
-	// engine"), so a runaway loop stops after a few seconds of CPU, inside DefaultTimeout, while
-	// arith_program on any GSM-Hard program uses well under 1% of it.
-	DefaultFuel = 10_000_000_000
-	// MaxFuel is the largest per-call budget: sgde_fuel is an i64 and sized operations charge up
-	// to 2^26 at once, so larger budgets could wrap.
-	MaxFuel = 1 << 62
 	// DefaultMaxCallDepth bounds live guest function activations (rewrite.StackLimit). Deep
 	// enough for any interpreter a node needs, shallow enough that wazero's native stack stays a
 	// few MiB. Go guests seldom reach it: growing a goroutine stack unwinds the wasm stack, so
@@ -49,9 +42,9 @@ var errStopped = errors.New("call stopped at a fuel check")
 // maxRewriteCache bounds how many rewritten modules the engine keeps by digest.
 const maxRewriteCache = 64
 
-// NewWazeroMetered returns the wazero engine with deterministic fuel metering and a call-depth
-// limit. Load rewrites each module with wasm/rewrite (MergeData, Meter, StackLimit) before
-// compiling it; Call sets Limits.Fuel (DefaultFuel when 0) and reports the fuel used exactly in
+// newMeteredWazero returns the wazero engine of MeterFuel, the default: deterministic fuel
+// metering and a call-depth limit. Load rewrites each module with wasm/rewrite (MergeData, Meter, StackLimit) before
+// compiling it; Call sets Limits.Fuel (plans.DefaultFuel when 0) and reports the fuel used exactly in
 // Usage.Fuel with Usage.Metered true. Running out of fuel returns ErrFuelExhausted, exceeding
 // the call depth ErrStackOverflow.
 //
@@ -65,26 +58,26 @@ const maxRewriteCache = 64
 //     (ErrInvalidModule): a guest must not bring its own meter.
 //   - The same module and input give the same output and the same fuel on every call and
 //     machine.
-func NewWazeroMetered(ctx context.Context, opts ...WazeroOption) (Engine, error) {
+func newMeteredWazero(ctx context.Context, opts []Option) (Engine, error) {
 	return newUncapped(ctx, true, opts)
 }
 
-// NewWazeroTrusted returns the wazero engine with neither fuel metering nor
-// WithCloseOnContextDone: the cheapest way to run a module, for benchmarking trusted code only.
-// Modules are rewritten with MergeData alone, so that comparing this engine with
-// NewWazeroMetered isolates the cost of metering.
+// newTrustedWazero returns the wazero engine of MeterNone: neither fuel metering nor
+// WithCloseOnContextDone, the cheapest way to run a module, for benchmarking trusted code only.
+// Modules are rewritten with MergeData alone, so that comparing this engine with the metered
+// one isolates the cost of metering.
 //
 // # Notes
 //
 //   - Nothing bounds a call's CPU: a guest that never ends never returns, whatever
 //     Limits.Timeout or the caller's context say, and stalls the host's garbage collector.
 //     Never run untrusted code on it.
-func NewWazeroTrusted(ctx context.Context, opts ...WazeroOption) (Engine, error) {
+func newTrustedWazero(ctx context.Context, opts []Option) (Engine, error) {
 	return newUncapped(ctx, false, opts)
 }
 
 // newUncapped starts a runtime without WithCloseOnContextDone, metered or not.
-func newUncapped(ctx context.Context, meter bool, opts []WazeroOption) (Engine, error) {
+func newUncapped(ctx context.Context, meter bool, opts []Option) (Engine, error) {
 	base, err := newWazeroBase(ctx, "new metered wazero engine", false, opts, func(hb wazero.HostModuleBuilder) wazero.HostModuleBuilder {
 		return hb.NewFunctionBuilder().WithGoFunction(api.GoFunc(func(ctx context.Context, _ []uint64) {
 			if m, ok := ctx.Value(callKey{}).(*callState); ok && m.meter != nil {
@@ -113,14 +106,14 @@ type trapClockKey struct{}
 // classifier) running modules rewritten for fuel and call depth, without WithCloseOnContextDone.
 type meteredEngine struct {
 	base     *wazeroEngine
-	meter    bool // false: NewWazeroTrusted
+	meter    bool // false: MeterNone
 	pipeline rewrite.Pipeline
 
 	mu       sync.Mutex
 	rewrites map[[32]byte][]byte // digest of the original -> rewritten module
 }
 
-func (e *meteredEngine) Name() string { return "wazero" }
+func (e *meteredEngine) Name() plans.EngineName { return plans.EngineWazero }
 
 func (e *meteredEngine) Close(ctx context.Context) error { return e.base.Close(ctx) }
 
@@ -205,11 +198,10 @@ type meteredCall struct {
 // slot and prepares the call. The caller calls release when done.
 func startMeteredCall(ctx context.Context, e *wazeroEngine, input []byte, lim Limits, minPages uint32) (*meteredCall, func(), error) {
 	lim = lim.withDefaults()
-	if lim.Fuel == 0 {
-		lim.Fuel = DefaultFuel
-	}
-	if lim.Fuel > MaxFuel {
-		return nil, nil, fmt.Errorf("call: fuel %d exceeds the maximum of %d", lim.Fuel, uint64(MaxFuel))
+	// plans.MaxFuel is far below 2^62, where sgde_fuel (an i64 charged up to 2^26 at once)
+	// could wrap.
+	if lim.Fuel > plans.MaxFuel {
+		return nil, nil, fmt.Errorf("call: fuel %d exceeds the maximum of %d", lim.Fuel, uint64(plans.MaxFuel))
 	}
 	if lim.MemoryMiB > e.cfg.maxMemoryMiB {
 		return nil, nil, fmt.Errorf("call: memory limit %d MiB exceeds the engine maximum of %d MiB", lim.MemoryMiB, e.cfg.maxMemoryMiB)

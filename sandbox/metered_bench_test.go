@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sgde-project/sgde/plans"
 	"github.com/sgde-project/sgde/sandbox"
 )
 
@@ -30,7 +31,7 @@ func loadTrusted(b *testing.B, path string) sandbox.Module {
 	b.Helper()
 	art, _ := load(b, path)
 	trustedOnce.Do(func() {
-		trustedEngine, trustedErr = sandbox.NewWazeroTrusted(context.Background(),
+		trustedEngine, trustedErr = sandbox.New(context.Background(), plans.EngineWazero, sandbox.WithMetering(sandbox.MeterNone),
 			sandbox.WithCompilationCacheDir(filepath.Join(os.TempDir(), "sgde-test-wazero-cache")))
 	})
 	if trustedErr != nil {

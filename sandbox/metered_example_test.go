@@ -6,14 +6,15 @@ import (
 	"fmt"
 	"os"
 
+	"github.com/sgde-project/sgde/plans"
 	"github.com/sgde-project/sgde/sandbox"
 )
 
 // A metered call reports the fuel it used, the same on every run; a budget too small for the
 // work ends in ErrFuelExhausted rather than a wall-clock timeout.
-func ExampleNewWazeroMetered() {
+func ExampleNew() {
 	ctx := context.Background()
-	e, err := sandbox.NewWazeroMetered(ctx)
+	e, err := sandbox.New(ctx, plans.EngineWazero)
 	if err != nil {
 		panic(err)
 	}

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sgde-project/sgde/plans"
 	"github.com/sgde-project/sgde/wasm"
 )
 
@@ -30,7 +31,7 @@ func BenchmarkFuelExhaustionToError(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	e, err := NewWazeroMetered(ctx, WithCompilationCacheDir(filepath.Join(os.TempDir(), "sgde-test-wazero-cache")))
+	e, err := New(ctx, plans.EngineWazero, WithCompilationCacheDir(filepath.Join(os.TempDir(), "sgde-test-wazero-cache")))
 	if err != nil {
 		b.Fatal(err)
 	}

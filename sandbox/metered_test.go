@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sgde-project/sgde/plans"
 	"github.com/sgde-project/sgde/sandbox"
 	"github.com/sgde-project/sgde/wasm"
 	"github.com/sgde-project/sgde/wasm/rewrite"
@@ -39,7 +40,7 @@ func metered(t testing.TB) sandbox.Engine {
 		if raceEnabled {
 			precompileMetered(t, cacheDir)
 		}
-		meteredEngine, meteredErr = sandbox.NewWazeroMetered(context.Background(), sandbox.WithCompilationCacheDir(cacheDir))
+		meteredEngine, meteredErr = sandbox.New(context.Background(), plans.EngineWazero, sandbox.WithCompilationCacheDir(cacheDir))
 	})
 	if meteredErr != nil {
 		t.Fatal(meteredErr)
@@ -191,20 +192,20 @@ func TestMeteredLimits(t *testing.T) {
 func TestMeteredBackstop(t *testing.T) {
 	mod := loadMetered(t, filepath.Join(hostileDir, "infinite_loop.go"))
 	start := time.Now()
-	res, err := mod.Call(context.Background(), []byte(`{}`), sandbox.Limits{Fuel: sandbox.MaxFuel, Timeout: 200 * time.Millisecond})
+	res, err := mod.Call(context.Background(), []byte(`{}`), sandbox.Limits{Fuel: plans.MaxFuel, Timeout: 200 * time.Millisecond})
 	if !errors.Is(err, sandbox.ErrTimeout) {
 		t.Fatalf("err = %v, want ErrTimeout", err)
 	}
 	if took := time.Since(start); took > 30*time.Second {
 		t.Fatalf("a 200ms timeout returned after %v", took)
 	}
-	if !res.Usage.Metered || res.Usage.Fuel == 0 || res.Usage.Fuel > sandbox.MaxFuel {
+	if !res.Usage.Metered || res.Usage.Fuel == 0 || res.Usage.Fuel > plans.MaxFuel {
 		t.Fatalf("usage %+v: want the fuel used before the backstop", res.Usage)
 	}
 
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 	defer cancel()
-	_, err = mod.Call(ctx, []byte(`{}`), sandbox.Limits{Fuel: sandbox.MaxFuel, Timeout: time.Hour})
+	_, err = mod.Call(ctx, []byte(`{}`), sandbox.Limits{Fuel: plans.MaxFuel, Timeout: time.Hour})
 	if !errors.Is(err, context.DeadlineExceeded) || errors.Is(err, sandbox.ErrTimeout) {
 		t.Fatalf("err = %v, want the caller's context error, not ErrTimeout", err)
 	}
@@ -384,7 +385,7 @@ func TestMeteredTimeoutWithoutFreeThread(t *testing.T) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				_, errs[i] = mod.Call(context.Background(), []byte(`{}`), sandbox.Limits{Fuel: sandbox.MaxFuel, Timeout: 100 * time.Millisecond})
+				_, errs[i] = mod.Call(context.Background(), []byte(`{}`), sandbox.Limits{Fuel: plans.MaxFuel, Timeout: 100 * time.Millisecond})
 			}()
 		}
 		wg.Wait()

@@ -11,12 +11,16 @@ import (
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/experimental"
 
+	"github.com/sgde-project/sgde/plans"
 	"github.com/sgde-project/sgde/sandbox/internal/preinit"
 )
 
 // ReactorEntry is the export a pre-initialised (reactor) code node is called through: a
 // builder-generated //go:wasmexport function that runs the node's main once.
 const ReactorEntry = "sgde_call"
+
+// reactorsSupported: pooled instances need Linux's mmap and madvise (pooled_other.go).
+const reactorsSupported = true
 
 // loadReactor pre-initialises a metered reactor module (it exports _initialize and
 // ReactorEntry, and no _start): it runs the Go runtime and package initialisation once under
@@ -66,8 +70,8 @@ func (e *meteredEngine) loadReactor(ctx context.Context, rewritten []byte) (Modu
 	initCtx = context.WithValue(initCtx, callKey{}, state)
 	initCtx = experimental.WithMemoryAllocator(initCtx, &limitedAllocator{limit: initLimit})
 	cfg := wazero.NewModuleConfig().WithName("").
-		WithStdout(&cappedWriter{max: DefaultMaxOutputBytes}).
-		WithStderr(&cappedWriter{max: DefaultMaxOutputBytes})
+		WithStdout(&cappedWriter{max: plans.DefaultMaxOutputBytes}).
+		WithStderr(&cappedWriter{max: plans.DefaultMaxOutputBytes})
 	im, err := func() (im *preinit.Image, err error) {
 		defer func() {
 			if r := recover(); r != nil {

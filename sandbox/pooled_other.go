@@ -14,6 +14,9 @@ const ReactorEntry = "sgde_call"
 // reactors are loaded (and refused for lacking _start) like any other module.
 func isReactor([]byte) bool { return false }
 
+// reactorsSupported: see isReactor.
+const reactorsSupported = false
+
 func (e *meteredEngine) loadReactor(context.Context, []byte) (Module, error) {
 	return nil, fmt.Errorf("%w: pre-initialised modules need Linux", ErrInvalidModule)
 }

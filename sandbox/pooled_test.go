@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sgde-project/sgde/plans"
 	"github.com/sgde-project/sgde/sandbox"
 	"github.com/sgde-project/sgde/wasm"
 )
@@ -127,7 +128,7 @@ func TestPooledLimits(t *testing.T) {
 	if _, err := loop.Call(context.Background(), []byte(`{}`), sandbox.Limits{Fuel: 50_000_000, Timeout: time.Minute}); !errors.Is(err, sandbox.ErrFuelExhausted) {
 		t.Fatalf("infinite loop: %v, want ErrFuelExhausted", err)
 	}
-	if _, err := loop.Call(context.Background(), []byte(`{}`), sandbox.Limits{Fuel: sandbox.MaxFuel, Timeout: 200 * time.Millisecond}); !errors.Is(err, sandbox.ErrTimeout) {
+	if _, err := loop.Call(context.Background(), []byte(`{}`), sandbox.Limits{Fuel: plans.MaxFuel, Timeout: 200 * time.Millisecond}); !errors.Is(err, sandbox.ErrTimeout) {
 		t.Fatalf("infinite loop, 200ms: %v, want ErrTimeout", err)
 	}
 	bomb := loadReactor(t, filepath.Join(hostileDir, "memory_bomb.go"))

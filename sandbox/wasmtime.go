@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/bytecodealliance/wasmtime-go/v39"
+
+	"github.com/sgde-project/sgde/plans"
 )
 
 // WasmtimeVersion is the wasmtime-go release this engine links (github.com/bytecodealliance/
@@ -32,10 +34,6 @@ const (
 	wtTrapCodeOutOfFuel     = 12
 )
 
-// DefaultWasmtimeFuel is the fuel of a call whose Limits.Fuel is zero: about four billion wasm
-// operators, a few seconds of work, so that DefaultTimeout stays the outer bound.
-const DefaultWasmtimeFuel = 4_000_000_000
-
 const (
 	// wtDefaultMaxWasmStack bounds the native stack wasm code may use. It must stay well under the
 	// stack of the thread that runs cgo calls (8 MiB by default on linux).
@@ -46,8 +44,8 @@ const (
 	wtMaxTableElements = 1 << 20
 )
 
-// WasmtimeConfig configures a wasmtime engine. It is immutable: each With method returns a copy.
-type WasmtimeConfig struct {
+// wasmtimeConfig configures a wasmtime engine. It is immutable: each With method returns a copy.
+type wasmtimeConfig struct {
 	cacheDir     string
 	maxWasmStack int
 	epochTick    time.Duration
@@ -55,35 +53,35 @@ type WasmtimeConfig struct {
 	noFuel bool
 }
 
-// NewWasmtimeConfig returns the default configuration: no compile cache on disk, a 1 MiB
+// newWasmtimeConfig returns the default configuration: no compile cache on disk, a 1 MiB
 // maximum wasm stack and a 5 ms epoch tick.
-func NewWasmtimeConfig() WasmtimeConfig {
-	return WasmtimeConfig{maxWasmStack: wtDefaultMaxWasmStack, epochTick: wtDefaultEpochTick}
+func newWasmtimeConfig() wasmtimeConfig {
+	return wasmtimeConfig{maxWasmStack: wtDefaultMaxWasmStack, epochTick: wtDefaultEpochTick}
 }
 
 // WithCacheDir keeps compiled modules in dir (created 0700 if missing), keyed by the wasm's
 // SHA-256, the wasmtime version and the engine settings. The directory must be as trusted as
 // the sgde binary: wasmtime loads its files as native code.
-func (c WasmtimeConfig) WithCacheDir(dir string) WasmtimeConfig {
+func (c wasmtimeConfig) WithCacheDir(dir string) wasmtimeConfig {
 	c.cacheDir = dir
 	return c
 }
 
 // WithMaxWasmStack sets the native stack, in bytes, that wasm code may use before a call fails
 // with ErrStackOverflow.
-func (c WasmtimeConfig) WithMaxWasmStack(bytes int) WasmtimeConfig {
+func (c wasmtimeConfig) WithMaxWasmStack(bytes int) wasmtimeConfig {
 	c.maxWasmStack = bytes
 	return c
 }
 
 // WithEpochTick sets how often the engine's clock advances; it is the granularity of
 // Limits.Timeout.
-func (c WasmtimeConfig) WithEpochTick(d time.Duration) WasmtimeConfig {
+func (c wasmtimeConfig) WithEpochTick(d time.Duration) wasmtimeConfig {
 	c.epochTick = d
 	return c
 }
 
-// Wasmtime is the Engine on wasmtime: native fuel metering, epoch interruption for wall time,
+// wasmtimeEngine is the Engine on wasmtime: native fuel metering, epoch interruption for wall time,
 // a store limiter for memory and tables and a bounded wasm stack. WASI is sgde's own
 // deterministic subset, identical in behaviour to the wazero engine's.
 //
@@ -95,8 +93,8 @@ func (c WasmtimeConfig) WithEpochTick(d time.Duration) WasmtimeConfig {
 //   - Fuel is wasmtime's: about one unit per wasm operator. Budgets are not comparable with
 //     another engine's. After a timeout Usage.Fuel is a lower bound: compiled code keeps the
 //     count in a register, and the epoch interrupt does not write it back.
-type Wasmtime struct {
-	cfg    WasmtimeConfig
+type wasmtimeEngine struct {
+	cfg    wasmtimeConfig
 	engine *wasmtime.Engine
 	linker *wasmtime.Linker
 
@@ -106,7 +104,7 @@ type Wasmtime struct {
 	done   chan struct{}
 }
 
-var _ Engine = (*Wasmtime)(nil)
+var _ Engine = (*wasmtimeEngine)(nil)
 
 // wtFlag is one engine setting that changes compiled code.
 type wtFlag struct {
@@ -118,7 +116,7 @@ type wtFlag struct {
 // flags is every boolean engine setting sgde makes. It both configures the engine and keys the
 // compile cache: wasmtime does not refuse every serialized module compiled under other settings
 // (a module compiled with NaN canonicalisation loaded without complaint), so the key must.
-func (c WasmtimeConfig) flags() []wtFlag {
+func (c wasmtimeConfig) flags() []wtFlag {
 	return []wtFlag{
 		{"consume_fuel", !c.noFuel, (*wasmtime.Config).SetConsumeFuel},
 		{"epoch_interruption", true, (*wasmtime.Config).SetEpochInterruption},
@@ -141,7 +139,7 @@ func (c WasmtimeConfig) flags() []wtFlag {
 }
 
 // cacheKey names everything a compiled module depends on besides the wasm itself.
-func (c WasmtimeConfig) cacheKey() string {
+func (c wasmtimeConfig) cacheKey() string {
 	h := sha256.New()
 	for _, f := range c.flags() {
 		fmt.Fprintf(h, "%s=%t\n", f.name, f.on)
@@ -150,8 +148,8 @@ func (c WasmtimeConfig) cacheKey() string {
 	return fmt.Sprintf("wasmtime%s-%x", WasmtimeVersion, h.Sum(nil)[:8])
 }
 
-// NewWasmtime starts a wasmtime engine and its epoch ticker; Close stops both.
-func NewWasmtime(_ context.Context, cfg WasmtimeConfig) (*Wasmtime, error) {
+// newWasmtime starts a wasmtime engine and its epoch ticker; Close stops both.
+func newWasmtime(_ context.Context, cfg wasmtimeConfig) (*wasmtimeEngine, error) {
 	if cfg.maxWasmStack <= 0 || cfg.epochTick <= 0 {
 		return nil, errors.New("wasmtime: max wasm stack and epoch tick must be positive")
 	}
@@ -165,7 +163,7 @@ func NewWasmtime(_ context.Context, cfg WasmtimeConfig) (*Wasmtime, error) {
 		f.set(wc, f.on)
 	}
 	wc.SetMaxWasmStack(cfg.maxWasmStack)
-	e := &Wasmtime{
+	e := &wasmtimeEngine{
 		cfg:    cfg,
 		engine: wasmtime.NewEngineWithConfig(wc),
 		stop:   make(chan struct{}),
@@ -185,7 +183,7 @@ func NewWasmtime(_ context.Context, cfg WasmtimeConfig) (*Wasmtime, error) {
 }
 
 // tick advances the engine's epoch until Close; each call's deadline is counted in ticks.
-func (e *Wasmtime) tick() {
+func (e *wasmtimeEngine) tick() {
 	defer close(e.done)
 	t := time.NewTicker(e.cfg.epochTick)
 	defer t.Stop()
@@ -199,12 +197,25 @@ func (e *Wasmtime) tick() {
 	}
 }
 
-// Name returns "wasmtime".
-func (e *Wasmtime) Name() string { return "wasmtime" }
+// Name returns plans.EngineWasmtime.
+func (e *wasmtimeEngine) Name() plans.EngineName { return plans.EngineWasmtime }
+
+// errNoWasmtime is nil: this binary has the wasmtime engine (wasmtime_stub.go is the other case).
+var errNoWasmtime error
+
+// newWasmtimeEngine is what New calls for plans.EngineWasmtime: the default configuration, with
+// the compile cache in cacheDir ("" for none).
+func newWasmtimeEngine(ctx context.Context, cacheDir string) (Engine, error) {
+	cfg := newWasmtimeConfig()
+	if cacheDir != "" {
+		cfg = cfg.WithCacheDir(cacheDir)
+	}
+	return newWasmtime(ctx, cfg)
+}
 
 // Close stops the ticker and releases the engine after in-flight calls have returned. Modules
 // loaded from it become unusable. Close is idempotent.
-func (e *Wasmtime) Close(context.Context) error {
+func (e *wasmtimeEngine) Close(context.Context) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.closed {
@@ -223,8 +234,8 @@ var errWasmtimeClosed = errors.New("wasmtime: engine closed")
 // Load checks that wasm is a code-node module the sandbox can run and compiles it, or loads it
 // from the compile cache. The checks are the wazero engine's, in the same order, so that a
 // module is rejected by both engines or by neither: errors wrap ErrInvalidModule, or
-// ErrMemoryLimit when the initial memory exceeds DefaultMaxMemoryMiB.
-func (e *Wasmtime) Load(ctx context.Context, wasm []byte) (Module, error) {
+// ErrMemoryLimit when the initial memory exceeds plans.MaxMemoryMiB.
+func (e *wasmtimeEngine) Load(ctx context.Context, wasm []byte) (Module, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -244,8 +255,8 @@ func (e *Wasmtime) Load(ctx context.Context, wasm []byte) (Module, error) {
 		return nil, fmt.Errorf("%w: shared and 64-bit memories are not supported", ErrInvalidModule)
 	case info.count > 1:
 		return nil, fmt.Errorf("%w: module declares %d memories", ErrInvalidModule, info.count)
-	case uint64(info.minPages) > uint64(DefaultMaxMemoryMiB)*16:
-		return nil, fmt.Errorf("%w: initial memory of %d pages exceeds the engine maximum of %d MiB", ErrMemoryLimit, info.minPages, DefaultMaxMemoryMiB)
+	case uint64(info.minPages) > uint64(plans.MaxMemoryMiB)*16:
+		return nil, fmt.Errorf("%w: initial memory of %d pages exceeds the engine maximum of %d MiB", ErrMemoryLimit, info.minPages, plans.MaxMemoryMiB)
 	}
 	e.mu.RLock()
 	defer e.mu.RUnlock()
@@ -269,7 +280,7 @@ func (e *Wasmtime) Load(ctx context.Context, wasm []byte) (Module, error) {
 	return &wasmtimeModule{engine: e, mod: m, minPages: info.minPages, metered: metered}, nil
 }
 
-func (e *Wasmtime) compile(wasm []byte, sum [32]byte) (*wasmtime.Module, error) {
+func (e *wasmtimeEngine) compile(wasm []byte, sum [32]byte) (*wasmtime.Module, error) {
 	path := e.cachePath(sum)
 	if path != "" {
 		if m := e.loadCached(path); m != nil {
@@ -287,7 +298,7 @@ func (e *Wasmtime) compile(wasm []byte, sum [32]byte) (*wasmtime.Module, error) 
 }
 
 // cachePath names the cache entry for a module; "" when there is no cache.
-func (e *Wasmtime) cachePath(sum [32]byte) string {
+func (e *wasmtimeEngine) cachePath(sum [32]byte) string {
 	if e.cfg.cacheDir == "" {
 		return ""
 	}
@@ -297,7 +308,7 @@ func (e *Wasmtime) cachePath(sum [32]byte) string {
 
 // A cache entry is the SHA-256 of the serialized module followed by the module, so that a
 // truncated or corrupted file is recompiled rather than handed to wasmtime.
-func (e *Wasmtime) loadCached(path string) *wasmtime.Module {
+func (e *wasmtimeEngine) loadCached(path string) *wasmtime.Module {
 	b, err := os.ReadFile(path)
 	if err != nil || len(b) < sha256.Size {
 		return nil
@@ -313,7 +324,7 @@ func (e *Wasmtime) loadCached(path string) *wasmtime.Module {
 	return m
 }
 
-func (e *Wasmtime) storeCached(path string, m *wasmtime.Module) {
+func (e *wasmtimeEngine) storeCached(path string, m *wasmtime.Module) {
 	body, err := m.Serialize()
 	if err != nil {
 		return
@@ -404,7 +415,7 @@ func wtSameKinds(got []*wasmtime.ValType, want []wasmtime.ValKind) bool {
 }
 
 type wasmtimeModule struct {
-	engine   *Wasmtime
+	engine   *wasmtimeEngine
 	minPages uint32
 	metered  bool // the module exports wasm/rewrite's fuel global
 
@@ -442,11 +453,11 @@ func wtCallStateOf(c *wasmtime.Caller) *wtCallState { return c.Data().(*wtCallSt
 // ctx itself ends Call returns ctx's error rather than a limit error.
 func (m *wasmtimeModule) Call(ctx context.Context, input []byte, lim Limits) (res Result, err error) {
 	lim = lim.withDefaults()
-	if lim.Fuel == 0 {
-		lim.Fuel = DefaultWasmtimeFuel
+	if lim.Fuel > plans.MaxFuel {
+		return res, fmt.Errorf("call: fuel %d exceeds the maximum of %d", lim.Fuel, uint64(plans.MaxFuel))
 	}
-	if lim.MemoryMiB > DefaultMaxMemoryMiB {
-		return res, fmt.Errorf("call: memory limit %d MiB exceeds the engine maximum of %d MiB", lim.MemoryMiB, DefaultMaxMemoryMiB)
+	if lim.MemoryMiB > plans.MaxMemoryMiB {
+		return res, fmt.Errorf("call: memory limit %d MiB exceeds the engine maximum of %d MiB", lim.MemoryMiB, plans.MaxMemoryMiB)
 	}
 	limitPages := lim.MemoryMiB * 16
 	if m.minPages > limitPages {

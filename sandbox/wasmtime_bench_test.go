@@ -7,6 +7,8 @@ import (
 	"encoding/json"
 	"path/filepath"
 	"testing"
+
+	"github.com/sgde-project/sgde/plans"
 )
 
 // Engines side by side (docs/BENCHMARKS.md): call latency, the cost of fuel, compile time.
@@ -15,11 +17,11 @@ import (
 func benchEngines(b *testing.B) map[string]Engine {
 	b.Helper()
 	ctx := context.Background()
-	wz, err := NewWazero(ctx, WithCompilationCacheDir(filepath.Join(b.TempDir(), "wazero")))
+	wz, err := New(ctx, plans.EngineWazero, WithMetering(MeterWallClock), WithCompilationCacheDir(filepath.Join(b.TempDir(), "wazero")))
 	if err != nil {
 		b.Fatal(err)
 	}
-	wt, err := NewWasmtime(ctx, NewWasmtimeConfig())
+	wt, err := newWasmtime(ctx, newWasmtimeConfig())
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -82,13 +84,13 @@ func BenchmarkFuelOverhead(b *testing.B) {
 	ctx := context.Background()
 	for _, tc := range []struct {
 		name string
-		cfg  WasmtimeConfig
+		cfg  wasmtimeConfig
 	}{
-		{"wasmtime-fuel", NewWasmtimeConfig()},
-		{"wasmtime-nofuel", WasmtimeConfig{maxWasmStack: wtDefaultMaxWasmStack, epochTick: wtDefaultEpochTick, noFuel: true}},
+		{"wasmtime-fuel", newWasmtimeConfig()},
+		{"wasmtime-nofuel", wasmtimeConfig{maxWasmStack: wtDefaultMaxWasmStack, epochTick: wtDefaultEpochTick, noFuel: true}},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
-			e, err := NewWasmtime(ctx, tc.cfg)
+			e, err := newWasmtime(ctx, tc.cfg)
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -120,22 +122,26 @@ func BenchmarkEngineCompile(b *testing.B) {
 		}
 	}
 	b.Run("wazero-cold", func(b *testing.B) {
-		load(b, func() (Engine, error) { return NewWazero(ctx) })
+		load(b, func() (Engine, error) { return New(ctx, plans.EngineWazero, WithMetering(MeterWallClock)) })
 	})
 	b.Run("wasmtime-cold", func(b *testing.B) {
-		load(b, func() (Engine, error) { return NewWasmtime(ctx, NewWasmtimeConfig()) })
+		load(b, func() (Engine, error) { return newWasmtime(ctx, newWasmtimeConfig()) })
 	})
 	b.Run("wazero-cached", func(b *testing.B) {
 		dir := b.TempDir()
-		warm(b, func() (Engine, error) { return NewWazero(ctx, WithCompilationCacheDir(dir)) }, wasm)
+		warm(b, func() (Engine, error) {
+			return New(ctx, plans.EngineWazero, WithMetering(MeterWallClock), WithCompilationCacheDir(dir))
+		}, wasm)
 		b.ResetTimer()
-		load(b, func() (Engine, error) { return NewWazero(ctx, WithCompilationCacheDir(dir)) })
+		load(b, func() (Engine, error) {
+			return New(ctx, plans.EngineWazero, WithMetering(MeterWallClock), WithCompilationCacheDir(dir))
+		})
 	})
 	b.Run("wasmtime-cached", func(b *testing.B) {
 		dir := b.TempDir()
-		warm(b, func() (Engine, error) { return NewWasmtime(ctx, NewWasmtimeConfig().WithCacheDir(dir)) }, wasm)
+		warm(b, func() (Engine, error) { return newWasmtime(ctx, newWasmtimeConfig().WithCacheDir(dir)) }, wasm)
 		b.ResetTimer()
-		load(b, func() (Engine, error) { return NewWasmtime(ctx, NewWasmtimeConfig().WithCacheDir(dir)) })
+		load(b, func() (Engine, error) { return newWasmtime(ctx, newWasmtimeConfig().WithCacheDir(dir)) })
 	})
 }
 

@@ -14,6 +14,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/sgde-project/sgde/plans"
 )
 
 // The differential suite: every hostile module and code node that builds, and the PAL evaluator
@@ -44,11 +46,11 @@ func bothEngines(tb testing.TB) (Engine, Engine) {
 	enginesOnce.Do(func() {
 		ctx := context.Background()
 		dir := filepath.Join(os.TempDir(), "sgde-sandbox-test-cache")
-		engineWZ, enginesErr = NewWazero(ctx, WithCompilationCacheDir(filepath.Join(dir, "wazero")))
+		engineWZ, enginesErr = New(ctx, plans.EngineWazero, WithMetering(MeterWallClock), WithCompilationCacheDir(filepath.Join(dir, "wazero")))
 		if enginesErr != nil {
 			return
 		}
-		engineWT, enginesErr = NewWasmtime(ctx, NewWasmtimeConfig().WithCacheDir(filepath.Join(dir, "wasmtime")))
+		engineWT, enginesErr = newWasmtime(ctx, newWasmtimeConfig().WithCacheDir(filepath.Join(dir, "wasmtime")))
 	})
 	if enginesErr != nil {
 		tb.Fatal(enginesErr)

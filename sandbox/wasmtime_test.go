@@ -16,6 +16,7 @@ import (
 
 	"github.com/bytecodealliance/wasmtime-go/v39"
 
+	"github.com/sgde-project/sgde/plans"
 	"github.com/sgde-project/sgde/wasm/rewrite"
 )
 
@@ -140,7 +141,7 @@ func TestWasmtimeMemoryLimit(t *testing.T) {
 			t.Errorf("%d MiB: peak %d pages, want %d", mib, res.Usage.PeakMemoryPages, want)
 		}
 	}
-	if _, err := m.Call(context.Background(), nil, Limits{MemoryMiB: DefaultMaxMemoryMiB + 1}); err == nil {
+	if _, err := m.Call(context.Background(), nil, Limits{MemoryMiB: plans.MaxMemoryMiB + 1}); err == nil {
 		t.Error("a memory limit above the engine maximum was accepted")
 	}
 }
@@ -175,7 +176,7 @@ func TestWasmtimeContext(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
 	start := time.Now()
-	_, err := m.Call(ctx, nil, Limits{Fuel: 1 << 62, Timeout: time.Minute})
+	_, err := m.Call(ctx, nil, Limits{Fuel: plans.MaxFuel, Timeout: time.Minute})
 	if !errors.Is(err, context.DeadlineExceeded) || Kind(err) != "" {
 		t.Fatalf("Call: %v (kind %q), want the context's error and no limit kind", err, Kind(err))
 	}
@@ -194,7 +195,7 @@ func TestWasmtimeCompileCache(t *testing.T) {
 	ctx := context.Background()
 	wasm := wat(t, watOutput)
 	for round := 0; round < 3; round++ {
-		e, err := NewWasmtime(ctx, NewWasmtimeConfig().WithCacheDir(dir))
+		e, err := newWasmtime(ctx, newWasmtimeConfig().WithCacheDir(dir))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -271,7 +272,7 @@ func TestWasmtimeHammer(t *testing.T) {
 // TestWasmtimeClose: Close stops the epoch ticker and is idempotent; nothing runs afterwards.
 func TestWasmtimeClose(t *testing.T) {
 	ctx := context.Background()
-	e, err := NewWasmtime(ctx, NewWasmtimeConfig())
+	e, err := newWasmtime(ctx, newWasmtimeConfig())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -353,10 +354,10 @@ func TestWasmtimeRewriteContract(t *testing.T) {
 // TestWasmtimeCacheKeyCoversSettings: every engine setting changes the cache key, so code
 // compiled under one configuration is never loaded by another.
 func TestWasmtimeCacheKeyCoversSettings(t *testing.T) {
-	base := NewWasmtimeConfig()
-	variants := map[string]WasmtimeConfig{
+	base := newWasmtimeConfig()
+	variants := map[string]wasmtimeConfig{
 		"stack":  base.WithMaxWasmStack(2 << 20),
-		"nofuel": func() WasmtimeConfig { c := base; c.noFuel = true; return c }(),
+		"nofuel": func() wasmtimeConfig { c := base; c.noFuel = true; return c }(),
 	}
 	for name, c := range variants {
 		if c.cacheKey() == base.cacheKey() {

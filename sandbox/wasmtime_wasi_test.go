@@ -165,12 +165,12 @@ type wasiSides struct {
 	wtState          *wtCallState
 	ctx              context.Context
 	calls            []string
-	wasmtimeEngine   *Wasmtime
+	wasmtimeEngine   *wasmtimeEngine
 	wazeroCompiled   wazero.CompiledModule
 	wasmtimeCompiled *wasmtime.Module
 }
 
-func newWASISides(t *testing.T, wt *Wasmtime) *wasiSides {
+func newWASISides(t *testing.T, wt *wasmtimeEngine) *wasiSides {
 	t.Helper()
 	ctx := context.Background()
 	wasm := wasiProbe(t)
@@ -254,14 +254,14 @@ func (s *wasiSides) compareOutput() error {
 
 var (
 	testWTOnce sync.Once
-	testWT     *Wasmtime
+	testWT     *wasmtimeEngine
 	testWTErr  error
 )
 
 // testWasmtime is one engine for the white-box tests of this file.
-func testWasmtime(tb testing.TB) *Wasmtime {
+func testWasmtime(tb testing.TB) *wasmtimeEngine {
 	tb.Helper()
-	testWTOnce.Do(func() { testWT, testWTErr = NewWasmtime(context.Background(), NewWasmtimeConfig()) })
+	testWTOnce.Do(func() { testWT, testWTErr = newWasmtime(context.Background(), newWasmtimeConfig()) })
 	if testWTErr != nil {
 		tb.Fatal(testWTErr)
 	}

@@ -14,12 +14,12 @@ import (
 	"github.com/tetratelabs/wazero/experimental"
 	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
 	"github.com/tetratelabs/wazero/sys"
+
+	"github.com/sgde-project/sgde/plans"
 )
 
 // Engine-wide bounds of the wazero engine.
 const (
-	// DefaultMaxMemoryMiB is the largest per-call memory limit the engine accepts.
-	DefaultMaxMemoryMiB = 1024
 	// DefaultMaxModuleBytes bounds the size of a module passed to Load.
 	DefaultMaxModuleBytes = 64 << 20
 )
@@ -30,10 +30,13 @@ const (
 	wasiModuleName = wasi_snapshot_preview1.ModuleName
 )
 
-// WazeroOption configures the wazero engine.
-type WazeroOption func(*wazeroConfig)
+// Option configures an engine started by New.
+type Option func(*engineConfig)
 
-type wazeroConfig struct {
+// engineConfig is what New's options set. The wazero engines read all of it; wasmtime reads
+// metering and cacheDir.
+type engineConfig struct {
+	metering       Metering
 	cacheDir       string
 	maxConcurrency int
 	maxMemoryMiB   uint32
@@ -42,32 +45,32 @@ type wazeroConfig struct {
 
 // WithCompilationCacheDir keeps compiled machine code in dir so that loading the same module
 // again (in this or another process) skips compilation. "" keeps it in memory only.
-func WithCompilationCacheDir(dir string) WazeroOption {
-	return func(c *wazeroConfig) { c.cacheDir = dir }
+func WithCompilationCacheDir(dir string) Option {
+	return func(c *engineConfig) { c.cacheDir = dir }
 }
 
-// WithMaxConcurrency bounds how many calls run at once on the engine; further calls wait. The
-// default is GOMAXPROCS.
-func WithMaxConcurrency(n int) WazeroOption {
-	return func(c *wazeroConfig) { c.maxConcurrency = n }
+// WithMaxConcurrency bounds how many calls run at once on a wazero engine; further calls wait.
+// The default is GOMAXPROCS.
+func WithMaxConcurrency(n int) Option {
+	return func(c *engineConfig) { c.maxConcurrency = n }
 }
 
 // WithMaxMemoryMiB sets the largest per-call memory limit the engine accepts (default
-// DefaultMaxMemoryMiB). Modules whose initial memory is larger fail to load.
-func WithMaxMemoryMiB(n uint32) WazeroOption {
-	return func(c *wazeroConfig) { c.maxMemoryMiB = n }
+// plans.MaxMemoryMiB, the ceiling a plan can ask for). Modules whose initial memory is larger fail to load.
+func WithMaxMemoryMiB(n uint32) Option {
+	return func(c *engineConfig) { c.maxMemoryMiB = n }
 }
 
 // WithMaxModuleBytes bounds the size of modules passed to Load (default DefaultMaxModuleBytes).
-func WithMaxModuleBytes(n int) WazeroOption {
-	return func(c *wazeroConfig) { c.maxModuleBytes = n }
+func WithMaxModuleBytes(n int) Option {
+	return func(c *engineConfig) { c.maxModuleBytes = n }
 }
 
 // wazeroEngine runs modules in wazero's compiler engine. One runtime serves every call; each
 // call instantiates the compiled module afresh with its own memory allocator (which enforces the
 // call's memory limit), output buffers and host-call state, and closes it afterwards.
 type wazeroEngine struct {
-	cfg   wazeroConfig
+	cfg   engineConfig
 	rt    wazero.Runtime
 	cache wazero.CompilationCache
 	sem   chan struct{}
@@ -75,7 +78,7 @@ type wazeroEngine struct {
 	hostFuncs map[string]api.FunctionDefinition
 }
 
-// NewWazero returns the wazero engine.
+// newWallClockWazero returns the wazero engine of MeterWallClock.
 //
 // # Notes
 //
@@ -84,7 +87,7 @@ type wazeroEngine struct {
 //   - The guest sees no arguments, no environment, no files, no sockets, a clock that starts at
 //     2022-01-01 and advances 1ms per reading, and a random source with a fixed seed: the same
 //     module and input give the same output on every call.
-func NewWazero(ctx context.Context, opts ...WazeroOption) (Engine, error) {
+func newWallClockWazero(ctx context.Context, opts []Option) (Engine, error) {
 	e, err := newWazeroBase(ctx, "new wazero engine", true, opts, nil)
 	if err != nil {
 		return nil, err
@@ -95,10 +98,10 @@ func NewWazero(ctx context.Context, opts ...WazeroOption) (Engine, error) {
 // newWazeroBase starts what every wazero engine shares: the configuration from opts, the
 // runtime (stopped by context cancellation only when closeOnDone), the compilation cache, WASI
 // and the sgde host module, to which host (when not nil) adds functions. what prefixes errors.
-func newWazeroBase(ctx context.Context, what string, closeOnDone bool, opts []WazeroOption, host func(wazero.HostModuleBuilder) wazero.HostModuleBuilder) (*wazeroEngine, error) {
-	cfg := wazeroConfig{
+func newWazeroBase(ctx context.Context, what string, closeOnDone bool, opts []Option, host func(wazero.HostModuleBuilder) wazero.HostModuleBuilder) (*wazeroEngine, error) {
+	cfg := engineConfig{
 		maxConcurrency: runtime.GOMAXPROCS(0),
-		maxMemoryMiB:   DefaultMaxMemoryMiB,
+		maxMemoryMiB:   plans.MaxMemoryMiB,
 		maxModuleBytes: DefaultMaxModuleBytes,
 	}
 	for _, o := range opts {
@@ -107,8 +110,8 @@ func newWazeroBase(ctx context.Context, what string, closeOnDone bool, opts []Wa
 	if cfg.maxConcurrency <= 0 {
 		cfg.maxConcurrency = 1
 	}
-	if cfg.maxMemoryMiB == 0 || cfg.maxMemoryMiB > 4096 {
-		return nil, fmt.Errorf("%s: memory maximum %d MiB is outside 1..4096", what, cfg.maxMemoryMiB)
+	if cfg.maxMemoryMiB == 0 || cfg.maxMemoryMiB > wasm32MaxMiB {
+		return nil, fmt.Errorf("%s: memory maximum %d MiB is outside 1..%d", what, cfg.maxMemoryMiB, wasm32MaxMiB)
 	}
 	rc := wazero.NewRuntimeConfigCompiler().
 		WithCloseOnContextDone(closeOnDone).
@@ -181,7 +184,7 @@ func (e *wazeroEngine) hostModule() wazero.HostModuleBuilder {
 	}), []api.ValueType{i32, i32}, nil).Export("output_write")
 }
 
-func (e *wazeroEngine) Name() string { return "wazero" }
+func (e *wazeroEngine) Name() plans.EngineName { return plans.EngineWazero }
 
 func (e *wazeroEngine) Close(ctx context.Context) error {
 	var err error

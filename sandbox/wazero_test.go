@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/sgde-project/sgde/internal/testlong"
+	"github.com/sgde-project/sgde/plans"
 	"github.com/sgde-project/sgde/sandbox"
 )
 
@@ -36,7 +37,7 @@ func TestCallLimits(t *testing.T) {
 		t.Fatalf("1 MiB: %v, want ErrMemoryLimit", err)
 	}
 	// Above the engine's maximum is the caller's mistake, not a limit hit by the guest.
-	_, err = mod.Call(context.Background(), []byte(`{}`), sandbox.Limits{MemoryMiB: sandbox.DefaultMaxMemoryMiB + 1})
+	_, err = mod.Call(context.Background(), []byte(`{}`), sandbox.Limits{MemoryMiB: plans.MaxMemoryMiB + 1})
 	if err == nil || sandbox.Kind(err) != "" {
 		t.Fatalf("over engine maximum: %v, want an unclassified error", err)
 	}
@@ -180,7 +181,7 @@ func TestSurvivesHostileRuns(t *testing.T) {
 
 func TestEngineClose(t *testing.T) {
 	ctx := context.Background()
-	e, err := sandbox.NewWazero(ctx)
+	e, err := sandbox.New(ctx, plans.EngineWazero, sandbox.WithMetering(sandbox.MeterWallClock))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -209,7 +210,7 @@ func TestEngineClose(t *testing.T) {
 
 func TestOversizedModule(t *testing.T) {
 	ctx := context.Background()
-	e, err := sandbox.NewWazero(ctx, sandbox.WithMaxModuleBytes(1<<20))
+	e, err := sandbox.New(ctx, plans.EngineWazero, sandbox.WithMetering(sandbox.MeterWallClock), sandbox.WithMaxModuleBytes(1<<20))
 	if err != nil {
 		t.Fatal(err)
 	}

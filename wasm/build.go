@@ -154,6 +154,10 @@ const reactorEntryFile = "package main\n\nimport sgdeguest \"" + SDKImportPath +
 // serves from restored pooled instances. Go toolchain only.
 func WithReactor() BuilderOption { return func(b *Builder) { b.reactor = true } }
 
+// Reactor reports whether b builds reactors (WithReactor). runtime.New uses it to refuse a
+// builder whose modules its engine cannot run.
+func (b *Builder) Reactor() bool { return b.reactor }
+
 // CacheRoot is the directory under which sgde keeps its caches: $SGDE_CACHE_DIR when set, else
 // os.UserCacheDir()/sgde.
 func CacheRoot() (string, error) {

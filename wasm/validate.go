@@ -11,11 +11,9 @@ import (
 	"strconv"
 	"strings"
 	"unicode/utf8"
-)
 
-// MaxSourceBytes bounds the size of a code node's source. It keeps both the validator and the
-// compiler's work proportional to something small; real nodes are a few kilobytes.
-const MaxSourceBytes = 256 << 10
+	"github.com/sgde-project/sgde/plans"
+)
 
 // ErrRejected is wrapped by every error Validate returns: the source breaks a code-node rule and
 // never reaches a compiler.
@@ -23,7 +21,7 @@ var ErrRejected = errors.New("source rejected")
 
 // Rules that Validate enforces. A Violation names one of them.
 const (
-	RuleSize        = "size"         // source larger than MaxSourceBytes
+	RuleSize        = "size"         // source larger than plans.MaxSourceBytes
 	RuleSyntax      = "syntax"       // not valid Go
 	RulePackage     = "package"      // not package main
 	RuleMain        = "main"         // no func main
@@ -80,8 +78,8 @@ func Validate(src []byte, filename string) error {
 	add := func(pos token.Position, rule, format string, args ...any) {
 		verr.Violations = append(verr.Violations, Violation{Line: pos.Line, Column: pos.Column, Rule: rule, Message: fmt.Sprintf(format, args...)})
 	}
-	if len(src) > MaxSourceBytes {
-		add(token.Position{Line: 1, Column: 1}, RuleSize, "source is %d bytes, more than the limit of %d", len(src), MaxSourceBytes)
+	if len(src) > plans.MaxSourceBytes {
+		add(token.Position{Line: 1, Column: 1}, RuleSize, "source is %d bytes, more than the limit of %d", len(src), plans.MaxSourceBytes)
 		return verr
 	}
 	fset := token.NewFileSet()

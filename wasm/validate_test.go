@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/sgde-project/sgde/plans"
 )
 
 const okNode = `package main
@@ -65,7 +67,7 @@ func TestValidate(t *testing.T) {
 		{"tinygo export", head + "//export f\nfunc f() {}\n" + body, RuleDirective, 5},
 		{"other tool directive", head + "//lint:ignore U1000 x\n" + body, RuleDirective, 5},
 		{"prose with colon", head + "// note: this is fine\n" + body, "", 0},
-		{"too large", head + body + "// " + strings.Repeat("x", MaxSourceBytes) + "\n", RuleSize, 1},
+		{"too large", head + body + "// " + strings.Repeat("x", plans.MaxSourceBytes) + "\n", RuleSize, 1},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/sgde-project/sgde/plans"
 	"github.com/sgde-project/sgde/compiler"
 	"github.com/sgde-project/sgde/compiler/edit"
 	"github.com/sgde-project/sgde/compiler/report"
@@ -215,7 +216,7 @@ func runCompile(ctx context.Context, inv report.Invocation, dir string, resume, 
 		return nil, nil, release, usagef("student: %v", err)
 	}
 	r, closeRunner, err := newRunner(ctx, runtime.Options{Student: client, Model: inv.StudentModel, Cache: cc,
-		CacheMode: cache.ModeUse, Concurrency: 16}, engineWazero, nil)
+		CacheMode: cache.ModeUse, Concurrency: 16}, string(plans.EngineWazero), nil)
 	if err != nil {
 		return nil, nil, release, err
 	}

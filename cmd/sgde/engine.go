@@ -5,28 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
-	goruntime "runtime"
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/sgde-project/sgde/plans"
+	"github.com/sgde-project/sgde/runtime"
 	"github.com/sgde-project/sgde/sandbox"
 	"github.com/sgde-project/sgde/wasm"
 )
-
-// Sandbox engines a code node can run on.
-const (
-	engineWazero   = "wazero"
-	engineWasmtime = "wasmtime"
-)
-
-// errNoWasmtime is what --engine wasmtime (or a plan's defaults.engine) gets from a binary built
-// without the wasmtime tag.
-var errNoWasmtime = errors.New("this sgde was built without wasmtime support (build with -tags wasmtime)")
-
-// newWasmtimeEngine starts the wasmtime engine with its compile cache in dir. It is nil unless
-// the binary was built with -tags wasmtime (engine_wasmtime.go sets it), so the default build
-// stays pure Go.
-var newWasmtimeEngine func(ctx context.Context, cacheDir string) (sandbox.Engine, error)
 
 // engineFlag is the --engine flag of every command that runs code nodes.
 func engineFlag() cli.Flag {
@@ -39,58 +25,49 @@ func engineFlag() cli.Flag {
 
 // chooseEngine resolves the engine name: the flag when given, else the plan's default, else
 // wazero. A bad flag value is a usage error; a bad plan value cannot pass plan validation.
-func chooseEngine(flag, planDefault string) (string, error) {
-	name := flag
-	if name == "" {
-		name = planDefault
-	}
-	switch name {
-	case "", engineWazero:
-		return engineWazero, nil
-	case engineWasmtime:
-		return engineWasmtime, nil
-	}
+func chooseEngine(flag, planDefault string) (plans.EngineName, error) {
 	if flag != "" {
-		return "", usagef("--engine must be %s or %s, got %q", engineWazero, engineWasmtime, flag)
+		name, err := plans.ParseEngineName(flag)
+		if err != nil {
+			return "", usagef("--engine must be %s or %s, got %q", plans.EngineWazero, plans.EngineWasmtime, flag)
+		}
+		return name, nil
 	}
-	return "", fmt.Errorf("plan asks for engine %q, want %s or %s", planDefault, engineWazero, engineWasmtime)
+	name, err := plans.ParseEngineName(planDefault)
+	if err != nil {
+		return "", fmt.Errorf("plan asks for engine: %w", err)
+	}
+	return name, nil
 }
 
-// newEngine starts the named engine (wazero: the fuel-metered engine) with its compile cache under wasm.CacheRoot() (none when
-// the cache root cannot be found). The caller closes it.
-func newEngine(ctx context.Context, name string) (sandbox.Engine, error) {
-	root, rootErr := wasm.CacheRoot()
-	cacheDir := func(sub string) string {
-		if rootErr != nil {
-			return ""
-		}
-		return filepath.Join(root, sub)
+// engineOptions are the options every command starts the named engine with: its compile
+// cache under the cache root (none when the cache root cannot be found), then extra.
+func engineOptions(name plans.EngineName, extra ...sandbox.Option) []sandbox.Option {
+	var opts []sandbox.Option
+	if root, err := wasm.CacheRoot(); err == nil {
+		opts = append(opts, sandbox.WithCompilationCacheDir(filepath.Join(root, string(name))))
 	}
-	switch name {
-	case "", engineWazero:
-		var opts []sandbox.WazeroOption
-		if dir := cacheDir("wazero"); dir != "" {
-			opts = append(opts, sandbox.WithCompilationCacheDir(dir))
-		}
-		// Metered: fuel bounds every call deterministically and costs ~1.2x, where wazero's
-		// WithCloseOnContextDone costs up to 16x (docs/BENCHMARKS.md).
-		return sandbox.NewWazeroMetered(ctx, opts...)
-	case engineWasmtime:
-		if newWasmtimeEngine == nil {
-			return nil, errNoWasmtime
-		}
-		return newWasmtimeEngine(ctx, cacheDir("wasmtime"))
-	}
-	return nil, usagef("--engine must be %s or %s, got %q", engineWazero, engineWasmtime, name)
+	return append(opts, extra...)
 }
 
-// newBuilder returns the code-node builder for the named engine. For wazero on Linux, nodes are
-// built as reactors, which the metered engine pre-initialises once and serves from pooled
-// instances restored to the snapshot after every call (docs/RATIONALE.md); elsewhere they are
-// commands, run in a fresh instance per call. Both start every call from the same clean state.
-func newBuilder(engine string, opts ...wasm.BuilderOption) (*wasm.Builder, error) {
-	if (engine == "" || engine == engineWazero) && goruntime.GOOS == "linux" {
-		opts = append(opts, wasm.WithReactor())
+// newEngine starts the named engine, fuel-metered, with its compile cache under the cache
+// root. The caller closes it.
+func newEngine(ctx context.Context, name plans.EngineName) (sandbox.Engine, error) {
+	eng, err := sandbox.New(ctx, name, engineOptions(name)...)
+	if errors.Is(err, plans.ErrUnknownEngine) {
+		return nil, usagef("--engine must be %s or %s, got %q", plans.EngineWazero, plans.EngineWasmtime, name)
 	}
-	return wasm.NewBuilder(opts...)
+	return eng, err
+}
+
+// newBuilder returns the builder matched to the named engine as newEngine starts it
+// (runtime.NewBuilder: reactors for wazero on Linux, commands elsewhere).
+func newBuilder(name plans.EngineName) (*wasm.Builder, error) {
+	return runtime.NewBuilder(name)
+}
+
+// newSandbox starts the named engine as newEngine does and the builder matched to it
+// (runtime.NewSandbox). The caller closes the engine.
+func newSandbox(ctx context.Context, name plans.EngineName, builderOpts ...wasm.BuilderOption) (sandbox.Engine, *wasm.Builder, error) {
+	return runtime.NewSandbox(ctx, name, engineOptions(name), builderOpts...)
 }

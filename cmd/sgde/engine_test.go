@@ -5,19 +5,22 @@ import (
 	"errors"
 	"strings"
 	"testing"
+
+	"github.com/sgde-project/sgde/plans"
+	"github.com/sgde-project/sgde/sandbox"
 )
 
 func TestChooseEngine(t *testing.T) {
 	tests := []struct {
 		flag, plan string
-		want       string
+		want       plans.EngineName
 		usage      bool // a usage error (exit 2)
 		fail       bool // any error
 	}{
-		{"", "", engineWazero, false, false},
-		{"", "wasmtime", engineWasmtime, false, false},
-		{"wazero", "wasmtime", engineWazero, false, false},
-		{"wasmtime", "", engineWasmtime, false, false},
+		{"", "", plans.EngineWazero, false, false},
+		{"", "wasmtime", plans.EngineWasmtime, false, false},
+		{"wazero", "wasmtime", plans.EngineWazero, false, false},
+		{"wasmtime", "", plans.EngineWasmtime, false, false},
 		{"v8", "", "", true, true},
 		{"", "v8", "", false, true},
 	}
@@ -38,11 +41,11 @@ func TestChooseEngine(t *testing.T) {
 func TestNewEngine(t *testing.T) {
 	t.Setenv("SGDE_CACHE_DIR", t.TempDir())
 	ctx := context.Background()
-	e, err := newEngine(ctx, engineWazero)
+	e, err := newEngine(ctx, plans.EngineWazero)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if e.Name() != engineWazero {
+	if e.Name() != plans.EngineWazero {
 		t.Errorf("engine %q, want wazero", e.Name())
 	}
 	e.Close(ctx)
@@ -50,11 +53,11 @@ func TestNewEngine(t *testing.T) {
 		t.Error("newEngine(v8) succeeded")
 	}
 
-	e, err = newEngine(ctx, engineWasmtime)
-	if newWasmtimeEngine == nil {
+	e, err = newEngine(ctx, plans.EngineWasmtime)
+	if sandbox.Available(plans.EngineWasmtime) != nil {
 		// Built without -tags wasmtime: the error must say how to get it.
-		if !errors.Is(err, errNoWasmtime) {
-			t.Fatalf("newEngine(wasmtime) without the tag: %v, want errNoWasmtime", err)
+		if !errors.Is(err, sandbox.ErrEngineUnavailable) || !strings.Contains(err.Error(), "-tags wasmtime") {
+			t.Fatalf("newEngine(wasmtime) without the tag: %v, want ErrEngineUnavailable", err)
 		}
 		return
 	}
@@ -62,7 +65,7 @@ func TestNewEngine(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer e.Close(ctx)
-	if e.Name() != engineWasmtime {
+	if e.Name() != plans.EngineWasmtime {
 		t.Errorf("engine %q, want wasmtime", e.Name())
 	}
 }
@@ -72,8 +75,8 @@ func TestNewEngine(t *testing.T) {
 func TestExecEngineFlag(t *testing.T) {
 	input := `{"program": "def solution():\n    return 6 * 7\n"}`
 	code, out, errOut := runCLI(t, "exec", arithSource, "--engine", "wasmtime", "--input", input, "--json")
-	if newWasmtimeEngine == nil {
-		if code != exitFailure || !strings.Contains(errOut, "built without wasmtime support") {
+	if sandbox.Available(plans.EngineWasmtime) != nil {
+		if code != exitFailure || !strings.Contains(errOut, "built without wasmtime") {
 			t.Fatalf("exit %d, stderr %q: want exit 1 and how to get wasmtime", code, errOut)
 		}
 		return

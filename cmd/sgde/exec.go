@@ -14,6 +14,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/sgde-project/sgde/plans"
 	"github.com/sgde-project/sgde/sandbox"
 	"github.com/sgde-project/sgde/wasm"
 )
@@ -39,9 +40,9 @@ func execCommand() *cli.Command {
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "input", Usage: "one input object as `JSON`"},
 			&cli.StringFlag{Name: "inputs", Usage: "a `FILE` of input objects, one JSON object per line"},
-			&cli.UintFlag{Name: "memory-mib", Value: sandbox.DefaultMemoryMiB, Usage: "memory limit of each call in MiB"},
-			&cli.DurationFlag{Name: "timeout", Value: sandbox.DefaultTimeout, Usage: "wall-clock limit of each call"},
-			&cli.IntFlag{Name: "max-output-bytes", Value: sandbox.DefaultMaxOutputBytes, Usage: "limit on the output object and on each of stdout and stderr"},
+			&cli.UintFlag{Name: "memory-mib", Value: plans.DefaultMemoryMiB, Usage: "memory limit of each call in MiB"},
+			&cli.DurationFlag{Name: "timeout", Value: plans.DefaultCodeTimeout, Usage: "wall-clock limit of each call"},
+			&cli.IntFlag{Name: "max-output-bytes", Value: plans.DefaultMaxOutputBytes, Usage: "limit on the output object and on each of stdout and stderr"},
 			&cli.Uint64Flag{Name: "fuel", Usage: "fuel (instruction budget) of each call; 0 means the engine's default"},
 			engineFlag(),
 			&cli.BoolFlag{Name: "json", Usage: "print one JSON line per call"},
@@ -72,8 +73,8 @@ func runExec(c *cli.Context) error {
 	jsonOut := c.Bool("json")
 	var lim sandbox.Limits
 	mem := c.Uint("memory-mib")
-	if mem == 0 || mem > sandbox.DefaultMaxMemoryMiB {
-		return usagef("--memory-mib must be between 1 and %d", sandbox.DefaultMaxMemoryMiB)
+	if mem == 0 || mem > plans.MaxMemoryMiB {
+		return usagef("--memory-mib must be between 1 and %d", plans.MaxMemoryMiB)
 	}
 	lim.MemoryMiB = uint32(mem)
 	lim.Timeout = c.Duration("timeout")
@@ -98,12 +99,12 @@ func runExec(c *cli.Context) error {
 		return err
 	}
 	preinit := c.Bool("preinit")
-	if preinit && (!meter || engineName != engineWazero) {
+	if preinit && (!meter || engineName != plans.EngineWazero) {
 		return usagef("--preinit needs the wazero engine with metering on")
 	}
 	lim.Fuel = c.Uint64("fuel")
-	if lim.Fuel > sandbox.MaxFuel {
-		return usagef("--fuel must be at most %d", uint64(sandbox.MaxFuel))
+	if lim.Fuel > plans.MaxFuel {
+		return usagef("--fuel must be at most %d", uint64(plans.MaxFuel))
 	}
 	if !meter {
 		if lim.Fuel > 0 {
@@ -153,7 +154,7 @@ func runExec(c *cli.Context) error {
 	// memory and timeout (each at most the default), and the whole load, compilation included,
 	// gets the call's timeout on top of DefaultTimeout for compiling (a module within the
 	// structural limits compiles well within that).
-	loadCtx, cancelLoad := context.WithTimeout(sandbox.WithLoadLimits(ctx, lim), lim.Timeout+sandbox.DefaultTimeout)
+	loadCtx, cancelLoad := context.WithTimeout(sandbox.WithLoadLimits(ctx, lim), lim.Timeout+plans.DefaultCodeTimeout)
 	mod, err := engine.Load(loadCtx, module)
 	cancelLoad()
 	if err != nil {

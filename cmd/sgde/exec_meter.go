@@ -10,6 +10,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/sgde-project/sgde/plans"
 	"github.com/sgde-project/sgde/sandbox"
 	"github.com/sgde-project/sgde/wasm"
 )
@@ -30,12 +31,12 @@ func meterFlags() []cli.Flag {
 
 // execMeter reads --meter: true for on. off is refused for engines that cannot run without a
 // CPU bound.
-func execMeter(c *cli.Context, engineName string) (bool, error) {
+func execMeter(c *cli.Context, engineName plans.EngineName) (bool, error) {
 	switch v := c.String("meter"); v {
 	case "", "on":
 		return true, nil
 	case "off":
-		if engineName != engineWazero {
+		if engineName != plans.EngineWazero {
 			return false, usagef("--meter=off is supported by the wazero engine only")
 		}
 		return false, nil
@@ -55,15 +56,11 @@ func execRepeat(c *cli.Context) (int, error) {
 
 // newExecEngine starts the engine sgde exec runs on: newEngine's, or with meter false the
 // unbounded wazero engine for benchmarking trusted code.
-func newExecEngine(ctx context.Context, name string, meter bool) (sandbox.Engine, error) {
-	if meter || name != engineWazero {
+func newExecEngine(ctx context.Context, name plans.EngineName, meter bool) (sandbox.Engine, error) {
+	if meter {
 		return newEngine(ctx, name)
 	}
-	var opts []sandbox.WazeroOption
-	if root, err := wasm.CacheRoot(); err == nil {
-		opts = append(opts, sandbox.WithCompilationCacheDir(filepath.Join(root, "wazero")))
-	}
-	return sandbox.NewWazeroTrusted(ctx, opts...)
+	return sandbox.New(ctx, name, engineOptions(name, sandbox.WithMetering(sandbox.MeterNone))...)
 }
 
 // callStats accumulates the latency and fuel of sgde exec's calls for the --repeat summary.
@@ -117,8 +114,8 @@ func (s *callStats) summary() execSummary {
 
 func us(d time.Duration) float64 { return float64(d.Nanoseconds()) / 1e3 }
 
-// defaultFuelText is sandbox.DefaultFuel for help texts.
-var defaultFuelText = strconv.FormatUint(sandbox.DefaultFuel, 10)
+// defaultFuelText is plans.DefaultFuel for help texts.
+var defaultFuelText = strconv.FormatUint(plans.DefaultFuel, 10)
 
 // truncateOutput shortens an output object for an error message.
 func truncateOutput(b []byte) string {

@@ -130,7 +130,7 @@ func newEnv(ctx context.Context, c *cli.Context, p *plans.Plan) (_ *env, err err
 			opts.Student = client
 		}
 	}
-	engine := ""
+	var engine plans.EngineName
 	if code {
 		planEngine := ""
 		if p.Defaults != nil {
@@ -140,7 +140,7 @@ func newEnv(ctx context.Context, c *cli.Context, p *plans.Plan) (_ *env, err err
 			return nil, err
 		}
 	}
-	r, release, err := newRunner(ctx, opts, engine, nil)
+	r, release, err := newRunner(ctx, opts, string(engine), nil)
 	if err != nil {
 		return nil, err
 	}

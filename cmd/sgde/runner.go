@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sync"
 
+	"github.com/sgde-project/sgde/plans"
 	"github.com/sgde-project/sgde/runtime"
 	"github.com/sgde-project/sgde/sandbox"
 	"github.com/sgde-project/sgde/wasm"
@@ -31,7 +32,7 @@ func (bs *builders) get(engine string) (*wasm.Builder, error) {
 	}
 	br, ok := bs.m[engine]
 	if !ok {
-		br.b, br.err = newBuilder(engine)
+		br.b, br.err = newBuilder(plans.EngineName(engine))
 		bs.m[engine] = br
 	}
 	return br.b, br.err
@@ -53,7 +54,7 @@ func newRunner(ctx context.Context, opts runtime.Options, engine string, bs *bui
 		}
 		// The engine keeps compiled machine code under the cache root: the next run skips the
 		// compiler.
-		if eng, err = newEngine(ctx, engine); err != nil {
+		if eng, err = newEngine(ctx, plans.EngineName(engine)); err != nil {
 			return nil, nil, fmt.Errorf("code nodes: %w", err)
 		}
 		opts.Engine, opts.Builder = eng, b

@@ -25,6 +25,7 @@ import (
 	"github.com/sgde-project/sgde/runtime"
 	"github.com/sgde-project/sgde/runtime/cache"
 	"github.com/sgde-project/sgde/runtime/llm"
+	"github.com/sgde-project/sgde/sandbox"
 	"github.com/sgde-project/sgde/wasm"
 )
 
@@ -240,13 +241,14 @@ func serveRunners(c *cli.Context, log *slog.Logger, state *serve.Redis) (serve.R
 		return nil, nil, nil, usagef("--cache-store must be file or redis, got %q", c.String("cache-store"))
 	}
 	flagEngine := c.String("engine")
-	defaultEngine, err := chooseEngine(flagEngine, "")
+	defaultName, err := chooseEngine(flagEngine, "")
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	if defaultEngine == engineWasmtime && newWasmtimeEngine == nil {
-		return nil, nil, nil, fmt.Errorf("--engine wasmtime: %w", errNoWasmtime)
+	if err := sandbox.Available(defaultName); err != nil {
+		return nil, nil, nil, fmt.Errorf("--engine %s: %w", defaultName, err)
 	}
+	defaultEngine := string(defaultName)
 	cacheDir := c.String("cache-dir")
 	if cacheDir == "" && mode != cache.ModeOff && !inRedis {
 		root, err := wasm.CacheRoot()
@@ -282,10 +284,10 @@ func serveRunners(c *cli.Context, log *slog.Logger, state *serve.Redis) (serve.R
 		if err != nil {
 			return "", err
 		}
-		if name == engineWasmtime && newWasmtimeEngine == nil {
-			return "", fmt.Errorf("defaults.engine is wasmtime: %w, or serve it with --engine wazero", errNoWasmtime)
+		if err := sandbox.Available(name); err != nil {
+			return "", fmt.Errorf("defaults.engine is %s: %w, or serve it with --engine %s", name, err, plans.EngineWazero)
 		}
-		return name, nil
+		return string(name), nil
 	}
 
 	// Builders are shared by every tenant (their artefacts are content-addressed and hold no

@@ -18,6 +18,8 @@ import (
 	"time"
 
 	"github.com/sgde-project/sgde/internal/serve"
+	"github.com/sgde-project/sgde/plans"
+	"github.com/sgde-project/sgde/sandbox"
 )
 
 func TestServeHashKey(t *testing.T) {
@@ -216,7 +218,7 @@ func TestServeEngine(t *testing.T) {
 		t.Fatal(err)
 	}
 	os.WriteFile(filepath.Join(plansDir, "wasmtime.yaml"), b, 0o644)
-	if newWasmtimeEngine == nil {
+	if sandbox.Available(plans.EngineWasmtime) != nil {
 		code, _, errOut := runCLI(t, "serve", "--plans", plansDir, "--tenants", tenants, "--addr", "127.0.0.1:0", "--cache-mode", "off")
 		if code != exitFailure || !strings.Contains(errOut, "wasmtime.yaml") || !strings.Contains(errOut, "shout-on-wasmtime") ||
 			!strings.Contains(errOut, "built without wasmtime support") || !strings.Contains(errOut, "--engine wazero") {
@@ -232,7 +234,7 @@ func TestServeEngine(t *testing.T) {
 	}
 	// --engine overrides the plan's engine (and, with wasmtime built in, the plan runs on it).
 	for _, engine := range []string{"wazero", ""} {
-		if engine == "" && newWasmtimeEngine == nil {
+		if engine == "" && sandbox.Available(plans.EngineWasmtime) != nil {
 			continue
 		}
 		want := engine

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sgde-project/sgde/plans"
 	"github.com/sgde-project/sgde/compiler"
 	"github.com/sgde-project/sgde/compiler/suite"
 	"github.com/sgde-project/sgde/internal/simulator"
@@ -93,7 +94,7 @@ func runSuite(c *cli.Context) error {
 		return err
 	}
 	runner, release, err := newRunner(ctx, runtime.Options{Student: client, Model: scfg.ModelName(), Cache: cc,
-		CacheMode: cache.ModeUse, Concurrency: 16}, engineWazero, nil)
+		CacheMode: cache.ModeUse, Concurrency: 16}, string(plans.EngineWazero), nil)
 	if err != nil {
 		return err
 	}

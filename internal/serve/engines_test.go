@@ -19,13 +19,13 @@ type renamedEngine struct {
 	name string
 }
 
-func (e renamedEngine) Name() string { return e.name }
+func (e renamedEngine) Name() plans.EngineName { return plans.EngineName(e.name) }
 
 // newTestWasmtime starts the engine that serves plans asking for wasmtime: in builds without
 // the wasmtime tag, a metered wazero engine named "wasmtime-standin" (the routing is what is
 // tested); engines_wasmtime_test.go puts the real wasmtime engine here.
 var newTestWasmtime = func(ctx context.Context) (sandbox.Engine, error) {
-	eng, err := sandbox.NewWazeroMetered(ctx, sandbox.WithCompilationCacheDir(serveWazeroCache))
+	eng, err := sandbox.New(ctx, plans.EngineWazero, sandbox.WithCompilationCacheDir(serveWazeroCache))
 	if err != nil {
 		return nil, err
 	}

@@ -99,7 +99,7 @@ func realFactoryWith(t testing.TB, student llm.Completer, engines map[string]fun
 		newEngine := engines[engine]
 		if newEngine == nil {
 			newEngine = func(ctx context.Context) (sandbox.Engine, error) {
-				return sandbox.NewWazeroMetered(ctx, sandbox.WithCompilationCacheDir(serveWazeroCache))
+				return sandbox.New(ctx, plans.EngineWazero, sandbox.WithCompilationCacheDir(serveWazeroCache))
 			}
 		}
 		eng, err := newEngine(ctx)
@@ -178,7 +178,7 @@ func TestPrecompileNodes(t *testing.T) {
 		t.Skip("the worker of precompileNodes (-race runs only)")
 	}
 	ctx := context.Background()
-	eng, err := sandbox.NewWazeroMetered(ctx, sandbox.WithCompilationCacheDir(serveWazeroCache))
+	eng, err := sandbox.New(ctx, plans.EngineWazero, sandbox.WithCompilationCacheDir(serveWazeroCache))
 	if err != nil {
 		t.Fatal(err)
 	}

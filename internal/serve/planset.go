@@ -139,37 +139,22 @@ func clampPlan(p *plans.Plan, fuel *uint64, memMiB *uint32) (*plans.Plan, error)
 	if fuel == nil && memMiB == nil {
 		return cp, nil
 	}
-	var def plans.Limits
-	if cp.Defaults != nil && cp.Defaults.Limits != nil {
-		def = *cp.Defaults.Limits
-	}
 	for i := range cp.Nodes {
 		c := cp.Nodes[i].Code
 		if c == nil {
 			continue
 		}
+		eff := cp.EffectiveLimits(&cp.Nodes[i])
 		lim := plans.Limits{}
 		if c.Limits != nil {
 			lim = *c.Limits
 		}
 		if fuel != nil {
-			eff := uint64(plans.DefaultFuel)
-			if lim.Fuel != nil {
-				eff = *lim.Fuel
-			} else if def.Fuel != nil {
-				eff = *def.Fuel
-			}
-			v := min(eff, *fuel)
+			v := min(*eff.Fuel, *fuel)
 			lim.Fuel = &v
 		}
 		if memMiB != nil {
-			eff := uint32(plans.DefaultMemoryMiB)
-			if lim.MemoryMiB != nil {
-				eff = *lim.MemoryMiB
-			} else if def.MemoryMiB != nil {
-				eff = *def.MemoryMiB
-			}
-			v := min(eff, *memMiB)
+			v := min(*eff.MemoryMiB, *memMiB)
 			lim.MemoryMiB = &v
 		}
 		c.Limits = &lim

@@ -5,7 +5,7 @@
 //
 // Usage: go run ./sandbox/internal/precompile -cache DIR [-metered] FILE.go|FILE.wasm...
 //
-// With -metered the modules are also rewritten and compiled as sandbox.NewWazeroMetered runs them.
+// With -metered the modules are also rewritten and compiled as the default (fuel-metered) engine of sandbox.New runs them.
 package main
 
 import (
@@ -17,6 +17,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/sgde-project/sgde/plans"
 	"github.com/sgde-project/sgde/sandbox"
 	"github.com/sgde-project/sgde/wasm"
 )
@@ -35,7 +36,7 @@ func main() {
 		fmt.Fprintln(os.Stderr, "precompile:", err)
 		os.Exit(1)
 	}
-	e, err := sandbox.NewWazero(ctx, sandbox.WithCompilationCacheDir(*cache))
+	e, err := sandbox.New(ctx, plans.EngineWazero, sandbox.WithMetering(sandbox.MeterWallClock), sandbox.WithCompilationCacheDir(*cache))
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "precompile:", err)
 		os.Exit(1)
@@ -43,7 +44,7 @@ func main() {
 	defer e.Close(ctx)
 	engines := []sandbox.Engine{e}
 	if *metered {
-		m, err := sandbox.NewWazeroMetered(ctx, sandbox.WithCompilationCacheDir(*cache))
+		m, err := sandbox.New(ctx, plans.EngineWazero, sandbox.WithCompilationCacheDir(*cache))
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "precompile:", err)
 			os.Exit(1)
