@@ -221,11 +221,11 @@ func TestServeEngine(t *testing.T) {
 	if sandbox.Available(plans.EngineWasmtime) != nil {
 		code, _, errOut := runCLI(t, "serve", "--plans", plansDir, "--tenants", tenants, "--addr", "127.0.0.1:0", "--cache-mode", "off")
 		if code != exitFailure || !strings.Contains(errOut, "wasmtime.yaml") || !strings.Contains(errOut, "shout-on-wasmtime") ||
-			!strings.Contains(errOut, "built without wasmtime support") || !strings.Contains(errOut, "--engine wazero") {
+			!strings.Contains(errOut, "built without wasmtime") || !strings.Contains(errOut, "--engine wazero") {
 			t.Errorf("serve of a wasmtime plan without wasmtime: exit %d:\n%s", code, errOut)
 		}
 		code, _, errOut = runCLI(t, "serve", "--plans", plansDir, "--tenants", tenants, "--engine", "wasmtime", "--cache-mode", "off")
-		if code != exitFailure || !strings.Contains(errOut, "built without wasmtime support") {
+		if code != exitFailure || !strings.Contains(errOut, "built without wasmtime") {
 			t.Errorf("serve --engine wasmtime without wasmtime: exit %d:\n%s", code, errOut)
 		}
 	}
