@@ -245,6 +245,10 @@ func (c *meteredCall) finish(ctx context.Context, out runOutcome, wall time.Dura
 		switch {
 		case out.stopped:
 			return res, fmt.Errorf("%w: call ran longer than %v (fuel used %d of %d)", ErrTimeout, lim.Timeout, out.used, lim.Fuel)
+		case errors.Is(out.err, rewrite.ErrOutOfFuel) && c.alloc.refused && goOutOfMemory(c.stderr.buf):
+			// The memory limit came first: the Go runtime was already dying of it, and its
+			// crash report (a traceback per goroutine) ran out of fuel.
+			return res, fmt.Errorf("%w: the guest needed more than %d MiB%s", ErrMemoryLimit, lim.MemoryMiB, detail(lineWith(c.stderr.buf, "runtime: out of memory")))
 		case errors.Is(out.err, rewrite.ErrOutOfFuel):
 			return res, fmt.Errorf("%w: used %d of %d%s", ErrFuelExhausted, out.used, lim.Fuel, detail(startSection(out.err)))
 		case errors.Is(out.err, rewrite.ErrStackOverflow):
