@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/sgde-project/sgde/internal/atomicfile"
 	"github.com/sgde-project/sgde/plans"
 )
 
@@ -59,37 +60,10 @@ type CurvePoint struct {
 	Accepted    bool    `json:"accepted"`
 }
 
-// writeAtomic writes data to path through a synced temporary file and a rename, so that a
-// crash leaves either the old or the new content, never a torn file.
+// writeAtomic writes data to path so that a crash leaves either the old or the new content,
+// never a torn file.
 func writeAtomic(path string, data []byte) error {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Chmod(tmp, checkpointPerm)
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if d, err := os.Open(dir); err == nil {
-		_ = d.Sync()
-		d.Close()
-	}
-	return nil
+	return atomicfile.Write(path, data, checkpointPerm)
 }
 
 func saveState(dir string, st *State) error {

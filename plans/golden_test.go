@@ -202,42 +202,6 @@ func TestExamplePlansValid(t *testing.T) {
 	}
 }
 
-// TestCompiledExampleSource keeps the inline source of the compiled example plan identical to
-// testdata/code/arith_program.go; -update copies the file in and re-pins the digest.
-func TestCompiledExampleSource(t *testing.T) {
-	const planFile = "../testdata/plans/gsm-hard-compiled.yaml"
-	src, err := os.ReadFile("../testdata/code/arith_program.go")
-	if err != nil {
-		t.Skipf("testdata/code/arith_program.go is absent: %v", err)
-	}
-	plan, err := os.ReadFile(planFile)
-	must(t, err)
-	if *update {
-		head, _, ok := strings.Cut(string(plan), "      digest: ")
-		if !ok {
-			t.Fatal("the compiled plan must end with the evaluate node's digest and source")
-		}
-		var b strings.Builder
-		b.WriteString(head)
-		b.WriteString("      digest: " + digestOf(src) + "\n      source: |\n")
-		for _, line := range strings.SplitAfter(string(src), "\n") {
-			if line != "\n" && line != "" {
-				b.WriteString("        ")
-			}
-			b.WriteString(line)
-		}
-		must(t, os.WriteFile(planFile, []byte(b.String()), 0o644))
-		plan = []byte(b.String())
-	}
-	p, err := Parse(plan, planFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got := p.Node("evaluate").Code.Source; got != string(src) {
-		t.Errorf("the evaluate node's source differs from testdata/code/arith_program.go; run go test ./plans -run TestCompiledExampleSource -update")
-	}
-}
-
 // TestDigestConcurrent is a hammer test: goroutines released together compute the digest of one
 // loaded plan while the code file it names changes on disk. Run under -race; every digest must
 // be the one of the source that was loaded.

@@ -19,7 +19,7 @@ import (
 	"github.com/sgde-project/sgde/sandbox"
 )
 
-const arithProgram = "../testdata/code/arith_program.go"
+const arithProgram = "../compiler/library/modules/arith/arith_program.go"
 
 type gsmRecord struct {
 	Idx    int     `json:"idx"`

@@ -17,6 +17,7 @@ import (
 
 	"github.com/bytecodealliance/wasmtime-go/v39"
 
+	"github.com/sgde-project/sgde/internal/atomicfile"
 	"github.com/sgde-project/sgde/plans"
 )
 
@@ -330,15 +331,7 @@ func (e *wasmtimeEngine) storeCached(path string, m *wasmtime.Module) {
 		return
 	}
 	sum := sha256.Sum256(body)
-	f, err := os.CreateTemp(filepath.Dir(path), ".cwasm-*")
-	if err != nil {
-		return
-	}
-	_, werr := f.Write(append(sum[:], body...))
-	cerr := f.Close()
-	if werr != nil || cerr != nil || os.Rename(f.Name(), path) != nil {
-		os.Remove(f.Name())
-	}
+	_ = atomicfile.Write(path, append(sum[:], body...), 0o600) // a cache: failing to store is not an error
 }
 
 // wtCheckImports accepts only functions the sandbox provides, with their exact signatures, and

@@ -224,12 +224,12 @@ var (
 	arithWasm []byte
 )
 
-// arithProgram builds testdata/code/arith_program.go once per test binary.
+// arithProgram builds compiler/library/modules/arith/arith_program.go once per test binary.
 func arithProgram(tb testing.TB) []byte {
 	tb.Helper()
-	src, err := os.ReadFile(filepath.Join("..", "testdata", "code", "arith_program.go"))
+	src, err := os.ReadFile(filepath.Join("..", "compiler", "library", "modules", "arith", "arith_program.go"))
 	if err != nil {
-		tb.Skipf("testdata/code/arith_program.go not present: %v", err)
+		tb.Skipf("compiler/library/modules/arith/arith_program.go not present: %v", err)
 	}
 	arithOnce.Do(func() { arithWasm = buildGuest(tb, string(src)) })
 	if arithWasm == nil {
@@ -239,7 +239,7 @@ func arithProgram(tb testing.TB) []byte {
 }
 
 // arithInputs is every input the evaluator is tested with: the GSM-Hard programs and, when
-// present, testdata/code/arith_cases.jsonl.
+// present, compiler/library/modules/arith/testdata/cases.jsonl.
 func arithInputs(t *testing.T) map[string][]byte {
 	t.Helper()
 	in := map[string][]byte{}
@@ -247,9 +247,9 @@ func arithInputs(t *testing.T) map[string][]byte {
 		b, _ := json.Marshal(map[string]string{"program": p})
 		in[filepathSafe("gsm-hard", i)] = b
 	}
-	f, err := os.Open(filepath.Join("..", "testdata", "code", "arith_cases.jsonl"))
+	f, err := os.Open(filepath.Join("..", "compiler", "library", "modules", "arith", "testdata", "cases.jsonl"))
 	if err != nil {
-		t.Logf("testdata/code/arith_cases.jsonl not present, GSM-Hard programs only: %v", err)
+		t.Logf("compiler/library/modules/arith/testdata/cases.jsonl not present, GSM-Hard programs only: %v", err)
 		return in
 	}
 	defer f.Close()

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -12,6 +13,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/sgde-project/sgde/internal/atomicfile"
 )
 
 // The artefact cache maps a key (source, SDK, toolchain and flags) to a module. Each entry is one
@@ -78,24 +81,13 @@ func writeCache(dir, key string, wasm []byte) error {
 	if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
 		return err
 	}
-	f, err := os.CreateTemp(filepath.Dir(p), ".tmp-*")
-	if err != nil {
+	return atomicfile.WriteFunc(p, 0o600, func(w io.Writer) error {
+		if _, err := fmt.Fprintf(w, "%s%s %d\n", cacheMagic, digest(wasm), len(wasm)); err != nil {
+			return err
+		}
+		_, err := w.Write(wasm)
 		return err
-	}
-	_, err = fmt.Fprintf(f, "%s%s %d\n", cacheMagic, digest(wasm), len(wasm))
-	if err == nil {
-		_, err = f.Write(wasm)
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(f.Name(), p)
-	}
-	if err != nil {
-		_ = os.Remove(f.Name())
-	}
-	return err
+	})
 }
 
 // touch marks a cache file as just used, so that trimDir evicts it last.

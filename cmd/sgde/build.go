@@ -11,6 +11,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/sgde-project/sgde/internal/atomicfile"
 	"github.com/sgde-project/sgde/wasm"
 )
 
@@ -23,7 +24,7 @@ func buildCommand() *cli.Command {
 			"standard packages (see docs/CODE_NODES.md). Builds are cached by content under\n" +
 			"$SGDE_CACHE_DIR (default: the user cache directory, sgde/). Exit 1 if the source is rejected\n" +
 			"or fails to build.\n\n" +
-			"Example:\n   sgde build testdata/code/arith_program.go -o /tmp/arith.wasm --json",
+			"Example:\n   sgde build compiler/library/modules/arith/arith_program.go -o /tmp/arith.wasm --json",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "write the module to `FILE`"},
 			&cli.BoolFlag{Name: "json", Usage: "print one JSON object instead of text"},
@@ -63,7 +64,7 @@ func runBuild(c *cli.Context) error {
 		return err
 	}
 	if outPath != "" {
-		if err := writeFileAtomic(outPath, art.Wasm); err != nil {
+		if err := atomicfile.Write(outPath, art.Wasm, 0o644); err != nil {
 			return withCode(exitFailure, fmt.Errorf("write %s: %w", outPath, err))
 		}
 	}
@@ -131,25 +132,4 @@ func writeJSONLine(w interface{ Write([]byte) (int, error) }, v any) {
 		b, _ = json.Marshal(map[string]any{"error": map[string]any{"kind": "internal", "message": err.Error()}})
 	}
 	w.Write(append(b, '\n'))
-}
-
-func writeFileAtomic(path string, data []byte) error {
-	f, err := os.CreateTemp(filepath.Dir(path), ".sgde-*.wasm")
-	if err != nil {
-		return err
-	}
-	_, err = f.Write(data)
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Chmod(f.Name(), 0o644)
-	}
-	if err == nil {
-		err = os.Rename(f.Name(), path)
-	}
-	if err != nil {
-		os.Remove(f.Name())
-	}
-	return err
 }

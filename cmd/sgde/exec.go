@@ -35,8 +35,8 @@ func execCommand() *cli.Command {
 			"--preinit builds SRC.go as a reactor that is initialised once and served from pooled instances\n" +
 			"restored to that snapshot after every call (wazero, Linux).\n\n" +
 			"Example:\n" +
-			"   sgde exec testdata/code/arith_program.go --input '{\"program\": \"def solution():\\n    return 2**70 + 1\\n\"}' --json\n" +
-			"   sgde exec testdata/code/arith_program.go --input '{\"program\": \"def solution():\\n    return 6 * 7\\n\"}' --repeat 200 --json | tail -1",
+			"   sgde exec compiler/library/modules/arith/arith_program.go --input '{\"program\": \"def solution():\\n    return 2**70 + 1\\n\"}' --json\n" +
+			"   sgde exec compiler/library/modules/arith/arith_program.go --input '{\"program\": \"def solution():\\n    return 6 * 7\\n\"}' --repeat 200 --json | tail -1",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "input", Usage: "one input object as `JSON`"},
 			&cli.StringFlag{Name: "inputs", Usage: "a `FILE` of input objects, one JSON object per line"},

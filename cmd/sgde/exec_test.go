@@ -16,7 +16,7 @@ import (
 )
 
 const (
-	arithSource = "../../testdata/code/arith_program.go"
+	arithSource = "../../compiler/library/modules/arith/arith_program.go"
 	hostileDir  = "../../testdata/hostile"
 )
 

@@ -9,7 +9,13 @@ import (
 	"github.com/sgde-project/sgde/plans"
 )
 
-//go:embed modules/arith_program.go.src
+// The plan that inlines the module is generated from it; see internal/genplan.
+//go:generate go run ./internal/genplan -plan ../../testdata/plans/gsm-hard-compiled.yaml
+
+// arithProgram is the source of modules/arith, a package of its own so that make lint covers it
+// and its unit tests run natively through the guest SDK's native build.
+//
+//go:embed modules/arith/arith_program.go
 var arithProgram string
 
 // Module is a vetted code node: reviewed Go source in the code-node ABI and its interface.
@@ -27,7 +33,7 @@ type Module struct {
 
 // ArithProgram evaluates the Python `def solution():` programs students write for math word
 // problems (program-aided language models), exactly and with every resource capped. Its source
-// is a byte-for-byte copy of testdata/code/arith_program.go, kept in sync by a test.
+// is compiler/library/modules/arith/arith_program.go, embedded.
 func ArithProgram() Module {
 	return Module{
 		Name:        "arith_program",

