@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sgde-project/sgde/plans"
 	"github.com/sgde-project/sgde/sandbox"
 )
 
@@ -84,7 +85,7 @@ func TestHostileHostBounds(t *testing.T) {
 			if rss > hostRSSBound {
 				t.Errorf("peak RSS %d MiB, more than %d MiB", rss>>20, hostRSSBound>>20)
 			}
-			if len(res.Stdout) > sandbox.DefaultMaxOutputBytes+100 || len(res.Stderr) > sandbox.DefaultMaxOutputBytes+100 {
+			if len(res.Stdout) > plans.DefaultMaxOutputBytes+100 || len(res.Stderr) > plans.DefaultMaxOutputBytes+100 {
 				t.Errorf("stdout %d / stderr %d bytes exceed the cap", len(res.Stdout), len(res.Stderr))
 			}
 		})

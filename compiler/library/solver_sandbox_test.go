@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sgde-project/sgde/plans"
 	"github.com/sgde-project/sgde/compiler/library/solvers"
 	"github.com/sgde-project/sgde/internal/testlong"
 	"github.com/sgde-project/sgde/sandbox"
@@ -50,7 +51,7 @@ func TestSolverModulesInSandbox(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	eng, err := sandbox.NewWazero(ctx)
+	eng, err := sandbox.New(ctx, plans.EngineWazero, sandbox.WithMetering(sandbox.MeterWallClock))
 	if err != nil {
 		t.Fatal(err)
 	}
