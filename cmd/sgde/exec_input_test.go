@@ -24,7 +24,7 @@ func TestExecInputParseError(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			code, _, stderr := runTestCLI(t, append([]string{"exec", "../../testdata/code/arith_program.go"}, tt.args...)...)
+			code, _, stderr := runTestCLI(t, append([]string{"exec", arithSource}, tt.args...)...)
 			if code != exitUsage {
 				t.Fatalf("exit %d, want %d: %s", code, exitUsage, stderr)
 			}

@@ -220,7 +220,7 @@ func TestSolversOnTheirFamilies(t *testing.T) {
 		t.Skip("long: make test-long")
 	}
 	ctx := context.Background()
-	eng, err := sandbox.NewWazero(ctx)
+	eng, err := sandbox.New(ctx, plans.EngineWazero, sandbox.WithMetering(sandbox.MeterWallClock))
 	if err != nil {
 		t.Fatal(err)
 	}
