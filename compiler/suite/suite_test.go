@@ -41,7 +41,7 @@ func env(t *testing.T, fams []Family) *runtime.Runner {
 	if err != nil {
 		t.Fatal(err)
 	}
-	eng, err := sandbox.NewWazero(ctx)
+	eng, err := sandbox.New(ctx, plans.EngineWazero, sandbox.WithMetering(sandbox.MeterWallClock))
 	if err != nil {
 		t.Fatal(err)
 	}
