@@ -228,7 +228,7 @@ type moduleEntry struct {
 //
 // lim is the node's limits: the module's initialisation (a reactor's _initialize) runs under
 // its fuel, memory and output limits (sandbox.WithLoadLimits), so that it never does more work
-// than one of the node's calls may, with a wall time of at least sandbox.DefaultTimeout.
+// than one of the node's calls may, with a wall time of at least plans.DefaultCodeTimeout.
 func (r *Runner) module(ctx context.Context, id string, src []byte, sourceDigest string, lim sandbox.Limits) (*moduleEntry, error) {
 	if r.opts.Engine == nil || r.opts.Builder == nil {
 		return nil, errors.New("no sandbox engine or builder configured for code nodes")
@@ -263,7 +263,7 @@ func (r *Runner) build(e *moduleEntry, id string, src []byte, sourceDigest strin
 		// default wall time: a module is loaded once and its failure remembered, so a node
 		// timeout of milliseconds must not fail it for good on a busy machine; fuel already
 		// bounds the work deterministically.
-		lim.Timeout = max(lim.Timeout, sandbox.DefaultTimeout)
+		lim.Timeout = max(lim.Timeout, plans.DefaultCodeTimeout)
 		e.mod, err = r.opts.Engine.Load(sandbox.WithLoadLimits(r.bg, lim), art.Wasm)
 	}
 	e.err = err
