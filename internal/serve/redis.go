@@ -63,6 +63,7 @@ type Redis struct {
 	mu     sync.Mutex
 	leases map[lease]struct{} // held by this process, renewed by loop
 
+	kick chan struct{} // a command failed: probe now, not at the next tick
 	stop context.CancelFunc
 	done chan struct{}
 }
@@ -111,7 +112,7 @@ func OpenRedis(ctx context.Context, opts RedisOptions) (*Redis, error) {
 	}
 	redisLogOnce.Do(func() { redis.SetLogger(redisLog{log}) })
 	r := &Redis{c: redis.NewClient(ro), prefix: opts.Prefix, leaseTTL: opts.LeaseTTL, timeout: opts.Timeout, log: log,
-		leases: map[lease]struct{}{}, done: make(chan struct{})}
+		leases: map[lease]struct{}{}, kick: make(chan struct{}, 1), done: make(chan struct{})}
 	r.probe(ctx)
 	bg, stop := context.WithCancel(context.Background())
 	r.stop = stop
@@ -147,12 +148,15 @@ func (r *Redis) loop(ctx context.Context) {
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
+		renew := false
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+			renew = true
+		case <-r.kick:
 		}
-		if r.probe(ctx) {
+		if r.probe(ctx) && renew {
 			r.renew(ctx)
 		}
 	}
@@ -166,24 +170,37 @@ func (r *Redis) probe(ctx context.Context) bool {
 	if ctx.Err() != nil {
 		return false
 	}
-	r.setUp(err)
+	r.record(err)
 	return err == nil
 }
 
-// setUp records the outcome of a command: a failure marks the store down until the next probe
-// succeeds.
+// setUp records the outcome of a command: a failure marks the store down until a probe
+// succeeds, and asks for one at once, so that one slow command on a loaded machine costs
+// milliseconds of refusals, not a second.
 func (r *Redis) setUp(err error) {
+	if r.record(err) {
+		return
+	}
+	select {
+	case r.kick <- struct{}{}:
+	default:
+	}
+}
+
+// record marks the store up or down after a command or probe, and reports whether it is up.
+func (r *Redis) record(err error) bool {
 	if err == nil || errors.Is(err, redis.Nil) {
 		if !r.up.Swap(true) {
 			r.log.Info("quota state store reachable")
 		}
-		return
+		return true
 	}
 	msg := err.Error()
 	r.lastErr.Store(&msg)
 	if r.up.Swap(false) {
 		r.log.Error("quota state store unreachable: quotas fail as configured, the shared cache misses", "err", msg)
 	}
+	return false
 }
 
 // Check implements Quotas.
