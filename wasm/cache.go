@@ -96,6 +96,14 @@ func touch(p string) {
 	_ = os.Chtimes(p, now, now)
 }
 
+// DefaultCompileCacheMaxBytes bounds a sandbox engine's compilation cache (TrimCache).
+const DefaultCompileCacheMaxBytes = 2 << 30
+
+// TrimCache removes the least recently modified files of a cache directory whose entries are
+// all optional (a missing file is a miss), such as an engine's compilation cache, until it takes
+// at most maxBytes.
+func TrimCache(dir string, maxBytes int64) { trimDir(dir, maxBytes) }
+
 // trimDir removes the least recently modified regular files under dir until what is left takes
 // at most maxBytes (nothing when maxBytes <= 0). Both caches treat a missing file as a miss, so
 // eviction costs a rebuild at worst. Errors are ignored: a cache that cannot be trimmed costs

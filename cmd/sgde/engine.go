@@ -45,7 +45,9 @@ func chooseEngine(flag, planDefault string) (plans.EngineName, error) {
 func engineOptions(name plans.EngineName, extra ...sandbox.Option) []sandbox.Option {
 	var opts []sandbox.Option
 	if root, err := wasm.CacheRoot(); err == nil {
-		opts = append(opts, sandbox.WithCompilationCacheDir(filepath.Join(root, string(name))))
+		dir := filepath.Join(root, string(name))
+		wasm.TrimCache(dir, wasm.DefaultCompileCacheMaxBytes) // compiled code of old modules goes first
+		opts = append(opts, sandbox.WithCompilationCacheDir(dir))
 	}
 	return append(opts, extra...)
 }
