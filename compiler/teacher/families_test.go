@@ -152,6 +152,9 @@ func TestLibraryTeacherNamesNoTask(t *testing.T) {
 			t.Fatal(err)
 		}
 		for i, line := range strings.Split(string(b), "\n") {
+			if strings.HasPrefix(line, "//go:generate") {
+				continue // a build directive naming the file it regenerates, not a decision
+			}
 			if m := names.FindString(line); m != "" {
 				t.Errorf("%s:%d names %q: %s", f, i+1, m, strings.TrimSpace(line))
 			}

@@ -13,7 +13,6 @@ package solvers
 import (
 	"errors"
 	"math/big"
-	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -403,10 +402,25 @@ func WordSort(q string) (string, error) {
 // ---------------------------------------------------------------------------------------------
 // grid_walk: do the instructions return to the starting point?
 
-var (
-	stepRE = regexp.MustCompile(`^take (\d{1,6}) steps?(?: (forward|backward|left|right))?$`)
-	turnRE = regexp.MustCompile(`^turn (left|right|around)$`)
-)
+// step parses "take N step(s) [forward|backward|left|right]" (lower case).
+func step(s string) (n int, dir string, ok bool) {
+	f := strings.Fields(s)
+	if len(f) < 3 || len(f) > 4 || f[0] != "take" || (f[2] != "step" && f[2] != "steps") || len(f[1]) > 6 {
+		return 0, "", false
+	}
+	n, err := strconv.Atoi(f[1])
+	if err != nil || n < 0 {
+		return 0, "", false
+	}
+	if len(f) == 4 {
+		switch f[3] {
+		case "forward", "backward", "left", "right":
+			return n, f[3], true
+		}
+		return 0, "", false
+	}
+	return n, "", true
+}
 
 // GridWalk follows movement instructions ("Take 3 steps left.", "Turn around.", "Always face
 // forward.") from the origin and answers whether they end where they started, with the
@@ -429,9 +443,8 @@ func GridWalk(q string) (string, error) {
 		if s == "" || s == "always face forward" {
 			continue
 		}
-		if m := stepRE.FindStringSubmatch(s); m != nil {
-			n, _ := strconv.Atoi(m[1])
-			switch m[2] {
+		if n, dir, ok := step(s); ok {
+			switch dir {
 			case "", "forward":
 				x, y = x+n*dx, y+n*dy
 			case "backward":
@@ -444,8 +457,8 @@ func GridWalk(q string) (string, error) {
 			moves++
 			continue
 		}
-		if m := turnRE.FindStringSubmatch(s); m != nil {
-			switch m[1] {
+		if f := strings.Fields(s); len(f) == 2 && f[0] == "turn" && (f[1] == "left" || f[1] == "right" || f[1] == "around") {
+			switch f[1] {
 			case "left":
 				dx, dy = -dy, dx
 			case "right":
@@ -480,11 +493,56 @@ func yesNo(q string, yes bool) string {
 // ---------------------------------------------------------------------------------------------
 // swap_track: who holds what after a series of pairwise swaps?
 
-var (
-	swapRE    = regexp.MustCompile(`([A-Z][a-z]+) and ([A-Z][a-z]+) (?:swap|switch|trade)`)
-	optionRE  = regexp.MustCompile(`(?m)^\(([A-Z])\) (.+?)\s*$`)
-	assignSep = regexp.MustCompile(`,\s*(?:and\s+)?|\s+and\s+`)
-)
+// isName reports a capitalised word of letters: "Alice".
+func isName(w string) bool {
+	if len(w) < 2 || w[0] < 'A' || w[0] > 'Z' {
+		return false
+	}
+	for i := 1; i < len(w); i++ {
+		if w[i] < 'a' || w[i] > 'z' {
+			return false
+		}
+	}
+	return true
+}
+
+// swaps finds every "X and Y swap/switch/trade" in text, in order.
+func swaps(text string) [][2]string {
+	var out [][2]string
+	f := strings.Fields(text)
+	for i := 1; i+2 < len(f); i++ {
+		a, b := strings.TrimSuffix(f[i-1], ","), f[i+1]
+		if f[i] != "and" || !isName(a) || !isName(b) {
+			continue
+		}
+		v := f[i+2]
+		if strings.HasPrefix(v, "swap") || strings.HasPrefix(v, "switch") || strings.HasPrefix(v, "trade") {
+			out = append(out, [2]string{a, b})
+		}
+	}
+	return out
+}
+
+// options reads "(A) text" lines.
+func options(text string) [][2]string {
+	var out [][2]string
+	for _, l := range strings.Split(text, "\n") {
+		l = strings.TrimSpace(l)
+		if len(l) > 4 && l[0] == '(' && l[1] >= 'A' && l[1] <= 'Z' && l[2] == ')' && l[3] == ' ' {
+			out = append(out, [2]string{l[1:2], strings.TrimSpace(l[4:])})
+		}
+	}
+	return out
+}
+
+// listParts splits "a, b, and c" or "a and b" into its parts.
+func listParts(s string) []string {
+	var out []string
+	for _, p := range strings.Split(strings.ReplaceAll(s, ", and ", ", "), ", ") {
+		out = append(out, strings.Split(p, " and ")...)
+	}
+	return out
+}
 
 // SwapTrack reads an initial assignment ("At the start ...: Alice has a pink ball, Bob has a
 // brown ball, and Eve has ..."), applies every "X and Y swap/switch/trade ..." in order, and
@@ -511,7 +569,7 @@ func SwapTrack(q string) (string, error) {
 	}
 	holds := map[string]string{}
 	var names []string
-	for _, part := range assignSep.Split(body[colon+1:colon+end], -1) {
+	for _, part := range listParts(body[colon+1 : colon+end]) {
 		part = strings.TrimSpace(part)
 		name, rest, ok := strings.Cut(part, " ")
 		if !ok || name == "" || name[0] < 'A' || name[0] > 'Z' {
@@ -524,12 +582,12 @@ func SwapTrack(q string) (string, error) {
 		return "", notApplicable("fewer than two people")
 	}
 	rest := body[colon+end:]
-	swaps := swapRE.FindAllStringSubmatch(rest, -1)
-	if len(swaps) == 0 {
+	sw := swaps(rest)
+	if len(sw) == 0 {
 		return "", notApplicable("no swaps")
 	}
-	for _, m := range swaps {
-		a, b := m[1], m[2]
+	for _, m := range sw {
+		a, b := m[0], m[1]
 		if _, ok := holds[a]; !ok {
 			return "", errors.New("unknown person " + a)
 		}
@@ -551,9 +609,9 @@ func SwapTrack(q string) (string, error) {
 	}
 	held := holds[who]
 	best, bestLen := "", 0
-	for _, m := range optionRE.FindAllStringSubmatch(opts, -1) {
-		if strings.HasSuffix(held, m[2]) && len(m[2]) > bestLen {
-			best, bestLen = m[1], len(m[2])
+	for _, m := range options(opts) {
+		if strings.HasSuffix(held, m[1]) && len(m[1]) > bestLen {
+			best, bestLen = m[0], len(m[1])
 		}
 	}
 	if best == "" {
@@ -565,11 +623,16 @@ func SwapTrack(q string) (string, error) {
 // ---------------------------------------------------------------------------------------------
 // truth_chain: "A lies. B says A lies. ... Does C tell the truth?"
 
-var (
-	factRE  = regexp.MustCompile(`^([A-Z][a-z]+) (lies|tells the truth)$`)
-	claimRE = regexp.MustCompile(`^([A-Z][a-z]+) says ([A-Z][a-z]+) (lies|tells the truth)$`)
-	askRE   = regexp.MustCompile(`^Does ([A-Z][a-z]+) tell the truth$`)
-)
+// verdict reads "lies" or "tells the truth" at the end of f.
+func verdict(f []string) (truthful bool, n int, ok bool) {
+	switch {
+	case len(f) >= 1 && f[len(f)-1] == "lies":
+		return false, 1, true
+	case len(f) >= 3 && f[len(f)-3] == "tells" && f[len(f)-2] == "the" && f[len(f)-1] == "truth":
+		return true, 3, true
+	}
+	return false, 0, false
+}
 
 // TruthChain resolves a chain of statements about who lies and who tells the truth and answers
 // the closing "Does X tell the truth?" with Yes or No.
@@ -583,25 +646,27 @@ func TruthChain(q string) (string, error) {
 	}
 	truthful := map[string]bool{}
 	asked := ""
-	for _, sent := range regexp.MustCompile(`[.?]\s*`).Split(s, -1) {
-		sent = strings.TrimSpace(sent)
+	for _, sent := range strings.FieldsFunc(s, func(r rune) bool { return r == '.' || r == '?' }) {
+		f := strings.Fields(sent)
+		if len(f) == 0 {
+			continue
+		}
+		if len(f) == 5 && f[0] == "Does" && isName(f[1]) && f[2] == "tell" && f[3] == "the" && f[4] == "truth" {
+			asked = f[1]
+			continue
+		}
+		v, n, ok := verdict(f)
 		switch {
-		case sent == "":
-		case factRE.MatchString(sent):
-			m := factRE.FindStringSubmatch(sent)
-			truthful[m[1]] = m[2] == "tells the truth"
-		case claimRE.MatchString(sent):
-			m := claimRE.FindStringSubmatch(sent)
-			t, ok := truthful[m[2]]
-			if !ok {
-				return "", errors.New(m[1] + " speaks of " + m[2] + " before anything is known of " + m[2])
+		case ok && len(f) == n+1 && isName(f[0]):
+			truthful[f[0]] = v
+		case ok && len(f) == n+3 && isName(f[0]) && f[1] == "says" && isName(f[2]):
+			t, known := truthful[f[2]]
+			if !known {
+				return "", errors.New(f[0] + " speaks of " + f[2] + " before anything is known of " + f[2])
 			}
-			claim := m[3] == "tells the truth"
-			truthful[m[1]] = claim == t
-		case askRE.MatchString(sent):
-			asked = askRE.FindStringSubmatch(sent)[1]
+			truthful[f[0]] = v == t
 		default:
-			return "", notApplicable("sentence " + strconv.Quote(sent) + " is not a statement about truth")
+			return "", notApplicable("sentence " + strconv.Quote(strings.TrimSpace(sent)) + " is not a statement about truth")
 		}
 	}
 	t, ok := truthful[asked]
