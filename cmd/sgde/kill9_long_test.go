@@ -17,6 +17,7 @@ import (
 	"github.com/sgde-project/sgde/internal/faultproxy"
 	"github.com/sgde-project/sgde/internal/simulator"
 	"github.com/sgde-project/sgde/internal/testlong"
+	"github.com/sgde-project/sgde/plans"
 	"github.com/sgde-project/sgde/runtime"
 )
 
@@ -110,4 +111,120 @@ func TestEvalKill9Resume(t *testing.T) {
 			t.Errorf("item %s recorded as done %d times: %s", id, k, b)
 		}
 	}
+}
+
+// TestCompileKill9Resume kills the sgde binary's compile with SIGKILL before its first
+// checkpoint and again after one, resumes it, and compares with an uninterrupted compile: the
+// same plan, and a request ledger equal to what the endpoint saw across all the sessions.
+func TestCompileKill9Resume(t *testing.T) {
+	testlong.Skip(t, "builds the sgde binary and compiles three times")
+	bin := filepath.Join(t.TempDir(), "sgde")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	url := startQuietSimulator(t)
+	data := t.TempDir()
+	b, err := os.ReadFile("../../testdata/gsm-hard/slice.jsonl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	recs := strings.SplitAfter(strings.TrimSpace(string(b)), "\n")
+	train, held := filepath.Join(data, "train.jsonl"), filepath.Join(data, "heldout.jsonl")
+	os.WriteFile(train, []byte(strings.Join(recs[:24], "")+"\n"), 0o644)
+	os.WriteFile(held, []byte(strings.Join(recs[24:64], "")+"\n"), 0o644)
+	cacheDir := t.TempDir()
+	compile := func(dir, student string, extra ...string) *exec.Cmd {
+		args := append([]string{"compile", "--task", "../../testdata/tasks/gsm-hard.yaml", "--train", train, "--heldout", held,
+			"--teacher", "library", "--student-url", student, "--student-model", "slm-1.5b", "-o", dir,
+			"--iterations", "2", "--candidates", "2", "--probe", "4", "-q"}, extra...)
+		if len(extra) > 0 && extra[0] == "--resume" {
+			args = []string{"compile", "--resume", dir, "-q"}
+		}
+		cmd := exec.Command(bin, args...)
+		cmd.Env = append(os.Environ(), "SGDE_CACHE_DIR="+cacheDir)
+		return cmd
+	}
+	whole := filepath.Join(t.TempDir(), "whole")
+	if out, err := compile(whole, url).CombinedOutput(); err != nil {
+		t.Fatalf("uninterrupted compile: %v\n%s", err, out)
+	}
+
+	p, err := faultproxy.New(url, 0, 1) // counts requests, injects nothing
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	dir := filepath.Join(t.TempDir(), "killed")
+	exists := func(name string) bool { _, err := os.Stat(filepath.Join(dir, name)); return err == nil }
+	run := func(cmd *exec.Cmd, until func() bool) {
+		t.Helper()
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		for deadline := time.Now().Add(5 * time.Minute); !until() && time.Now().Before(deadline); {
+			time.Sleep(5 * time.Millisecond)
+		}
+		cmd.Process.Signal(syscall.SIGKILL)
+		cmd.Wait()
+	}
+	// Killed before the first checkpoint: some requests sent, nothing checkpointed.
+	run(compile(dir, p.URL()), func() bool { return p.Requests() >= 10 })
+	if exists("checkpoint.json") {
+		t.Log("the first kill came after the first checkpoint")
+	}
+	// Resumed (starting over), killed again after a checkpoint.
+	run(compile(dir, p.URL(), "--resume"), func() bool { return exists("checkpoint.json") && p.Requests() >= 80 })
+	cmd := compile(dir, p.URL(), "--resume")
+	cmd.Args = append(cmd.Args, "--student-url", p.URL())
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("final resume: %v\n%s", err, out)
+	}
+	digest := func(path string) string {
+		pl, err := plansLoadNoProvenance(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return pl
+	}
+	if a, b := digest(filepath.Join(whole, "plan.yaml")), digest(filepath.Join(dir, "plan.yaml")); a != b {
+		t.Errorf("the killed and resumed compile produced another plan (%s vs %s)", b, a)
+		wb, _ := os.ReadFile(filepath.Join(whole, "plan.yaml"))
+		kb, _ := os.ReadFile(filepath.Join(dir, "plan.yaml"))
+		wl, kl := strings.Split(string(wb), "\n"), strings.Split(string(kb), "\n")
+		for i := 0; i < max(len(wl), len(kl)); i++ {
+			a, b := "", ""
+			if i < len(wl) {
+				a = wl[i]
+			}
+			if i < len(kl) {
+				b = kl[i]
+			}
+			if a != b && !strings.Contains(a, "provenance") {
+				t.Logf("plan.yaml line %d:\n  uninterrupted: %s\n  killed:        %s", i+1, a, b)
+			}
+		}
+		if keep := os.Getenv("SGDE_KEEP_KILL9"); keep != "" {
+			os.CopyFS(filepath.Join(keep, "whole"), os.DirFS(whole))
+			os.CopyFS(filepath.Join(keep, "killed"), os.DirFS(dir))
+		}
+	}
+	st, err := os.Stat(filepath.Join(dir, "requests.ledger"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Size() != p.Requests() {
+		t.Errorf("the request ledger counts %d requests, the endpoint saw %d", st.Size(), p.Requests())
+	}
+	t.Logf("%d requests over three sessions", p.Requests())
+}
+
+// plansLoadNoProvenance is the digest of a plan file without its provenance (cost and time
+// differ between two compiles of the same plan).
+func plansLoadNoProvenance(path string) (string, error) {
+	p, err := plans.Load(path)
+	if err != nil {
+		return "", err
+	}
+	p.Provenance = nil
+	return plans.Digest(p)
 }
