@@ -40,14 +40,22 @@ func (bs *builders) get(engine string) (*wasm.Builder, error) {
 
 // newRunner is the one place a runner is assembled, for run, eval, compile and serve: opts
 // carries the student and the response cache (owned by the caller), and, when engine is set, a
-// sandbox engine of that name and its builder are added for code nodes. release closes the
-// runner and the engine, not the cache or the client.
+// sandbox engine of that name and its matched builder are added for code nodes (from bs when
+// runners share builders). release closes the runner and the engine, not the cache or the
+// client.
 func newRunner(ctx context.Context, opts runtime.Options, engine string, bs *builders) (_ *runtime.Runner, release func(), err error) {
 	var eng sandbox.Engine
-	if engine != "" {
-		if bs == nil {
-			bs = &builders{}
+	switch {
+	case engine == "":
+	case bs == nil:
+		// One runner: the sandbox's matched engine and builder.
+		e, b, err := newSandbox(ctx, plans.EngineName(engine))
+		if err != nil {
+			return nil, nil, fmt.Errorf("code nodes: %w", err)
 		}
+		eng, opts.Engine, opts.Builder = e, e, b
+	default:
+		// Runners sharing builders (serve's tenants): the builder matched to the engine's name.
 		b, err := bs.get(engine)
 		if err != nil {
 			return nil, nil, fmt.Errorf("code nodes: %w", err)
