@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/sgde-project/sgde/compiler/library"
 	"github.com/sgde-project/sgde/plans"
 	"github.com/sgde-project/sgde/runtime"
 	"github.com/sgde-project/sgde/runtime/trace"
@@ -19,6 +20,9 @@ const (
 	ProbeTrace = "trace"
 	// ProbePlan runs the whole candidate plan on the first training items.
 	ProbePlan = "plan"
+	// ProbeReference runs the new node and a vetted catalogue module with the same interface on
+	// the inputs the plan probe gave the node; they must agree.
+	ProbeReference = "reference"
 	// ProbeEdge runs the new node alone on generated inputs (empty, boundary, very large,
 	// unicode), checked only for crashes and limits.
 	ProbeEdge = "edge"
@@ -50,10 +54,13 @@ func (p ProbeResult) String() string {
 //
 //  1. trace probes: each new node alone on every input the incumbent's training traces give it
 //     (when all it reads is plan inputs or nodes the candidate left unchanged); where its output
-//     is the plan's output, it must not be wrong on an item the incumbent got right;
+//     is the plan's output, it must not be wrong on an item the incumbent got right, nor on
+//     more than 2% of the items;
 //  2. the plan probe: the whole plan on the first Probe training items (build, limits, traps,
 //     and right on at least half of the items where the node ran);
-//  3. edge probes: the node alone on generated inputs (empty, boundary, very large, unicode),
+//  3. the reference probe: where a vetted module has the node's interface, the node must
+//     return the label wherever the module does, on the inputs the plan probe gave it;
+//  4. edge probes: the node alone on generated inputs (empty, boundary, very large, unicode),
 //     which must not crash or hit a limit (returning an error is fine).
 //
 // Probe items run one at a time for the node-alone probes and stop at the first limit hit, so
@@ -95,9 +102,24 @@ func (c *compiler) probeCandidate(ctx context.Context, inc, cand *plans.Plan, tr
 	if why != "" {
 		return why, results, nil
 	}
-	for id, in := range seen {
-		if observed[id] == nil {
-			observed[id] = in
+	for id, ins := range seen {
+		if observed[id] == nil && len(ins) > 0 {
+			observed[id] = ins[0].in
+		}
+	}
+	for _, id := range ids {
+		if c.cfg.NodeProbesOff {
+			break
+		}
+		pr, why, err := c.referenceProbe(ctx, cand, id, seen[id])
+		if err != nil {
+			return "", results, err
+		}
+		if pr.Run > 0 || pr.Failure != "" {
+			results = append(results, pr)
+		}
+		if why != "" {
+			return why, results, nil
 		}
 	}
 	for _, id := range ids {
@@ -387,7 +409,7 @@ func show(v any) string {
 // planProbe is probe 2: the whole candidate on the first Probe training items, with up to
 // Workers items at once, stopped as soon as a new node fails hard on one of them. It returns the
 // reason, a result per fresh node, and an input each node was seen to get.
-func (c *compiler) planProbe(ctx context.Context, cand *plans.Plan, fresh map[string]bool) (string, []ProbeResult, map[string]map[string]any, error) {
+func (c *compiler) planProbe(ctx context.Context, cand *plans.Plan, fresh map[string]bool) (string, []ProbeResult, map[string][]probeInput, error) {
 	probe := c.cfg.Train[:min(c.cfg.Probe, len(c.cfg.Train))]
 	// One item first: a node that does not build or never stops is rejected after one call
 	// rather than after a batch of them.
@@ -405,15 +427,15 @@ func (c *compiler) planProbe(ctx context.Context, cand *plans.Plan, fresh map[st
 	}
 	why := c.judgeCode(ev, fresh, len(probe))
 	ran, right := ranRight(ev, fresh)
-	seen := map[string]map[string]any{}
-	for _, tr := range ev.Traces {
+	seen := map[string][]probeInput{}
+	for i, tr := range ev.Traces {
 		if tr == nil {
 			continue
 		}
 		for _, tn := range tr.Nodes {
-			if tn != nil && fresh[tn.ID] && seen[tn.ID] == nil {
+			if tn != nil && fresh[tn.ID] {
 				if m, ok := tn.Input.(map[string]any); ok {
-					seen[tn.ID] = m
+					seen[tn.ID] = append(seen[tn.ID], probeInput{item: ev.Results[i].ID, in: m})
 				}
 			}
 		}
@@ -627,6 +649,105 @@ func (c *compiler) edgeProbe(ctx context.Context, cand *plans.Plan, id string, s
 				pr.Failure = e.name + " input: " + why
 				return pr, fmt.Sprintf("code node %s fails its edge probes: on a generated %s input it %s", id, e.name, why), nil
 			}
+		}
+		pr.Passed++
+	}
+	return pr, "", nil
+}
+
+// probeInput is an input object a node got on one training item.
+type probeInput struct {
+	item string
+	in   map[string]any
+}
+
+// reference returns the vetted catalogue module with node n's exact interface (input field
+// names, output fields and types), other than n's own source, or false.
+func reference(n *plans.Node) (library.Module, bool) {
+	for _, m := range append(library.Modules(), library.Solvers()...) {
+		if m.Source == n.Code.SourceText() || len(m.Inputs) != len(n.Code.Inputs) || len(m.Outputs) != len(n.Code.Outputs) {
+			continue
+		}
+		same := true
+		for k := range m.Inputs {
+			if _, ok := n.Code.Inputs[k]; !ok {
+				same = false
+			}
+		}
+		for k, t := range m.Outputs {
+			if n.Code.Outputs[k] != t {
+				same = false
+			}
+		}
+		if same {
+			return m, true
+		}
+	}
+	return library.Module{}, false
+}
+
+// referenceProbe settles blame with a vetted module. When the new node is the plan's output
+// and the catalogue has a module with its interface, both run on every input the plan probe gave
+// the node (one item at a time). On an item where the module returns the label and the node
+// does not, the upstream nodes gave the node what it needed, so the node is wrong. A module for
+// some other kind of question never returns the labels, so it never accuses. It stops at the
+// first limit hit.
+func (c *compiler) referenceProbe(ctx context.Context, cand *plans.Plan, id string, inputs []probeInput) (ProbeResult, string, error) {
+	pr := ProbeResult{Node: id, Kind: ProbeReference}
+	n := nodeByID(cand, id)
+	if n == nil || n.Code == nil || len(inputs) == 0 || !isPlanOutput(cand, id) {
+		return pr, "", nil
+	}
+	m, ok := reference(n)
+	if !ok {
+		return pr, "", nil
+	}
+	labels := map[string]any{}
+	for _, it := range c.cfg.Train {
+		labels[it.ID] = it.Label
+	}
+	q, err := soloPlan(cand, id, inputs[0].in)
+	if err != nil {
+		pr.Failure = "skipped: " + err.Error()
+		return pr, "", nil
+	}
+	ref, err := clonePlan(q)
+	if err != nil {
+		return pr, "", err
+	}
+	rc := *ref.Nodes[0].Code
+	rc.Source, rc.Path, rc.Digest = m.Source, "", ""
+	ref.Nodes[0].Code = &rc
+	for _, p := range inputs {
+		if err := ctx.Err(); err != nil {
+			return pr, "", err
+		}
+		label, ok := labels[p.item]
+		if !ok {
+			continue
+		}
+		want, _, rerr := c.runSolo(ctx, ref, p.in)
+		if rerr != nil || !c.cfg.Metric.Score(want, label) {
+			continue // the module is no oracle on this item
+		}
+		pr.Run++
+		got, tn, err := c.runSolo(ctx, q, p.in)
+		if ctx.Err() != nil {
+			return pr, "", ctx.Err()
+		}
+		if err != nil {
+			if why := soloFailure(err, tn); why != "" {
+				pr.Failure = fmt.Sprintf("training item %s: %s", p.item, why)
+				return pr, fmt.Sprintf("code node %s %s on the inputs of training item %s", id, why, p.item), nil
+			}
+		}
+		if err != nil || !c.cfg.Metric.Score(got, label) {
+			g := show(got)
+			if err != nil {
+				g = "an error (" + firstLine(err.Error(), 120) + ")"
+			}
+			pr.Failure = fmt.Sprintf("training item %s: returned %s; the vetted %s returns the label %s on the same input", p.item, g, m.Name, show(label))
+			return pr, fmt.Sprintf("code node %s fails its reference probe: on the inputs of training item %s it returns %s, where the vetted module %s returns the label %s", id, p.item, g, m.Name, show(label)), nil
 		}
 		pr.Passed++
 	}

@@ -55,7 +55,7 @@ func simTeacherCompile(t *testing.T, family string, seed uint64, faults []string
 	cfg := Config{
 		Initial: loadPlan(t, task.PlanPath()), Train: items[:30], Heldout: items[30:80], Metric: task.Scoring(),
 		Teacher: teacher.NewLLM(cl, srv.Model(), 0), Runner: newRunner(t, filepath.Join(dir, FileCache)), Dir: dir,
-		K: 1, Iterations: len(faults), Patience: len(faults) + 1, Probe: 4, NodeProbesOff: probesOff,
+		K: 1, Iterations: len(faults), Patience: len(faults) + 1, NodeProbesOff: probesOff,
 	}
 	res, err := Compile(ctx, cfg)
 	if err != nil {
