@@ -71,7 +71,7 @@ func (ev Event) Line() string {
 		if ev.Accepted != nil && *ev.Accepted {
 			verdict = "accepted"
 		}
-		return fmt.Sprintf("iteration %d: candidate %d %s: %s: %s", ev.Iteration, ev.Candidate, verdict, strings.Join(ev.Summary, "; "), ev.Reason)
+		return fmt.Sprintf("iteration %d: candidate %d %s: %s: %s%s", ev.Iteration, ev.Candidate, verdict, strings.Join(ev.Summary, "; "), ev.Reason, sourcesText(ev.Answers))
 	case EventRound:
 		return fmt.Sprintf("iteration %d: held-out risk %.3f%s", ev.Iteration, deref(ev.HeldoutRisk), sourcesText(ev.Answers))
 	case EventStop:

@@ -521,6 +521,7 @@ func (c *compiler) round(ctx context.Context, iter int, incumbent *plans.Plan, t
 			p: stats.McNemarExact(pr.OnlyA, pr.OnlyB)}
 		s.calls, _, _ = held.PerItem()
 		ev.HeldoutRisk, ev.PValue, ev.Wins, ev.Losses, ev.CallsPerItem = fptr(s.risk), fptr(s.p), s.wins, s.losses, fptr(s.calls)
+		ev.Answers = ptrTo(held.Answers())
 		switch {
 		case held.Correct() == 0 && held.N() > 0 && held.Results[0].Error != "":
 			ev.Reason = fmt.Sprintf("the candidate failed on the held-out items (%s): %s", held.Results[0].ErrorKind, firstLine(held.Results[0].Error, 300))
