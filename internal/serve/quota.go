@@ -95,7 +95,9 @@ func (q *localQuotas) Admit(_ context.Context, t *Tenant) (Decision, error) {
 	if ok, wait := lt.bucket.Take(); !ok {
 		return Decision{Reason: ReasonRate, Wait: wait}, nil
 	}
-	lt.count++
+	if t.quota > 0 {
+		lt.count++ // under lt.mu, taken above
+	}
 	return Decision{OK: true}, nil
 }
 
