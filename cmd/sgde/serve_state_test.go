@@ -43,9 +43,23 @@ func TestServeState(t *testing.T) {
 	}
 
 	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
 	var addrs []string
 	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer cancel()
+	get := func(addr, path string) (int, string) {
+		req, _ := http.NewRequest("GET", "http://"+addr+path, nil)
+		req.Header.Set("Authorization", "Bearer "+key)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return 0, err.Error()
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	// One at a time: urfave/cli writes its global help flag while it parses a command line, so
+	// two parses at once in one process race (three processes would share nothing).
 	for range 3 {
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
@@ -60,28 +74,13 @@ func TestServeState(t *testing.T) {
 				t.Errorf("replica %s exited %d", addr, code)
 			}
 		})
-	}
-	defer wg.Wait()
-	defer cancel()
-	get := func(addr, path string) (int, string) {
-		req, _ := http.NewRequest("GET", "http://"+addr+path, nil)
-		req.Header.Set("Authorization", "Bearer "+key)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			return 0, err.Error()
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, string(b)
-	}
-	for _, a := range addrs {
 		for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-			code, body := get(a, "/readyz")
+			code, body := get(addr, "/readyz")
 			if code == 200 && strings.Contains(body, `"state":"ok"`) {
 				break
 			}
 			if time.Now().After(deadline) {
-				t.Fatalf("replica %s not ready: %d %s", a, code, body)
+				t.Fatalf("replica %s not ready: %d %s", addr, code, body)
 			}
 		}
 	}
