@@ -59,7 +59,8 @@ func TestReportGolden(t *testing.T) {
 				HeldoutRisk: fptr(0.12), IncumbentRisk: fptr(0.72), PValue: fptr(1e-9), Reason: "accepted: risk drops",
 				Edits: []edit.Edit{{Action: edit.Offload, Node: "answer"}}},
 			{Time: at, Iteration: 1, Kind: compiler.EventCandidate, Candidate: 2, Summary: []string{"consensus over answer n=3"}, Accepted: bptr(false),
-				Reason: "code node x fails its tests"},
+				Reason: "code node x fails its tests",
+				Probes: []compiler.ProbeResult{{Node: "x", Kind: compiler.ProbeTrace, Passed: 3, Run: 4, Failure: "training item 7: returned 342, expected 343"}}},
 			{Time: at, Iteration: 2, Kind: compiler.EventTeacher, Reason: "reply rejected: no JSON object in reply"},
 		},
 		Rows: []Row{
