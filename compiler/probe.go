@@ -55,7 +55,8 @@ func (p ProbeResult) String() string {
 //  1. trace probes: each new node alone on every input the incumbent's training traces give it
 //     (when all it reads is plan inputs or nodes the candidate left unchanged); where its output
 //     is the plan's output, it must not be wrong on an item the incumbent got right, nor on
-//     more than 2% of the items;
+//     more than 2% of the items; where it replaces a node a consumer reads, it must give that
+//     consumer what the replaced node gave it on the items the incumbent got right;
 //  2. the plan probe: the whole plan on the first Probe training items (build, limits, traps,
 //     and right on at least half of the items where the node ran);
 //  3. the reference probe: where a vetted module has the node's interface, the node must
@@ -328,6 +329,10 @@ func (c *compiler) traceProbe(ctx context.Context, inc, cand *plans.Plan, id str
 		in       map[string]any
 		it       runtime.Item
 		incRight bool
+		// want is what the node's consumer got from the node it replaces on this item, when
+		// the incumbent was right (see consumerRefs).
+		want    any
+		hasWant bool
 	}
 	var pairs []pair
 	seenIn := map[string]bool{}
@@ -345,7 +350,11 @@ func (c *compiler) traceProbe(ctx context.Context, inc, cand *plans.Plan, id str
 			continue
 		}
 		seenIn[string(key)] = true
-		pairs = append(pairs, pair{in, it, o.Correct})
+		pr := pair{in: in, it: it, incRight: o.Correct}
+		if !isPlanOutput(cand, id) && o.Correct {
+			pr.want, pr.hasWant = expectation(inc, cand, id, train.Traces[i])
+		}
+		pairs = append(pairs, pr)
 	}
 	if len(pairs) == 0 {
 		pr.Failure = "skipped: no training trace gives this node's inputs"
@@ -377,6 +386,14 @@ func (c *compiler) traceProbe(ctx context.Context, inc, cand *plans.Plan, id str
 				return pr, pairs[0].in, fmt.Sprintf("code node %s fails its trace probes: an error on training item %s, which the incumbent got right: %s", id, p.it.ID, firstLine(err.Error(), 200)), nil
 			}
 			continue
+		}
+		if p.hasWant {
+			_, cr, _ := consumerRefs(inc, cand, id)
+			got, ok := field(out, cr.Field)
+			if !ok || !c.cfg.Metric.Score(got, p.want) {
+				pr.Failure = fmt.Sprintf("training item %s: gives its consumer %s where the node it replaces gave %s (and the incumbent was right)", p.it.ID, show(got), show(p.want))
+				return pr, pairs[0].in, fmt.Sprintf("code node %s fails its trace probes: on training item %s it gives its consumer %s, where the node it replaces gave %s and the incumbent was right", id, p.it.ID, show(got), show(p.want)), nil
+			}
 		}
 		if judge && !c.cfg.Metric.Score(out, p.it.Label) {
 			if p.incRight {
@@ -752,4 +769,79 @@ func (c *compiler) referenceProbe(ctx context.Context, cand *plans.Plan, id stri
 		pr.Passed++
 	}
 	return pr, "", nil
+}
+
+// consumerRefs finds a node that reads node id in both plans and returns its reference to id in
+// each: the incumbent's node id is what the candidate's replaces, for that consumer.
+func consumerRefs(inc, cand *plans.Plan, id string) (incRef, candRef plans.Ref, ok bool) {
+	refsTo := func(p *plans.Plan, consumer string) (plans.Ref, bool) {
+		n := nodeByID(p, consumer)
+		if n == nil {
+			return plans.Ref{}, false
+		}
+		var refs []plans.Ref
+		switch {
+		case n.Code != nil:
+			names := make([]string, 0, len(n.Code.Inputs))
+			for k := range n.Code.Inputs {
+				names = append(names, k)
+			}
+			sort.Strings(names)
+			for _, k := range names {
+				if r, err := plans.ParseRef(n.Code.Inputs[k]); err == nil {
+					refs = append(refs, r)
+				}
+			}
+		case n.LLM != nil:
+			refs, _ = plans.TemplateRefs(n.LLM.Prompt)
+		}
+		for _, r := range refs {
+			if r.Node == id {
+				return r, true
+			}
+		}
+		return plans.Ref{}, false
+	}
+	for _, n := range cand.Nodes {
+		if n.ID == id {
+			continue
+		}
+		cr, ok1 := refsTo(cand, n.ID)
+		ir, ok2 := refsTo(inc, n.ID)
+		if ok1 && ok2 {
+			return ir, cr, true
+		}
+	}
+	return plans.Ref{}, plans.Ref{}, false
+}
+
+// expectation is what the node that id replaces gave its consumer on one incumbent run (the
+// caller only asks for runs the incumbent got right): the consumer's expectation of the new
+// node. The incumbent must have a node id, the node the candidate's replaces.
+func expectation(inc, cand *plans.Plan, id string, tr *trace.Run) (any, bool) {
+	if tr == nil || nodeByID(inc, id) == nil {
+		return nil, false
+	}
+	ir, _, ok := consumerRefs(inc, cand, id)
+	if !ok {
+		return nil, false
+	}
+	for _, tn := range tr.Nodes {
+		if tn != nil && tn.ID == id && tn.Error == "" {
+			return field(tn.Value, ir.Field)
+		}
+	}
+	return nil, false
+}
+
+func field(v any, name string) (any, bool) {
+	if name == "" {
+		return v, true
+	}
+	m, ok := v.(map[string]any)
+	if !ok {
+		return nil, false
+	}
+	x, ok := m[name]
+	return x, ok
 }

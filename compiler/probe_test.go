@@ -224,3 +224,50 @@ func TestPlanProbeStopsAtFirstLimit(t *testing.T) {
 		t.Errorf("plan probe took %s with a 1s node limit", took)
 	}
 }
+
+// TestConsumerExpectation: a new node that is not the plan's output is held to what the node it
+// replaces gave its consumer on the items the incumbent got right.
+func TestConsumerExpectation(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds code nodes to WebAssembly")
+	}
+	train := dayItems("2023-01-05", "2023-02-13", "2023-03-08", "2023-12-09", "2024-03-01", "2023-07-21", "2023-12-30", "2024-05-17")
+	c, _, _ := probeSetup(t, train, "2s")
+	relay := guestSource(`		return map[string]any{"answer": in["n"]}, nil`)
+	inc, err := plans.Parse([]byte(dayPlan+`  - id: relay
+    substrate: code
+    code:
+      source: `+fmt.Sprintf("%q", relay)+`
+      inputs: {n: answer}
+      outputs: {answer: integer}
+`), "day2.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	inc.Output = "relay.answer"
+	if err := inc.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	c.cfg.Initial = inc
+	ev, err := Evaluate(context.Background(), c.cfg.Runner, inc, train, metric.Exact{}, 4, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ bug, want string }{
+		{"", ""},
+		{"\t\tif m == 12 {\n\t\t\tn--\n\t\t}", "gives its consumer"},
+	} {
+		q := offloadDay(t, c, inc, fixSource(dayOfYear(tc.bug)))
+		why, probes, err := c.probeCandidate(context.Background(), inc, q, ev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("%q: %v", why, probes)
+		if (tc.want == "") != (why == "") || !strings.Contains(why, tc.want) {
+			t.Errorf("reason %q, want %q", why, tc.want)
+		}
+		if tc.want == "" && (len(probes) == 0 || probes[0].Kind != ProbeTrace || probes[0].Passed == 0) {
+			t.Errorf("probes %v: want trace probes passed", probes)
+		}
+	}
+}
