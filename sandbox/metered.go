@@ -16,7 +16,8 @@ import (
 	"github.com/tetratelabs/wazero/sys"
 
 	"github.com/sgde-project/sgde/plans"
-	"github.com/sgde-project/sgde/wasm/rewrite"
+	"github.com/sgde-project/sgde/sandbox/internal/rewrite"
+	"github.com/sgde-project/sgde/wasm/abi"
 )
 
 // Defaults of the metered wazero engine.
@@ -43,7 +44,7 @@ var errStopped = errors.New("call stopped at a fuel check")
 const maxRewriteCache = 64
 
 // newMeteredWazero returns the wazero engine of MeterFuel, the default: deterministic fuel
-// metering and a call-depth limit. Load rewrites each module with wasm/rewrite (MergeData, Meter, StackLimit) before
+// metering and a call-depth limit. Load rewrites each module with sandbox/internal/rewrite (MergeData, Meter, StackLimit) before
 // compiling it; Call sets Limits.Fuel (plans.DefaultFuel when 0) and reports the fuel used exactly in
 // Usage.Fuel with Usage.Metered true. Running out of fuel returns ErrFuelExhausted, exceeding
 // the call depth ErrStackOverflow.
@@ -85,8 +86,8 @@ func newUncapped(ctx context.Context, meter bool, opts []Option) (Engine, error)
 				return
 			}
 			panic(rewrite.ErrOutOfFuel) // a caller that set the fuel itself (a snapshot's init)
-		}), nil, nil).Export(rewrite.ImportOutOfFuel).
-			NewFunctionBuilder().WithFunc(func(context.Context) { panic(rewrite.ErrStackOverflow) }).Export(rewrite.ImportStackOverflow)
+		}), nil, nil).Export(abi.OutOfFuel).
+			NewFunctionBuilder().WithFunc(func(context.Context) { panic(rewrite.ErrStackOverflow) }).Export(abi.StackOverflow)
 	})
 	if err != nil {
 		return nil, err
@@ -119,7 +120,7 @@ func (e *meteredEngine) Close(ctx context.Context) error { return e.base.Close(c
 
 // Load rewrites wasm (once per digest; the compiled code is cached by the runtime) and
 // compiles it. Errors are those of the unmetered engine's Load; a module the rewriter refuses
-// is ErrInvalidModule. A reactor module (it exports _initialize and ReactorEntry instead of
+// is ErrInvalidModule. A reactor module (it exports _initialize and abi.ReactorEntry instead of
 // _start) is pre-initialised once and served from a pool of restored instances (pooled.go).
 func (e *meteredEngine) Load(ctx context.Context, wasm []byte) (Module, error) {
 	if len(wasm) > e.base.cfg.maxModuleBytes {
@@ -306,9 +307,9 @@ func (m *meteredModule) run(ctx context.Context, cfg wazero.ModuleConfig, meter 
 		out.err = err
 		return out
 	}
-	g, ok := mod.ExportedGlobal(rewrite.ExportFuel).(api.MutableGlobal)
+	g, ok := mod.ExportedGlobal(abi.FuelGlobal).(api.MutableGlobal)
 	if !ok {
-		out.err = fmt.Errorf("%w: rewritten module does not export a mutable %s", ErrTrap, rewrite.ExportFuel)
+		out.err = fmt.Errorf("%w: rewritten module does not export a mutable %s", ErrTrap, abi.FuelGlobal)
 		return out
 	}
 	out.metered = true

@@ -18,8 +18,8 @@ import (
 
 	"github.com/sgde-project/sgde/plans"
 	"github.com/sgde-project/sgde/sandbox"
+	"github.com/sgde-project/sgde/sandbox/internal/rewrite"
 	"github.com/sgde-project/sgde/wasm"
-	"github.com/sgde-project/sgde/wasm/rewrite"
 )
 
 // The metered engine shares the unmetered tests' builder and compilation cache directory (the

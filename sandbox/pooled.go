@@ -13,17 +13,14 @@ import (
 
 	"github.com/sgde-project/sgde/plans"
 	"github.com/sgde-project/sgde/sandbox/internal/preinit"
+	"github.com/sgde-project/sgde/wasm/abi"
 )
-
-// ReactorEntry is the export a pre-initialised (reactor) code node is called through: a
-// builder-generated //go:wasmexport function that runs the node's main once.
-const ReactorEntry = "sgde_call"
 
 // reactorsSupported: pooled instances need Linux's mmap and madvise (pooled_other.go).
 const reactorsSupported = true
 
 // loadReactor pre-initialises a metered reactor module (it exports _initialize and
-// ReactorEntry, and no _start): it runs the Go runtime and package initialisation once under
+// abi.ReactorEntry, and no _start): it runs the Go runtime and package initialisation once under
 // the load limits (loadLimits: the caller's, each capped at DefaultFuel, DefaultMemoryMiB and
 // DefaultTimeout), snapshots the result and keeps a pool of instances restored to the snapshot
 // after every call. An initialiser that never ends fails with ErrFuelExhausted or ErrTimeout;
@@ -46,7 +43,7 @@ func (e *meteredEngine) loadReactor(ctx context.Context, rewritten []byte) (Modu
 	if err != nil {
 		return nil, err
 	}
-	err = b.checkImports(compiled, ReactorEntry, preinit.InitExport)
+	err = b.checkImports(compiled, abi.ReactorEntry, abi.ReactorInit)
 	_ = compiled.Close(ctx)
 	if err != nil {
 		return nil, err
@@ -118,7 +115,7 @@ type pooledModule struct {
 
 func (m *pooledModule) Close(ctx context.Context) error { return m.pool.Close(ctx) }
 
-// Call runs ReactorEntry on a pooled instance under lim, as meteredModule.Call runs _start on a
+// Call runs abi.ReactorEntry on a pooled instance under lim, as meteredModule.Call runs _start on a
 // fresh one.
 func (m *pooledModule) Call(ctx context.Context, input []byte, lim Limits) (res Result, err error) {
 	c, release, err := startMeteredCall(ctx, m.e, input, lim, m.minPages)
@@ -134,7 +131,7 @@ func (m *pooledModule) Call(ctx context.Context, input []byte, lim Limits) (res 
 				err = fmt.Errorf("%w: sandbox recovered from %v", ErrTrap, r)
 			}
 		}()
-		return m.pool.Call(c.ctx, ReactorEntry, preinit.CallOptions{
+		return m.pool.Call(c.ctx, abi.ReactorEntry, preinit.CallOptions{
 			Meter:       c.state.meter,
 			Stdout:      c.stdout,
 			Stderr:      c.stderr,
@@ -146,10 +143,10 @@ func (m *pooledModule) Call(ctx context.Context, input []byte, lim Limits) (res 
 	return c.finish(ctx, c.state.meter.outcome(callErr, pr.Fuel), wall)
 }
 
-// isReactor reports whether wasm exports _initialize and ReactorEntry and no _start.
+// isReactor reports whether wasm exports _initialize and abi.ReactorEntry and no _start.
 func isReactor(wasm []byte) bool {
 	names, err := exportNames(wasm)
-	return err == nil && names[preinit.InitExport] && names[ReactorEntry] && !names["_start"]
+	return err == nil && names[abi.ReactorInit] && names[abi.ReactorEntry] && !names["_start"]
 }
 
 // exportNames scans the export section of a module for its exported names.

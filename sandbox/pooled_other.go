@@ -7,9 +7,6 @@ import (
 	"fmt"
 )
 
-// ReactorEntry is the export a pre-initialised (reactor) code node is called through.
-const ReactorEntry = "sgde_call"
-
 // isReactor is false off Linux: pooled instances map their memory with mmap and madvise, so
 // reactors are loaded (and refused for lacking _start) like any other module.
 func isReactor([]byte) bool { return false }

@@ -19,6 +19,7 @@ import (
 
 	"github.com/sgde-project/sgde/internal/atomicfile"
 	"github.com/sgde-project/sgde/plans"
+	"github.com/sgde-project/sgde/wasm/abi"
 )
 
 // WasmtimeVersion is the wasmtime-go release this engine links (github.com/bytecodealliance/
@@ -274,7 +275,7 @@ func (e *wasmtimeEngine) Load(ctx context.Context, wasm []byte) (Module, error) 
 	}
 	metered := false
 	for _, exp := range m.Exports() {
-		if gt := exp.Type().GlobalType(); exp.Name() == wtExportFuel && gt != nil && gt.Mutable() && gt.Content().Kind() == wasmtime.KindI64 {
+		if gt := exp.Type().GlobalType(); exp.Name() == abi.FuelGlobal && gt != nil && gt.Mutable() && gt.Content().Kind() == wasmtime.KindI64 {
 			metered = true
 		}
 	}
@@ -351,7 +352,7 @@ func wtCheckImports(m *wasmtime.Module) error {
 		}
 		params, results, ok := wtOffered(imp.Module(), name)
 		if !ok {
-			return fmt.Errorf("%w: import %s.%s is not provided by the sandbox (only %s and %s functions are)", ErrInvalidModule, truncateMessage(imp.Module()), truncateMessage(name), wasiModuleName, wtSgdeModule)
+			return fmt.Errorf("%w: import %s.%s is not provided by the sandbox (only %s and %s functions are)", ErrInvalidModule, truncateMessage(imp.Module()), truncateMessage(name), wasiModuleName, abi.HostModule)
 		}
 		if !wtSameKinds(ft.Params(), params) || !wtSameKinds(ft.Results(), results) {
 			return fmt.Errorf("%w: import %s.%s has the wrong signature", ErrInvalidModule, imp.Module(), name)
@@ -380,15 +381,15 @@ func wtOffered(module, name string) (params, results []wasmtime.ValKind, ok bool
 				return wtKinds(f.params), wtSig(wtI32), true
 			}
 		}
-	case wtSgdeModule:
+	case abi.HostModule:
 		switch name {
-		case "input_size":
+		case abi.InputSize:
 			return nil, wtSig(wtI32), true
-		case "input_read":
+		case abi.InputRead:
 			return wtSig(wtI32), nil, true
-		case "output_write":
+		case abi.OutputWrite:
 			return wtSig(wtI32, wtI32), nil, true
-		case wtImportOutOfFuel, wtImportStackOverflow:
+		case abi.OutOfFuel, abi.StackOverflow:
 			return nil, nil, true
 		}
 	}
@@ -410,7 +411,7 @@ func wtSameKinds(got []*wasmtime.ValType, want []wasmtime.ValKind) bool {
 type wasmtimeModule struct {
 	engine   *wasmtimeEngine
 	minPages uint32
-	metered  bool // the module exports wasm/rewrite's fuel global
+	metered  bool // the module exports sandbox/internal/rewrite's fuel global
 
 	mu     sync.RWMutex
 	mod    *wasmtime.Module
@@ -475,7 +476,7 @@ func (m *wasmtimeModule) Call(ctx context.Context, input []byte, lim Limits) (re
 	defer store.Close()
 	store.Limiter(int64(limitPages)*wtPageSize, wtMaxTableElements, -1, -1, -1)
 	if !m.engine.cfg.noFuel {
-		// A module metered by wasm/rewrite counts its own fuel against Limits.Fuel; wasmtime's count
+		// A module metered by sandbox/internal/rewrite counts its own fuel against Limits.Fuel; wasmtime's count
 		// is then only a backstop, four times the budget, for the cost the rewriter does not see.
 		if err := store.SetFuel(wtNativeFuel(m.metered, lim.Fuel)); err != nil {
 			return res, fmt.Errorf("call: set fuel: %w", err)
@@ -521,7 +522,7 @@ func (m *wasmtimeModule) Call(ctx context.Context, input []byte, lim Limits) (re
 	res.Usage = Usage{Wall: time.Since(start), Metered: !m.engine.cfg.noFuel || meter != nil}
 	res.Stdout, res.Stderr = st.wasi.stdout.Bytes(), st.wasi.stderr.Bytes()
 	if meter != nil {
-		// The module meters itself (wasm/rewrite.Meter): report its count, which is the same on
+		// The module meters itself (sandbox/internal/rewrite.Meter): report its count, which is the same on
 		// every engine, rather than wasmtime's.
 		if left := meter.Get(store).I64(); left < int64(min(lim.Fuel, math.MaxInt64)) {
 			res.Usage.Fuel = uint64(int64(min(lim.Fuel, math.MaxInt64)) - left)
@@ -571,9 +572,9 @@ func wtNativeFuel(metered bool, budget uint64) uint64 {
 	return budget
 }
 
-// wtFuelGlobal returns the fuel global of a module metered by wasm/rewrite, or nil.
+// wtFuelGlobal returns the fuel global of a module metered by sandbox/internal/rewrite, or nil.
 func wtFuelGlobal(store *wasmtime.Store, inst *wasmtime.Instance) *wasmtime.Global {
-	ext := inst.GetExport(store, wtExportFuel)
+	ext := inst.GetExport(store, abi.FuelGlobal)
 	if ext == nil {
 		return nil
 	}

@@ -6,16 +6,8 @@ import (
 	"fmt"
 
 	"github.com/bytecodealliance/wasmtime-go/v39"
-)
 
-// wtSgdeModule is the host module only the guest SDK imports (wasm/guest/io_wasip1.go) and
-// the rewriter's limit passes call (wasm/rewrite: ImportOutOfFuel, ImportStackOverflow,
-// ExportFuel; TestWasmtimeRewriteContract keeps the names in step).
-const (
-	wtSgdeModule          = "sgde"
-	wtImportOutOfFuel     = "out_of_fuel"
-	wtImportStackOverflow = "stack_overflow"
-	wtExportFuel          = "sgde_fuel"
+	"github.com/sgde-project/sgde/wasm/abi"
 )
 
 // wtDefineSGDE defines input_size, input_read and output_write. output_write goes through
@@ -33,12 +25,12 @@ func wtDefineSGDE(l *wasmtime.Linker) error {
 		}
 		return wasmtime.NewFuncType(p, r)
 	}
-	if err := l.FuncNew(wtSgdeModule, "input_size", ty(0, 1), func(c *wasmtime.Caller, _ []wasmtime.Val) ([]wasmtime.Val, *wasmtime.Trap) {
+	if err := l.FuncNew(abi.HostModule, abi.InputSize, ty(0, 1), func(c *wasmtime.Caller, _ []wasmtime.Val) ([]wasmtime.Val, *wasmtime.Trap) {
 		return []wasmtime.Val{wasmtime.ValI32(int32(len(wtCallStateOf(c).input)))}, nil
 	}); err != nil {
 		return fmt.Errorf("define sgde.input_size: %w", err)
 	}
-	if err := l.FuncNew(wtSgdeModule, "input_read", ty(1, 0), func(c *wasmtime.Caller, args []wasmtime.Val) ([]wasmtime.Val, *wasmtime.Trap) {
+	if err := l.FuncNew(abi.HostModule, abi.InputRead, ty(1, 0), func(c *wasmtime.Caller, args []wasmtime.Val) ([]wasmtime.Val, *wasmtime.Trap) {
 		st := wtCallStateOf(c)
 		m, trap := wtCallerMemory(c)
 		if trap != nil {
@@ -53,10 +45,10 @@ func wtDefineSGDE(l *wasmtime.Linker) error {
 	}); err != nil {
 		return fmt.Errorf("define sgde.input_read: %w", err)
 	}
-	// The fuel and stack-depth passes of package wasm/rewrite call these when a limit is hit
+	// The fuel and stack-depth passes of package sandbox/internal/rewrite call these when a limit is hit
 	// (its "host contract"); neither returns.
-	for name, sentinel := range map[string]error{wtImportOutOfFuel: ErrFuelExhausted, wtImportStackOverflow: ErrStackOverflow} {
-		if err := l.FuncNew(wtSgdeModule, name, ty(0, 0), func(c *wasmtime.Caller, _ []wasmtime.Val) ([]wasmtime.Val, *wasmtime.Trap) {
+	for name, sentinel := range map[string]error{abi.OutOfFuel: ErrFuelExhausted, abi.StackOverflow: ErrStackOverflow} {
+		if err := l.FuncNew(abi.HostModule, name, ty(0, 0), func(c *wasmtime.Caller, _ []wasmtime.Val) ([]wasmtime.Val, *wasmtime.Trap) {
 			st := wtCallStateOf(c)
 			if st.meterTrap == nil {
 				st.meterTrap = sentinel
@@ -66,7 +58,7 @@ func wtDefineSGDE(l *wasmtime.Linker) error {
 			return fmt.Errorf("define sgde.%s: %w", name, err)
 		}
 	}
-	if err := l.FuncNew(wtSgdeModule, "output_write", ty(2, 0), func(c *wasmtime.Caller, args []wasmtime.Val) ([]wasmtime.Val, *wasmtime.Trap) {
+	if err := l.FuncNew(abi.HostModule, abi.OutputWrite, ty(2, 0), func(c *wasmtime.Caller, args []wasmtime.Val) ([]wasmtime.Val, *wasmtime.Trap) {
 		st := wtCallStateOf(c)
 		m, trap := wtCallerMemory(c)
 		if trap != nil {

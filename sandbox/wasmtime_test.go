@@ -17,7 +17,8 @@ import (
 	"github.com/bytecodealliance/wasmtime-go/v39"
 
 	"github.com/sgde-project/sgde/plans"
-	"github.com/sgde-project/sgde/wasm/rewrite"
+	"github.com/sgde-project/sgde/sandbox/internal/rewrite"
+	"github.com/sgde-project/sgde/wasm/abi"
 )
 
 func wat(tb testing.TB, src string) []byte {
@@ -310,13 +311,13 @@ func TestWasmtimeRejectsSIMD(t *testing.T) {
 	}
 }
 
-// TestWasmtimeRewriteContract runs modules rewritten by wasm/rewrite: the engine offers its
+// TestWasmtimeRewriteContract runs modules rewritten by sandbox/internal/rewrite: the engine offers its
 // imports under the same names, sets the module's own fuel from Limits.Fuel, reports that
 // count, and classifies its limit traps.
 func TestWasmtimeRewriteContract(t *testing.T) {
-	if wtSgdeModule != rewrite.ImportModule || wtImportOutOfFuel != rewrite.ImportOutOfFuel ||
-		wtImportStackOverflow != rewrite.ImportStackOverflow || wtExportFuel != rewrite.ExportFuel {
-		t.Fatal("the engine's names for the rewriter's host contract differ from package wasm/rewrite's")
+	if abi.HostModule != abi.HostModule || abi.OutOfFuel != abi.OutOfFuel ||
+		abi.StackOverflow != abi.StackOverflow || abi.FuelGlobal != abi.FuelGlobal {
+		t.Fatal("the engine's names for the rewriter's host contract differ from package sandbox/internal/rewrite's")
 	}
 	e := testWasmtime(t)
 	pipeline := rewrite.NewPipeline().WithMeter(0).WithStackLimit(1000)

@@ -16,6 +16,7 @@ import (
 	"github.com/tetratelabs/wazero/sys"
 
 	"github.com/sgde-project/sgde/plans"
+	"github.com/sgde-project/sgde/wasm/abi"
 )
 
 // Engine-wide bounds of the wazero engine.
@@ -26,7 +27,6 @@ const (
 
 const (
 	pageSize       = 65536
-	hostModuleName = "sgde"
 	wasiModuleName = wasi_snapshot_preview1.ModuleName
 )
 
@@ -138,7 +138,7 @@ func newWazeroBase(ctx context.Context, what string, closeOnDone bool, opts []Op
 		_ = e.Close(ctx)
 		return nil, fmt.Errorf("%s: host module: %w", what, err)
 	}
-	for _, name := range []string{wasiModuleName, hostModuleName} {
+	for _, name := range []string{wasiModuleName, abi.HostModule} {
 		for fn, def := range e.rt.Module(name).ExportedFunctionDefinitions() {
 			e.hostFuncs[name+"\x00"+fn] = def
 		}
@@ -169,19 +169,19 @@ func stateOf(ctx context.Context) *callState {
 // (a few microseconds per call, three calls per node call).
 func (e *wazeroEngine) hostModule() wazero.HostModuleBuilder {
 	i32 := api.ValueTypeI32
-	return e.rt.NewHostModuleBuilder(hostModuleName).
+	return e.rt.NewHostModuleBuilder(abi.HostModule).
 		NewFunctionBuilder().WithGoModuleFunction(api.GoModuleFunc(func(ctx context.Context, _ api.Module, stack []uint64) {
 		stack[0] = api.EncodeU32(uint32(len(stateOf(ctx).input)))
-	}), nil, []api.ValueType{i32}).Export("input_size").
+	}), nil, []api.ValueType{i32}).Export(abi.InputSize).
 		NewFunctionBuilder().WithGoModuleFunction(api.GoModuleFunc(func(ctx context.Context, m api.Module, stack []uint64) {
 		if !m.Memory().Write(api.DecodeU32(stack[0]), stateOf(ctx).input) {
 			panic(errors.New("input_read: buffer is outside the guest's memory"))
 		}
-	}), []api.ValueType{i32}, nil).Export("input_read").
+	}), []api.ValueType{i32}, nil).Export(abi.InputRead).
 		NewFunctionBuilder().WithGoModuleFunction(api.GoModuleFunc(func(ctx context.Context, m api.Module, stack []uint64) {
 		ptr, n := api.DecodeU32(stack[0]), api.DecodeU32(stack[1])
 		stateOf(ctx).out.write(uint64(n), func() ([]byte, bool) { return m.Memory().Read(ptr, n) })
-	}), []api.ValueType{i32, i32}, nil).Export("output_write")
+	}), []api.ValueType{i32, i32}, nil).Export(abi.OutputWrite)
 }
 
 func (e *wazeroEngine) Name() plans.EngineName { return plans.EngineWazero }
@@ -238,7 +238,7 @@ func (e *wazeroEngine) load(ctx context.Context, wasm []byte) (Module, error) {
 
 // checkImports accepts only functions the sandbox provides, with their exact signatures, and
 // the entry points a module of its kind needs as () -> () functions (_start for a command;
-// ReactorEntry and _initialize for a reactor): a module cannot ask for memory, tables or
+// abi.ReactorEntry and _initialize for a reactor): a module cannot ask for memory, tables or
 // globals from outside.
 func (e *wazeroEngine) checkImports(c wazero.CompiledModule, entries ...string) error {
 	if len(c.ImportedMemories()) > 0 {
@@ -248,7 +248,7 @@ func (e *wazeroEngine) checkImports(c wazero.CompiledModule, entries ...string) 
 		mod, name, _ := def.Import()
 		host, ok := e.hostFuncs[mod+"\x00"+name]
 		if !ok {
-			return fmt.Errorf("%w: import %s.%s is not provided by the sandbox (only %s and %s functions are)", ErrInvalidModule, truncateMessage(mod), truncateMessage(name), wasiModuleName, hostModuleName)
+			return fmt.Errorf("%w: import %s.%s is not provided by the sandbox (only %s and %s functions are)", ErrInvalidModule, truncateMessage(mod), truncateMessage(name), wasiModuleName, abi.HostModule)
 		}
 		if !sameTypes(host.ParamTypes(), def.ParamTypes()) || !sameTypes(host.ResultTypes(), def.ResultTypes()) {
 			return fmt.Errorf("%w: import %s.%s has the wrong signature", ErrInvalidModule, mod, name)

@@ -14,6 +14,9 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/sgde-project/sgde/internal/cachedir"
+	"github.com/sgde-project/sgde/wasm/abi"
 )
 
 // Build errors callers branch on with errors.Is. ErrBuildTimeout wraps ErrBuildFailed.
@@ -130,7 +133,7 @@ func WithBuildMemory(bytes uint64) BuilderOption { return func(b *Builder) { b.m
 // WithCacheLimits bounds the artefact cache and the compiler's build cache in bytes (defaults
 // DefaultCacheMaxBytes and DefaultGoCacheMaxBytes); after each compilation the least recently
 // used files of each go until it is within its bound. The build cache is bounded only when it
-// is sgde's own (CacheRoot()/gocache), not one given by SGDE_GOCACHE or WithGoCache.
+// is sgde's own (cachedir.Root()/gocache), not one given by SGDE_GOCACHE or WithGoCache.
 func WithCacheLimits(artifacts, goCache int64) BuilderOption {
 	return func(b *Builder) { b.cacheMax, b.goCacheMax = artifacts, goCache }
 }
@@ -138,19 +141,16 @@ func WithCacheLimits(artifacts, goCache int64) BuilderOption {
 // WithParallel bounds how many compilations one Builder runs at once (default 2).
 func WithParallel(n int) BuilderOption { return func(b *Builder) { b.parallel = n } }
 
-// ReactorEntry is the export through which a reactor-built node is called.
-const ReactorEntry = "sgde_call"
-
-// reactorEntryFile is added to a node built with WithReactor: it exports ReactorEntry, which
+// reactorEntryFile is added to a node built with WithReactor: it exports abi.ReactorEntry, which
 // runs the node's main (and so guest.Run) once per call, so the same source works both ways.
 // Its init warms the SDK's JSON paths (guest.Prewarm) so that the pre-initialised snapshot,
 // taken after init, holds them warm; no node code runs before the first call.
 const reactorEntryFile = "package main\n\nimport sgdeguest \"" + SDKImportPath + "\"\n\n" +
 	"func init() { sgdeguest.Prewarm() }\n\n" +
-	"//go:wasmexport " + ReactorEntry + "\nfunc sgdeReactorEntry() { main() }\n"
+	"//go:wasmexport " + abi.ReactorEntry + "\nfunc sgdeReactorEntry() { main() }\n"
 
 // WithReactor builds nodes as reactors (-buildmode=c-shared, exporting _initialize and
-// ReactorEntry instead of _start), which the metered sandbox engine pre-initialises once and
+// abi.ReactorEntry instead of _start), which the metered sandbox engine pre-initialises once and
 // serves from restored pooled instances. Go toolchain only.
 func WithReactor() BuilderOption { return func(b *Builder) { b.reactor = true } }
 
@@ -158,24 +158,11 @@ func WithReactor() BuilderOption { return func(b *Builder) { b.reactor = true } 
 // builder whose modules its engine cannot run.
 func (b *Builder) Reactor() bool { return b.reactor }
 
-// CacheRoot is the directory under which sgde keeps its caches: $SGDE_CACHE_DIR when set, else
-// os.UserCacheDir()/sgde.
-func CacheRoot() (string, error) {
-	if d := os.Getenv("SGDE_CACHE_DIR"); d != "" {
-		return d, nil
-	}
-	d, err := os.UserCacheDir()
-	if err != nil {
-		return "", fmt.Errorf("locate cache directory: %w", err)
-	}
-	return filepath.Join(d, "sgde"), nil
-}
-
-// NewBuilder returns a Builder. By default artefacts are cached in CacheRoot()/artifacts and the
+// NewBuilder returns a Builder. By default artefacts are cached in cachedir.Root()/artifacts and the
 // compiler's cache is $SGDE_GOCACHE when set (for example `go env GOCACHE`, to share the Go build
-// cache the tests were compiled into), else CacheRoot()/gocache.
+// cache the tests were compiled into), else cachedir.Root()/gocache.
 func NewBuilder(opts ...BuilderOption) (*Builder, error) {
-	root, rootErr := CacheRoot()
+	root, rootErr := cachedir.Root()
 	b := &Builder{timeout: DefaultBuildTimeout, parallel: 2, inflight: map[string]*flight{},
 		memory: DefaultBuildMemoryBytes, cacheMax: DefaultCacheMaxBytes, goCacheMax: DefaultGoCacheMaxBytes}
 	var ownGoCache string

@@ -6,10 +6,11 @@ import (
 	"testing"
 
 	"github.com/sgde-project/sgde/internal/wasmbin"
+	"github.com/sgde-project/sgde/wasm/abi"
 )
 
 // TestBuildReactor: WithReactor builds the same node source as a reactor (exports _initialize
-// and ReactorEntry, no _start), cached apart from the command build.
+// and abi.ReactorEntry, no _start), cached apart from the command build.
 func TestBuildReactor(t *testing.T) {
 	if testing.Short() {
 		t.Skip("compiles a node")
@@ -43,8 +44,8 @@ func TestBuildReactor(t *testing.T) {
 	for _, e := range m.Exports {
 		exports[e.Name] = e.Kind == wasmbin.KindFunc
 	}
-	if !exports["_initialize"] || !exports[ReactorEntry] || exports["_start"] {
-		t.Fatalf("reactor exports %v: want _initialize and %s functions and no _start", exports, ReactorEntry)
+	if !exports["_initialize"] || !exports[abi.ReactorEntry] || exports["_start"] {
+		t.Fatalf("reactor exports %v: want _initialize and %s functions and no _start", exports, abi.ReactorEntry)
 	}
 	again, err := rea.Build(ctx, []byte(okNode), "n.go")
 	if err != nil || !again.CacheHit || !bytes.Equal(again.Wasm, r.Wasm) {

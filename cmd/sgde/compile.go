@@ -12,13 +12,13 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/sgde-project/sgde/plans"
 	"github.com/sgde-project/sgde/compiler"
 	"github.com/sgde-project/sgde/compiler/edit"
 	"github.com/sgde-project/sgde/compiler/report"
 	"github.com/sgde-project/sgde/compiler/task"
 	"github.com/sgde-project/sgde/compiler/teacher"
 	"github.com/sgde-project/sgde/internal/simulator"
+	"github.com/sgde-project/sgde/plans"
 	"github.com/sgde-project/sgde/runtime"
 	"github.com/sgde-project/sgde/runtime/cache"
 	"github.com/sgde-project/sgde/runtime/llm"

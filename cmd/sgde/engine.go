@@ -8,6 +8,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/sgde-project/sgde/internal/cachedir"
 	"github.com/sgde-project/sgde/plans"
 	"github.com/sgde-project/sgde/runtime"
 	"github.com/sgde-project/sgde/sandbox"
@@ -44,7 +45,7 @@ func chooseEngine(flag, planDefault string) (plans.EngineName, error) {
 // cache under the cache root (none when the cache root cannot be found), then extra.
 func engineOptions(name plans.EngineName, extra ...sandbox.Option) []sandbox.Option {
 	var opts []sandbox.Option
-	if root, err := wasm.CacheRoot(); err == nil {
+	if root, err := cachedir.Root(); err == nil {
 		dir := filepath.Join(root, string(name))
 		wasm.TrimCache(dir, wasm.DefaultCompileCacheMaxBytes) // compiled code of old modules goes first
 		opts = append(opts, sandbox.WithCompilationCacheDir(dir))

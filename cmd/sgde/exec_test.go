@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sgde-project/sgde/wasm"
+	"github.com/sgde-project/sgde/internal/cachedir"
 )
 
 const (
@@ -29,7 +29,7 @@ func warmCache(t *testing.T) {
 		return
 	}
 	warmOnce.Do(func() {
-		root, err := wasm.CacheRoot()
+		root, err := cachedir.Root()
 		if err != nil {
 			return
 		}

@@ -13,13 +13,13 @@ import (
 	"github.com/urfave/cli/v2"
 	"golang.org/x/term"
 
+	"github.com/sgde-project/sgde/internal/cachedir"
 	"github.com/sgde-project/sgde/plans"
 	"github.com/sgde-project/sgde/runtime"
 	"github.com/sgde-project/sgde/runtime/cache"
 	"github.com/sgde-project/sgde/runtime/llm"
 	"github.com/sgde-project/sgde/runtime/trace"
 	"github.com/sgde-project/sgde/sandbox"
-	"github.com/sgde-project/sgde/wasm"
 )
 
 // runtimeFlags are shared by the commands that run plans (run, eval).
@@ -100,7 +100,7 @@ func newEnv(ctx context.Context, c *cli.Context, p *plans.Plan) (_ *env, err err
 	if mode != cache.ModeOff {
 		path := c.String("cache")
 		if path == "" {
-			root, err := wasm.CacheRoot()
+			root, err := cachedir.Root()
 			if err != nil {
 				return nil, err
 			}

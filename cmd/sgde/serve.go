@@ -20,13 +20,13 @@ import (
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	oteltrace "go.opentelemetry.io/otel/trace"
 
+	"github.com/sgde-project/sgde/internal/cachedir"
 	"github.com/sgde-project/sgde/internal/serve"
 	"github.com/sgde-project/sgde/plans"
 	"github.com/sgde-project/sgde/runtime"
 	"github.com/sgde-project/sgde/runtime/cache"
 	"github.com/sgde-project/sgde/runtime/llm"
 	"github.com/sgde-project/sgde/sandbox"
-	"github.com/sgde-project/sgde/wasm"
 )
 
 func serveCommand() *cli.Command {
@@ -251,7 +251,7 @@ func serveRunners(c *cli.Context, log *slog.Logger, state *serve.Redis) (serve.R
 	defaultEngine := string(defaultName)
 	cacheDir := c.String("cache-dir")
 	if cacheDir == "" && mode != cache.ModeOff && !inRedis {
-		root, err := wasm.CacheRoot()
+		root, err := cachedir.Root()
 		if err != nil {
 			return nil, nil, nil, err
 		}

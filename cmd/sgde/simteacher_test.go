@@ -24,7 +24,9 @@ func TestSimTeacher(t *testing.T) {
 	defer cancel()
 	var stdout, stderr lockedBuffer
 	exit := make(chan int, 1)
-	go func() { exit <- run(ctx, []string{"sgde", "sim", "teacher", "--addr", "127.0.0.1:0", "--seed", "2"}, &stdout, &stderr) }()
+	go func() {
+		exit <- run(ctx, []string{"sgde", "sim", "teacher", "--addr", "127.0.0.1:0", "--seed", "2"}, &stdout, &stderr)
+	}()
 	var base string
 	for deadline := time.Now().Add(20 * time.Second); base == ""; {
 		if m := teacherLine.FindStringSubmatch(stdout.String()); m != nil {

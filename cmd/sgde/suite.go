@@ -9,10 +9,10 @@ import (
 	"strings"
 	"time"
 
-	"github.com/sgde-project/sgde/plans"
 	"github.com/sgde-project/sgde/compiler"
 	"github.com/sgde-project/sgde/compiler/suite"
 	"github.com/sgde-project/sgde/internal/simulator"
+	"github.com/sgde-project/sgde/plans"
 	"github.com/sgde-project/sgde/runtime"
 	"github.com/sgde-project/sgde/runtime/cache"
 	"github.com/sgde-project/sgde/runtime/llm"

@@ -9,9 +9,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sgde-project/sgde/plans"
 	"github.com/sgde-project/sgde/compiler/library/solvers"
 	"github.com/sgde-project/sgde/internal/testlong"
+	"github.com/sgde-project/sgde/plans"
 	"github.com/sgde-project/sgde/sandbox"
 	"github.com/sgde-project/sgde/wasm"
 )

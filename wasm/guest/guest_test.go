@@ -3,9 +3,12 @@ package guest
 import (
 	"encoding/json"
 	"errors"
+	"os"
 	"strings"
 	"testing"
 	"unicode/utf8"
+
+	"github.com/sgde-project/sgde/wasm/abi"
 )
 
 func TestCall(t *testing.T) {
@@ -47,5 +50,22 @@ func TestCall(t *testing.T) {
 				t.Fatalf("envelope = %s, want %s", got, tt.wantOut)
 			}
 		})
+	}
+}
+
+// TestABINames checks the SDK's //go:wasmimport directives, which must spell the host's names
+// literally, against their one definition in wasm/abi.
+func TestABINames(t *testing.T) {
+	src, err := os.ReadFile("io_wasip1.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{abi.InputSize, abi.InputRead, abi.OutputWrite} {
+		if want := "//go:wasmimport " + abi.HostModule + " " + name + "\n"; !strings.Contains(string(src), want) {
+			t.Errorf("io_wasip1.go lacks %q", want)
+		}
+	}
+	if n := strings.Count(string(src), "\n//go:wasmimport "); n != 3 {
+		t.Errorf("io_wasip1.go has %d //go:wasmimport directives, want the 3 of package abi", n)
 	}
 }

@@ -18,7 +18,7 @@ import (
 	"github.com/tetratelabs/wazero/experimental"
 	"github.com/tetratelabs/wazero/sys"
 
-	"github.com/sgde-project/sgde/wasm/rewrite"
+	"github.com/sgde-project/sgde/wasm/abi"
 )
 
 // Pool keeps instances of a snapshot and restores each to the snapshot state after a call:
@@ -260,7 +260,7 @@ func (p *Pool) get(ctx context.Context) (*pooled, error) {
 		}
 		in.globs[name] = g
 	}
-	in.fuel = in.globs[rewrite.ExportFuel]
+	in.fuel = in.globs[abi.FuelGlobal]
 	if in.fuel == nil {
 		mod.Close(ctx)
 		return nil, fmt.Errorf("pool: %w: module is not metered", ErrUnsupported)

@@ -15,7 +15,7 @@ import (
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
 
-	"github.com/sgde-project/sgde/wasm/rewrite"
+	"github.com/sgde-project/sgde/sandbox/internal/rewrite"
 )
 
 func newPool(t testing.TB, rt wazero.Runtime, metered []byte, size int, warmInput string) *Pool {

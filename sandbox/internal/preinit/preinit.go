@@ -17,7 +17,8 @@ import (
 	"github.com/tetratelabs/wazero/api"
 
 	"github.com/sgde-project/sgde/internal/wasmbin"
-	"github.com/sgde-project/sgde/wasm/rewrite"
+	"github.com/sgde-project/sgde/sandbox/internal/rewrite"
+	"github.com/sgde-project/sgde/wasm/abi"
 )
 
 // Errors callers branch on with errors.Is.
@@ -29,9 +30,6 @@ var (
 	// memories, imported globals, no _initialize, not metered).
 	ErrUnsupported = errors.New("module cannot be snapshotted")
 )
-
-// InitExport is the reactor's initialisation entry point (Go's -buildmode=c-shared).
-const InitExport = "_initialize"
 
 // fakeEpochNanos is wazero's fake wall clock start (2022-01-01), kept so that the snapshot's
 // clocks continue wazero's defaults.
@@ -106,11 +104,11 @@ func TakeMetered(ctx context.Context, rt wazero.Runtime, wasm []byte, meter Mete
 	if m.NumImported(wasmbin.KindGlobal) != 0 {
 		return nil, fmt.Errorf("snapshot: %w: imported globals", ErrUnsupported)
 	}
-	initFunc, ok := exportIndex(m, InitExport, wasmbin.KindFunc)
+	initFunc, ok := exportIndex(m, abi.ReactorInit, wasmbin.KindFunc)
 	if !ok {
-		return nil, fmt.Errorf("snapshot: %w: no %s export (build with -buildmode=c-shared)", ErrUnsupported, InitExport)
+		return nil, fmt.Errorf("snapshot: %w: no %s export (build with -buildmode=c-shared)", ErrUnsupported, abi.ReactorInit)
 	}
-	if _, ok := exportIndex(m, rewrite.ExportFuel, wasmbin.KindGlobal); !ok {
+	if _, ok := exportIndex(m, abi.FuelGlobal, wasmbin.KindGlobal); !ok {
 		return nil, fmt.Errorf("snapshot: %w: module is not metered", ErrUnsupported)
 	}
 	if m.Start != nil {
@@ -152,16 +150,16 @@ func TakeMetered(ctx context.Context, rt wazero.Runtime, wasm []byte, meter Mete
 		return nil, fmt.Errorf("snapshot: instantiate: %w", err)
 	}
 	defer mod.Close(ctx)
-	fuelG, ok := mod.ExportedGlobal(rewrite.ExportFuel).(api.MutableGlobal)
+	fuelG, ok := mod.ExportedGlobal(abi.FuelGlobal).(api.MutableGlobal)
 	if !ok {
-		return nil, fmt.Errorf("snapshot: %w: %s is not a mutable global", ErrUnsupported, rewrite.ExportFuel)
+		return nil, fmt.Errorf("snapshot: %w: %s is not a mutable global", ErrUnsupported, abi.FuelGlobal)
 	}
 	meter.Start(fuelG)
-	if _, err := mod.ExportedFunction(InitExport).Call(ctx); err != nil {
+	if _, err := mod.ExportedFunction(abi.ReactorInit).Call(ctx); err != nil {
 		if errors.Is(err, rewrite.ErrOutOfFuel) {
 			return nil, fmt.Errorf("snapshot: %w after %d fuel", ErrInitFuel, meter.Used())
 		}
-		return nil, fmt.Errorf("snapshot: %s: %w", InitExport, err)
+		return nil, fmt.Errorf("snapshot: %s: %w", abi.ReactorInit, err)
 	}
 	if warm != nil {
 		if err := warm(ctx, mod); err != nil {
@@ -186,7 +184,7 @@ func TakeMetered(ctx context.Context, rt wazero.Runtime, wasm []byte, meter Mete
 		if g := mod.ExportedGlobal(name); g != nil && m.Globals[idx].Type.Mutable {
 			values[idx] = g.Get()
 			switch name {
-			case rewrite.ExportFuel, rewrite.ExportDepth:
+			case abi.FuelGlobal, abi.DepthGlobal:
 				values[idx] = 0 // the host sets the fuel per call; depth is 0 between calls
 			}
 			im.globals[name] = values[idx]

@@ -15,8 +15,9 @@ import (
 	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
 	"github.com/tetratelabs/wazero/sys"
 
-	"github.com/sgde-project/sgde/wasm"
-	"github.com/sgde-project/sgde/wasm/rewrite"
+	"github.com/sgde-project/sgde/internal/cachedir"
+	"github.com/sgde-project/sgde/sandbox/internal/rewrite"
+	"github.com/sgde-project/sgde/wasm/abi"
 )
 
 // entryFile is what a builder would add to a node for a reactor build: an export that runs the
@@ -72,7 +73,7 @@ func buildReactor(t testing.TB, srcPath string) []byte {
 		}
 	}
 	env := append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm", "CGO_ENABLED=0", "GOFLAGS=", "GOPROXY=off", "GOWORK=off")
-	if root, err := wasm.CacheRoot(); err == nil {
+	if root, err := cachedir.Root(); err == nil {
 		env = append(env, "GOCACHE="+filepath.Join(root, "gocache"))
 	}
 	ldflags := "-ldflags=-s -w"
@@ -115,14 +116,14 @@ func newRuntime(t testing.TB) wazero.Runtime {
 	wasi_snapshot_preview1.MustInstantiate(ctx, rt)
 	st := func(ctx context.Context) *callState { return ctx.Value(stateKey{}).(*callState) }
 	_, err = rt.NewHostModuleBuilder("sgde").
-		NewFunctionBuilder().WithFunc(func(ctx context.Context) uint32 { return uint32(len(st(ctx).input)) }).Export("input_size").
-		NewFunctionBuilder().WithFunc(func(ctx context.Context, m api.Module, p uint32) { m.Memory().Write(p, st(ctx).input) }).Export("input_read").
+		NewFunctionBuilder().WithFunc(func(ctx context.Context) uint32 { return uint32(len(st(ctx).input)) }).Export(abi.InputSize).
+		NewFunctionBuilder().WithFunc(func(ctx context.Context, m api.Module, p uint32) { m.Memory().Write(p, st(ctx).input) }).Export(abi.InputRead).
 		NewFunctionBuilder().WithFunc(func(ctx context.Context, m api.Module, p, n uint32) {
 		b, _ := m.Memory().Read(p, n)
 		st(ctx).output = bytes.Clone(b)
-	}).Export("output_write").
-		NewFunctionBuilder().WithFunc(func(context.Context) { panic(rewrite.ErrOutOfFuel) }).Export(rewrite.ImportOutOfFuel).
-		NewFunctionBuilder().WithFunc(func(context.Context) { panic(rewrite.ErrStackOverflow) }).Export(rewrite.ImportStackOverflow).
+	}).Export(abi.OutputWrite).
+		NewFunctionBuilder().WithFunc(func(context.Context) { panic(rewrite.ErrOutOfFuel) }).Export(abi.OutOfFuel).
+		NewFunctionBuilder().WithFunc(func(context.Context) { panic(rewrite.ErrStackOverflow) }).Export(abi.StackOverflow).
 		Instantiate(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -134,7 +135,7 @@ func newRuntime(t testing.TB) wazero.Runtime {
 func call(t testing.TB, mod api.Module, input string) (string, uint64) {
 	t.Helper()
 	st := &callState{input: []byte(input)}
-	g := mod.ExportedGlobal(rewrite.ExportFuel).(api.MutableGlobal)
+	g := mod.ExportedGlobal(abi.FuelGlobal).(api.MutableGlobal)
 	const budget = 1 << 40
 	g.Set(budget)
 	_, err := mod.ExportedFunction("sgde_call").Call(context.WithValue(context.Background(), stateKey{}, st))
@@ -176,8 +177,8 @@ func TestSnapshotMatchesInitialised(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		ref.ExportedGlobal(rewrite.ExportFuel).(api.MutableGlobal).Set(1 << 40)
-		if _, err := ref.ExportedFunction(InitExport).Call(ctx); err != nil {
+		ref.ExportedGlobal(abi.FuelGlobal).(api.MutableGlobal).Set(1 << 40)
+		if _, err := ref.ExportedFunction(abi.ReactorInit).Call(ctx); err != nil {
 			t.Fatal(err)
 		}
 		wantOut, wantFuel := call(t, ref, in)
@@ -190,7 +191,7 @@ func TestSnapshotMatchesInitialised(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if _, err := mod.ExportedFunction(InitExport).Call(ctx); err != nil {
+			if _, err := mod.ExportedFunction(abi.ReactorInit).Call(ctx); err != nil {
 				t.Fatalf("snapshot _initialize must be a no-op: %v", err)
 			}
 			got, fuel := call(t, mod, in)

@@ -5,15 +5,7 @@ import (
 	"fmt"
 
 	"github.com/sgde-project/sgde/internal/wasmbin"
-)
-
-// Names of the host contract (see the package documentation).
-const (
-	ImportModule        = "sgde"
-	ImportOutOfFuel     = "out_of_fuel"
-	ImportStackOverflow = "stack_overflow"
-	ExportFuel          = "sgde_fuel"
-	ExportDepth         = "sgde_depth"
+	"github.com/sgde-project/sgde/wasm/abi"
 )
 
 var (
@@ -97,22 +89,22 @@ func (p Pipeline) apply(m *wasmbin.Module) error {
 		return nil
 	}
 	for _, im := range m.Imports {
-		if im.Module == ImportModule && (im.Name == ImportOutOfFuel || im.Name == ImportStackOverflow) {
+		if im.Module == abi.HostModule && (im.Name == abi.OutOfFuel || im.Name == abi.StackOverflow) {
 			return fmt.Errorf("import %s.%s: %w", im.Module, im.Name, ErrAlreadyInstrumented)
 		}
 	}
 	for _, e := range m.Exports {
-		if e.Name == ExportFuel || e.Name == ExportDepth {
+		if e.Name == abi.FuelGlobal || e.Name == abi.DepthGlobal {
 			return fmt.Errorf("export %s: %w", e.Name, ErrAlreadyInstrumented)
 		}
 	}
 	void := m.TypeIndex(wasmbin.FuncType{})
 	var imps []wasmbin.Import
 	if p.meter {
-		imps = append(imps, wasmbin.Import{Module: ImportModule, Name: ImportOutOfFuel, Kind: wasmbin.KindFunc, Func: void})
+		imps = append(imps, wasmbin.Import{Module: abi.HostModule, Name: abi.OutOfFuel, Kind: wasmbin.KindFunc, Func: void})
 	}
 	if p.stackDepth > 0 {
-		imps = append(imps, wasmbin.Import{Module: ImportModule, Name: ImportStackOverflow, Kind: wasmbin.KindFunc, Func: void})
+		imps = append(imps, wasmbin.Import{Module: abi.HostModule, Name: abi.StackOverflow, Kind: wasmbin.KindFunc, Func: void})
 	}
 	first, err := m.AddFuncImports(imps...)
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/sgde-project/sgde/internal/wasmbin"
+	"github.com/sgde-project/sgde/wasm/abi"
 )
 
 // stackLimit counts live guest activations in a global: +1 at entry (trapping through the
@@ -17,7 +18,7 @@ func stackLimit(m *wasmbin.Module, overflow, maxDepth uint32) error {
 		Type: wasmbin.GlobalType{Type: wasmbin.I32, Mutable: true},
 		Init: wasmbin.ConstExprI32(0),
 	})
-	if err := m.AddExport(wasmbin.Export{Name: ExportDepth, Kind: wasmbin.KindGlobal, Index: depth}); err != nil {
+	if err := m.AddExport(wasmbin.Export{Name: abi.DepthGlobal, Kind: wasmbin.KindGlobal, Index: depth}); err != nil {
 		return err
 	}
 	var dec []byte

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/sgde-project/sgde/internal/wasmbin"
+	"github.com/sgde-project/sgde/wasm/abi"
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
 )
@@ -135,7 +136,7 @@ func runF(ctx context.Context, r wazero.Runtime, wasm []byte, fuel int64, a, b u
 		return "", 0, err
 	}
 	defer mod.Close(ctx)
-	g, _ := mod.ExportedGlobal(ExportFuel).(api.MutableGlobal)
+	g, _ := mod.ExportedGlobal(abi.FuelGlobal).(api.MutableGlobal)
 	if g != nil {
 		g.Set(uint64(fuel))
 	}

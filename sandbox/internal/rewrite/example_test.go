@@ -4,7 +4,7 @@ import (
 	"fmt"
 
 	"github.com/sgde-project/sgde/internal/wasmbin"
-	"github.com/sgde-project/sgde/wasm/rewrite"
+	"github.com/sgde-project/sgde/sandbox/internal/rewrite"
 )
 
 // A module with one exported function that loops forever: (func (export "spin") (loop (br 0))).

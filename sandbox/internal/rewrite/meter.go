@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/sgde-project/sgde/internal/wasmbin"
+	"github.com/sgde-project/sgde/wasm/abi"
 )
 
 // Fuel costs. They are part of the host contract: changing one changes every fuel figure.
@@ -29,7 +30,7 @@ func meter(m *wasmbin.Module, oof uint32, initial int64) error {
 		Type: wasmbin.GlobalType{Type: wasmbin.I64, Mutable: true},
 		Init: wasmbin.ConstExprI64(initial),
 	})
-	if err := m.AddExport(wasmbin.Export{Name: ExportFuel, Kind: wasmbin.KindGlobal, Index: fuel}); err != nil {
+	if err := m.AddExport(wasmbin.Export{Name: abi.FuelGlobal, Kind: wasmbin.KindGlobal, Index: fuel}); err != nil {
 		return err
 	}
 	mt := meterer{fuel: fuel, oof: oof, ir: wasmbin.NewInstrReader(nil, 0), types: m.Types}

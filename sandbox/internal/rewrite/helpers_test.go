@@ -14,6 +14,8 @@ import (
 	"github.com/tetratelabs/wazero/api"
 	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
 	"github.com/tetratelabs/wazero/sys"
+
+	"github.com/sgde-project/sgde/wasm/abi"
 )
 
 // Go guests are built once per test binary into a temp dir; the Go build cache is shared with
@@ -114,9 +116,9 @@ type hostIO struct {
 // rewriter's trap imports, which panic with this package's sentinels.
 func instantiateHost(ctx context.Context, tb testing.TB, r wazero.Runtime, io *hostIO) {
 	tb.Helper()
-	_, err := r.NewHostModuleBuilder(ImportModule).
-		NewFunctionBuilder().WithFunc(func() { panic(ErrOutOfFuel) }).Export(ImportOutOfFuel).
-		NewFunctionBuilder().WithFunc(func() { panic(ErrStackOverflow) }).Export(ImportStackOverflow).
+	_, err := r.NewHostModuleBuilder(abi.HostModule).
+		NewFunctionBuilder().WithFunc(func() { panic(ErrOutOfFuel) }).Export(abi.OutOfFuel).
+		NewFunctionBuilder().WithFunc(func() { panic(ErrStackOverflow) }).Export(abi.StackOverflow).
 		NewFunctionBuilder().WithFunc(func() uint32 { return uint32(len(io.input)) }).Export("input_size").
 		NewFunctionBuilder().WithFunc(func(ctx context.Context, m api.Module, ptr uint32) {
 		if !m.Memory().Write(ptr, io.input) {
@@ -158,11 +160,11 @@ func runGuest(ctx context.Context, tb testing.TB, r wazero.Runtime, compiled waz
 		tb.Fatalf("instantiate: %v", err)
 	}
 	defer mod.Close(ctx)
-	g, _ := mod.ExportedGlobal(ExportFuel).(api.MutableGlobal)
+	g, _ := mod.ExportedGlobal(abi.FuelGlobal).(api.MutableGlobal)
 	if g != nil {
 		g.Set(uint64(fuel))
 	}
-	d, _ := mod.ExportedGlobal(ExportDepth).(api.MutableGlobal)
+	d, _ := mod.ExportedGlobal(abi.DepthGlobal).(api.MutableGlobal)
 	_, err = mod.ExportedFunction("_start").Call(ctx)
 	res := runResult{stdout: stdout.String()}
 	if io != nil {

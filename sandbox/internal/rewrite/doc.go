@@ -5,10 +5,10 @@
 // # Host contract
 //
 // A module rewritten with WithMeter or WithStackLimit imports functions from module "sgde"
-// (ImportModule) and exports mutable globals. The host must provide, in its "sgde" host module:
+// (abi.HostModule) and exports mutable globals. The host must provide, in its "sgde" host module:
 //
-//	out_of_fuel    () -> ()   (ImportOutOfFuel)    called when fuel is negative at a check
-//	stack_overflow () -> ()   (ImportStackOverflow) called when the call depth exceeds the limit
+//	out_of_fuel    () -> ()   (abi.OutOfFuel)    called when fuel is negative at a check
+//	stack_overflow () -> ()   (abi.StackOverflow) called when the call depth exceeds the limit
 //
 // stack_overflow must not return: in wazero, panic with a sentinel error (for example
 // ErrStackOverflow) and the error returned by api.Function.Call wraps it, so errors.Is tells it
@@ -22,7 +22,7 @@
 // back. If it returns without adding fuel, the guest runs on to its next check, which calls
 // out_of_fuel again.
 //
-// Metered modules export the mutable i64 global "sgde_fuel" (ExportFuel): the fuel left. The
+// Metered modules export the mutable i64 global "sgde_fuel" (abi.FuelGlobal): the fuel left. The
 // host sets it before a call and reads it after; fuel used = the fuel given (the value set plus
 // what out_of_fuel added) - the value read. The value is
 // negative after exhaustion (by at most the cost of one run or one sized operation). Costs are
@@ -31,7 +31,7 @@
 // fuel before calling "_start"; the initial value given to WithMeter applies until then,
 // including to a start section.
 //
-// Stack-limited modules export the mutable i32 global "sgde_depth" (ExportDepth): the current
+// Stack-limited modules export the mutable i32 global "sgde_depth" (abi.DepthGlobal): the current
 // call depth of guest functions. A trap or a proc_exit unwinds frames without decrementing it, so
 // a host that reuses an instance after one must set it to 0 before the next call.
 //

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/sgde-project/sgde/internal/wasmbin"
+	"github.com/sgde-project/sgde/wasm/abi"
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
 )
@@ -118,7 +119,7 @@ func callExport(t *testing.T, wasm []byte, fuel int64, name string, args ...uint
 	if err != nil {
 		t.Fatal(err)
 	}
-	g, _ := mod.ExportedGlobal(ExportFuel).(api.MutableGlobal)
+	g, _ := mod.ExportedGlobal(abi.FuelGlobal).(api.MutableGlobal)
 	if g != nil {
 		g.Set(uint64(fuel))
 	}
@@ -127,7 +128,7 @@ func callExport(t *testing.T, wasm []byte, fuel int64, name string, args ...uint
 	if g != nil {
 		out.fuel = fuel - int64(g.Get())
 	}
-	if d := mod.ExportedGlobal(ExportDepth); d != nil {
+	if d := mod.ExportedGlobal(abi.DepthGlobal); d != nil {
 		out.depth = int32(d.Get())
 	}
 	return out
@@ -288,9 +289,9 @@ func TestMeterSlicedFuel(t *testing.T) {
 				g.Set(uint64(f))
 			}
 			r := newRuntime(ctx, t, nil)
-			_, err := r.NewHostModuleBuilder(ImportModule).
-				NewFunctionBuilder().WithFunc(refill).Export(ImportOutOfFuel).
-				NewFunctionBuilder().WithFunc(func() { panic(ErrStackOverflow) }).Export(ImportStackOverflow).
+			_, err := r.NewHostModuleBuilder(abi.HostModule).
+				NewFunctionBuilder().WithFunc(refill).Export(abi.OutOfFuel).
+				NewFunctionBuilder().WithFunc(func() { panic(ErrStackOverflow) }).Export(abi.StackOverflow).
 				Instantiate(ctx)
 			if err != nil {
 				t.Fatal(err)
@@ -299,7 +300,7 @@ func TestMeterSlicedFuel(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			g = mod.ExportedGlobal(ExportFuel).(api.MutableGlobal)
+			g = mod.ExportedGlobal(abi.FuelGlobal).(api.MutableGlobal)
 			g.Set(0)
 			res, err := mod.ExportedFunction(tc.name).Call(ctx, tc.arg)
 			if err != nil {

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/sgde-project/sgde/internal/wasmbin"
+	"github.com/sgde-project/sgde/wasm/abi"
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
 	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
@@ -132,7 +133,7 @@ func BenchmarkLoop(b *testing.B) {
 					if err != nil {
 						b.Fatal(err)
 					}
-					if g, ok := mod.ExportedGlobal(ExportFuel).(api.MutableGlobal); ok {
+					if g, ok := mod.ExportedGlobal(abi.FuelGlobal).(api.MutableGlobal); ok {
 						g.Set(1 << 50)
 					}
 					cpu0 := threadCPU()
