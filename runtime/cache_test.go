@@ -1,9 +1,14 @@
 package runtime_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"fmt"
+	"log/slog"
+	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -72,5 +77,52 @@ func TestCacheModes(t *testing.T) {
 func TestCacheModeNeedsCache(t *testing.T) {
 	if _, err := runtime.New(runtime.Options{CacheMode: cache.ModeReplay}); err == nil {
 		t.Error("replay without a cache accepted")
+	}
+}
+
+// TestCacheCorruptEntry: a stored answer whose bytes changed on disk is never used: replay
+// fails with cache_corrupt, use asks the student again (and logs it once).
+func TestCacheCorruptEntry(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "r.db")
+	c, err := cache.Open(path, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := constant("The answer is 12345.")
+	p := mustPlan(t, planOther)
+	in := map[string]any{"question": "q"}
+	r, _ := runtime.New(runtime.Options{Student: s, Model: "m", Cache: c, CacheMode: cache.ModeUse})
+	if res, err := r.Run(context.Background(), p, in); err != nil || fmt.Sprint(res.Output) != "12345" {
+		t.Fatalf("first run: %v %v", res, err)
+	}
+	c.Close()
+	b, _ := os.ReadFile(path)
+	if !bytes.Contains(b, []byte("12345")) {
+		t.Fatal("answer not in the file")
+	}
+	os.WriteFile(path, bytes.ReplaceAll(b, []byte("12345"), []byte("12346")), 0o644)
+	c, err = cache.Open(path, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+
+	replay, _ := runtime.New(runtime.Options{Model: "m", Cache: c, CacheMode: cache.ModeReplay})
+	if _, err := replay.Run(context.Background(), p, in); runtime.KindOf(err) != runtime.KindCacheCorrupt {
+		t.Errorf("replay of a corrupt entry: %v, want %s", err, runtime.KindCacheCorrupt)
+	}
+	var log bytes.Buffer
+	use, _ := runtime.New(runtime.Options{Student: s, Model: "m", Cache: c, CacheMode: cache.ModeUse, Log: slog.New(slog.NewTextHandler(&log, nil))})
+	before := s.calls.Load()
+	res, err := use.Run(context.Background(), p, in)
+	if err != nil || fmt.Sprint(res.Output) != "12345" || s.calls.Load() != before+1 {
+		t.Errorf("use mode over a corrupt entry: %v %v, %d new calls (want the student's 12345, 1 call)", res.Output, err, s.calls.Load()-before)
+	}
+	if st := use.Stats(); st.CacheReadErrors != 1 || !strings.Contains(log.String(), "failed its checksum") {
+		t.Errorf("stats %+v, log %q", st, log.String())
+	}
+	// The entry was rewritten: replay works again.
+	if res, err := replay.Run(context.Background(), p, in); err != nil || fmt.Sprint(res.Output) != "12345" {
+		t.Errorf("replay after the rewrite: %v %v", res, err)
 	}
 }
