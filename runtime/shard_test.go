@@ -147,3 +147,26 @@ func TestMergeResults(t *testing.T) {
 		})
 	}
 }
+
+// FuzzParseShard: whatever the text, ParseShard either refuses it with ErrShard or returns a
+// shard that Shard can take (0 <= K < N) and that prints back to an equivalent K/N.
+func FuzzParseShard(f *testing.F) {
+	for _, s := range []string{"0/1", "3/4", "4/4", "-1/2", "1/-2", "a/b", "/", "", "01/02", "9999999999999999999/1"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		k, n, err := runtime.ParseShard(s)
+		if err != nil {
+			if !errors.Is(err, runtime.ErrShard) {
+				t.Fatalf("%q: %v is not ErrShard", s, err)
+			}
+			return
+		}
+		if k < 0 || n < 1 || k >= n {
+			t.Fatalf("%q: accepted %d/%d", s, k, n)
+		}
+		if k2, n2, err := runtime.ParseShard(fmt.Sprintf("%d/%d", k, n)); err != nil || k2 != k || n2 != n {
+			t.Fatalf("%q: %d/%d does not read back: %d/%d %v", s, k, n, k2, n2, err)
+		}
+	})
+}
