@@ -42,6 +42,9 @@ var families = []family{
 	{name: "navigation", looks: func(q string) bool {
 		return strings.Contains(q, "return to the starting point?")
 	}, solver: "steps.go.src"},
+	{name: "swaps", looks: func(q string) bool {
+		return strings.Contains(q, "At the start of") && strings.Contains(q, "At the end of the") && strings.Contains(q, "\nOptions:\n(A)")
+	}, solver: "swaps.go.src"},
 	{name: "truthfulness", looks: func(q string) bool {
 		return strings.Contains(q, " says ") && strings.HasSuffix(strings.TrimSpace(q), "tell the truth?")
 	}, solver: "lies.go.src"},

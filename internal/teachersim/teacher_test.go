@@ -52,6 +52,7 @@ var familyFiles = map[string]string{
 	"sorting":      "bbh/word_sorting.jsonl",
 	"navigation":   "bbh/navigate.jsonl",
 	"truthfulness": "bbh/web_of_lies.jsonl",
+	"swaps":        "bbh/tracking_shuffled_objects_five_objects.jsonl",
 }
 
 func TestRecognise(t *testing.T) {
@@ -236,6 +237,9 @@ func TestSolversOnTheirFamilies(t *testing.T) {
 	defer r.Close(ctx)
 	for i := range families {
 		f := &families[i]
+		if only := os.Getenv("SOLVER"); only != "" && only != f.name {
+			continue
+		}
 		recs := readFamily(t, familyFiles[f.name])
 		p := &plans.Plan{APIVersion: "sgde/v1", Kind: "Plan", Metadata: plans.Metadata{Name: f.name},
 			Inputs: []plans.Input{{Name: "question", Type: plans.TypeString}}, Output: "solve.answer",
