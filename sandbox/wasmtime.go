@@ -436,7 +436,9 @@ type wtCallState struct {
 	out       callOutput
 	hostPanic string // set when a host function panicked
 	// stopped: a WASI function found the call's deadline passed or its context ended.
-	stopped   bool
+	stopped bool
+	// caller is the instance inside the WASI call in progress, nil between calls.
+	caller    *wasmtime.Caller
 	meterTrap error // ErrFuelExhausted or ErrStackOverflow, from the rewriter's limit imports
 }
 
@@ -496,12 +498,18 @@ func (m *wasmtimeModule) Call(ctx context.Context, input []byte, lim Limits) (re
 	// The epoch interrupts guest code only: host work stops at the deadline here, and costs
 	// wasmtime fuel as guest instructions would (wasi.go).
 	deadline := time.Now().Add(timeout)
+	var meter *wasmtime.Global // a module metered by wasm/rewrite: its fuel global
 	st.wasi.work = func(n int64) {
 		if ctx.Err() != nil || !time.Now().Before(deadline) {
 			st.stopped = true
 			panic(errStopped)
 		}
-		if !m.engine.cfg.noFuel && !m.metered {
+		switch {
+		case meter != nil && st.caller != nil:
+			// As on wazero: the guest's own fuel pays, and its next check stops it when the
+			// fuel is gone, so both engines count the same fuel.
+			_ = meter.Set(st.caller, wasmtime.ValI64(meter.Get(st.caller).I64()-n))
+		case !m.engine.cfg.noFuel && !m.metered:
 			if f, err := store.GetFuel(); err == nil {
 				_ = store.SetFuel(f - min(f, uint64(n)))
 			}
@@ -510,7 +518,6 @@ func (m *wasmtimeModule) Call(ctx context.Context, input []byte, lim Limits) (re
 
 	start := time.Now()
 	inst, runErr := m.engine.linker.Instantiate(store, m.mod)
-	var meter *wasmtime.Global
 	if runErr == nil {
 		if meter = wtFuelGlobal(store, inst); meter != nil {
 			runErr = meter.Set(store, wasmtime.ValI64(int64(min(lim.Fuel, math.MaxInt64))))

@@ -49,6 +49,8 @@ func wtDefineWASI(l *wasmtime.Linker) error {
 			if trap != nil {
 				return nil, trap
 			}
+			st.caller = c
+			defer func() { st.caller = nil }()
 			st.wasi.charge(wasiCallFuel)
 			errno := f.fn(st.wasi, m, wtValsToU64(args))
 			return []wasmtime.Val{wasmtime.ValI32(int32(errno))}, nil
