@@ -136,6 +136,10 @@ func TestSuiteAllFamilies(t *testing.T) {
 		if r.Worse {
 			t.Errorf("%s: compiled plan worse than %s (p=%.3g)", r.Family, r.Best, r.PValue)
 		}
+		if r.Rows[1].Accuracy < r.Rows[0].Accuracy && strings.Contains(r.Shape, "cot") {
+			t.Errorf("%s: chain of thought hurts on the recorded answers (%.2f < %.2f) but the compiled plan is %s",
+				r.Family, r.Rows[1].Accuracy, r.Rows[0].Accuracy, r.Shape)
+		}
 		if r.Shape == "code" && (r.Rows[3].Accuracy < 0.98 || r.Rows[3].CallsPer != 0) {
 			t.Errorf("%s: offloaded plan %.3f with %.2f calls/item", r.Family, r.Rows[3].Accuracy, r.Rows[3].CallsPer)
 		}
