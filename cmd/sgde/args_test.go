@@ -196,3 +196,39 @@ func TestUsageErrorsAreTyped(t *testing.T) {
 		t.Errorf("nearest(rn) = %q", got)
 	}
 }
+
+// FuzzInterspersed: the rewrite never panics, and unless it refuses the line or --help drops
+// the positional arguments, it only reorders: the same tokens (plus at most one "--"), the
+// flags in their order, the positional arguments in theirs.
+func FuzzInterspersed(f *testing.F) {
+	for _, s := range []string{"graph p.yaml --format dot", "trace show f --id x --full", "run --input {} p -- -x",
+		"eval p --data d merge", "validate a b --canonical", "exec -o x y.go --json", "sim serve --addr", "help graph"} {
+		f.Add(s)
+	}
+	app := newApp(io.Discard, io.Discard)
+	f.Fuzz(func(t *testing.T, line string) {
+		args := append([]string{"sgde"}, strings.Fields(line)...)
+		got, err := interspersed(app, args)
+		if err != nil || helpAsked(got) {
+			return
+		}
+		count := func(ss []string) map[string]int {
+			m := map[string]int{}
+			for _, s := range ss {
+				if s != "--" {
+					m[s]++
+				}
+			}
+			return m
+		}
+		want, have := count(args), count(got)
+		if len(want) != len(have) {
+			t.Fatalf("%q -> %q: tokens changed", args, got)
+		}
+		for k, n := range want {
+			if have[k] != n {
+				t.Fatalf("%q -> %q: token %q %d times, want %d", args, got, k, have[k], n)
+			}
+		}
+	})
+}
