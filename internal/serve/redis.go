@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -59,6 +60,9 @@ type Redis struct {
 
 	up      atomic.Bool
 	lastErr atomic.Pointer[string]
+
+	// Counts of every tenant's RedisCache, for Collect.
+	cacheHits, cacheMisses, cacheErrs, cacheSkipped atomic.Int64
 
 	mu     sync.Mutex
 	leases map[lease]struct{} // held by this process, renewed by loop
@@ -378,5 +382,34 @@ func (r *Redis) renew(ctx context.Context) {
 	_, err := pipe.Exec(rctx)
 	if err != nil && !errors.Is(err, redis.Nil) {
 		r.log.Warn("renewing leases", "leases", len(held), "err", err.Error())
+	}
+}
+
+var (
+	stateUpDesc = prometheus.NewDesc("sgde_serve_state_up",
+		"1 when the shared state store (Redis, --state) answers, 0 while it is considered down.", nil, nil)
+	sharedCacheDesc = prometheus.NewDesc("sgde_serve_shared_cache_total",
+		"Shared response cache (--cache-store redis) lookups and stores by result: hit, miss, error (unreachable or failed checksum), skipped (not stored: too large or store down).",
+		[]string{"result"}, nil)
+)
+
+// Describe implements prometheus.Collector: a Server registers its Quotas when it is one.
+func (r *Redis) Describe(ch chan<- *prometheus.Desc) {
+	ch <- stateUpDesc
+	ch <- sharedCacheDesc
+}
+
+// Collect implements prometheus.Collector.
+func (r *Redis) Collect(ch chan<- prometheus.Metric) {
+	up := 0.0
+	if r.up.Load() {
+		up = 1
+	}
+	ch <- prometheus.MustNewConstMetric(stateUpDesc, prometheus.GaugeValue, up)
+	for _, c := range []struct {
+		result string
+		n      *atomic.Int64
+	}{{"hit", &r.cacheHits}, {"miss", &r.cacheMisses}, {"error", &r.cacheErrs}, {"skipped", &r.cacheSkipped}} {
+		ch <- prometheus.MustNewConstMetric(sharedCacheDesc, prometheus.CounterValue, float64(c.n.Load()), c.result)
 	}
 }

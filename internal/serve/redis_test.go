@@ -299,6 +299,9 @@ func TestRedisUnavailable(t *testing.T) {
 			if r := do(t, h, "POST", "/v1/plans/ask/run", daveKey, askBody); r.status != 200 {
 				t.Fatalf("with Redis up: %d %s", r.status, r.body)
 			}
+			if up := metricValue(t, s, "sgde_serve_state_up"); up != 1 {
+				t.Errorf("sgde_serve_state_up = %v with Redis up", up)
+			}
 			rd.Stop()
 			start := time.Now()
 			r := do(t, h, "POST", "/v1/plans/ask/run", daveKey, askBody)
@@ -335,6 +338,9 @@ func TestRedisUnavailable(t *testing.T) {
 			}
 			if got := metricValue(t, s, "sgde_serve_state_errors_total"); got < 1 {
 				t.Errorf("state errors counted: %v", got)
+			}
+			if up := metricValue(t, s, "sgde_serve_state_up"); up != 0 {
+				t.Errorf("sgde_serve_state_up = %v with Redis down", up)
 			}
 
 			// Back without a restart of the replica.

@@ -69,28 +69,28 @@ func (r *Redis) ResponseCache(tenant string, opts CacheOptions) *RedisCache {
 // Get implements cache.Store.
 func (c *RedisCache) Get(key string) (cache.Entry, bool, error) {
 	if !c.r.up.Load() {
-		c.misses.Add(1)
+		c.count(&c.misses, &c.r.cacheMisses)
 		return cache.Entry{}, false, nil
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), c.r.timeout)
 	defer cancel()
 	v, err := c.r.c.Get(ctx, c.prefix+key).Bytes()
 	if errors.Is(err, redis.Nil) {
-		c.misses.Add(1)
+		c.count(&c.misses, &c.r.cacheMisses)
 		return cache.Entry{}, false, nil
 	}
 	c.r.setUp(err)
 	if err != nil {
-		c.errs.Add(1)
-		c.misses.Add(1)
+		c.count(&c.errs, &c.r.cacheErrs)
+		c.count(&c.misses, &c.r.cacheMisses)
 		return cache.Entry{}, false, nil
 	}
 	e, err := cache.Decode(key, v)
 	if err != nil {
-		c.errs.Add(1)
+		c.count(&c.errs, &c.r.cacheErrs)
 		return cache.Entry{}, false, fmt.Errorf("redis response cache get %s: %w", key, err)
 	}
-	c.hits.Add(1)
+	c.count(&c.hits, &c.r.cacheHits)
 	return e, true, nil
 }
 
@@ -124,11 +124,11 @@ func (c *RedisCache) Put(key string, e cache.Entry) error {
 		return fmt.Errorf("redis response cache put: %w", err)
 	}
 	if len(v) > c.opts.MaxEntryBytes {
-		c.skipped.Add(1)
+		c.count(&c.skipped, &c.r.cacheSkipped)
 		return nil
 	}
 	if !c.r.up.Load() {
-		c.skipped.Add(1)
+		c.count(&c.skipped, &c.r.cacheSkipped)
 		return nil
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), c.r.timeout)
@@ -136,7 +136,7 @@ func (c *RedisCache) Put(key string, e cache.Entry) error {
 	err = putScript.Run(ctx, c.r.c, []string{c.prefix + key, c.index}, v, c.opts.TTL.Milliseconds(), c.opts.MaxEntries).Err()
 	c.r.setUp(err)
 	if err != nil {
-		c.errs.Add(1)
+		c.count(&c.errs, &c.r.cacheErrs)
 	}
 	return nil
 }
@@ -153,4 +153,10 @@ type CacheStats struct {
 // Stats returns the counts so far.
 func (c *RedisCache) Stats() CacheStats {
 	return CacheStats{Hits: c.hits.Load(), Misses: c.misses.Load(), Errors: c.errs.Load(), Skipped: c.skipped.Load()}
+}
+
+// count adds one to a tenant's counter and to the store's (for /metrics).
+func (c *RedisCache) count(tenant, all *atomic.Int64) {
+	tenant.Add(1)
+	all.Add(1)
 }

@@ -138,6 +138,9 @@ func TestRedisCacheDown(t *testing.T) {
 	if s := c.Stats(); s.Errors < 1 || s.Misses != 3 {
 		t.Errorf("stats %+v", s)
 	}
+	if r.cacheMisses.Load() != 3 || r.cacheErrs.Load() < 1 {
+		t.Errorf("store-wide counts for /metrics: misses %d errors %d", r.cacheMisses.Load(), r.cacheErrs.Load())
+	}
 	// Replay mode: a miss is a miss.
 	student := &heldStudent{release: make(chan struct{})}
 	run, err := runtime.New(runtime.Options{Student: student, Model: "held", CacheMode: cache.ModeReplay, Cache: c})

@@ -16,6 +16,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
@@ -181,6 +182,12 @@ func New(opts Options) (*Server, error) {
 	s.quotas = opts.Quotas
 	if s.quotas == nil {
 		s.quotas = s.local
+	}
+	if c, ok := opts.Quotas.(prometheus.Collector); ok {
+		// The shared store's health and cache counts; one store per server in sgde serve.
+		if err := s.m.reg.Register(c); err != nil {
+			return nil, fmt.Errorf("serve: register the quota store's metrics: %w", err)
+		}
 	}
 	s.plans.Store(ps)
 	s.m.plans.Set(float64(len(ps.names)))
