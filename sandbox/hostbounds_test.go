@@ -115,3 +115,34 @@ func checkBuildBounds(t testing.TB, cacheDir string) {
 		t.Errorf("the failed build left %v in the artefact cache", files)
 	}
 }
+
+// BenchmarkCancelLatency measures the time from a caller's cancellation to the return of a call
+// busy in a host function (random_get over 64 MiB, fd_write with a million iovecs, in loops) or
+// in guest code (loop_start): the goal is under 100 ms (docs/BENCHMARKS.md).
+func BenchmarkCancelLatency(b *testing.B) {
+	for _, f := range []string{"random_get_loop.wasm", "fd_write_iovecs.wasm", "loop_start.wasm"} {
+		b.Run(f, func(b *testing.B) {
+			mod, err := metered(b).Load(context.Background(), mustRead(b, filepath.Join(hostileDir, f)))
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer mod.Close(context.Background())
+			var total, worst time.Duration
+			for i := 0; i < b.N; i++ {
+				ctx, cancel := context.WithCancel(context.Background())
+				done := make(chan time.Time, 1)
+				go func() {
+					_, _ = mod.Call(ctx, []byte(`{}`), sandbox.Limits{Timeout: time.Minute})
+					done <- time.Now()
+				}()
+				time.Sleep(50 * time.Millisecond)
+				start := time.Now()
+				cancel()
+				lat := (<-done).Sub(start)
+				total, worst = total+lat, max(worst, lat)
+			}
+			b.ReportMetric(float64(total.Microseconds())/float64(b.N), "us/cancel")
+			b.ReportMetric(float64(worst.Microseconds()), "worst-us")
+		})
+	}
+}
