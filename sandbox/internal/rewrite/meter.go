@@ -81,8 +81,9 @@ const (
 	// loopCheck, at the top of a loop body: if fuel < 0 call out_of_fuel and branch back to
 	// the loop, then charge the run. The branch keeps the code after the check reachable from
 	// one place only, so that the compiler can keep values (globals Go's code reads on every
-	// iteration) in registers across the check; a fall-through join after the call made a
-	// tight loop 1.5x slower in wazero. Checking before charging means the refilled loop is
+	// iteration) in registers across the check; a fall-through join after the call made tight
+	// loops markedly slower in wazero (docs/RATIONALE.md, "Fuel is charged per run"). Checking
+	// before charging means the refilled loop is
 	// not charged twice for its first run.
 	loopCheck
 )

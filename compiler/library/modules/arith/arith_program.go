@@ -35,9 +35,10 @@ import (
 const (
 	maxProgramBytes = 64 << 10 // source size
 	// maxSteps bounds the work of one program. A step is one statement, expression node or loop
-	// iteration; arithmetic outside the small-int fast path costs more (see bigCost). Measured
-	// in wazero, 1e6 steps took 4-60 s, past the sandbox's 10 s default timeout, so the budget
-	// is 200,000 (1 s or so under wazero): GSM-Hard programs need at most about 1,100.
+	// iteration; arithmetic outside the small-int fast path costs more (see bigCost). The budget
+	// keeps the slowest programs well inside the sandbox's default limits while leaving GSM-Hard
+	// programs a wide margin (steps used and seconds per budget: docs/BENCHMARKS.md,
+	// "arith_program").
 	maxSteps        = 200_000
 	maxNesting      = 100   // parser recursion: parentheses, unary operators, not, ternaries
 	maxBlockDepth   = 50    // indentation levels
@@ -3119,8 +3120,9 @@ func negate(v value) value {
 }
 
 // bigCost is the extra step charge for one big.Rat operation on numbers of the given total bit
-// length. The base of 10 is what allocation costs under wasm: measured in the sgde sandbox, one
-// big.Rat operation on small operands takes as long as 10-40 plain steps. One step per word
+// length. The base of 10 is what allocation costs under wasm, where one big.Rat operation on
+// small operands takes as long as many plain steps (docs/RATIONALE.md, "arith_program is
+// written for what wasm charges"). One step per word
 // and a quadratic term follow, because multiplication, division and the GCD that keeps a
 // big.Rat normalised are quadratic in the size. A loop over ten-thousand-digit numbers (or over
 // floats whose exact value grows) then hits the step limit in a second or two instead of
