@@ -127,7 +127,11 @@ func runSuite(c *cli.Context) error {
 	}
 	if err != nil {
 		if ctx.Err() != nil {
-			return fmt.Errorf("suite interrupted (%v); continue with: sgde demo --suite %s --resume -o %s", err, name, dir)
+			fam := ""
+			if len(keep) > 0 {
+				fam = " --families " + strings.Join(keep, ",")
+			}
+			return fmt.Errorf("suite interrupted (%v); continue with: sgde demo --suite %s%s --resume -o %s", err, name, fam, dir)
 		}
 		return err
 	}
