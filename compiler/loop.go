@@ -52,7 +52,9 @@ type Config struct {
 	BudgetWall          time.Duration
 	// Epsilon and Delta are the PAC target (default 0.05 each).
 	Epsilon, Delta float64
-	// Probe is the number of training items new code nodes are tested on (default 8).
+	// Probe is the number of training items the whole candidate plan is run on to test new code
+	// nodes (default 8); the trace probes run a new node alone on every training item whose
+	// traces give its inputs (see probeCandidate).
 	Probe int
 	// NodeProbesOff skips the trace and edge probes of new code nodes (the plan probe still
 	// runs): an ablation, to measure what those probes catch that held-out evaluation does not.
