@@ -79,6 +79,7 @@ func (s *Server) start() error {
 	cmd := exec.Command("redis-server", "--bind", "127.0.0.1", "--port", strconv.Itoa(s.port),
 		"--dir", s.dir, "--save", "", "--appendonly", "no", "--daemonize", "no", "--protected-mode", "yes",
 		"--logfile", "")
+	dieWithParent(cmd)
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		return err
