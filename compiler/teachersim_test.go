@@ -43,7 +43,12 @@ func simTeacherCompile(t *testing.T, family string, seed uint64, faults []string
 	rng.Shuffle(len(items), func(i, j int) { items[i], items[j] = items[j], items[i] })
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	srv, err := teachersim.Start(ctx, "127.0.0.1:0", teachersim.NewConfig().WithSeed(seed).WithFaults(faults...))
+	tcfg := teachersim.NewConfig().WithSeed(seed).WithFaults(faults...)
+	rounds := len(faults)
+	if faults == nil { // seeded mode: one round, a fault drawn at rate seededRate
+		tcfg, rounds = teachersim.NewConfig().WithSeed(seed).WithFaultRate(seededRate), 1
+	}
+	srv, err := teachersim.Start(ctx, "127.0.0.1:0", tcfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -55,7 +60,7 @@ func simTeacherCompile(t *testing.T, family string, seed uint64, faults []string
 	cfg := Config{
 		Initial: loadPlan(t, task.PlanPath()), Train: items[:30], Heldout: items[30:80], Metric: task.Scoring(),
 		Teacher: teacher.NewLLM(cl, srv.Model(), 0), Runner: newRunner(t, filepath.Join(dir, FileCache)), Dir: dir,
-		K: 1, Iterations: len(faults), Patience: len(faults) + 1, NodeProbesOff: probesOff,
+		K: 1, Iterations: rounds, Patience: rounds + 1, NodeProbesOff: probesOff,
 	}
 	res, err := Compile(ctx, cfg)
 	if err != nil {
@@ -180,6 +185,37 @@ func TestSimTeacherFaultClasses(t *testing.T) {
 			}
 		})
 	}
+}
+
+// seededRate is the fault rate of TestSimTeacherSeededFaults.
+const seededRate = 0.8
+
+// TestSimTeacherSeededFaults runs the teacher with a seeded fault rate instead of a script:
+// whatever it draws, a candidate with a build, hostile, crash, reply or missing-node fault is
+// rejected for that fault's reason and a clean one accepted. Subtle faults (off-by-one,
+// rounding) are only logged here: whether they show on these items is what the catch-rate
+// measurements count.
+func TestSimTeacherSeededFaults(t *testing.T) {
+	if os.Getenv("SGDE_TEST_LONG") == "" {
+		t.Skip("long: make test-long")
+	}
+	fams := []string{"boolean_expressions", "word_sorting", "navigate", "web_of_lies", "dyck_languages", "multistep_arithmetic_two", "tracking_shuffled_objects_five_objects"}
+	drawn := map[string]int{}
+	for seed := uint64(1); seed <= 14; seed++ {
+		fam := fams[int(seed)%len(fams)]
+		logged, decisions, _ := simTeacherCompile(t, fam, seed, nil, false)
+		if len(decisions) == 0 {
+			t.Fatalf("seed %d: the teacher was not asked", seed)
+		}
+		f := decisions[0].Fault
+		drawn[f]++
+		t.Logf("seed %d %s: fault %s", seed, fam, f)
+		if f == teachersim.FaultOffByOne || f == teachersim.FaultRounding {
+			continue
+		}
+		checkFaultRounds(t, logged, decisions, []string{f})
+	}
+	t.Logf("faults drawn: %v", drawn)
 }
 
 // TestOffByOneCatchRate measures, over seeded off-by-one faults on six families, how often
