@@ -498,7 +498,7 @@ func (m *wasmtimeModule) Call(ctx context.Context, input []byte, lim Limits) (re
 	// The epoch interrupts guest code only: host work stops at the deadline here, and costs
 	// wasmtime fuel as guest instructions would (wasi.go).
 	deadline := time.Now().Add(timeout)
-	var meter *wasmtime.Global // a module metered by wasm/rewrite: its fuel global
+	var meter *wasmtime.Global // a module metered by sandbox/internal/rewrite: its fuel global
 	st.wasi.work = func(n int64) {
 		if ctx.Err() != nil || !time.Now().Before(deadline) {
 			st.stopped = true

@@ -82,8 +82,8 @@ func runExec(c *cli.Context) error {
 		return usagef("--timeout must be positive")
 	}
 	maxOut := c.Int("max-output-bytes")
-	if maxOut <= 0 || maxOut > 1<<30 {
-		return usagef("--max-output-bytes must be between 1 and %d", 1<<30)
+	if maxOut <= 0 || maxOut > plans.MaxOutputBytesMax {
+		return usagef("--max-output-bytes must be between 1 and %d", plans.MaxOutputBytesMax)
 	}
 	lim.MaxOutputBytes = int(maxOut)
 	engineName, err := chooseEngine(c.String("engine"), "")
