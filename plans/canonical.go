@@ -59,6 +59,11 @@ func Canonical(p *Plan) ([]byte, error) {
 				normDuration(l, "timeout")
 			}
 		}
+		if rm, ok := n["router"].(map[string]any); ok && src.Router != nil {
+			if err := canonicalRouter(rm, src.Router); err != nil {
+				return nil, fmt.Errorf("canonical form: node %q: %w", src.ID, err)
+			}
+		}
 		if k, ok := n["consensus"].(map[string]any); ok {
 			vote := p.EffectiveVote(src)
 			if vm, ok := k["vote"].(map[string]any); ok {
@@ -91,6 +96,17 @@ func (p *Plan) clone() *Plan {
 		if c := cp.Nodes[i].Code; c != nil {
 			cc := *c
 			cp.Nodes[i].Code = &cc
+		}
+		if r := cp.Nodes[i].Router; r != nil {
+			rc := *r
+			rc.Branches = make([]Branch, len(r.Branches))
+			copy(rc.Branches, r.Branches)
+			for j := range rc.Branches {
+				if sub := rc.Branches[j].Plan; sub != nil {
+					rc.Branches[j].Plan = sub.clone()
+				}
+			}
+			cp.Nodes[i].Router = &rc
 		}
 	}
 	return &cp

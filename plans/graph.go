@@ -19,7 +19,8 @@ const (
 // neither Mermaid nor DOT accept in bare identifiers; the mapping ("_" -> "__", "-" -> "_h")
 // keeps distinct names distinct.
 func gid(prefix, name string) string {
-	return prefix + "_" + strings.NewReplacer("_", "__", "-", "_h").Replace(name)
+	// "." joins the names of nested plans (router.branch.node); no single name contains it.
+	return prefix + "_" + strings.NewReplacer("_", "__", "-", "_h", ".", "_d").Replace(name)
 }
 
 // edge is one data dependency for drawing: from produces the value to reads it.
@@ -34,10 +35,22 @@ type drawing struct {
 }
 
 // draw collects the edges of a valid plan: inputs and nodes into the nodes that read them, and
-// the plan's output. Reads of a consensus member from inside its consensus stay inside it.
+// the plan's output. Reads of a consensus member from inside its consensus stay inside it. A
+// router's branches are drawn inside it: each sub-plan's inputs come from the router's route
+// node (labelled with the branch name) and its output goes to the router's output node.
 func draw(p *Plan) drawing {
 	d := drawing{p: p}
+	d.collect(p, "", "", "", "output")
+	return d
+}
+
+// collect adds the edges of p, whose node ids are prefixed by ns; for a branch sub-plan, route
+// is the id its inputs come from (labelled branch) and out the id its output goes to.
+func (d *drawing) collect(p *Plan, ns, route, branch, out string) {
 	seen := map[edge]bool{}
+	for _, e := range d.edges {
+		seen[e] = true
+	}
 	add := func(e edge) {
 		if !seen[e] {
 			seen[e] = true
@@ -46,34 +59,49 @@ func draw(p *Plan) drawing {
 	}
 	src := func(r Ref) (string, string) {
 		if r.IsInput() {
+			if route != "" {
+				return route, branch
+			}
 			return gid("in", r.Input), ""
 		}
 		if n := p.Node(r.Node); n != nil && n.Substrate == SubstrateConsensus {
-			return gid("vote", r.Node), r.Field // a consensus's value comes out of its vote
+			return gid("vote", ns+r.Node), r.Field // a consensus's value comes out of its vote
 		}
-		return gid("n", r.Node), r.Field
+		if n := p.Node(r.Node); n != nil && n.Substrate == SubstrateRouter {
+			return gid("out", ns+r.Node), r.Field // a router's value is its chosen branch's
+		}
+		return gid("n", ns+r.Node), r.Field
 	}
 	for i := range p.Nodes {
 		n := &p.Nodes[i]
 		for _, r := range refsOf(n, "") {
 			from, label := src(r.ref)
-			to := gid("n", n.ID)
+			to := gid("n", ns+n.ID)
 			if n.Substrate == SubstrateConsensus {
 				// The consensus votes on one member's value: the member feeds the vote. Prompt
 				// variants extend the llm member's prompt, so what they read feeds that member.
-				to = gid("vote", n.ID)
+				to = gid("vote", ns+n.ID)
 				if k := n.Consensus; !r.inside && k != nil && len(k.Members) > 0 {
-					to = gid("n", k.Members[0])
+					to = gid("n", ns+k.Members[0])
 				}
 			}
 			add(edge{from: from, to: to, label: label})
 		}
+		if n.Substrate == SubstrateRouter && n.Router != nil {
+			for _, b := range n.Router.Branches {
+				if sub := b.SubPlan(); sub != nil {
+					d.collect(sub, ns+n.ID+"."+b.Name+".", gid("n", ns+n.ID), b.Name, gid("out", ns+n.ID))
+				}
+			}
+		}
 	}
 	if r, err := ParseRef(p.Output); err == nil {
 		from, label := src(r)
-		add(edge{from: from, to: "output", label: label})
+		if route != "" && r.IsInput() {
+			label = branch
+		}
+		add(edge{from: from, to: out, label: label})
 	}
-	return d
 }
 
 func (d drawing) label(n *Node) string {
@@ -98,6 +126,10 @@ func (d drawing) label(n *Node) string {
 				s += " (ties: " + string(v.TieBreak) + ")"
 			}
 			return s
+		}
+	case SubstrateRouter:
+		if n.Router != nil {
+			return fmt.Sprintf("%s\nroute on %s · default %s", n.ID, n.Router.On, n.Router.Default)
 		}
 	}
 	return n.ID
@@ -133,38 +165,60 @@ func writeMermaid(w io.Writer, p *Plan) error {
 	b.WriteString("  classDef llm fill:#dbeafe,stroke:#1d4ed8\n")
 	b.WriteString("  classDef code fill:#ffedd5,stroke:#c2410c\n")
 	b.WriteString("  classDef vote fill:#dcfce7,stroke:#15803d\n")
+	if hasRouter(p) {
+		b.WriteString("  classDef router fill:#f3e8ff,stroke:#7e22ce\n")
+	}
 	b.WriteString("  classDef output fill:#f4f4f4,stroke:#111,stroke-width:2px\n")
 	for _, in := range p.Inputs {
 		fmt.Fprintf(&b, "  %s[/%s/]:::input\n", gid("in", in.Name), mermaidText(in.Name+": "+string(in.Type)))
 	}
-	shape := func(n *Node, indent string) {
+	var nodes func(p *Plan, ns, indent string)
+	shape := func(n *Node, ns, indent string) {
 		switch n.Substrate {
 		case SubstrateLLM:
-			fmt.Fprintf(&b, "%s%s(%s):::llm\n", indent, gid("n", n.ID), mermaidText(d.label(n)))
+			fmt.Fprintf(&b, "%s%s(%s):::llm\n", indent, gid("n", ns+n.ID), mermaidText(d.label(n)))
 		case SubstrateCode:
-			fmt.Fprintf(&b, "%s%s{{%s}}:::code\n", indent, gid("n", n.ID), mermaidText(d.label(n)))
+			fmt.Fprintf(&b, "%s%s{{%s}}:::code\n", indent, gid("n", ns+n.ID), mermaidText(d.label(n)))
 		}
 	}
-	for i := range p.Nodes {
-		n := &p.Nodes[i]
-		switch {
-		case n.Substrate == SubstrateConsensus:
-			fmt.Fprintf(&b, "  subgraph %s[%s]\n", gid("n", n.ID), mermaidText(d.label(n)))
-			b.WriteString("    direction TB\n")
-			if n.Consensus != nil {
-				for _, m := range n.Consensus.Members {
-					if mn := p.Node(m); mn != nil && p.ConsensusOf(m) == n.ID {
-						shape(mn, "    ")
+	nodes = func(p *Plan, ns, indent string) {
+		for i := range p.Nodes {
+			n := &p.Nodes[i]
+			switch {
+			case n.Substrate == SubstrateConsensus:
+				fmt.Fprintf(&b, "%ssubgraph %s[%s]\n", indent, gid("n", ns+n.ID), mermaidText(d.label(n)))
+				b.WriteString(indent + "  direction TB\n")
+				if n.Consensus != nil {
+					for _, m := range n.Consensus.Members {
+						if mn := p.Node(m); mn != nil && p.ConsensusOf(m) == n.ID {
+							shape(mn, ns, indent+"  ")
+						}
 					}
+					fmt.Fprintf(&b, "%s  %s[[%s]]:::vote\n", indent, gid("vote", ns+n.ID), mermaidText(fmt.Sprintf("vote %s over %s", n.Consensus.Vote.Method, n.Consensus.Over)))
 				}
-				fmt.Fprintf(&b, "    %s[[%s]]:::vote\n", gid("vote", n.ID), mermaidText(fmt.Sprintf("vote %s over %s", n.Consensus.Vote.Method, n.Consensus.Over)))
+				b.WriteString(indent + "end\n")
+				b.WriteString(fmt.Sprintf("%sstyle %s fill:#f0fdf4,stroke:#15803d,stroke-dasharray: 5 5\n", indent, gid("n", ns+n.ID)))
+			case n.Substrate == SubstrateRouter && n.Router != nil:
+				fmt.Fprintf(&b, "%ssubgraph %s[%s]\n", indent, gid("router", ns+n.ID), mermaidText("router "+n.ID))
+				b.WriteString(indent + "  direction TB\n")
+				fmt.Fprintf(&b, "%s  %s{%s}:::router\n", indent, gid("n", ns+n.ID), mermaidText(d.label(n)))
+				for _, br := range n.Router.Branches {
+					bns := ns + n.ID + "." + br.Name + "."
+					fmt.Fprintf(&b, "%s  subgraph %s[%s]\n", indent, gid("branch", ns+n.ID+"."+br.Name), mermaidText("branch "+br.Name))
+					if sub := br.SubPlan(); sub != nil {
+						nodes(sub, bns, indent+"    ")
+					}
+					b.WriteString(indent + "  end\n")
+				}
+				fmt.Fprintf(&b, "%s  %s([%s]):::output\n", indent, gid("out", ns+n.ID), mermaidText(n.ID+" output"))
+				b.WriteString(indent + "end\n")
+				b.WriteString(fmt.Sprintf("%sstyle %s fill:#faf5ff,stroke:#7e22ce\n", indent, gid("router", ns+n.ID)))
+			case p.ConsensusOf(n.ID) == "":
+				shape(n, ns, indent)
 			}
-			b.WriteString("  end\n")
-			b.WriteString(fmt.Sprintf("  style %s fill:#f0fdf4,stroke:#15803d,stroke-dasharray: 5 5\n", gid("n", n.ID)))
-		case p.ConsensusOf(n.ID) == "":
-			shape(n, "  ")
 		}
 	}
+	nodes(p, "", "  ")
 	b.WriteString("  output([output]):::output\n")
 	for _, e := range d.edges {
 		from := e.from
@@ -193,33 +247,51 @@ func writeDOT(w io.Writer, p *Plan) error {
 	for _, in := range p.Inputs {
 		fmt.Fprintf(&b, "  %s [label=%s, shape=parallelogram, style=filled, fillcolor=\"#f4f4f4\"];\n", gid("in", in.Name), dotText(in.Name+": "+string(in.Type)))
 	}
-	shape := func(n *Node, indent string) {
+	var nodes func(p *Plan, ns, indent string)
+	shape := func(n *Node, ns, indent string) {
 		switch n.Substrate {
 		case SubstrateLLM:
-			fmt.Fprintf(&b, "%s%s [label=%s, shape=box, style=\"rounded,filled\", fillcolor=\"#dbeafe\", color=\"#1d4ed8\"];\n", indent, gid("n", n.ID), dotText(d.label(n)))
+			fmt.Fprintf(&b, "%s%s [label=%s, shape=box, style=\"rounded,filled\", fillcolor=\"#dbeafe\", color=\"#1d4ed8\"];\n", indent, gid("n", ns+n.ID), dotText(d.label(n)))
 		case SubstrateCode:
-			fmt.Fprintf(&b, "%s%s [label=%s, shape=hexagon, style=filled, fillcolor=\"#ffedd5\", color=\"#c2410c\"];\n", indent, gid("n", n.ID), dotText(d.label(n)))
+			fmt.Fprintf(&b, "%s%s [label=%s, shape=hexagon, style=filled, fillcolor=\"#ffedd5\", color=\"#c2410c\"];\n", indent, gid("n", ns+n.ID), dotText(d.label(n)))
 		}
 	}
-	for i := range p.Nodes {
-		n := &p.Nodes[i]
-		switch {
-		case n.Substrate == SubstrateConsensus:
-			fmt.Fprintf(&b, "  subgraph %s {\n", gid("cluster", n.ID))
-			fmt.Fprintf(&b, "    label=%s;\n    style=\"dashed,filled\";\n    fillcolor=\"#f0fdf4\";\n    color=\"#15803d\";\n", dotText(d.label(n)))
-			if n.Consensus != nil {
-				for _, m := range n.Consensus.Members {
-					if mn := p.Node(m); mn != nil && p.ConsensusOf(m) == n.ID {
-						shape(mn, "    ")
+	nodes = func(p *Plan, ns, indent string) {
+		for i := range p.Nodes {
+			n := &p.Nodes[i]
+			switch {
+			case n.Substrate == SubstrateConsensus:
+				fmt.Fprintf(&b, "%ssubgraph %s {\n", indent, gid("cluster", ns+n.ID))
+				fmt.Fprintf(&b, "%s  label=%s;\n%s  style=\"dashed,filled\";\n%s  fillcolor=\"#f0fdf4\";\n%s  color=\"#15803d\";\n", indent, dotText(d.label(n)), indent, indent, indent)
+				if n.Consensus != nil {
+					for _, m := range n.Consensus.Members {
+						if mn := p.Node(m); mn != nil && p.ConsensusOf(m) == n.ID {
+							shape(mn, ns, indent+"  ")
+						}
 					}
+					fmt.Fprintf(&b, "%s  %s [label=%s, shape=box3d, style=filled, fillcolor=\"#dcfce7\", color=\"#15803d\"];\n", indent, gid("vote", ns+n.ID), dotText(fmt.Sprintf("vote %s over %s", n.Consensus.Vote.Method, n.Consensus.Over)))
 				}
-				fmt.Fprintf(&b, "    %s [label=%s, shape=box3d, style=filled, fillcolor=\"#dcfce7\", color=\"#15803d\"];\n", gid("vote", n.ID), dotText(fmt.Sprintf("vote %s over %s", n.Consensus.Vote.Method, n.Consensus.Over)))
+				b.WriteString(indent + "}\n")
+			case n.Substrate == SubstrateRouter && n.Router != nil:
+				fmt.Fprintf(&b, "%ssubgraph %s {\n", indent, gid("cluster", ns+n.ID))
+				fmt.Fprintf(&b, "%s  label=%s;\n%s  style=filled;\n%s  fillcolor=\"#faf5ff\";\n%s  color=\"#7e22ce\";\n", indent, dotText("router "+n.ID), indent, indent, indent)
+				fmt.Fprintf(&b, "%s  %s [label=%s, shape=diamond, style=filled, fillcolor=\"#f3e8ff\", color=\"#7e22ce\"];\n", indent, gid("n", ns+n.ID), dotText(d.label(n)))
+				for _, br := range n.Router.Branches {
+					fmt.Fprintf(&b, "%s  subgraph %s {\n", indent, gid("cluster", ns+n.ID+"."+br.Name))
+					fmt.Fprintf(&b, "%s    label=%s;\n%s    style=dashed;\n%s    color=\"#7e22ce\";\n", indent, dotText("branch "+br.Name), indent, indent)
+					if sub := br.SubPlan(); sub != nil {
+						nodes(sub, ns+n.ID+"."+br.Name+".", indent+"    ")
+					}
+					b.WriteString(indent + "  }\n")
+				}
+				fmt.Fprintf(&b, "%s  %s [label=%s, shape=oval, style=filled, fillcolor=\"#f3e8ff\", color=\"#7e22ce\"];\n", indent, gid("out", ns+n.ID), dotText(n.ID+" output"))
+				b.WriteString(indent + "}\n")
+			case p.ConsensusOf(n.ID) == "":
+				shape(n, ns, indent)
 			}
-			b.WriteString("  }\n")
-		case p.ConsensusOf(n.ID) == "":
-			shape(n, "  ")
 		}
 	}
+	nodes(p, "", "  ")
 	b.WriteString("  output [label=\"output\", shape=oval, style=\"filled,bold\", fillcolor=\"#f4f4f4\"];\n")
 	for _, e := range d.edges {
 		from := e.from
@@ -232,4 +304,8 @@ func writeDOT(w io.Writer, p *Plan) error {
 	b.WriteString("}\n")
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+func hasRouter(p *Plan) bool {
+	return len(p.Routers()) > 0
 }

@@ -36,6 +36,7 @@ var svgStyle = map[string][2]string{
 	"code":   {"#ffedd5", "#c2410c"},
 	"vote":   {"#dcfce7", "#15803d"},
 	"output": {"#f4f4f4", "#111"},
+	"router": {"#f3e8ff", "#7e22ce"},
 }
 
 // writeSVG lays the drawing out in layers (each vertex one layer below everything it reads) and
@@ -68,6 +69,41 @@ func writeSVG(w io.Writer, p *Plan) error {
 				}
 				add(&svgVertex{id: gid("vote", n.ID), label: fmt.Sprintf("vote %s\nover %s", n.Consensus.Vote.Method, n.Consensus.Over), class: "vote", cluster: n.ID})
 			}
+		case n.Substrate == SubstrateRouter && n.Router != nil:
+			// Each branch is a frame holding its sub-plan's nodes (consensus members and nested
+			// routers flattened into it), between the route node and the router's output.
+			add(&svgVertex{id: gid("n", n.ID), label: d.label(n), class: "router"})
+			var flat func(sub *Plan, ns, cluster string)
+			flat = func(sub *Plan, ns, cluster string) {
+				for k := range sub.Nodes {
+					sn := &sub.Nodes[k]
+					switch sn.Substrate {
+					case SubstrateConsensus:
+						add(&svgVertex{id: gid("vote", ns+sn.ID), label: d.label(sn), class: "vote", cluster: cluster})
+					case SubstrateRouter:
+						add(&svgVertex{id: gid("n", ns+sn.ID), label: d.label(sn), class: "router", cluster: cluster})
+						if sn.Router != nil {
+							for _, br := range sn.Router.Branches {
+								if bp := br.SubPlan(); bp != nil {
+									flat(bp, ns+sn.ID+"."+br.Name+".", cluster)
+								}
+							}
+						}
+						add(&svgVertex{id: gid("out", ns+sn.ID), label: sn.ID + " output", class: "router", cluster: cluster})
+					default:
+						add(&svgVertex{id: gid("n", ns+sn.ID), label: d.label(sn), class: string(sn.Substrate), cluster: cluster})
+					}
+				}
+			}
+			for _, br := range n.Router.Branches {
+				c := n.ID + "." + br.Name
+				frames[c] = "branch " + br.Name
+				frameOrder = append(frameOrder, c)
+				if sub := br.SubPlan(); sub != nil {
+					flat(sub, c+".", c)
+				}
+			}
+			add(&svgVertex{id: gid("out", n.ID), label: n.ID + " output", class: "router"})
 		case p.ConsensusOf(n.ID) == "":
 			add(&svgVertex{id: gid("n", n.ID), label: d.label(n), class: string(n.Substrate)})
 		}
@@ -195,8 +231,12 @@ func writeSVG(w io.Writer, p *Plan) error {
 			continue
 		}
 		fw := x1 - x0 + 2*svgPadC
-		fmt.Fprintf(&b, `<g class="consensus" id="%s"><rect x="%.1f" y="%.1f" width="%.1f" height="%.1f" rx="8" fill="#f0fdf4" stroke="#15803d" stroke-dasharray="6 4"/><title>%s</title></g>`+"\n",
-			gid("n", c), x0-svgPadC, y0-svgPadC-svgTitleH/2, fw, y1-y0+2*svgPadC+svgTitleH/2, html.EscapeString(frames[c]))
+		class, fill, stroke := "consensus", "#f0fdf4", "#15803d"
+		if strings.Contains(c, ".") { // a router's branch: "ROUTER.BRANCH"
+			class, fill, stroke = "branch", "#faf5ff", "#7e22ce"
+		}
+		fmt.Fprintf(&b, `<g class="%s" id="%s"><rect x="%.1f" y="%.1f" width="%.1f" height="%.1f" rx="8" fill="%s" stroke="%s" stroke-dasharray="6 4"/><title>%s</title></g>`+"\n",
+			class, gid("n", c), x0-svgPadC, y0-svgPadC-svgTitleH/2, fw, y1-y0+2*svgPadC+svgTitleH/2, fill, stroke, html.EscapeString(frames[c]))
 		// The frame's title is drawn after the edges, on its own background, so that an edge
 		// entering the frame passes under it instead of through the text.
 		title := fit(frames[c], int((fw-12)/6.2))

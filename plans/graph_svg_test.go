@@ -77,7 +77,7 @@ func TestGraphSVGLayout(t *testing.T) {
 			boxes := svgBoxes(t, b.Bytes())
 			var frames, vertices []box
 			for _, bx := range boxes {
-				if bx.class == "consensus" {
+				if bx.class == "consensus" || bx.class == "branch" {
 					frames = append(frames, bx)
 				} else {
 					vertices = append(vertices, bx)
@@ -104,6 +104,11 @@ func TestGraphSVGLayout(t *testing.T) {
 					member := strings.HasPrefix(a.id, "vote_") && gid("n", strings.TrimPrefix(a.id, "vote_")) == f.id
 					if n := p.Node(strings.TrimPrefix(a.id, "n_")); n != nil && gid("n", p.ConsensusOf(n.ID)) == f.id {
 						member = true
+					}
+					if f.class == "branch" {
+						// A router's branch frame holds exactly the vertices of its sub-plan.
+						_, rest, _ := strings.Cut(a.id, "_")
+						member = strings.HasPrefix(rest, strings.TrimPrefix(f.id, "n_")+"_d")
 					}
 					if a.overlaps(f) != member {
 						t.Errorf("box %s and frame %s: overlap %v, member %v", a.id, f.id, a.overlaps(f), member)

@@ -82,6 +82,9 @@ const (
 	SubstrateLLM       Substrate = "llm"
 	SubstrateCode      Substrate = "code"
 	SubstrateConsensus Substrate = "consensus"
+	// SubstrateRouter is not a place where work runs but a choice: the node runs one of its
+	// branches (whole sub-plans), picked by the value of a classifier node.
+	SubstrateRouter Substrate = "router"
 )
 
 // Defaults holds plan-wide settings.
@@ -95,7 +98,8 @@ type Defaults struct {
 	Limits *Limits `json:"limits,omitempty" yaml:"limits,omitempty"`
 }
 
-// Node is one step of a plan. Exactly one of LLM, Code and Consensus is set, matching Substrate.
+// Node is one step of a plan. Exactly one of LLM, Code, Consensus and Router is set, matching
+// Substrate.
 type Node struct {
 	ID          string    `json:"id" yaml:"id"`
 	Substrate   Substrate `json:"substrate" yaml:"substrate"`
@@ -107,6 +111,7 @@ type Node struct {
 	LLM       *LLMNode       `json:"llm,omitempty" yaml:"llm,omitempty"`
 	Code      *CodeNode      `json:"code,omitempty" yaml:"code,omitempty"`
 	Consensus *ConsensusNode `json:"consensus,omitempty" yaml:"consensus,omitempty"`
+	Router    *RouterNode    `json:"router,omitempty" yaml:"router,omitempty"`
 }
 
 // LLMNode runs a prompt template on the student model and parses its reply.

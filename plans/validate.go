@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -84,6 +85,12 @@ func (p *Plan) Validate() error { return p.validate(true) }
 // form describes the source that was loaded, and runs, even if the file changed since).
 func (p *Plan) validate(reread bool) error {
 	v := &validator{p: p, c: &errs{file: p.file, pos: p.pos}, byID: map[string]int{}, consensusOf: map[string]string{}, reread: reread}
+	v.run()
+	return v.c.err()
+}
+
+// run does every check, collecting the problems in v.c.
+func (v *validator) run() {
 	v.header()
 	v.inputs()
 	v.defaults()
@@ -93,7 +100,6 @@ func (p *Plan) validate(reread bool) error {
 	v.cycles()
 	v.consensus()
 	v.provenance()
-	return v.c.err()
 }
 
 type validator struct {
@@ -103,6 +109,7 @@ type validator struct {
 	consensusOf map[string]string // member id -> consensus id
 	inputTypes  map[string]Type
 	reread      bool
+	depth       int // how many routers enclose this plan
 }
 
 func nodePath(i int) string { return fmt.Sprintf("nodes[%d]", i) }
@@ -183,9 +190,9 @@ func (v *validator) nodes() {
 		if n.Retries < 0 || n.Retries > MaxRetries {
 			v.c.add(n.ID, path+".retries", "retries is %d, want 0 to %d", n.Retries, MaxRetries)
 		}
-		bodies := map[Substrate]bool{SubstrateLLM: n.LLM != nil, SubstrateCode: n.Code != nil, SubstrateConsensus: n.Consensus != nil}
+		bodies := map[Substrate]bool{SubstrateLLM: n.LLM != nil, SubstrateCode: n.Code != nil, SubstrateConsensus: n.Consensus != nil, SubstrateRouter: n.Router != nil}
 		switch n.Substrate {
-		case SubstrateLLM, SubstrateCode, SubstrateConsensus:
+		case SubstrateLLM, SubstrateCode, SubstrateConsensus, SubstrateRouter:
 			if !bodies[n.Substrate] {
 				v.c.add(n.ID, path+".substrate", "substrate is %s but the node has no %s section", n.Substrate, n.Substrate)
 			}
@@ -195,9 +202,9 @@ func (v *validator) nodes() {
 				}
 			}
 		case "":
-			v.c.add(n.ID, path, "substrate is required (llm, code or consensus)")
+			v.c.add(n.ID, path, "substrate is required (llm, code, consensus or router)")
 		default:
-			v.c.add(n.ID, path+".substrate", "substrate is %q, want llm, code or consensus", n.Substrate)
+			v.c.add(n.ID, path+".substrate", "substrate is %q, want llm, code, consensus or router", n.Substrate)
 		}
 		if n.LLM != nil {
 			v.llm(n, path+".llm")
@@ -207,6 +214,9 @@ func (v *validator) nodes() {
 		}
 		if n.Consensus != nil {
 			v.consensusSyntax(n, path+".consensus")
+		}
+		if n.Router != nil {
+			v.routerSyntax(n, path+".router")
 		}
 	}
 }
@@ -402,6 +412,11 @@ func firstLine(s string) string {
 // leaves the folder, lexically or through symbolic links. It returns the text or a message
 // that completes `code.path "X" ...`.
 func readSource(dir string, haveFile bool, rel string) (string, string) {
+	return readFenced(dir, haveFile, rel, []string{".go"}, MaxSourceBytes)
+}
+
+// readFenced is readSource for any file kind: exts are the accepted extensions, limit the size.
+func readFenced(dir string, haveFile bool, rel string, exts []string, limit int64) (string, string) {
 	if !haveFile {
 		return "", "needs the plan's folder, but the plan was not read from a file (use source, or SetFile)"
 	}
@@ -412,8 +427,8 @@ func readSource(dir string, haveFile bool, rel string) (string, string) {
 	if clean == ".." || strings.HasPrefix(clean, ".."+string(filepath.Separator)) {
 		return "", "escapes the plan folder"
 	}
-	if filepath.Ext(clean) != ".go" {
-		return "", "must name a .go file"
+	if !slices.Contains(exts, strings.ToLower(filepath.Ext(clean))) {
+		return "", "must name a " + strings.Join(exts, " or ") + " file"
 	}
 	root, err := filepath.EvalSymlinks(dir)
 	if err != nil {
@@ -448,15 +463,15 @@ func readSource(dir string, haveFile bool, rel string) (string, string) {
 		return "", fmt.Sprintf("cannot be read: %v", err)
 	case !st.Mode().IsRegular():
 		return "", "is not a regular file"
-	case st.Size() > MaxSourceBytes:
-		return "", fmt.Sprintf("is %d bytes, more than %d", st.Size(), MaxSourceBytes)
+	case st.Size() > limit:
+		return "", fmt.Sprintf("is %d bytes, more than %d", st.Size(), limit)
 	}
-	data, err := io.ReadAll(io.LimitReader(f, MaxSourceBytes+1))
+	data, err := io.ReadAll(io.LimitReader(f, limit+1))
 	if err != nil {
 		return "", fmt.Sprintf("cannot be read: %v", err)
 	}
-	if len(data) > MaxSourceBytes {
-		return "", fmt.Sprintf("is more than %d bytes", MaxSourceBytes)
+	if int64(len(data)) > limit {
+		return "", fmt.Sprintf("is more than %d bytes", limit)
 	}
 	return string(data), ""
 }
@@ -627,6 +642,9 @@ func refsOf(n *Node, path string) []nodeRef {
 			tmpl(fmt.Sprintf("%s.consensus.perturbations.prompt_variants[%d]", path, i), pv)
 		}
 	}
+	if n.Router != nil && n.Substrate == SubstrateRouter {
+		out = append(out, routerRefs(n, path)...)
+	}
 	return out
 }
 
@@ -754,6 +772,9 @@ func (p *Plan) typeOf(r Ref, depth int) (Type, error) {
 			return TypeAny, nil
 		}
 		return p.typeOf(Ref{Node: over.Node, Field: r.Field}, depth+1)
+	case SubstrateRouter:
+		// Branches may return different types; readers of a router accept any.
+		return TypeAny, nil
 	}
 	return TypeAny, nil
 }
