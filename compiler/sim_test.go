@@ -2,13 +2,12 @@ package compiler
 
 import (
 	"context"
-	"github.com/sgde-project/sgde/compiler/task"
-	"os"
-	"path/filepath"
 	"sync"
 	"testing"
 
+	"github.com/sgde-project/sgde/compiler/task"
 	"github.com/sgde-project/sgde/internal/simulator"
+	"github.com/sgde-project/sgde/internal/testcache"
 	"github.com/sgde-project/sgde/plans"
 	"github.com/sgde-project/sgde/runtime"
 	"github.com/sgde-project/sgde/runtime/cache"
@@ -50,8 +49,7 @@ func testEnv(t testing.TB) {
 			return
 		}
 		simURL, simModel = srv.URL(), cfg.ModelName()
-		cacheDir := filepath.Join(os.TempDir(), "sgde-compiler-test-cache")
-		engine, simErr = sandbox.New(ctx, plans.EngineWazero, sandbox.WithMetering(sandbox.MeterWallClock), sandbox.WithCompilationCacheDir(filepath.Join(cacheDir, "wazero")))
+		engine, simErr = sandbox.New(ctx, plans.EngineWazero, sandbox.WithMetering(sandbox.MeterWallClock), sandbox.WithCompilationCacheDir(testcache.Dir("wazero")))
 		if simErr != nil {
 			return
 		}

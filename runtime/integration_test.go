@@ -10,6 +10,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/sgde-project/sgde/internal/testcache"
 	"github.com/sgde-project/sgde/plans"
 	"github.com/sgde-project/sgde/runtime"
 	"github.com/sgde-project/sgde/runtime/llm"
@@ -38,7 +39,7 @@ func realSandbox(t *testing.T) (sandbox.Engine, *wasm.Builder) {
 			return
 		}
 		realEngine, realErr = sandbox.New(context.Background(), plans.EngineWazero, sandbox.WithMetering(sandbox.MeterWallClock),
-			sandbox.WithCompilationCacheDir(filepath.Join(os.TempDir(), "sgde-runtime-test-wazero")))
+			sandbox.WithCompilationCacheDir(testcache.Dir("wazero")))
 	})
 	if realErr != nil {
 		t.Skipf("no sandbox: %v", realErr)

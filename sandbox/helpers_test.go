@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sgde-project/sgde/internal/testcache"
 	"github.com/sgde-project/sgde/plans"
 	"github.com/sgde-project/sgde/sandbox"
 	"github.com/sgde-project/sgde/wasm"
@@ -63,7 +64,7 @@ func shared(t testing.TB) (*wasm.Builder, sandbox.Engine) {
 		if sharedErr != nil {
 			return
 		}
-		cacheDir := filepath.Join(os.TempDir(), "sgde-test-wazero-cache")
+		cacheDir := testcache.Dir("wazero")
 		if raceEnabled {
 			precompile(t, cacheDir)
 		}

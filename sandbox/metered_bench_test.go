@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sgde-project/sgde/internal/testcache"
 	"github.com/sgde-project/sgde/plans"
 	"github.com/sgde-project/sgde/sandbox"
 )
@@ -32,7 +33,7 @@ func loadTrusted(b *testing.B, path string) sandbox.Module {
 	art, _ := load(b, path)
 	trustedOnce.Do(func() {
 		trustedEngine, trustedErr = sandbox.New(context.Background(), plans.EngineWazero, sandbox.WithMetering(sandbox.MeterNone),
-			sandbox.WithCompilationCacheDir(filepath.Join(os.TempDir(), "sgde-test-wazero-cache")))
+			sandbox.WithCompilationCacheDir(testcache.Dir("wazero")))
 	})
 	if trustedErr != nil {
 		b.Fatal(trustedErr)

@@ -4,12 +4,12 @@ import (
 	"context"
 	"errors"
 	"os"
-	"path/filepath"
 	"runtime"
 	"slices"
 	"testing"
 	"time"
 
+	"github.com/sgde-project/sgde/internal/testcache"
 	"github.com/sgde-project/sgde/plans"
 	"github.com/sgde-project/sgde/wasm"
 )
@@ -31,7 +31,7 @@ func BenchmarkFuelExhaustionToError(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	e, err := New(ctx, plans.EngineWazero, WithCompilationCacheDir(filepath.Join(os.TempDir(), "sgde-test-wazero-cache")))
+	e, err := New(ctx, plans.EngineWazero, WithCompilationCacheDir(testcache.Dir("wazero")))
 	if err != nil {
 		b.Fatal(err)
 	}

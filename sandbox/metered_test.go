@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sgde-project/sgde/internal/testcache"
 	"github.com/sgde-project/sgde/plans"
 	"github.com/sgde-project/sgde/sandbox"
 	"github.com/sgde-project/sgde/sandbox/internal/rewrite"
@@ -36,7 +37,7 @@ func metered(t testing.TB) sandbox.Engine {
 	t.Helper()
 	shared(t)
 	meteredOnce.Do(func() {
-		cacheDir := filepath.Join(os.TempDir(), "sgde-test-wazero-cache")
+		cacheDir := testcache.Dir("wazero")
 		if raceEnabled {
 			precompileMetered(t, cacheDir)
 		}

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sgde-project/sgde/internal/testcache"
 	"github.com/sgde-project/sgde/plans"
 )
 
@@ -45,7 +46,7 @@ func bothEngines(tb testing.TB) (Engine, Engine) {
 	tb.Helper()
 	enginesOnce.Do(func() {
 		ctx := context.Background()
-		dir := filepath.Join(os.TempDir(), "sgde-sandbox-test-cache")
+		dir := testcache.Dir("sandbox-differential")
 		engineWZ, enginesErr = New(ctx, plans.EngineWazero, WithMetering(MeterWallClock), WithCompilationCacheDir(filepath.Join(dir, "wazero")))
 		if enginesErr != nil {
 			return

@@ -13,14 +13,18 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/sgde-project/sgde/internal/testcache"
 )
 
 //go:embed npm/package.json npm/package-lock.json
 var manifest embed.FS
 
 // OpenAIClient returns a folder whose node_modules holds the pinned openai client, and the path
-// of node. The install lives in the user cache directory, keyed by the lockfile's hash, so it is
-// made once per machine. It skips t where node or npm is missing.
+// of node. The install lives in the test run's scratch directory (internal/testcache; the
+// caller's TestMain must use testcache.Main), keyed by the lockfile's hash, so it is made once
+// per `make test` and never in the user's cache directory. It skips t where node or npm is
+// missing.
 //
 // Several test processes may call it at once (go test runs packages in parallel): each installs
 // into a private folder and renames it into place, so nobody ever sees a half-installed client.
@@ -39,11 +43,7 @@ func OpenAIClient(t testing.TB) (dir, node string) {
 		t.Fatal(err)
 	}
 	sum := sha256.Sum256(lock)
-	base, err := os.UserCacheDir()
-	if err != nil {
-		base = os.TempDir()
-	}
-	root := filepath.Join(base, "sgde")
+	root := testcache.Dir("npm")
 	dir = filepath.Join(root, "openai-npm-"+hex.EncodeToString(sum[:8]))
 	if installed(dir) {
 		return dir, node

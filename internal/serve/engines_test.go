@@ -25,7 +25,7 @@ func (e renamedEngine) Name() plans.EngineName { return plans.EngineName(e.name)
 // the wasmtime tag, a metered wazero engine named "wasmtime-standin" (the routing is what is
 // tested); engines_wasmtime_test.go puts the real wasmtime engine here.
 var newTestWasmtime = func(ctx context.Context) (sandbox.Engine, error) {
-	eng, err := sandbox.New(ctx, plans.EngineWazero, sandbox.WithCompilationCacheDir(serveWazeroCache))
+	eng, err := sandbox.New(ctx, plans.EngineWazero, sandbox.WithCompilationCacheDir(serveWazeroCache()))
 	if err != nil {
 		return nil, err
 	}

@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sgde-project/sgde/internal/testcache"
 	"github.com/sgde-project/sgde/plans"
 	"github.com/sgde-project/sgde/runtime"
 	"github.com/sgde-project/sgde/runtime/llm"
@@ -99,7 +100,7 @@ func realFactoryWith(t testing.TB, student llm.Completer, engines map[string]fun
 		newEngine := engines[engine]
 		if newEngine == nil {
 			newEngine = func(ctx context.Context) (sandbox.Engine, error) {
-				return sandbox.New(ctx, plans.EngineWazero, sandbox.WithCompilationCacheDir(serveWazeroCache))
+				return sandbox.New(ctx, plans.EngineWazero, sandbox.WithCompilationCacheDir(serveWazeroCache()))
 			}
 		}
 		eng, err := newEngine(ctx)
@@ -127,7 +128,7 @@ func realFactoryWith(t testing.TB, student llm.Completer, engines map[string]fun
 }
 
 // serveWazeroCache is the compilation cache every test engine shares.
-var serveWazeroCache = filepath.Join(os.TempDir(), "sgde-serve-test-wazero")
+func serveWazeroCache() string { return testcache.Dir("wazero-serve") }
 
 // precompileNodes builds the test plans' code nodes as reactors and compiles their snapshots
 // into the shared cache in a process built without -race: under the race detector the
@@ -178,7 +179,7 @@ func TestPrecompileNodes(t *testing.T) {
 		t.Skip("the worker of precompileNodes (-race runs only)")
 	}
 	ctx := context.Background()
-	eng, err := sandbox.New(ctx, plans.EngineWazero, sandbox.WithCompilationCacheDir(serveWazeroCache))
+	eng, err := sandbox.New(ctx, plans.EngineWazero, sandbox.WithCompilationCacheDir(serveWazeroCache()))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -63,17 +63,17 @@ func Main(m *testing.M) int {
 	return code
 }
 
-// Dir returns the directory name under the run's scratch directory, created. Outside Main (Env
-// unset) it falls back to a directory of tb's own, removed when tb ends.
-func Dir(tb testing.TB, name string) string {
-	tb.Helper()
+// Dir returns the directory name under the run's scratch directory, created. It panics
+// outside Main: a test binary that builds code nodes must run through Main, or its caches would
+// land in the user's cache directory or outlive the run.
+func Dir(name string) string {
 	root := os.Getenv(Env)
 	if root == "" {
-		return tb.TempDir()
+		panic("testcache.Dir(" + name + ") outside testcache.Main: add func TestMain(m *testing.M) { os.Exit(testcache.Main(m)) }")
 	}
 	d := filepath.Join(root, name)
 	if err := os.MkdirAll(d, 0o700); err != nil {
-		tb.Fatal(err)
+		panic("testcache: " + err.Error())
 	}
 	return d
 }

@@ -32,6 +32,7 @@ func main() {
 	heartbeat := flag.Duration("heartbeat", 30*time.Second, "print the running tests after this long without output")
 	slow := flag.Duration("slow", 10*time.Second, "print top-level tests that take at least this long")
 	top := flag.Int("top", 8, "how many of the slowest packages and tests to list at the end")
+	raw := flag.String("json", "", "also save the command's standard output (the event stream) to this `file`")
 	flag.Usage = func() {
 		fmt.Fprintf(os.Stderr, "usage: testsum [flags] -- go test -json [args]\n")
 		flag.PrintDefaults()
@@ -43,7 +44,27 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	code := run(ctx, flag.Args(), os.Stdout, *heartbeat, *slow, *top)
+	var tee *os.File
+	if *raw != "" {
+		f, err := os.Create(*raw)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "testsum:", err)
+			os.Exit(2)
+		}
+		tee = f
+	}
+	var w io.Writer
+	if tee != nil {
+		w = tee
+	}
+	code := run(ctx, flag.Args(), os.Stdout, w, *heartbeat, *slow, *top)
+	if tee != nil {
+		if err := tee.Close(); err != nil && code == 0 {
+			fmt.Fprintln(os.Stderr, "testsum:", err)
+			code = 1
+		}
+	}
+	stop()
 	os.Exit(code)
 }
 
@@ -245,7 +266,7 @@ func (s *summary) close(top int, cmdErr error) int {
 	return 0
 }
 
-func run(ctx context.Context, args []string, out io.Writer, heartbeat, slow time.Duration, top int) int {
+func run(ctx context.Context, args []string, out, tee io.Writer, heartbeat, slow time.Duration, top int) int {
 	cmd := exec.CommandContext(ctx, args[0], args[1:]...)
 	cmd.Stderr = os.Stderr
 	stdout, err := cmd.StdoutPipe()
@@ -277,6 +298,10 @@ func run(ctx context.Context, args []string, out io.Writer, heartbeat, slow time
 	sc := bufio.NewScanner(stdout)
 	sc.Buffer(make([]byte, 64*1024), 16<<20)
 	for sc.Scan() {
+		if tee != nil {
+			tee.Write(sc.Bytes())
+			tee.Write([]byte{'\n'})
+		}
 		s.line(sc.Bytes())
 	}
 	readErr := sc.Err()

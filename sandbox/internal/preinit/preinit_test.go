@@ -15,7 +15,7 @@ import (
 	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
 	"github.com/tetratelabs/wazero/sys"
 
-	"github.com/sgde-project/sgde/internal/cachedir"
+	"github.com/sgde-project/sgde/internal/testcache"
 	"github.com/sgde-project/sgde/sandbox/internal/rewrite"
 	"github.com/sgde-project/sgde/wasm/abi"
 )
@@ -73,8 +73,8 @@ func buildReactor(t testing.TB, srcPath string) []byte {
 		}
 	}
 	env := append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm", "CGO_ENABLED=0", "GOFLAGS=", "GOPROXY=off", "GOWORK=off")
-	if root, err := cachedir.Root(); err == nil {
-		env = append(env, "GOCACHE="+filepath.Join(root, "gocache"))
+	if d := os.Getenv("SGDE_GOCACHE"); d != "" {
+		env = append(env, "GOCACHE="+d) // set by testcache.Main: the go command's own cache
 	}
 	ldflags := "-ldflags=-s -w"
 	if os.Getenv("PROF_SRC") != "" {
@@ -107,7 +107,7 @@ type callState struct {
 func newRuntime(t testing.TB) wazero.Runtime {
 	t.Helper()
 	ctx := context.Background()
-	cache, err := wazero.NewCompilationCacheWithDir(filepath.Join(os.TempDir(), "sgde-test-preinit-cache"))
+	cache, err := wazero.NewCompilationCacheWithDir(testcache.Dir("wazero-preinit"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
 	"github.com/tetratelabs/wazero/sys"
 
+	"github.com/sgde-project/sgde/internal/testcache"
 	"github.com/sgde-project/sgde/wasm/abi"
 )
 
@@ -31,8 +32,10 @@ var (
 	wzCache   wazero.CompilationCache
 )
 
+// TestMain removes the guests' directory and keeps the compilation cache in one scratch
+// directory removed at the end (internal/testcache).
 func TestMain(m *testing.M) {
-	code := m.Run()
+	code := testcache.Main(m)
 	if guestDir != "" {
 		os.RemoveAll(guestDir)
 	}
@@ -87,7 +90,7 @@ func goGuest(tb testing.TB, name string) []byte {
 // compilationCache is shared by every runtime the tests create.
 func compilationCache(tb testing.TB) wazero.CompilationCache {
 	cacheOnce.Do(func() {
-		c, err := wazero.NewCompilationCacheWithDir(filepath.Join(os.TempDir(), "sgde-rewrite-wazero-cache"))
+		c, err := wazero.NewCompilationCacheWithDir(testcache.Dir("wazero-rewrite"))
 		if err != nil {
 			c = wazero.NewCompilationCache()
 		}

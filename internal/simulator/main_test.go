@@ -1,0 +1,12 @@
+package simulator
+
+import (
+	"os"
+	"testing"
+
+	"github.com/sgde-project/sgde/internal/testcache"
+)
+
+// TestMain keeps what the tests install (the npm client) in one scratch directory that is
+// removed at the end, never in the user's cache directory.
+func TestMain(m *testing.M) { os.Exit(testcache.Main(m)) }
