@@ -50,7 +50,9 @@ TESTSUM             := $(GO) run ./internal/testsum --
 
 # Packages whose tests mostly compile and run WebAssembly under wazero, whose compiler is ~10x
 # slower under the race detector. They run without -race, except their concurrency tests
-# (RACE_TESTS), which run with it; every other package runs entirely with -race.
+# (RACE_TESTS), which run with it; every other package runs entirely with -race. They run first:
+# the modules they compile land in the run's shared wazero cache, where the -race packages
+# (runtime, compiler, serve, cmd/sgde) find them instead of compiling them under -race.
 WAZERO_PKGS         ?= ./sandbox ./sandbox/internal/preinit ./wasm/rewrite
 RACE_TESTS          ?= Hammer|Concurren|Cancel|Close|Parallel
 
@@ -68,12 +70,12 @@ endef
 test: deps
 	$(GO) vet ./...
 	@$(with_test_cache) \
-	race_pkgs=$$($(GO) list $(WAZERO_PKGS) ./... | sort | uniq -u); \
-	echo "== go test -race (every package but $(WAZERO_PKGS); their $(RACE_TESTS) tests)"; \
-	$(TESTSUM) $(GO) test -json -race -timeout 30m $$race_pkgs; \
-	$(TESTSUM) $(GO) test -json -race -timeout 30m -run '$(RACE_TESTS)' $(WAZERO_PKGS); \
 	echo "== go test (no -race): $(WAZERO_PKGS) but their $(RACE_TESTS) tests"; \
 	$(TESTSUM) $(GO) test -json -timeout 30m -skip '$(RACE_TESTS)' $(WAZERO_PKGS); \
+	echo "== go test -race: every other package, and the $(RACE_TESTS) tests of $(WAZERO_PKGS)"; \
+	race_pkgs=$$($(GO) list $(WAZERO_PKGS) ./... | sort | uniq -u); \
+	$(TESTSUM) $(GO) test -json -race -timeout 30m $$race_pkgs; \
+	$(TESTSUM) $(GO) test -json -race -timeout 30m -run '$(RACE_TESTS)' $(WAZERO_PKGS); \
 	if [ "$$($(GO) env CGO_ENABLED)" = 1 ] && command -v "$$($(GO) env CC | cut -d' ' -f1)" >/dev/null 2>&1; then \
 		echo "== go test -tags wasmtime (sandbox: wasmtime engine + differential; cmd/sgde: --engine)"; \
 		$(GO) vet -tags wasmtime ./sandbox ./cmd/sgde; \

@@ -128,7 +128,7 @@ func realFactoryWith(t testing.TB, student llm.Completer, engines map[string]fun
 }
 
 // serveWazeroCache is the compilation cache every test engine shares.
-func serveWazeroCache() string { return testcache.Dir("wazero-serve") }
+func serveWazeroCache() string { return testcache.Dir("wazero") }
 
 // precompileNodes builds the test plans' code nodes as reactors and compiles their snapshots
 // into the shared cache in a process built without -race: under the race detector the

@@ -39,7 +39,7 @@ func Main(m *testing.M) int {
 		root, created = dir, true
 		os.Setenv(Env, root)
 	}
-	os.Setenv("SGDE_CACHE_DIR", filepath.Join(root, "sgde"))
+	os.Setenv("SGDE_CACHE_DIR", root) // the CLI's caches (artifacts, wazero) are the tests' own
 	if os.Getenv("SGDE_GOCACHE") == "" {
 		if out, err := exec.Command("go", "env", "GOCACHE").Output(); err == nil {
 			if d := strings.TrimSpace(string(out)); d != "" && d != "off" {
