@@ -49,11 +49,12 @@ deps:
 TESTSUM             := $(GO) run ./internal/testsum --
 
 # Packages whose tests mostly compile and run WebAssembly under wazero, whose compiler is ~10x
-# slower under the race detector. They run without -race, except their concurrency tests
-# (RACE_TESTS), which run with it; every other package runs entirely with -race. They run first:
-# the modules they compile land in the run's shared wazero cache, where the -race packages
-# (runtime, compiler, serve, cmd/sgde) find them instead of compiling them under -race.
-WAZERO_PKGS         ?= ./sandbox ./sandbox/internal/preinit ./wasm/rewrite
+# slower under the race detector, and whose own code starts no goroutines beyond what their
+# concurrency tests (RACE_TESTS) exercise. They run without -race, except those tests, which run
+# with it; every other package runs entirely with -race. They run first: the modules they compile
+# land in the run's shared wazero cache, where the -race packages (runtime, serve, cmd/sgde)
+# find them instead of compiling them under -race.
+NORACE_PKGS         ?= ./sandbox ./sandbox/internal/preinit ./wasm/rewrite ./compiler
 RACE_TESTS          ?= Hammer|Concurren|Cancel|Close|Parallel
 
 # One scratch directory for the whole run, shared by every test binary (internal/testcache:
@@ -68,20 +69,21 @@ endef
 # has the measured figure). A test that takes longer than about 10 s there skips itself unless
 # SGDE_TEST_LONG=1 (internal/testlong.Skip); `make test-long` sets it and runs everything.
 test: deps
-	$(GO) vet ./...
+	@echo "== go vet ./... (through internal/testsum, for its heartbeat: a cold cache compiles every dependency)"
+	@$(TESTSUM) $(GO) vet ./...
 	@$(with_test_cache) \
-	echo "== go test (no -race): $(WAZERO_PKGS) but their $(RACE_TESTS) tests"; \
-	$(TESTSUM) $(GO) test -json -timeout 30m -skip '$(RACE_TESTS)' $(WAZERO_PKGS); \
-	echo "== go test -race: every other package, and the $(RACE_TESTS) tests of $(WAZERO_PKGS)"; \
-	race_pkgs=$$($(GO) list $(WAZERO_PKGS) ./... | sort | uniq -u); \
+	echo "== go test (no -race): $(NORACE_PKGS), but their $(RACE_TESTS) tests"; \
+	$(TESTSUM) $(GO) test -json -timeout 30m -skip '$(RACE_TESTS)' $(NORACE_PKGS); \
+	echo "== go test -race: every other package, and the $(RACE_TESTS) tests of $(NORACE_PKGS)"; \
+	race_pkgs=$$($(GO) list $(NORACE_PKGS) ./... | sort | uniq -u); \
 	$(TESTSUM) $(GO) test -json -race -timeout 30m $$race_pkgs; \
-	$(TESTSUM) $(GO) test -json -race -timeout 30m -run '$(RACE_TESTS)' $(WAZERO_PKGS); \
+	race_test_pkgs=$$(for d in $(NORACE_PKGS); do if grep -qE '^func Test[A-Za-z0-9_]*($(RACE_TESTS))' $$d/*_test.go; then echo $$d; fi; done); \
+	$(TESTSUM) $(GO) test -json -race -timeout 30m -run '$(RACE_TESTS)' $$race_test_pkgs; \
 	if [ "$$($(GO) env CGO_ENABLED)" = 1 ] && command -v "$$($(GO) env CC | cut -d' ' -f1)" >/dev/null 2>&1; then \
-		echo "== go test -tags wasmtime (sandbox: wasmtime engine + differential; cmd/sgde: --engine)"; \
+		echo "== go test -tags wasmtime (sandbox: wasmtime engine + differential; cmd/sgde: --engine), -race for $(RACE_TESTS)"; \
 		$(GO) vet -tags wasmtime ./sandbox ./cmd/sgde; \
-		$(TESTSUM) $(GO) test -json -race -timeout 30m -tags wasmtime -run 'Wasmtime|WASI' ./sandbox; \
-		$(TESTSUM) $(GO) test -json -timeout 30m -tags wasmtime -run 'Differential' ./sandbox; \
-		$(TESTSUM) $(GO) test -json -race -tags wasmtime -run 'Engine' ./cmd/sgde; \
+		$(TESTSUM) $(GO) test -json -timeout 30m -tags wasmtime -run 'Wasmtime|WASI|Differential|Engine' -skip '$(RACE_TESTS)' ./sandbox ./cmd/sgde; \
+		$(TESTSUM) $(GO) test -json -race -timeout 30m -tags wasmtime -run 'Wasmtime.*($(RACE_TESTS))' ./sandbox; \
 	else \
 		echo "test: cgo is unavailable (no C compiler): skipping the wasmtime engine and the differential suite"; \
 	fi
@@ -91,7 +93,7 @@ test: deps
 # hostile survival test, the big hammer loops. Without -race: these check results, not
 # concurrency, and wazero compiles ~10x slower under the race detector. Expect an hour or more.
 test-long: deps
-	$(GO) vet ./...
+	@$(TESTSUM) $(GO) vet ./...
 	@$(with_test_cache) export SGDE_TEST_LONG=1; \
 	$(TESTSUM) $(GO) test -json -timeout 180m ./...; \
 	if [ "$$($(GO) env CGO_ENABLED)" = 1 ] && command -v "$$($(GO) env CC | cut -d' ' -f1)" >/dev/null 2>&1; then \

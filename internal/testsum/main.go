@@ -7,6 +7,8 @@
 //
 //	go run ./internal/testsum -- go test -json -race ./...
 //
+// Any other command (go vet ./...) gets the heartbeat and the closing line too.
+//
 // It exists because plain `go test ./...` buffers each package's output until the package ends,
 // which left `make test` silent for up to 15 minutes; `go test -json` streams events instead.
 package main
@@ -92,6 +94,7 @@ type summary struct {
 	tests    []testTime
 	failed   []string // packages that failed
 	packages int
+	command  string // the command line, for lines about a command that is not go test -json
 	skipped  map[string]int
 }
 
@@ -223,6 +226,9 @@ func (s *summary) beat(every time.Duration) {
 	}
 	sort.Strings(names)
 	what := "building or starting test binaries"
+	if s.command != "" && s.packages == 0 {
+		what = "still running " + s.command
+	}
 	if len(names) > 0 {
 		what = "running " + strings.Join(names, ", ")
 	}
@@ -262,6 +268,10 @@ func (s *summary) close(top int, cmdErr error) int {
 		s.printf("FAIL\t%d packages, %d failed\t%.3fs\n", s.packages, len(s.failed), wall)
 		return 1
 	}
+	if s.packages == 0 && s.command != "" {
+		s.printf("ok  \t%s\t%.3fs\n", s.command, wall) // not go test (go vet, say): its verdict
+		return 0
+	}
 	s.printf("ok  \t%d packages\t%.3fs\n", s.packages, wall)
 	return 0
 }
@@ -279,6 +289,7 @@ func run(ctx context.Context, args []string, out, tee io.Writer, heartbeat, slow
 		return 2
 	}
 	s := newSummary(out, slow)
+	s.command = strings.Join(args, " ")
 	done := make(chan struct{})
 	var wg sync.WaitGroup
 	wg.Add(1)
