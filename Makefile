@@ -58,11 +58,13 @@ NORACE_PKGS         ?= ./sandbox ./sandbox/internal/preinit ./wasm/rewrite ./com
 RACE_TESTS          ?= Hammer|Concurren|Cancel|Close|Parallel
 
 # One scratch directory for the whole run, shared by every test binary (internal/testcache:
-# built modules, wazero compilation caches), removed when the recipe ends however it ends.
+# built modules, wazero compilation caches), removed when the recipe ends however it ends. A
+# failing step does not stop the later ones (as go test goes on after a failing package); the
+# recipe fails at the end.
 define with_test_cache
 cache=$$(mktemp -d "$${TMPDIR:-/tmp}/sgde-test-cache-XXXXXX") || exit 1; \
 trap 'chmod -R u+w "$$cache" 2>/dev/null; rm -rf "$$cache"' EXIT INT TERM; \
-export SGDE_TEST_CACHE="$$cache"; set -e;
+export SGDE_TEST_CACHE="$$cache"; fail=0;
 endef
 
 # `make test` must finish in 10 minutes from a fresh clone on a 2-core machine (docs/BENCHMARKS.md
@@ -73,20 +75,21 @@ test: deps
 	@$(TESTSUM) $(GO) vet ./...
 	@$(with_test_cache) \
 	echo "== go test (no -race): $(NORACE_PKGS), but their $(RACE_TESTS) tests"; \
-	$(TESTSUM) $(GO) test -json -timeout 30m -skip '$(RACE_TESTS)' $(NORACE_PKGS); \
+	$(TESTSUM) $(GO) test -json -timeout 30m -skip '$(RACE_TESTS)' $(NORACE_PKGS) || fail=1; \
 	echo "== go test -race: every other package, and the $(RACE_TESTS) tests of $(NORACE_PKGS)"; \
 	race_pkgs=$$($(GO) list $(NORACE_PKGS) ./... | sort | uniq -u); \
-	$(TESTSUM) $(GO) test -json -race -timeout 30m $$race_pkgs; \
+	$(TESTSUM) $(GO) test -json -race -timeout 30m $$race_pkgs || fail=1; \
 	race_test_pkgs=$$(for d in $(NORACE_PKGS); do if grep -qE '^func Test[A-Za-z0-9_]*($(RACE_TESTS))' $$d/*_test.go; then echo $$d; fi; done); \
-	$(TESTSUM) $(GO) test -json -race -timeout 30m -run '$(RACE_TESTS)' $$race_test_pkgs; \
+	$(TESTSUM) $(GO) test -json -race -timeout 30m -run '$(RACE_TESTS)' $$race_test_pkgs || fail=1; \
 	if [ "$$($(GO) env CGO_ENABLED)" = 1 ] && command -v "$$($(GO) env CC | cut -d' ' -f1)" >/dev/null 2>&1; then \
 		echo "== go test -tags wasmtime (sandbox: wasmtime engine + differential; cmd/sgde: --engine), -race for $(RACE_TESTS)"; \
-		$(GO) vet -tags wasmtime ./sandbox ./cmd/sgde; \
-		$(TESTSUM) $(GO) test -json -timeout 30m -tags wasmtime -run 'Wasmtime|WASI|Differential|Engine' -skip '$(RACE_TESTS)' ./sandbox ./cmd/sgde; \
-		$(TESTSUM) $(GO) test -json -race -timeout 30m -tags wasmtime -run 'Wasmtime.*($(RACE_TESTS))' ./sandbox; \
+		$(GO) vet -tags wasmtime ./sandbox ./cmd/sgde || fail=1; \
+		$(TESTSUM) $(GO) test -json -timeout 30m -tags wasmtime -run 'Wasmtime|WASI|Differential|Engine' -skip '$(RACE_TESTS)' ./sandbox ./cmd/sgde || fail=1; \
+		$(TESTSUM) $(GO) test -json -race -timeout 30m -tags wasmtime -run 'Wasmtime.*($(RACE_TESTS))' ./sandbox || fail=1; \
 	else \
 		echo "test: cgo is unavailable (no C compiler): skipping the wasmtime engine and the differential suite"; \
-	fi
+	fi; \
+	if [ "$$fail" != 0 ]; then printf 'FAIL\tmake test: a step failed (FAIL lines above)\n'; exit 1; fi
 
 # Everything `make test` runs plus the exhaustive suites it skips (SGDE_TEST_LONG=1): the
 # WebAssembly spec testsuite, fuzz seed corpora in full, the full GSM-Hard set, the 1,000-run
@@ -95,12 +98,13 @@ test: deps
 test-long: deps
 	@$(TESTSUM) $(GO) vet ./...
 	@$(with_test_cache) export SGDE_TEST_LONG=1; \
-	$(TESTSUM) $(GO) test -json -timeout 180m ./...; \
+	$(TESTSUM) $(GO) test -json -timeout 180m ./... || fail=1; \
 	if [ "$$($(GO) env CGO_ENABLED)" = 1 ] && command -v "$$($(GO) env CC | cut -d' ' -f1)" >/dev/null 2>&1; then \
-		$(TESTSUM) $(GO) test -json -timeout 180m -tags wasmtime ./sandbox ./cmd/sgde; \
+		$(TESTSUM) $(GO) test -json -timeout 180m -tags wasmtime ./sandbox ./cmd/sgde || fail=1; \
 	else \
 		echo "test-long: cgo is unavailable (no C compiler): skipping the wasmtime engine and the differential suite"; \
-	fi
+	fi; \
+	if [ "$$fail" != 0 ]; then printf 'FAIL\tmake test-long: a step failed (FAIL lines above)\n'; exit 1; fi
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...

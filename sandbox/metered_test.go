@@ -314,6 +314,9 @@ func TestMeteredHostileCorpus(t *testing.T) {
 			continue
 		}
 		t.Run(name, func(t *testing.T) {
+			// In parallel, as TestHostileCorpus: each entry is a build and a compile, and the
+			// engine is safe for concurrent use (TestMeteredHammer).
+			t.Parallel()
 			p := filepath.Join(hostileDir, name)
 			var mod sandbox.Module
 			if strings.HasSuffix(name, ".go") {
