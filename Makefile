@@ -54,7 +54,7 @@ TESTSUM             := $(GO) run ./internal/testsum --
 # with it; every other package runs entirely with -race. They run first: the modules they compile
 # land in the run's shared wazero cache, where the -race packages (runtime, serve, cmd/sgde)
 # find them instead of compiling them under -race.
-NORACE_PKGS         ?= ./sandbox ./sandbox/internal/preinit ./wasm/rewrite ./compiler
+NORACE_PKGS         ?= ./sandbox ./sandbox/internal/preinit ./sandbox/internal/rewrite ./compiler
 RACE_TESTS          ?= Hammer|Concurren|Cancel|Close|Parallel
 
 # One scratch directory for the whole run, shared by every test binary (internal/testcache:
