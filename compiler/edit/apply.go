@@ -316,7 +316,18 @@ func split(p *plans.Plan, e Edit) error {
 		return err
 	}
 	p.Nodes = slices.Replace(p.Nodes, i, i+1, into...)
-	if as != e.Node {
+	switch {
+	case e.OutputField != "":
+		// Consumers of the old node's bare value read one field of the new one (a code node's
+		// answer); field references keep their field.
+		to := as + "." + e.OutputField
+		rewrite(p, func(ref string) string {
+			if ref == e.Node {
+				return to
+			}
+			return retarget(e.Node, to)(ref)
+		}, func(n plans.Node) bool { return seen[n.ID] })
+	case as != e.Node:
 		rewrite(p, retargetNode(e.Node, as, into[slices.IndexFunc(into, func(n plans.Node) bool { return n.ID == as })]), func(n plans.Node) bool { return seen[n.ID] })
 	}
 	return nil
@@ -340,10 +351,10 @@ func fuse(p *plans.Plan, e Edit) error {
 	}
 	p.Nodes = slices.DeleteFunc(p.Nodes, func(n plans.Node) bool { return slices.Contains(e.Nodes, n.ID) })
 	p.Nodes = slices.Insert(p.Nodes, min(first, len(p.Nodes)), fused[0])
+	// Also for a fused node that keeps one of the old ids: a field reference to an old code node
+	// becomes the bare value when the fused node has no fields.
 	for _, id := range e.Nodes {
-		if id != e.Fused.ID {
-			rewrite(p, retargetNode(id, e.Fused.ID, fused[0]), func(n plans.Node) bool { return n.ID == e.Fused.ID })
-		}
+		rewrite(p, retargetNode(id, e.Fused.ID, fused[0]), func(n plans.Node) bool { return n.ID == e.Fused.ID })
 	}
 	return nil
 }

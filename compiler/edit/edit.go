@@ -88,7 +88,8 @@ type Edit struct {
 	ID string `json:"id,omitempty"`
 
 	// split: Into replaces Node; As is the id among Into whose value consumers of Node now
-	// read (default: the last of Into).
+	// read (default: the last of Into), or its field OutputField when that is set (a code node
+	// whose answer is one field of its output).
 	Into []plans.Node `json:"into,omitempty"`
 	As   string       `json:"as,omitempty"`
 

@@ -108,6 +108,18 @@ func TestApply(t *testing.T) {
 			},
 		},
 		{
+			name: "split into extraction and code, consumers read its answer field",
+			edits: []Edit{{Action: Split, Node: "answer", As: "answer", OutputField: "answer", Into: []plans.Node{
+				{ID: "answer_extract", Substrate: plans.SubstrateLLM, LLM: &plans.LLMNode{Prompt: "Count in {{ inputs.question }}", Parser: plans.Parser{Type: plans.ParserJSON}}},
+				{ID: "answer", Substrate: plans.SubstrateCode, Code: &plans.CodeNode{Source: src, Inputs: map[string]string{"counts": "answer_extract"}, Outputs: map[string]plans.Type{"answer": plans.TypeInteger}}},
+			}}},
+			check: func(t *testing.T, p *plans.Plan) {
+				if len(p.Nodes) != 2 || p.Output != "answer.answer" || p.Nodes[1].Code.Inputs["counts"] != "answer_extract" {
+					t.Fatalf("bad split: %+v output %q", p.Nodes, p.Output)
+				}
+			},
+		},
+		{
 			name: "fuse",
 			edits: []Edit{palOffload, {Action: Fuse, Nodes: []string{"answer", "eval"}, Fused: &plans.Node{
 				ID: "direct", Substrate: plans.SubstrateLLM, LLM: &plans.LLMNode{Prompt: "{{ inputs.question }}", Parser: plans.Parser{Type: plans.ParserNumber}}}}},

@@ -45,8 +45,34 @@ func ArithProgram() Module {
 	}
 }
 
+//go:embed modules/tally/tally.go
+var tallySource string
+
+// Tally adds up counts a student extracted: input {"counts": object or list of non-negative
+// integers}, output {"answer": integer}; anything else is refused. It is the code half of the
+// teacher's split for questions whose answer is a sum of some of the quantities they state.
+// Its source is compiler/library/modules/tally/tally.go, embedded.
+func Tally() Module {
+	return Module{
+		Name:        "tally",
+		Description: "sum of extracted counts (object or list of non-negative integers)",
+		Source:      tallySource,
+		Inputs:      map[string]plans.Type{"counts": plans.TypeAny},
+		Outputs:     map[string]plans.Type{"answer": plans.TypeInteger},
+		Result:      "answer",
+	}
+}
+
+// ExtractCountsPrompt asks the student for the language half of the split: which things the
+// question counts and how many of each, as one JSON object, and no sum (the code node adds).
+func ExtractCountsPrompt(question string) string {
+	return "Read the question below. List every item that the question asks to count, with how many of it there are, " +
+		"as one JSON object mapping each item to its count (for example {\"apple\": 2, \"pear\": 1}). " +
+		"Leave out items the question does not ask about. Do not add the counts up. Reply with only the JSON object.\n\nQuestion: " + question
+}
+
 // Modules lists the catalogue's code modules.
-func Modules() []Module { return append([]Module{ArithProgram()}, Solvers()...) }
+func Modules() []Module { return append([]Module{ArithProgram(), Tally()}, Solvers()...) }
 
 // ProgramPrompt asks the student for a PAL program for the problem rendered by problemRef
 // templates (for example "{{ inputs.question }}"). The instruction names the function, the

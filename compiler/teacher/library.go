@@ -129,6 +129,8 @@ func (l Library) Propose(ctx context.Context, in Input) (Proposal, error) {
 				}
 			}
 			llmCandidates(in.Plan, n, ev, d, member[n.ID], allowed, add)
+		case n.Code != nil && allowed(edit.Fuse):
+			fuseCandidate(in.Plan, n, evidence, member, add)
 		case n.Consensus != nil && allowed(edit.Consensus) && d.fail > 0:
 			for _, size := range library.ConsensusSizes() {
 				if size > n.Consensus.N {
@@ -242,6 +244,9 @@ func llmCandidates(p *plans.Plan, n plans.Node, ev NodeEvidence, d diagnosis, in
 				edit.Edit{Action: edit.Consensus, Node: n.ID, Members: []string{n.ID, off.ID}, N: size,
 					Perturbations: ptr(library.Perturbations(size)), Vote: ptr(library.Vote(plans.TypeNumber))})
 		}
+	}
+	if inConsensus == "" && allowed(edit.Split) {
+		splitCandidate(n, ev, d, refs, add)
 	}
 	// Chain of thought: the node answers in one step and gets values wrong; ask for reasoning
 	// and take the answer out of its last sentence. Held-out risk decides whether it helps.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/sgde-project/sgde/compiler/edit"
@@ -79,11 +80,14 @@ func labelText(v any) (string, bool) {
 // catalogueEdit reports whether an edit carries a catalogue module's code (a vetted solver or
 // the program evaluator), for Library.NoCatalogue.
 func catalogueEdit(e edit.Edit) bool {
-	if e.Source == "" {
-		return false
+	srcs := []string{e.Source}
+	for _, n := range e.Into {
+		if n.Code != nil {
+			srcs = append(srcs, n.Code.Source)
+		}
 	}
 	for _, m := range append(library.Modules(), library.Solvers()...) {
-		if e.Source == m.Source {
+		if slices.Contains(srcs, m.Source) {
 			return true
 		}
 	}

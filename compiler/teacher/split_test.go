@@ -1,0 +1,154 @@
+package teacher
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/sgde-project/sgde/compiler/edit"
+	"github.com/sgde-project/sgde/compiler/library"
+	"github.com/sgde-project/sgde/plans"
+)
+
+// proposeAll returns every candidate the library teacher proposes for the plan and evidence.
+func proposeAll(t *testing.T, p *plans.Plan, ev []NodeEvidence, allowed []edit.Action) []edit.Candidate {
+	t.Helper()
+	prop, err := NewLibrary().Propose(context.Background(), Input{Plan: p, Nodes: ev, K: 20, Round: 1, Allowed: allowed})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return prop.Candidates
+}
+
+func findAction(cs []edit.Candidate, a edit.Action) (edit.Candidate, bool) {
+	for _, c := range cs {
+		for _, e := range c.Edits {
+			if e.Action == a {
+				return c, true
+			}
+		}
+	}
+	return edit.Candidate{}, false
+}
+
+func TestSplitFromEvidence(t *testing.T) {
+	var tally, total, big [][3]string
+	for i := range 8 {
+		// The answer counts the fruit and not the chairs: a sum of some stated quantities.
+		want := fmt.Sprint(i + 3)
+		tally = append(tally, [3]string{fmt.Sprintf("I have %d pears, a fig, and two chairs. How many fruits do I have?", i+2), map[bool]string{true: "9", false: want}[i < 3], want})
+		// The answer is every stated quantity: nothing for language to pick.
+		total = append(total, [3]string{fmt.Sprintf("I have %d pears and a fig. How many fruits do I have?", i+2), map[bool]string{true: "9", false: want}[i < 3], want})
+		// Products of large numbers: not a tally.
+		prod := fmt.Sprint((i + 2) * 1234567)
+		big = append(big, [3]string{fmt.Sprintf("A crate holds 1234567 nails. How many nails are in %d crates?", i+2), map[bool]string{true: "5", false: prod}[i < 3], prod})
+	}
+	tests := []struct {
+		name string
+		rows [][3]string
+		want bool
+	}{
+		{"answer is a sum of some stated counts", tally, true},
+		{"answer is the sum of all stated counts", total, false},
+		{"answer is a product", big, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c, ok := findAction(proposeAll(t, textPlan(), textEvidence(tc.rows), nil), edit.Split)
+			if ok != tc.want {
+				t.Fatalf("split proposed = %v, want %v (%s)", ok, tc.want, c.Rationale)
+			}
+			if !ok {
+				return
+			}
+			q, err := edit.Apply(textPlan(), c.Edits...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(q.Nodes) != 2 || q.Nodes[0].LLM == nil || q.Nodes[0].LLM.Parser.Type != plans.ParserJSON ||
+				q.Nodes[1].Code == nil || q.Nodes[1].Code.Source != library.Tally().Source || q.Output != "answer.answer" {
+				t.Fatalf("split plan: %+v output %q", q.Nodes, q.Output)
+			}
+			if !strings.Contains(c.Rationale, "8 of 8") {
+				t.Errorf("rationale does not give the fit: %s", c.Rationale)
+			}
+		})
+	}
+	// Split is one of the actions a compile may forbid.
+	if _, ok := findAction(proposeAll(t, textPlan(), textEvidence(tally), []edit.Action{edit.RefinePrompt, edit.Consensus}), edit.Split); ok {
+		t.Error("split proposed though not allowed")
+	}
+}
+
+// splitPlan is textPlan after the tally split.
+func splitPlan(t *testing.T) *plans.Plan {
+	t.Helper()
+	m := library.Tally()
+	q, err := edit.Apply(textPlan(), edit.Edit{Action: edit.Split, Node: "answer", As: "answer", OutputField: "answer", Into: []plans.Node{
+		{ID: "answer_extract", Substrate: plans.SubstrateLLM, LLM: &plans.LLMNode{Prompt: library.ExtractCountsPrompt("{{ inputs.question }}"), Parser: plans.Parser{Type: plans.ParserJSON}}},
+		{ID: "answer", Substrate: plans.SubstrateCode, Code: &plans.CodeNode{Source: m.Source, Inputs: map[string]string{"counts": "answer_extract"}, Outputs: m.Outputs}},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return q
+}
+
+func TestFuseFromEvidence(t *testing.T) {
+	// chainEvidence: 8 items, the first 4 fail; broken says how many of those fail at the hand-off
+	// (the extraction does not parse) rather than with a wrong sum.
+	chainEvidence := func(broken int) []NodeEvidence {
+		ext := NodeEvidence{Node: "answer_extract"}
+		code := NodeEvidence{Node: "answer"}
+		for i := range 8 {
+			in := map[string]any{"question": fmt.Sprintf("I have %d pears and two chairs. How many fruits do I have?", i+1)}
+			e := Example{Item: fmt.Sprintf("i%d", i), Inputs: in, Expected: i + 1}
+			c := e
+			switch {
+			case i < broken:
+				e.Error, e.ErrorKind = "no JSON object in reply", "parse"
+				ext.Failing = append(ext.Failing, e)
+				continue
+			case i < 4:
+				e.Value = map[string]any{"pears": i + 2}
+				c.Value = i + 2
+				ext.Failing, code.Failing = append(ext.Failing, e), append(code.Failing, c)
+			default:
+				e.Value = map[string]any{"pears": i + 1}
+				c.Value = i + 1
+				ext.Passing, code.Passing = append(ext.Passing, e), append(code.Passing, c)
+			}
+		}
+		return []NodeEvidence{ext, code}
+	}
+	for _, tc := range []struct {
+		broken int
+		want   bool
+	}{{4, true}, {2, true}, {1, false}, {0, false}} {
+		t.Run(fmt.Sprintf("%d of 4 failures at the hand-off", tc.broken), func(t *testing.T) {
+			p := splitPlan(t)
+			c, ok := findAction(proposeAll(t, p, chainEvidence(tc.broken), nil), edit.Fuse)
+			if ok != tc.want {
+				t.Fatalf("fuse proposed = %v, want %v (%s)", ok, tc.want, c.Rationale)
+			}
+			if !ok {
+				return
+			}
+			q, err := edit.Apply(p, c.Edits...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(q.Nodes) != 1 || q.Nodes[0].LLM == nil || q.Output != "answer" || q.Nodes[0].LLM.Parser.Type != plans.ParserNumber ||
+				!strings.Contains(q.Nodes[0].LLM.Prompt, "{{ inputs.question }}") {
+				t.Fatalf("fused plan: %+v output %q", q.Nodes, q.Output)
+			}
+		})
+	}
+	// A code node fed by a node that others read too cannot be fused away.
+	p := splitPlan(t)
+	p.Nodes = append(p.Nodes, plans.Node{ID: "echo", Substrate: plans.SubstrateLLM, LLM: &plans.LLMNode{Prompt: "{{ answer_extract }}", Parser: plans.Parser{Type: plans.ParserText}}})
+	if c, ok := findAction(proposeAll(t, p, chainEvidence(4), nil), edit.Fuse); ok {
+		t.Errorf("fused a feeder with two consumers: %s", c.Rationale)
+	}
+}
