@@ -538,6 +538,9 @@ func callsNeeded(nodes []*trace.Node) int {
 				n += callsNeeded(s.Nodes)
 			}
 		}
+		if tn.Route != nil && tn.Route.Run != nil {
+			n += callsNeeded(tn.Route.Run.Nodes)
+		}
 	}
 	return n
 }

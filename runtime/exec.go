@@ -27,6 +27,9 @@ func (pg *Program) execTop(ctx context.Context, st *runState, pn *pnode) (any, *
 	if pn.n.Substrate == plans.SubstrateConsensus {
 		return pg.execConsensus(ctx, st, pn)
 	}
+	if pn.n.Substrate == plans.SubstrateRouter {
+		return pg.execRouter(ctx, st, pn)
+	}
 	return pg.execNode(ctx, pn, st.lookup(pn.n.ID, nil), nil, 0)
 }
 

@@ -46,6 +46,15 @@ type pnode struct {
 	// consensus
 	members []*pnode // in dependency order
 	over    plans.Ref
+	// router
+	on       plans.Ref
+	branches map[string]*branchProgram
+}
+
+// branchProgram is one prepared branch of a router.
+type branchProgram struct {
+	prog   *Program
+	inputs []codeInput // sub-plan input <- reference in the enclosing plan
 }
 
 type codeInput struct {
@@ -139,6 +148,37 @@ func (pg *Program) prepareNode(pn *pnode) error {
 			return nodeErr(n.ID, KindPlan, fmt.Errorf("over %q must reference a member", c.Over))
 		}
 		pn.over = over
+	case plans.SubstrateRouter:
+		rt := n.Router
+		if rt == nil {
+			return nodeErr(n.ID, KindPlan, errors.New("router node without router settings"))
+		}
+		on, err := plans.ParseRef(rt.On)
+		if err != nil {
+			return nodeErr(n.ID, KindPlan, fmt.Errorf("router.on: %w", err))
+		}
+		pn.on, pn.branches = on, map[string]*branchProgram{}
+		for i := range rt.Branches {
+			b := &rt.Branches[i]
+			sub := b.SubPlan()
+			if sub == nil {
+				return nodeErr(n.ID, KindPlan, fmt.Errorf("branch %q has no plan", b.Name))
+			}
+			prog, err := pg.r.Prepare(sub)
+			if err != nil {
+				return nodeErr(n.ID, KindPlan, fmt.Errorf("branch %q: %w", b.Name, err))
+			}
+			bp := &branchProgram{prog: prog}
+			for name, ref := range b.Inputs {
+				r, err := plans.ParseRef(ref)
+				if err != nil {
+					return nodeErr(n.ID, KindPlan, fmt.Errorf("branch %q input %q: %w", b.Name, name, err))
+				}
+				bp.inputs = append(bp.inputs, codeInput{name, r})
+			}
+			sort.Slice(bp.inputs, func(i, j int) bool { return bp.inputs[i].name < bp.inputs[j].name })
+			pn.branches[b.Name] = bp
+		}
 	default:
 		return nodeErr(n.ID, KindPlan, fmt.Errorf("unknown substrate %q", n.Substrate))
 	}
@@ -356,6 +396,13 @@ func addTotals(tr *trace.Run, n *trace.Node) {
 			}
 		}
 	}
+	if n.Route != nil && n.Route.Run != nil {
+		// The branch's run has its totals already.
+		sub := n.Route.Run
+		tr.Calls += sub.Calls
+		tr.CacheHits += sub.CacheHits
+		tr.Tokens = tr.Tokens.Add(sub.Tokens)
+	}
 }
 
 // runState holds one run's values. Each top-level node's value is written once, by the
@@ -401,6 +448,11 @@ func (st *runState) lookup(id string, local map[string]any) func(plans.Ref) (any
 // It returns the first build failure as a *NodeError of kind build_error.
 func (pg *Program) Warm(ctx context.Context) error {
 	for _, pn := range pg.nodes {
+		for _, name := range sortedBranches(pn) {
+			if err := pn.branches[name].prog.Warm(ctx); err != nil {
+				return err
+			}
+		}
 		if pn.n.Substrate != plans.SubstrateCode {
 			continue
 		}
@@ -412,4 +464,13 @@ func (pg *Program) Warm(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+func sortedBranches(pn *pnode) []string {
+	names := make([]string, 0, len(pn.branches))
+	for name := range pn.branches {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	return names
 }

@@ -90,6 +90,23 @@ type Node struct {
 
 	// consensus nodes.
 	Consensus *Consensus `json:"consensus,omitempty"`
+
+	// router nodes.
+	Route *Route `json:"route,omitempty"`
+}
+
+// Route records a router's decision and the run of the branch it chose.
+type Route struct {
+	// On is the classifier reference and Classified the value it had.
+	On         string `json:"on"`
+	Classified any    `json:"classified"`
+	// Branch is the branch that ran; Reason says why (the classifier named it, mentioned it,
+	// or named none so the default ran, which Defaulted also says).
+	Branch    string `json:"branch"`
+	Reason    string `json:"reason"`
+	Defaulted bool   `json:"defaulted,omitempty"`
+	// Run is the branch's own trace: its nodes, calls and error.
+	Run *Run `json:"run,omitempty"`
 }
 
 // CodeUsage is what one code-node call consumed.
@@ -283,6 +300,9 @@ func CountSources(nodes []*Node) Sources {
 			for _, smp := range tn.Consensus.Samples {
 				s = s.Add(CountSources(smp.Nodes))
 			}
+		}
+		if tn.Route != nil && tn.Route.Run != nil {
+			s = s.Add(CountSources(tn.Route.Run.Nodes))
 		}
 	}
 	return s
