@@ -1,17 +1,14 @@
 package main
 
 import (
-	"encoding/json"
-	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/sgde-project/sgde/internal/atomicfile"
+	"github.com/sgde-project/sgde/internal/nodeexec"
 	"github.com/sgde-project/sgde/wasm"
 )
 
@@ -34,19 +31,6 @@ func buildCommand() *cli.Command {
 	}
 }
 
-// buildReport is the --json output of sgde build.
-type buildReport struct {
-	Source       string `json:"source"`
-	Digest       string `json:"digest"`
-	SourceDigest string `json:"source_digest"`
-	SDKDigest    string `json:"sdk_digest"`
-	Toolchain    string `json:"toolchain"`
-	Size         int    `json:"size"`
-	DurationMS   int64  `json:"duration_ms"`
-	CacheHit     bool   `json:"cache_hit"`
-	Output       string `json:"output,omitempty"`
-}
-
 func runBuild(c *cli.Context) error {
 	if c.NArg() != 1 {
 		return usagef("build takes exactly one SRC.go argument, got %d", c.NArg())
@@ -56,10 +40,10 @@ func runBuild(c *cli.Context) error {
 		return usagef("build: %s is not a .go file", srcPath)
 	}
 	jsonOut, timeout, outPath := c.Bool("json"), c.Duration("build-timeout"), c.String("output")
-	art, err := buildSource(c, srcPath, timeout)
+	art, err := buildSource(c, srcPath, timeout, false)
 	if err != nil {
 		if jsonOut {
-			writeJSONLine(c.App.Writer, map[string]any{"error": buildErrorJSON(err)})
+			nodeexec.WriteJSONLine(c.App.Writer, map[string]any{"error": nodeexec.BuildErrorJSON(err)})
 		}
 		return err
 	}
@@ -69,11 +53,7 @@ func runBuild(c *cli.Context) error {
 		}
 	}
 	if jsonOut {
-		writeJSONLine(c.App.Writer, buildReport{
-			Source: srcPath, Digest: art.Digest, SourceDigest: art.SourceDigest, SDKDigest: art.SDKDigest,
-			Toolchain: art.Toolchain, Size: len(art.Wasm), DurationMS: art.Duration.Milliseconds(),
-			CacheHit: art.CacheHit, Output: outPath,
-		})
+		nodeexec.WriteJSONLine(c.App.Writer, nodeexec.NewBuildReport(srcPath, art, outPath))
 		return nil
 	}
 	hit := ""
@@ -87,49 +67,15 @@ func runBuild(c *cli.Context) error {
 	return nil
 }
 
-// buildSource reads, validates and builds a code node; errors carry exit code 1.
-func buildSource(c *cli.Context, srcPath string, timeout time.Duration) (*wasm.Artifact, error) {
-	src, err := os.ReadFile(srcPath)
-	if err != nil {
-		return nil, withCode(exitFailure, err)
-	}
+// buildSource reads, validates and builds a code node (a reactor when reactor is set); errors
+// carry exit code 1.
+func buildSource(c *cli.Context, srcPath string, timeout time.Duration, reactor bool) (*wasm.Artifact, error) {
 	if timeout <= 0 {
 		return nil, usagef("--build-timeout must be positive")
 	}
-	b, err := wasm.NewBuilder(wasm.WithTimeout(timeout))
-	if err != nil {
-		return nil, withCode(exitFailure, err)
-	}
-	art, err := b.Build(c.Context, src, filepath.Base(srcPath))
+	art, err := nodeexec.Build(c.Context, srcPath, timeout, reactor)
 	if err != nil {
 		return nil, withCode(exitFailure, err)
 	}
 	return art, nil
-}
-
-// buildErrorJSON describes a build failure: kind is "rejected", "build_timeout" or
-// "build_failed"; a rejection lists its violations.
-func buildErrorJSON(err error) map[string]any {
-	out := map[string]any{"kind": "build_failed", "message": err.Error()}
-	var verr *wasm.ValidationError
-	switch {
-	case errors.As(err, &verr):
-		out["kind"] = "rejected"
-		vs := make([]map[string]any, 0, len(verr.Violations))
-		for _, v := range verr.Violations {
-			vs = append(vs, map[string]any{"line": v.Line, "column": v.Column, "rule": v.Rule, "message": v.Message})
-		}
-		out["violations"] = vs
-	case errors.Is(err, wasm.ErrBuildTimeout):
-		out["kind"] = "build_timeout"
-	}
-	return out
-}
-
-func writeJSONLine(w interface{ Write([]byte) (int, error) }, v any) {
-	b, err := json.Marshal(v)
-	if err != nil {
-		b, _ = json.Marshal(map[string]any{"error": map[string]any{"kind": "internal", "message": err.Error()}})
-	}
-	w.Write(append(b, '\n'))
 }

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/sgde-project/sgde/internal/nodeexec"
 	"github.com/sgde-project/sgde/sandbox"
 )
 
@@ -24,7 +25,7 @@ func TestExecMeterFlags(t *testing.T) {
 	var first struct {
 		Usage sandbox.Usage `json:"usage"`
 	}
-	var sum execSummary
+	var sum nodeexec.Summary
 	if err := json.Unmarshal([]byte(lines[0]), &first); err != nil {
 		t.Fatal(err)
 	}
@@ -72,7 +73,7 @@ func TestExecPreinit(t *testing.T) {
 		Output json.RawMessage `json:"output"`
 		Usage  sandbox.Usage   `json:"usage"`
 	}
-	var sum execSummary
+	var sum nodeexec.Summary
 	if len(lines) != 2 || json.Unmarshal([]byte(lines[0]), &first) != nil || json.Unmarshal([]byte(lines[1]), &sum) != nil || json.Unmarshal([]byte(cmdOut), &cmdLine) != nil {
 		t.Fatalf("output %q, command output %q", out, cmdOut)
 	}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/sgde-project/sgde/internal/cachedir"
+	"github.com/sgde-project/sgde/internal/nodeexec"
 )
 
 const (
@@ -121,7 +122,7 @@ func TestBuildCommand(t *testing.T) {
 	if code != exitOK {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
-	var rep buildReport
+	var rep nodeexec.BuildReport
 	if err := json.Unmarshal([]byte(out), &rep); err != nil {
 		t.Fatalf("%v: %s", err, out)
 	}

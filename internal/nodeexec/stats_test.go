@@ -1,4 +1,4 @@
-package main
+package nodeexec
 
 import (
 	"errors"
@@ -36,7 +36,7 @@ func TestCallStatsSummary(t *testing.T) {
 		{name: "unmetered call hides fuel", lat: ms(1, 2, 3), metered: []bool{true, false, true}, fuel: 9, fails: 1, p50: 2000, p99: 3000},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			var s callStats
+			var s Stats
 			for i, d := range tt.lat {
 				m := true
 				if tt.metered != nil {
@@ -46,9 +46,9 @@ func TestCallStatsSummary(t *testing.T) {
 				if i < tt.fails {
 					err = errors.New("x")
 				}
-				s.add(d, sandbox.Usage{Fuel: tt.fuel, Metered: m}, err)
+				s.Add(d, sandbox.Usage{Fuel: tt.fuel, Metered: m}, err)
 			}
-			got := s.summary().Summary
+			got := s.Summary().Summary
 			if got.Calls != len(tt.lat) || got.Failed != tt.fails || got.LatencyP50us != tt.p50 || got.LatencyP99us != tt.p99 {
 				t.Fatalf("summary %+v, want %d calls, %d failed, p50 %v, p99 %v", got, len(tt.lat), tt.fails, tt.p50, tt.p99)
 			}
