@@ -509,6 +509,9 @@ func (s *Server) account(c *call, run *trace.Run) {
 					walk(smp.Nodes)
 				}
 			}
+			if n.Route != nil && n.Route.Run != nil {
+				walk(n.Route.Run.Nodes)
+			}
 		}
 	}
 	walk(run.Nodes)

@@ -58,6 +58,10 @@ func (s *Server) nodeSpans(ctx context.Context, nodes []*trace.Node, sample int)
 				s.nodeSpans(nctx, smp.Nodes, smp.Index)
 			}
 		}
+		if n.Route != nil && n.Route.Run != nil {
+			span.SetAttributes(attribute.String("sgde.route.branch", n.Route.Branch), attribute.Bool("sgde.route.defaulted", n.Route.Defaulted))
+			s.nodeSpans(nctx, n.Route.Run.Nodes, sample)
+		}
 		span.End(oteltrace.WithTimestamp(end))
 	}
 }
@@ -74,6 +78,12 @@ func nodeUsage(n *trace.Node) (calls, tokens int) {
 				c, t := nodeUsage(m)
 				calls, tokens = calls+c, tokens+t
 			}
+		}
+	}
+	if n.Route != nil && n.Route.Run != nil {
+		for _, m := range n.Route.Run.Nodes {
+			c, t := nodeUsage(m)
+			calls, tokens = calls+c, tokens+t
 		}
 	}
 	return calls, tokens

@@ -169,8 +169,23 @@ func (p *printer) node(depth int, n *Node, _ bool) {
 				p.node(d+1, m, false)
 			}
 		}
-	} else if !n.Failed() && n.Value != nil {
+	} else if !n.Failed() && n.Value != nil && n.Route == nil {
 		p.line(d, "%s %s", p.c(dim, "value:"), p.short(compact(n.Value)))
+	}
+	if r := n.Route; r != nil {
+		how := ""
+		if r.Defaulted {
+			how = p.c(red, " (default)")
+		}
+		p.line(d, "%s %s = %s → branch %s%s: %s", p.c(dim, "route:"), r.On, p.short(compact(r.Classified)), p.c(bold, r.Branch), how, p.short(r.Reason))
+		if r.Run != nil {
+			for _, m := range r.Run.Nodes {
+				p.node(d+1, m, false)
+			}
+		}
+		if !n.Failed() && n.Value != nil {
+			p.line(d, "%s %s", p.c(dim, "value:"), p.short(compact(n.Value)))
+		}
 	}
 	if n.Failed() {
 		p.line(d, "%s %s", p.c(red, "error ["+n.ErrorKind+"]:"), p.short(n.Error))
