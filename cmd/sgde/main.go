@@ -65,6 +65,7 @@ func commands() []*cli.Command {
 		boundCommand(),
 		compileCommand(),
 		demoCommand(),
+		experimentCommand(),
 		buildCommand(),
 		execCommand(),
 		runCommand(),

@@ -105,14 +105,7 @@ var reportTmpl = template.Must(template.New("report").Funcs(template.FuncMap{
 	"acc":  func(b *bool) bool { return b != nil && *b },
 }).Parse(`<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>sgde compile report: {{.Task}}</title>
-<style>
-body{font:14px/1.45 system-ui,sans-serif;margin:2em auto;max-width:70em;color:#222;padding:0 1em}
-h1,h2,h3{font-weight:600}table{border-collapse:collapse;margin:1em 0}
-td,th{border:1px solid #ccc;padding:.3em .6em;text-align:left;vertical-align:top}
-th{background:#f3f3f3}.acc{background:#e8f6e8}.rej{background:#fbecec}
-.warn{background:#fff6d6;border:1px solid #e0c060;padding:.6em 1em}
-code,pre{font:12px ui-monospace,monospace}pre{white-space:pre-wrap}
-</style></head><body>
+` + pageCSS + `</head><body>
 <h1>Compile report: {{.Task}}</h1>
 {{if .Simulated}}<p class="warn" id="simulated"><strong>The student is simulated.</strong> Its answers come from sgde's built-in student simulator, not from a language model: the figures below test the compiler's machinery and say nothing about any real model.</p>{{end}}
 <table id="summary">
@@ -141,6 +134,16 @@ code,pre{font:12px ui-monospace,monospace}pre{white-space:pre-wrap}
 {{end}}
 </body></html>
 `))
+
+// pageCSS is the style of every sgde report page (compile report, experiment report).
+const pageCSS = `<style>
+body{font:14px/1.45 system-ui,sans-serif;margin:2em auto;max-width:70em;color:#222;padding:0 1em}
+h1,h2,h3{font-weight:600}table{border-collapse:collapse;margin:1em 0}
+td,th{border:1px solid #ccc;padding:.3em .6em;text-align:left;vertical-align:top}
+th{background:#f3f3f3}.acc{background:#e8f6e8}.rej{background:#fbecec}
+.warn{background:#fff6d6;border:1px solid #e0c060;padding:.6em 1em}
+code,pre{font:12px ui-monospace,monospace}pre{white-space:pre-wrap}
+</style>`
 
 // curveSVG draws train and held-out risk per iteration. The two series must stay apart when
 // they coincide (a plan often scores the same on both): held-out is a wide pale line with round

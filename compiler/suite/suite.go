@@ -19,6 +19,7 @@ import (
 
 	"github.com/sgde-project/sgde/compiler"
 	"github.com/sgde-project/sgde/compiler/edit"
+	"github.com/sgde-project/sgde/compiler/pac"
 	"github.com/sgde-project/sgde/compiler/report"
 	"github.com/sgde-project/sgde/compiler/stats"
 	"github.com/sgde-project/sgde/compiler/task"
@@ -97,6 +98,8 @@ type Config struct {
 	Ablation bool
 	// Progress, when set, receives one line per step.
 	Progress func(string)
+	// Teacher makes the teacher of each compile (default: the library teacher).
+	Teacher func() teacher.Teacher
 }
 
 // Ablation is one restricted compile of a family: the plan it reached with only some actions.
@@ -106,6 +109,12 @@ type Ablation struct {
 	Accuracy float64 `json:"accuracy"`
 	CallsPer float64 `json:"student_calls_per_item"`
 	Recorded string  `json:"recorded_share"`
+	// Correct and N are the test answers behind Accuracy.
+	Correct int `json:"correct"`
+	N       int `json:"n"`
+	// Compile cost of the restricted compile.
+	StudentCalls  int64 `json:"compile_student_calls"`
+	TeacherTokens int64 `json:"compile_teacher_tokens"`
 }
 
 // ablations are the restricted action sets, in table order.
@@ -139,6 +148,10 @@ type Result struct {
 	PlanYAML string `json:"plan_yaml"`
 	// Ablations are the restricted compiles (Config.Ablation), then "all" (the compiled plan).
 	Ablations []Ablation `json:"ablations,omitempty"`
+	// PAC is the compiled plan's sample bound and whether the training items meet it;
+	// Iterations counts the compile's teacher rounds.
+	PAC        pac.Report `json:"pac"`
+	Iterations int        `json:"iterations"`
 }
 
 const fileResult = "result.json"
@@ -158,6 +171,9 @@ func (c *Config) defaults() {
 	}
 	if c.Progress == nil {
 		c.Progress = func(string) {}
+	}
+	if c.Teacher == nil {
+		c.Teacher = func() teacher.Teacher { return teacher.NewLibrary() }
 	}
 }
 
@@ -204,8 +220,8 @@ func loadResult(dir string) (Result, error) {
 	return r, nil
 }
 
-// split shuffles items with seed and cuts the three splits.
-func split(items []runtime.Item, seed int64, nTrain, nHeld, nTest int) (train, held, test []runtime.Item, err error) {
+// Split shuffles items with seed and cuts the three splits.
+func Split(items []runtime.Item, seed int64, nTrain, nHeld, nTest int) (train, held, test []runtime.Item, err error) {
 	if len(items) < nTrain+nHeld+nTest {
 		return nil, nil, nil, fmt.Errorf("%d items, the split needs %d", len(items), nTrain+nHeld+nTest)
 	}
@@ -232,17 +248,27 @@ func runFamily(ctx context.Context, cfg Config, f Family, dir string) (Result, e
 	if err != nil {
 		return Result{}, err
 	}
-	train, held, test, err := split(items, cfg.Seed, cfg.Train, cfg.Heldout, cfg.Test)
+	train, held, test, err := Split(items, cfg.Seed, cfg.Train, cfg.Heldout, cfg.Test)
 	if err != nil {
 		return Result{}, err
 	}
+	return RunSplit(ctx, cfg, f.Name, tk, initial, train, held, test, dir, start)
+}
+
+// RunSplit compiles initial (inlined) on train and held, scores it, its chain-of-thought
+// variant, its few-shot bootstrap and the compiled plan (and with cfg.Ablation the restricted
+// compiles) on test, and saves the result as dir/result.json. Only cfg's Runner, Student, Seed,
+// Workers, Ablation and Teacher are used; start is when the caller's work on it began.
+func RunSplit(ctx context.Context, cfg Config, name string, tk *task.Task, initial *plans.Plan, train, held, test []runtime.Item, dir string, start time.Time) (Result, error) {
+	cfg.defaults()
+	var err error
 	m := tk.Scoring()
 	compileDir := filepath.Join(dir, "compile")
 	if err := os.RemoveAll(compileDir); err != nil {
 		return Result{}, err
 	}
 	res, err := compiler.Compile(ctx, compiler.Config{
-		Initial: initial, Train: train, Heldout: held, Metric: m, Teacher: teacher.NewLibrary(), Runner: cfg.Runner,
+		Initial: initial, Train: train, Heldout: held, Metric: m, Teacher: cfg.Teacher(), Runner: cfg.Runner,
 		Dir: compileDir, Seed: cfg.Seed, Student: cfg.Student, Epsilon: tk.Epsilon, Delta: tk.Delta, Workers: cfg.Workers,
 	})
 	if err != nil {
@@ -293,7 +319,7 @@ func runFamily(ctx context.Context, cfg Config, f Family, dir string) (Result, e
 	if cfg.Ablation {
 		for _, a := range ablations {
 			ar, err := compiler.Compile(ctx, compiler.Config{
-				Initial: initial, Train: train, Heldout: held, Metric: m, Teacher: teacher.NewLibrary(), Runner: cfg.Runner,
+				Initial: initial, Train: train, Heldout: held, Metric: m, Teacher: cfg.Teacher(), Runner: cfg.Runner,
 				Dir: filepath.Join(dir, "ablation-"+strings.ReplaceAll(a.name, " ", "-")), Seed: cfg.Seed, Student: cfg.Student,
 				Epsilon: tk.Epsilon, Delta: tk.Delta, Workers: cfg.Workers, Allowed: a.allowed,
 			})
@@ -305,10 +331,12 @@ func runFamily(ctx context.Context, cfg Config, f Family, dir string) (Result, e
 				return Result{}, fmt.Errorf("ablation %s: %w", a.name, err)
 			}
 			row := report.RowOf(a.name, s, nil)
-			abl = append(abl, Ablation{Name: a.name, Shape: Shape(ar.Plan), Accuracy: row.Accuracy, CallsPer: row.CallsPer, Recorded: row.RecordedText()})
+			abl = append(abl, Ablation{Name: a.name, Shape: Shape(ar.Plan), Accuracy: row.Accuracy, CallsPer: row.CallsPer, Recorded: row.RecordedText(),
+				Correct: row.Correct, N: row.N, StudentCalls: ar.State.StudentCalls, TeacherTokens: ar.State.TeacherTokens})
 		}
 		c := rows[3]
-		abl = append(abl, Ablation{Name: "all", Shape: Shape(res.Plan), Accuracy: c.Accuracy, CallsPer: c.CallsPer, Recorded: c.RecordedText()})
+		abl = append(abl, Ablation{Name: "all", Shape: Shape(res.Plan), Accuracy: c.Accuracy, CallsPer: c.CallsPer, Recorded: c.RecordedText(),
+			Correct: c.Correct, N: c.N})
 	}
 	best := 0
 	for i := 1; i < 3; i++ {
@@ -326,9 +354,10 @@ func runFamily(ctx context.Context, cfg Config, f Family, dir string) (Result, e
 		return Result{}, err
 	}
 	r := Result{
-		Family: f.Name, Rows: rows, Shape: Shape(res.Plan), Best: rows[best].Name, PValue: p,
+		Family: name, Rows: rows, Shape: Shape(res.Plan), Best: rows[best].Name, PValue: p,
 		Wins: pr.OnlyA, Losses: pr.OnlyB, Worse: pr.OnlyB > pr.OnlyA && p <= 0.05, Stop: res.StopReason,
 		Seconds: time.Since(start).Seconds(), PlanYAML: string(y), Ablations: abl,
+		PAC: res.PAC, Iterations: res.State.Iteration,
 	}
 	b, err := json.MarshalIndent(r, "", "  ")
 	if err != nil {
