@@ -329,3 +329,20 @@ func (p *Plan) Routers() []*Node {
 	}
 	return out
 }
+
+// Walk calls fn for every node of p and, depth first, of the sub-plans of its routers' branches
+// (plan is the plan holding the node). Whatever asks "which substrates does this plan use" (to
+// set up a student or a sandbox) must see the branches too.
+func (p *Plan) Walk(fn func(plan *Plan, n *Node)) {
+	for i := range p.Nodes {
+		n := &p.Nodes[i]
+		fn(p, n)
+		if n.Substrate == SubstrateRouter && n.Router != nil {
+			for j := range n.Router.Branches {
+				if sub := n.Router.Branches[j].SubPlan(); sub != nil {
+					sub.Walk(fn)
+				}
+			}
+		}
+	}
+}

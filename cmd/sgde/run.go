@@ -48,16 +48,16 @@ type env struct {
 	close  func()
 }
 
-// needs reports which substrates p uses.
+// needs reports which substrates p uses, inside router branches too.
 func needs(p *plans.Plan) (student, code bool) {
-	for _, n := range p.Nodes {
+	p.Walk(func(_ *plans.Plan, n *plans.Node) {
 		switch n.Substrate {
 		case plans.SubstrateLLM:
 			student = true
 		case plans.SubstrateCode:
 			code = true
 		}
-	}
+	})
 	return student, code
 }
 

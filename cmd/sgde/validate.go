@@ -72,12 +72,16 @@ func validateCommand() *cli.Command {
 // checkCode checks the code nodes of p: each source parses and imports only what the sandbox
 // allows, and with --build each builds.
 func checkCode(c *cli.Context, p *plans.Plan) error {
-	for _, n := range p.Nodes {
-		if n.Substrate == plans.SubstrateCode && n.Code != nil {
+	var bad error
+	p.Walk(func(_ *plans.Plan, n *plans.Node) { // router branches included
+		if bad == nil && n.Substrate == plans.SubstrateCode && n.Code != nil {
 			if err := wasm.Validate([]byte(n.Code.SourceText()), n.ID+".go"); err != nil {
-				return fmt.Errorf("node %q: %w", n.ID, err)
+				bad = fmt.Errorf("node %q: %w", n.ID, err)
 			}
 		}
+	})
+	if bad != nil {
+		return bad
 	}
 	if !c.Bool("build") {
 		return nil

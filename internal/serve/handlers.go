@@ -94,9 +94,7 @@ func (s *Server) listPlans(w http.ResponseWriter, _ *http.Request, c *call) *api
 	for i, n := range names {
 		p := ps.byName[n]
 		subs := map[string]int{}
-		for _, nd := range p.Nodes {
-			subs[string(nd.Substrate)]++
-		}
+		p.Walk(func(_ *plans.Plan, nd *plans.Node) { subs[string(nd.Substrate)]++ })
 		data[i] = planInfo{Name: n, Digest: ps.digests[n], Description: p.Metadata.Description,
 			Inputs: append([]plans.Input{}, p.Inputs...), Output: p.Output, Substrates: subs}
 	}

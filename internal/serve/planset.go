@@ -92,14 +92,14 @@ func preparePlans(ctx context.Context, log *slog.Logger, ps *planSet, opts Optio
 	for _, name := range ps.names {
 		p := ps.byName[name]
 		llm, code := false, false
-		for _, n := range p.Nodes {
+		p.Walk(func(_ *plans.Plan, n *plans.Node) { // router branches included
 			switch n.Substrate {
 			case plans.SubstrateLLM:
 				llm = true
 			case plans.SubstrateCode:
 				code = true
 			}
-		}
+		})
 		if llm && opts.NoStudent {
 			errs = append(errs, fmt.Errorf("plan %q has llm nodes but no student is configured (set --student-url and --student-model): every call would fail", name))
 			continue
@@ -139,12 +139,19 @@ func clampPlan(p *plans.Plan, fuel *uint64, memMiB *uint32) (*plans.Plan, error)
 	if fuel == nil && memMiB == nil {
 		return cp, nil
 	}
-	for i := range cp.Nodes {
-		c := cp.Nodes[i].Code
-		if c == nil {
-			continue
+	// Router branches are clamped too; their digests pinned the unclamped sub-plans, and this
+	// copy is the server's own, so they are dropped rather than left to fail validation.
+	cp.Walk(func(owner *plans.Plan, n *plans.Node) {
+		if r := n.Router; r != nil {
+			for j := range r.Branches {
+				r.Branches[j].Digest = ""
+			}
 		}
-		eff := cp.EffectiveLimits(&cp.Nodes[i])
+		c := n.Code
+		if c == nil {
+			return
+		}
+		eff := owner.EffectiveLimits(n)
 		lim := plans.Limits{}
 		if c.Limits != nil {
 			lim = *c.Limits
@@ -158,6 +165,6 @@ func clampPlan(p *plans.Plan, fuel *uint64, memMiB *uint32) (*plans.Plan, error)
 			lim.MemoryMiB = &v
 		}
 		c.Limits = &lim
-	}
+	})
 	return cp, nil
 }

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/sgde-project/sgde/plans"
 	"github.com/sgde-project/sgde/runtime"
 	"github.com/sgde-project/sgde/runtime/llm"
 )
@@ -99,5 +100,37 @@ func TestServeRouter(t *testing.T) {
 	}
 	if r := do(t, h, "POST", "/v1/plans/routed/run", daveKey, `{"inputs":{"question":"1+1"}}`); r.status != 200 {
 		t.Fatalf("after a branch failure: %d %s", r.status, r.body)
+	}
+}
+
+// TestClampRouterBranches: a tenant's fuel and memory ceilings reach code nodes inside router
+// branches, not only the top-level ones.
+func TestClampRouterBranches(t *testing.T) {
+	src := strings.Replace(routedPlan, `              - {id: n, substrate: llm, llm: {prompt: "Sum {{ inputs.q }}", parser: {type: number}}}`,
+		`              - {id: n, substrate: llm, llm: {prompt: "Sum {{ inputs.q }}", parser: {type: number}}}
+              - {id: c, substrate: code, code: {source: "package main\n\nfunc main() {}\n", inputs: {x: n}, outputs: {y: number}, limits: {fuel: 900000000, memory_mib: 512}}}`, 1)
+	p, err := plans.Parse([]byte(src), "routed.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fuel, mem := uint64(1000), uint32(16)
+	cp, err := clampPlan(p, &fuel, &mem)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var seen int
+	cp.Walk(func(_ *plans.Plan, n *plans.Node) {
+		if n.Code != nil {
+			seen++
+			if l := n.Code.Limits; l == nil || *l.Fuel != fuel || *l.MemoryMiB != mem {
+				t.Errorf("branch code node %q limits %+v, want fuel %d memory %d", n.ID, l, fuel, mem)
+			}
+		}
+	})
+	if seen != 1 {
+		t.Fatalf("code nodes seen: %d", seen)
+	}
+	if err := cp.Validate(); err != nil {
+		t.Fatalf("the clamped copy does not validate: %v", err)
 	}
 }
