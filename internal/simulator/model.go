@@ -167,10 +167,19 @@ func (m *Model) sample(key uint64, req *chatRequest, pi promptInfo, rec int, kno
 	fmtR := newRand(key, 2)
 	t.compliant = fmtR.Float64() < m.p.compliance[pi.complianceLevel()]
 	if !known {
+		t.task = demoteExtract(t.task)
 		m.unknown(&t, newRand(key, 3), pi)
 		return t
 	}
 	e := &m.k.entries[rec]
+	var facts []fact
+	if pi.task == taskExtract {
+		if facts = statedFacts(e.rec.Program); len(facts) == 0 {
+			// Nothing to extract from: no reference program, or one that states no quantity.
+			// Answered as a direct question, as before extraction was modelled.
+			pi.task, t.task = taskDirect, taskDirect
+		}
+	}
 	if pi.task == taskProgram && e.rec.Program == "" {
 		// No reference program (GSM8K, BBH): the simulator cannot write a correct one, so the
 		// request is answered as for an unknown question.
@@ -181,7 +190,7 @@ func (m *Model) sample(key uint64, req *chatRequest, pi promptInfo, rec int, kno
 	t.textual = pi.task == taskDirect && !e.rec.Numeric()
 
 	var pErr0, shared float64
-	if pi.task == taskProgram {
+	if pi.task == taskProgram || pi.task == taskExtract {
 		pErr0, shared = m.p.programError(e.steps), m.p.spec.Program.SharedErrorFraction
 	} else {
 		pErr0, shared = 1-m.p.directAccuracy(e.digits), m.p.spec.Direct.SharedErrorFraction
@@ -200,12 +209,19 @@ func (m *Model) sample(key uint64, req *chatRequest, pi promptInfo, rec int, kno
 	}
 	if !wrong {
 		t.correct, t.value, t.program, t.text = true, e.rec.Target, e.rec.Program, e.rec.TargetText
+		if pi.task == taskExtract {
+			t.text = factsJSON(facts)
+		}
 		return t
 	}
 	t.shared = hard
 	r := errR
 	if hard {
 		r = qR
+	}
+	if pi.task == taskExtract {
+		t.text = factsJSON(corruptFacts(r, facts))
+		return t
 	}
 	if pi.task == taskProgram {
 		t.program, t.corrupted = corruptProgram(r, e.rec.Program, m.p.corruptions)
@@ -263,6 +279,12 @@ func (m *Model) unknown(t *truth, r *rand.Rand, pi promptInfo) {
 
 // render writes the sample's text in the shape the request and the draw call for.
 func (t truth) render(p Profile, pi promptInfo, req *chatRequest, key uint64, k *Knowledge) string {
+	if t.task == taskExtract {
+		if t.compliant || req.format == "json_object" || req.format == "json_schema" {
+			return t.text
+		}
+		return "Here are the quantities:\n```json\n" + t.text + "\n```"
+	}
 	if t.textual {
 		if req.format == "json_object" || req.format == "json_schema" {
 			b, _ := json.Marshal(map[string]string{"answer": t.text})

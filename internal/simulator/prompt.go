@@ -16,14 +16,22 @@ type taskKind int
 const (
 	taskDirect  taskKind = iota // asked for the final number
 	taskProgram                 // asked for a program
+	taskExtract                 // asked to extract the question's stated quantities as JSON
 )
 
 func (t taskKind) String() string {
-	if t == taskProgram {
+	switch t {
+	case taskProgram:
 		return "program"
+	case taskExtract:
+		return "extract"
 	}
 	return "direct"
 }
+
+// factsRE asks for a sub-task of the question rather than its answer; with a mention of JSON it
+// makes an extraction request.
+var factsRE = regexp.MustCompile(`\bextract|\blist (the|every|each|all)\b`)
 
 // answerStyle is the shape a compliant direct answer takes.
 type answerStyle int
@@ -187,6 +195,10 @@ func analyzePrompt(msgs []message) promptInfo {
 	}
 	if asksForProgram(text) {
 		pi.task = taskProgram
+	} else if pi.mentionsJSON && factsRE.MatchString(text) {
+		pi.task = taskExtract
+		pi.instruction = strings.Contains(text, "only the json")
+		return pi
 	}
 	pi.example = lastDemo >= 0 || exampleRE.MatchString(text) || hasInlineExample(text)
 	if pi.task == taskDirect {
