@@ -103,9 +103,6 @@ type wasiState struct {
 	stdout, stderr *cappedWriter
 	wall, nano     int64
 	rand           io.Reader
-
-	exited   bool
-	exitCode uint32
 }
 
 func newWASIState(maxOutput int) *wasiState {
