@@ -91,3 +91,41 @@ func TestForPlan(t *testing.T) {
 		t.Fatalf("ForPlan 82 not satisfied: %+v", r)
 	}
 }
+
+func TestRouted(t *testing.T) {
+	p, err := plans.Load("../../testdata/plans/mixed-routed.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// classify + one node in each of the two branches.
+	if k := K(p); k != 3 {
+		t.Fatalf("K = %d, want 3", k)
+	}
+	r, err := ForRouted(p, 0.05, 0.05, map[string]map[string]int{"route": {"arith": 120, "choice": 50}}, map[string][2]int{"route": {100, 2}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Whole: k = 3 over all 170 items, m = ceil((3 ln 3 + ln 20) / 0.05) = ceil(125.8) = 126.
+	if r.Whole.K != 3 || r.Whole.M != 126 || r.Whole.TrainN != 170 || !r.Whole.Satisfied {
+		t.Errorf("whole = %+v", r.Whole)
+	}
+	// Branches: delta split over 2 branches and the router; m = ceil((ln 3 + ln 60) / 0.05) = 104.
+	if len(r.Branches) != 2 {
+		t.Fatalf("branches = %+v", r.Branches)
+	}
+	for _, b := range r.Branches {
+		if b.K != 1 || b.M != 104 || math.Abs(b.Delta-0.05/3) > 1e-12 {
+			t.Errorf("branch %+v", b)
+		}
+	}
+	if !r.Branches[0].Satisfied || r.Branches[1].Satisfied {
+		t.Errorf("120 items meet 104, 50 do not: %+v", r.Branches)
+	}
+	// Router: 2/100 + sqrt(ln 60 / 200) = 0.02 + 0.14308.
+	if len(r.Router) != 1 || math.Abs(r.Router[0].Upper-0.16308) > 1e-4 {
+		t.Errorf("router = %+v", r.Router)
+	}
+	if u := MisrouteUpper(0, 0, 0.05); u != 1 {
+		t.Errorf("no held-out items: upper %v, want 1", u)
+	}
+}
