@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,16 +11,12 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/sgde-project/sgde/compiler"
 	"github.com/sgde-project/sgde/compiler/edit"
 	"github.com/sgde-project/sgde/compiler/report"
 	"github.com/sgde-project/sgde/compiler/task"
-	"github.com/sgde-project/sgde/compiler/teacher"
 	"github.com/sgde-project/sgde/internal/simulator"
 	"github.com/sgde-project/sgde/plans"
 	"github.com/sgde-project/sgde/runtime"
-	"github.com/sgde-project/sgde/runtime/cache"
-	"github.com/sgde-project/sgde/runtime/llm"
 	"github.com/sgde-project/sgde/runtime/trace"
 )
 
@@ -87,10 +82,10 @@ func compileCommand() *cli.Command {
 				if c.IsSet("student-url") {
 					inv.StudentURL = c.String("student-url")
 				}
-				if c.IsSet("teacher") && !offlineTeacher(inv.Teacher) && !offlineTeacher(c.String("teacher")) {
+				if c.IsSet("teacher") && !report.OfflineTeacher(inv.Teacher) && !report.OfflineTeacher(c.String("teacher")) {
 					inv.Teacher = c.String("teacher")
 				}
-				_, _, release, err := runCompile(c.Context, inv, dir, true, c.Bool("quiet"), c.App.Writer, c.App.ErrWriter)
+				_, _, release, err := runCompile(c, inv, dir, true)
 				release()
 				return resumeHint(c, dir, err)
 			}
@@ -98,7 +93,7 @@ func compileCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			_, _, release, err := runCompile(c.Context, inv, c.String("output"), false, c.Bool("quiet"), c.App.Writer, c.App.ErrWriter)
+			_, _, release, err := runCompile(c, inv, c.String("output"), false)
 			release()
 			return resumeHint(c, c.String("output"), err)
 		},
@@ -136,7 +131,7 @@ func invocationFrom(c *cli.Context) (report.Invocation, error) {
 	if len(missing) > 0 {
 		return inv, usagef("missing %s (or --resume DIR)", strings.Join(missing, ", "))
 	}
-	if !offlineTeacher(inv.Teacher) && inv.TeacherModel == "" {
+	if !report.OfflineTeacher(inv.Teacher) && inv.TeacherModel == "" {
 		return inv, usagef("--teacher %s needs --teacher-model", inv.Teacher)
 	}
 	if _, err := edit.ParseActions(inv.Actions); err != nil {
@@ -151,82 +146,16 @@ func invocationFrom(c *cli.Context) (report.Invocation, error) {
 	return inv, inv.Pin()
 }
 
-// offlineTeacher reports whether --teacher names one of the library teacher's modes rather than
-// an endpoint.
-func offlineTeacher(name string) bool {
-	return name == "library" || name == "library+synth" || name == "synth"
-}
-
-func newTeacher(inv report.Invocation) (teacher.Teacher, error) {
-	switch inv.Teacher {
-	case "library":
-		return teacher.NewLibrary(), nil
-	case "library+synth":
-		return teacher.Library{Synthesis: true}, nil
-	case "synth":
-		return teacher.Library{Synthesis: true, NoCatalogue: true}, nil
-	}
-	if !strings.HasPrefix(inv.Teacher, "http://") && !strings.HasPrefix(inv.Teacher, "https://") {
-		return nil, usagef("--teacher must be library, library+synth, synth or an http(s) URL, got %q", inv.Teacher)
-	}
-	cl, err := llm.New(llm.NewConfig(inv.Teacher, inv.TeacherModel).WithAPIKey(os.Getenv("SGDE_TEACHER_API_KEY")).
-		WithTimeout(5 * time.Minute).WithConcurrency(1))
-	if err != nil {
-		return nil, usagef("teacher: %v", err)
-	}
-	return teacher.NewLLM(cl, inv.TeacherModel, inv.TeacherBudget), nil
-}
-
-// runCompile maps an invocation to a report job: it reads the task and data, assembles the
-// runner and the teacher, and runs the compile with its baselines and report. The caller
-// releases the runner.
-func runCompile(ctx context.Context, inv report.Invocation, dir string, resume, quiet bool, stdout, stderr io.Writer) (_ *report.Outcome, _ *runtime.Runner, release func(), err error) {
-	release = func() {}
-	job, err := inv.Job(dir, resume)
-	if err != nil {
-		return nil, nil, release, inputError(err)
-	}
-	job.Out = stdout
-	cfg := &job.Config
-	if cfg.Teacher, err = newTeacher(inv); err != nil {
-		return nil, nil, release, err
-	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, nil, release, fmt.Errorf("output directory: %w", err)
-	}
-	if !resume {
-		if err := inv.Save(dir); err != nil {
-			return nil, nil, release, inputError(err)
-		}
-	}
-	cc, err := cache.Open(filepath.Join(dir, compiler.FileCache), 5*time.Second)
-	if err != nil {
-		return nil, nil, release, fmt.Errorf("response cache: %w", err)
-	}
-	warnMovedAside(stderr, filepath.Join(dir, compiler.FileCache), cc)
-	ledger, err := compiler.OpenLedger(dir)
-	if err != nil {
-		cc.Close()
-		return nil, nil, release, err
-	}
-	release = func() { ledger.Close(); cc.Close() }
-	client, err := llm.New(llm.NewConfig(inv.StudentURL, inv.StudentModel).
-		WithAPIKey(os.Getenv("SGDE_STUDENT_API_KEY")).WithConcurrency(8).WithOnSend(ledger.Add))
-	if err != nil {
-		return nil, nil, release, usagef("student: %v", err)
-	}
-	r, closeRunner, err := newRunner(ctx, runtime.Options{Student: client, Model: inv.StudentModel, Cache: cc,
-		CacheMode: cache.ModeUse, Concurrency: 16}, string(plans.EngineWazero), nil)
-	if err != nil {
-		return nil, nil, release, err
-	}
-	release = func() { closeRunner(); ledger.Close(); cc.Close() }
-	cfg.Runner, cfg.Ledger = r, ledger
-	prog := report.NewProgress(stderr, quiet, isTerminal(stderr))
-	cfg.Progress, cfg.Tick, job.Phase = prog.Event, prog.Tick, prog.Phase
-	out, err := report.Run(ctx, job)
-	prog.Done()
-	return out, r, release, err
+// runCompile runs report.Compile with the CLI's runner assembly (code nodes on wazero, under
+// run's engine rules) and maps a wrong setting or file to a usage error. The caller releases.
+func runCompile(c *cli.Context, inv report.Invocation, dir string, resume bool) (*report.Outcome, *runtime.Runner, func(), error) {
+	out, r, release, err := report.Compile(c.Context, inv, dir, resume, report.Env{
+		NewRunner: func(ctx context.Context, opts runtime.Options) (*runtime.Runner, func(), error) {
+			return newRunner(ctx, opts, string(plans.EngineWazero), nil)
+		},
+		Stdout: c.App.Writer, Stderr: c.App.ErrWriter, Quiet: c.Bool("quiet"), Terminal: isTerminal(c.App.ErrWriter),
+	})
+	return out, r, release, inputError(err)
 }
 
 func demoCommand() *cli.Command {
@@ -343,7 +272,7 @@ func demo(c *cli.Context, previous *string) error {
 			return inputError(err)
 		}
 	}
-	out, runner, release, err := runCompile(ctx, inv, dir, c.Bool("resume"), c.Bool("quiet"), stdout, stderr)
+	out, runner, release, err := runCompile(c, inv, dir, c.Bool("resume"))
 	defer release()
 	if err != nil {
 		return err

@@ -110,7 +110,7 @@ func newEnv(ctx context.Context, c *cli.Context, p *plans.Plan) (_ *env, err err
 		if err != nil {
 			return nil, err
 		}
-		warnMovedAside(c.App.ErrWriter, path, cc)
+		cc.WarnMovedAside(c.App.ErrWriter, path)
 		then(func() { cc.Close() })
 		opts.Cache = cc
 	}
@@ -167,13 +167,6 @@ func cachePathIsNotMode(path string) error {
 		return nil // an existing file of that name is what the user means
 	}
 	return usagef("--cache takes a database file, not %q: did you mean --cache-mode %s?", path, path)
-}
-
-// warnMovedAside says loudly that a corrupt response cache was replaced by an empty one.
-func warnMovedAside(w io.Writer, path string, cc *cache.Cache) {
-	if aside, why := cc.MovedAside(); aside != "" {
-		fmt.Fprintf(w, "WARNING: response cache %s was corrupt (%v); it was moved to %s and an empty cache started\n", path, why, aside)
-	}
 }
 
 // loadPlan loads and validates the plan named by the only positional argument.

@@ -316,7 +316,7 @@ func serveRunners(c *cli.Context, log *slog.Logger, state *serve.Redis) (serve.R
 			if err != nil {
 				return nil, nil, err
 			}
-			warnMovedAside(c.App.ErrWriter, path, cc)
+			cc.WarnMovedAside(c.App.ErrWriter, path)
 			return cc, func() { cc.Close() }, nil
 		}
 	}

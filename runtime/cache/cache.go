@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"time"
@@ -290,3 +291,12 @@ func (c *Cache) Len() (int, error) {
 
 // Close closes the store.
 func (c *Cache) Close() error { return c.db.Close() }
+
+// WarnMovedAside says loudly on w that the database at path was corrupt and was replaced by an
+// empty one; it prints nothing when the file was sound. Every command that opens a cache calls
+// it, so that lost responses are never silent.
+func (c *Cache) WarnMovedAside(w io.Writer, path string) {
+	if aside, why := c.MovedAside(); aside != "" {
+		fmt.Fprintf(w, "WARNING: response cache %s was corrupt (%v); it was moved to %s and an empty cache started\n", path, why, aside)
+	}
+}
