@@ -80,11 +80,11 @@ func runExperiment(c *cli.Context) error {
 		return usagef("--student-url needs --student-model")
 	}
 	inv := report.Invocation{Teacher: c.String("teacher"), TeacherModel: c.String("teacher-model"), TeacherBudget: c.Int64("budget-teacher-tokens")}
-	if !offlineTeacher(inv.Teacher) && inv.TeacherModel == "" {
+	if !report.OfflineTeacher(inv.Teacher) && inv.TeacherModel == "" {
 		return usagef("--teacher %s needs --teacher-model", inv.Teacher)
 	}
-	if _, err := newTeacher(inv); err != nil {
-		return err
+	if _, err := inv.NewTeacher(); err != nil {
+		return inputError(err)
 	}
 	taskName := strings.TrimSuffix(filepath.Base(c.String("task")), filepath.Ext(c.String("task")))
 	dir := c.String("output")
@@ -143,7 +143,7 @@ func runExperiment(c *cli.Context) error {
 	}
 	st, err := experiment.Run(ctx, experiment.Config{
 		Task: c.String("task"), Data: c.String("data"), Dir: dir, Runner: runner, Student: student, Simulated: simulated,
-		TeacherName: teacherName, Teacher: func() teacher.Teacher { t, _ := newTeacher(inv); return t },
+		TeacherName: teacherName, Teacher: func() teacher.Teacher { t, _ := inv.NewTeacher(); return t },
 		Sizes: sizes, Seeds: c.Int("seeds"), Heldout: c.Int("heldout"), Test: c.Int("test"), Seed: c.Int64("seed"),
 		Workers: c.Int("workers"), Ablation: c.Bool("ablation"),
 		Progress: func(line string) {
