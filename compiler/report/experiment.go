@@ -88,7 +88,7 @@ var experimentTmpl = template.Must(template.New("experiment").Parse(`<!DOCTYPE h
 <tr><th>calls</th><td>{{.Totals}}</td></tr>
 </table>
 <h2>Accuracy against training size</h2>
-<p>Test accuracy of each plan, pooled over the seeds of a size, with its Wilson 95% band; dots are the compiled plan of each run (hover for where it stopped); vertical lines are the PAC sample bound m(k, &epsilon;, &delta;) for the compiled plans' k.</p>
+<p>Test accuracy of each plan, pooled over the seeds of a size, with its Wilson 95% band; dots are the compiled plan of each run (hover for where it stopped); vertical lines are the PAC sample bound m(k, &epsilon;, &delta;) for the compiled plans' k. Lines that coincide hide each other: the table below has every value.</p>
 <div id="curve">{{.SVG}}</div>
 {{if .Notes}}<h2>Reading the figures</h2><ul id="notes">{{range .Notes}}<li>{{.}}</li>{{end}}</ul>{{end}}
 <h2>Table</h2>
