@@ -4,20 +4,16 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
-	"time"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/sgde-project/sgde/compiler/edit"
 	"github.com/sgde-project/sgde/compiler/report"
-	"github.com/sgde-project/sgde/compiler/task"
-	"github.com/sgde-project/sgde/internal/simulator"
+	"github.com/sgde-project/sgde/internal/demo"
 	"github.com/sgde-project/sgde/plans"
 	"github.com/sgde-project/sgde/runtime"
-	"github.com/sgde-project/sgde/runtime/trace"
 )
 
 func compileFlags() []cli.Flag {
@@ -146,15 +142,21 @@ func invocationFrom(c *cli.Context) (report.Invocation, error) {
 	return inv, inv.Pin()
 }
 
-// runCompile runs report.Compile with the CLI's runner assembly (code nodes on wazero, under
-// run's engine rules) and maps a wrong setting or file to a usage error. The caller releases.
-func runCompile(c *cli.Context, inv report.Invocation, dir string, resume bool) (*report.Outcome, *runtime.Runner, func(), error) {
-	out, r, release, err := report.Compile(c.Context, inv, dir, resume, report.Env{
+// compileEnv is what a compile takes from the command: the CLI's runner assembly (code nodes
+// on wazero, under run's engine rules), its writers and its --quiet flag.
+func compileEnv(c *cli.Context) report.Env {
+	return report.Env{
 		NewRunner: func(ctx context.Context, opts runtime.Options) (*runtime.Runner, func(), error) {
 			return newRunner(ctx, opts, string(plans.EngineWazero), nil)
 		},
 		Stdout: c.App.Writer, Stderr: c.App.ErrWriter, Quiet: c.Bool("quiet"), Terminal: isTerminal(c.App.ErrWriter),
-	})
+	}
+}
+
+// runCompile runs report.Compile and maps a wrong setting or file to a usage error. The
+// caller releases.
+func runCompile(c *cli.Context, inv report.Invocation, dir string, resume bool) (*report.Outcome, *runtime.Runner, func(), error) {
+	out, r, release, err := report.Compile(c.Context, inv, dir, resume, compileEnv(c))
 	return out, r, release, inputError(err)
 }
 
@@ -191,11 +193,18 @@ func demoCommand() *cli.Command {
 }
 
 func runDemo(c *cli.Context) error {
+	if c.NArg() > 0 {
+		return usagef("demo takes no arguments, got %q", c.Args().First())
+	}
 	if c.String("suite") != "" {
 		return runSuite(c)
 	}
-	var previous string
-	err := demo(c, &previous)
+	previous, err := demo.GSM(c.Context, demo.GSMOptions{
+		Dir: c.String("output"), Resume: c.Bool("resume"), Data: c.String("data"), Task: c.String("task"),
+		Suspects: c.String("suspects"), Train: c.Int("train"), Heldout: c.Int("heldout"), Test: c.Int("test"),
+		Iterations: c.Int("iterations"), Actions: c.String("actions"), Seed: c.Int64("seed"),
+		Env: compileEnv(c), Color: isTerminal(c.App.Writer),
+	})
 	if err != nil && c.Context.Err() != nil {
 		hint := fmt.Sprintf("demo interrupted (%v); continue with: sgde demo --resume -o %s", err, c.String("output"))
 		if previous != "" {
@@ -203,112 +212,25 @@ func runDemo(c *cli.Context) error {
 		}
 		return errors.New(hint)
 	}
-	return err
+	return inputError(err)
 }
 
-// demo runs the demo; *previous is set to where an earlier demo's output was set aside.
-func demo(c *cli.Context, previous *string) error {
-	if c.NArg() > 0 {
-		return usagef("demo takes no arguments, got %q", c.Args().First())
+// runSuite is `sgde demo --suite NAME`; the pipeline is demo.Suite's.
+func runSuite(c *cli.Context) error {
+	var keep []string
+	for _, f := range strings.Split(c.String("families"), ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			keep = append(keep, f)
+		}
 	}
-	ctx := c.Context
-	stdout, stderr := c.App.Writer, c.App.ErrWriter
 	dir := c.String("output")
-	start := time.Now()
-
-	kpath, err := simulator.LocateDefaultKnowledge()
-	if err != nil {
-		return fmt.Errorf("demo: %w (run it from the repository)", err)
+	if !c.IsSet("output") {
+		dir = filepath.Join("out", "suite-"+c.String("suite"))
 	}
-	k, err := simulator.LoadKnowledgeFile(kpath)
-	if err != nil {
-		return fmt.Errorf("demo: %w", err)
-	}
-	simCtx, stopSim := context.WithCancel(ctx)
-	defer stopSim()
-	scfg := simulator.NewConfig(k, simulator.DefaultProfile()).WithLatencyScale(0)
-	srv, err := simulator.Start(simCtx, "127.0.0.1:0", scfg)
-	if err != nil {
-		return fmt.Errorf("demo: start simulator: %w", err)
-	}
-	defer srv.Close()
-	fmt.Fprintf(stdout, "Student: %s, simulated in-process at %s (the student is simulated, not a language model).\n", scfg.ModelName(), srv.URL())
-
-	var inv report.Invocation
-	if c.Bool("resume") {
-		if inv, err = report.LoadInvocation(dir); err != nil {
-			return err
-		}
-		if err := inv.CheckPinned(); err != nil {
-			return err
-		}
-		inv.StudentURL = srv.URL()
-	} else {
-		// The previous demo is moved aside, not deleted, until this one has finished.
-		if *previous, err = report.SetAsideDemo(dir); err != nil {
-			return inputError(err)
-		}
-		dataDir := filepath.Join(dir, "data")
-		if err := report.MarkDemo(dir); err != nil {
-			return err
-		}
-		if err := os.MkdirAll(dataDir, 0o755); err != nil {
-			return fmt.Errorf("demo: %w", err)
-		}
-		paths, err := task.Split(c.String("data"), dataDir, c.Int64("seed"), c.Int("train"), c.Int("heldout"), c.Int("test"))
-		if err != nil {
-			return usagef("demo: %v", err)
-		}
-		inv = report.Invocation{
-			Task: c.String("task"), Train: paths[0], Heldout: paths[1], Test: paths[2], Suspects: c.String("suspects"),
-			Teacher: "library", StudentURL: srv.URL(), StudentModel: scfg.ModelName(), Actions: c.String("actions"),
-			K: 3, MinDelta: 0.01, Alpha: 0.05, Patience: 1, Iterations: c.Int("iterations"), Seed: c.Int64("seed"),
-			Probe: 8, Workers: 8, Simulated: true,
-		}
-		if _, err := edit.ParseActions(inv.Actions); err != nil {
-			return usagef("--actions: %v", err)
-		}
-		if err := inv.Pin(); err != nil {
-			return inputError(err)
-		}
-	}
-	out, runner, release, err := runCompile(c, inv, dir, c.Bool("resume"))
-	defer release()
-	if err != nil {
-		return err
-	}
-	if *previous != "" {
-		if err := os.RemoveAll(*previous); err != nil {
-			fmt.Fprintf(stderr, "demo: could not remove the previous demo in %s: %v\n", *previous, err)
-		}
-	}
-	rows := out.Rows
-	if len(rows) == 3 {
-		fmt.Fprintf(stdout, "compiled vs zero-shot: 95%% intervals %s; compiled vs few-shot: %s\n",
-			sep(report.Separated(rows[2], rows[0])), sep(report.Separated(rows[2], rows[1])))
-	}
-	fmt.Fprintln(stdout, "\nThe compiled plan on two test questions:")
-	for i := 0; i < 2 && i < len(out.EvalSet); i++ {
-		it := out.EvalSet[i]
-		res, err := runner.Run(ctx, out.Result.Plan, it.Inputs)
-		if res == nil || res.Trace == nil {
-			return fmt.Errorf("demo: run item %s: %v", it.ID, err)
-		}
-		res.Trace.ID = it.ID
-		fmt.Fprintf(stdout, "\n--- item %s (expected %v)\n", it.ID, it.Label)
-		if err := trace.Render(stdout, res.Trace, trace.RenderOptions{Width: 160, Color: isTerminal(stdout)}); err != nil {
-			return err
-		}
-	}
-	fmt.Fprintf(stdout, "\ndemo finished in %.1fs\n", time.Since(start).Seconds())
-	return nil
-}
-
-func sep(b bool) string {
-	if b {
-		return "do not overlap"
-	}
-	return "overlap"
+	return inputError(demo.Suite(c.Context, demo.SuiteOptions{
+		Name: c.String("suite"), Families: keep, Dir: dir, Seed: c.Int64("seed"),
+		Resume: c.Bool("resume"), Ablation: c.Bool("ablation"), Quiet: c.Bool("quiet"), Env: compileEnv(c),
+	}))
 }
 
 // inputError makes report's *InputError (a file or setting the caller gave is wrong) a usage
