@@ -48,6 +48,10 @@ type Event struct {
 	Probes []ProbeResult `json:"probes,omitempty"`
 	// CallsPerItem is the candidate's student calls per held-out item.
 	CallsPerItem *float64 `json:"calls_per_item,omitempty"`
+	// RouterAccuracy and Misrouted are a routed candidate's routing on the held-out items that
+	// exactly one of its branches gets right (see route.go).
+	RouterAccuracy *float64 `json:"router_accuracy,omitempty"`
+	Misrouted      int      `json:"misrouted,omitempty"`
 	// Answers counts the held-out student answers behind HeldoutRisk by source.
 	Answers *trace.Sources `json:"student_answers,omitempty"`
 	// Spent so far: teacher tokens, student calls, wall seconds.

@@ -63,6 +63,11 @@ type Config struct {
 	// (default: 5s wall time, 64 MiB), so that a node that loops forever costs seconds, not the
 	// sandbox's generous defaults, and the compiled plan states its bounds.
 	CodeLimits *plans.Limits
+	// SplitMin is the least number of held-out wins and of losses (both) of a rejected candidate
+	// for which the compiler tries a router between it and the incumbent (default 5; see
+	// route.go). RoutersOff never tries one: the monolithic ablation.
+	SplitMin   int
+	RoutersOff bool
 	// Workers bounds the items evaluated at once (default 8).
 	Workers int
 	Seed    int64
@@ -106,6 +111,9 @@ func (c *Config) defaults() {
 	}
 	if c.Workers <= 0 {
 		c.Workers = 8
+	}
+	if c.SplitMin <= 0 {
+		c.SplitMin = 5
 	}
 	if c.CodeLimits == nil {
 		mem := uint32(64)
@@ -311,6 +319,10 @@ func (c *compiler) stop(heldout Scores, incumbent *plans.Plan) string {
 		return fmt.Sprintf("wall-time budget spent (%.0fs of %s)", c.wall(), cfg.BudgetWall)
 	case c.st.Streak >= cfg.Patience:
 		return fmt.Sprintf("no accepted candidate for %d rounds (patience)", c.st.Streak)
+	case len(incumbent.Routers()) > 0:
+		// The teacher's edits address the nodes of one plan; compiling each branch further
+		// is not done yet (docs/COMPILER.md, "Routers").
+		return "a routed plan was accepted"
 	}
 	if r, err := pac.ForPlan(incumbent, cfg.Epsilon, cfg.Delta, len(cfg.Train)); err == nil && r.Satisfied && heldout.Risk() <= cfg.Epsilon {
 		return fmt.Sprintf("PAC target met: held-out risk %.3f <= epsilon %g with %d >= m=%d training items", heldout.Risk(), cfg.Epsilon, len(cfg.Train), r.M)
@@ -569,6 +581,20 @@ func (c *compiler) round(ctx context.Context, iter int, incumbent *plans.Plan, t
 	sort.SliceStable(survivors, func(i, j int) bool { return survivors[i].idx < survivors[j].idx })
 	for _, s := range survivors {
 		c.emit(s.ev)
+	}
+	if !found && !cfg.RoutersOff && len(incumbent.Routers()) == 0 {
+		// A candidate that both helps and hurts many items: try routing between it and the
+		// incumbent, the one with the most of both first.
+		var split *scored
+		for i := range survivors {
+			s := &survivors[i]
+			if s.wins >= cfg.SplitMin && s.losses >= cfg.SplitMin && (split == nil || min(s.wins, s.losses) > min(split.wins, split.losses)) {
+				split = s
+			}
+		}
+		if split != nil {
+			return c.trySplit(ctx, iter, incumbent, train, heldout, *split)
+		}
 	}
 	if !found {
 		return nil, Scores{}, false, nil
