@@ -14,6 +14,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/sgde-project/sgde/internal/cliargs"
 	"github.com/sgde-project/sgde/runtime/trace"
 )
 
@@ -70,14 +71,14 @@ func TestFlagsAfterPositionalsEveryCommand(t *testing.T) {
 					prefix := append([]string{"sgde"}, cp.path...)
 					after := append(append(slices.Clone(prefix), "POS"), given...)
 					before := append(append(slices.Clone(prefix), given...), "POS")
-					got, err := interspersed(app, after)
+					got, err := cliargs.Interspersed(app, after)
 					if err != nil || !slices.Equal(got, before) {
 						t.Errorf("interspersed(%q) = %q, %v; want %q", after, got, err, before)
 					}
 					if !isBool(f) {
 						eq := append(slices.Clone(prefix), "POS", tok+"=VALUE")
 						want := append(slices.Clone(prefix), tok+"=VALUE", "POS")
-						if got, err := interspersed(app, eq); err != nil || !slices.Equal(got, want) {
+						if got, err := cliargs.Interspersed(app, eq); err != nil || !slices.Equal(got, want) {
 							t.Errorf("interspersed(%q) = %q, %v; want %q", eq, got, err, want)
 						}
 					}
@@ -90,7 +91,7 @@ func TestFlagsAfterPositionalsEveryCommand(t *testing.T) {
 		t.Errorf("only %d flags covered: the command walk is broken", covered)
 	}
 	// "--" keeps what follows positional, even when it looks like a flag.
-	got, err := interspersed(app, []string{"sgde", "validate", "--", "-odd.yaml", "--canonical"})
+	got, err := cliargs.Interspersed(app, []string{"sgde", "validate", "--", "-odd.yaml", "--canonical"})
 	if want := []string{"sgde", "validate", "--", "-odd.yaml", "--canonical"}; err != nil || !slices.Equal(got, want) {
 		t.Errorf("after --: %q, %v; want %q", got, err, want)
 	}
@@ -192,8 +193,8 @@ func TestUsageErrorsAreTyped(t *testing.T) {
 			}
 		})
 	}
-	if got := nearest(newApp(io.Discard, io.Discard).Commands, "rn"); got != "run" {
-		t.Errorf("nearest(rn) = %q", got)
+	if _, err := cliargs.Interspersed(newApp(io.Discard, io.Discard), []string{"sgde", "rn"}); err == nil || !strings.Contains(err.Error(), `did you mean "run"`) {
+		t.Errorf("sgde rn: %v, want a suggestion of run", err)
 	}
 }
 
@@ -208,8 +209,8 @@ func FuzzInterspersed(f *testing.F) {
 	app := newApp(io.Discard, io.Discard)
 	f.Fuzz(func(t *testing.T, line string) {
 		args := append([]string{"sgde"}, strings.Fields(line)...)
-		got, err := interspersed(app, args)
-		if err != nil || helpAsked(got) {
+		got, err := cliargs.Interspersed(app, args)
+		if err != nil || cliargs.HelpAsked(got) {
 			return
 		}
 		count := func(ss []string) map[string]int {

@@ -12,6 +12,8 @@ import (
 	"syscall"
 
 	"github.com/urfave/cli/v2"
+
+	"github.com/sgde-project/sgde/internal/cliargs"
 )
 
 // Exit codes shared by every command. Scripts and CI branch on them, so they never change meaning.
@@ -107,9 +109,9 @@ func setUsageHandler(c *cli.Command) {
 
 // runApp runs app on args with flags accepted after positional arguments (interspersed).
 func runApp(ctx context.Context, app *cli.App, args []string) error {
-	args, err := interspersed(app, args)
+	args, err := cliargs.Interspersed(app, args)
 	if err != nil {
-		return err
+		return usageError{err}
 	}
 	return app.RunContext(ctx, args)
 }

@@ -1,22 +1,24 @@
-package main
+package cliargs
 
 import (
 	"flag"
+	"fmt"
 	"io"
 	"strings"
 
 	"github.com/urfave/cli/v2"
 )
 
-// interspersed rewrites a command line so that flags written after positional arguments
+// Interspersed rewrites a command line so that flags written after positional arguments
 // ("sgde graph PLAN --format dot", "sgde validate PLAN --help") come before them, where
 // urfave/cli (which stops parsing at the first positional argument) reads them. It is the one
 // mechanism for every command: it walks the command tree, so subcommands ("trace show FILE
 // --id X") are covered too. "--" ends flag parsing as usual: what follows stays positional.
 //
 // A name that is not a command of a command group (the root, "sim", "trace") is a usage error
-// that suggests the nearest command.
-func interspersed(app *cli.App, args []string) ([]string, error) {
+// that suggests the nearest command. Every error it returns is the caller's mistake in writing
+// the command line (a usage error).
+func Interspersed(app *cli.App, args []string) ([]string, error) {
 	if len(args) < 2 || args[len(args)-1] == "--generate-bash-completion" {
 		return args, nil // shell completion reads the raw line
 	}
@@ -48,7 +50,7 @@ func reorder(cmd *cli.Command, path string, args []string) ([]string, error) {
 			if takesValue(fs, a) {
 				if i+1 == len(args) {
 					// Reordered, it would take a positional argument as its value.
-					return nil, usagef("flag %s needs a value", a)
+					return nil, fmt.Errorf("flag %s needs a value", a)
 				}
 				i++
 				flags = append(flags, args[i])
@@ -73,7 +75,7 @@ func reorder(cmd *cli.Command, path string, args []string) ([]string, error) {
 		}
 	}
 	out := flags
-	if helpAsked(flags) {
+	if HelpAsked(flags) {
 		// urfave/cli would read the first positional argument as a help topic: "sgde validate
 		// PLAN --help" asks for validate's help, not for a command named PLAN.
 		return out, nil
@@ -88,8 +90,8 @@ func reorder(cmd *cli.Command, path string, args []string) ([]string, error) {
 	return append(out, pos...), nil
 }
 
-// helpAsked reports whether flags hold -h or --help.
-func helpAsked(flags []string) bool {
+// HelpAsked reports whether flags hold -h or --help.
+func HelpAsked(flags []string) bool {
 	for _, f := range flags {
 		for _, n := range cli.HelpFlag.Names() {
 			if f == "-"+n || f == "--"+n {
@@ -139,9 +141,9 @@ func unknownCommand(cmd *cli.Command, path, name string) error {
 		where = "sgde " + path
 	}
 	if near := nearest(cmd.Subcommands, name); near != "" {
-		return usagef("%s has no command %q: did you mean %q? See '%s --help'", where, name, near, where)
+		return fmt.Errorf("%s has no command %q: did you mean %q? See '%s --help'", where, name, near, where)
 	}
-	return usagef("%s has no command %q; see '%s --help'", where, name, where)
+	return fmt.Errorf("%s has no command %q; see '%s --help'", where, name, where)
 }
 
 // nearest returns the visible command name closest to name in edit distance, if it is close
