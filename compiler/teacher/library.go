@@ -67,11 +67,13 @@ func diagnose(ev NodeEvidence) diagnosis {
 
 var inputRef = regexp.MustCompile(`\{\{\s*(inputs\.[A-Za-z0-9_\-]+)\s*\}\}`)
 
-// Propose implements Teacher. Candidates come in this order: offload arithmetic to the
-// program evaluator (largest expected gain when a node's failures are wrong numbers), an
-// explicit format line (when replies fail to parse), consensus of 3 samples (grown to 5 and 7
-// in later rounds while it keeps paying), and few-shot demonstrations bootstrapped from the
-// student's own successful traces. Candidates whose plan
+// Propose implements Teacher. Candidates come in this order: full offload to a vetted solver,
+// offload arithmetic to the program evaluator (largest expected gain when a node's failures are
+// wrong numbers), a split into extraction and the vetted tally module (labels that are sums of
+// some stated quantities), chain of thought, an explicit answer shape or format line (when
+// replies fail to parse), consensus of 3 samples (grown to 5 and 7 in later rounds while it keeps
+// paying), fusing an llm→code chain whose hand-off breaks, and few-shot demonstrations
+// bootstrapped from the student's own successful traces. Candidates whose plan
 // was already tried are skipped, so that later rounds move on to the next catalogue entry.
 func (l Library) Propose(ctx context.Context, in Input) (Proposal, error) {
 	if err := ctx.Err(); err != nil {
