@@ -186,7 +186,7 @@ func demoCommand() *cli.Command {
 			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "no progress output"},
 			&cli.StringFlag{Name: "suite", Usage: "compile and evaluate a suite of task families instead (bbh: the ten BIG-Bench Hard families of testdata/tasks/bbh)"},
 			&cli.StringFlag{Name: "families", Usage: "with --suite: comma-separated families to run (default: all)"},
-			&cli.BoolFlag{Name: "ablation", Usage: "with --suite: also compile each family with prompt edits only, offload only and consensus only"},
+			&cli.BoolFlag{Name: "ablation", Usage: "with --suite: also compile each family with prompt edits only, offload only, consensus only and split+fuse only"},
 		},
 		Action: runDemo,
 	}

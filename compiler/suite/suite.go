@@ -94,7 +94,7 @@ type Config struct {
 	// Resume keeps the families whose result.json exists.
 	Resume bool
 	// Ablation also compiles each family with one kind of edit at a time (prompt only,
-	// offload only, consensus only) and scores those plans on the test split.
+	// offload only, consensus only, split+fuse only) and scores those plans on the test split.
 	Ablation bool
 	// Progress, when set, receives one line per step.
 	Progress func(string)
@@ -125,6 +125,7 @@ var ablations = []struct {
 	{"prompt only", []edit.Action{edit.RefinePrompt}},
 	{"offload only", []edit.Action{edit.Offload}},
 	{"consensus only", []edit.Action{edit.Consensus}},
+	{"split+fuse only", []edit.Action{edit.Split, edit.Fuse}},
 }
 
 // Result is one family's line of the suite table.

@@ -87,9 +87,11 @@ func TestSuiteRecordedFamily(t *testing.T) {
 		t.Errorf("compiled row %+v, zero-shot %+v", c, r.Rows[0])
 	}
 	// Ablation: prompt edits alone reach chain of thought; consensus alone cannot gain over
-	// recorded answers (one recorded sample per item), so it keeps the zero-shot plan.
-	if len(r.Ablations) != 4 || r.Ablations[0].Shape != "llm(cot)" || r.Ablations[2].Shape != "llm" ||
-		r.Ablations[2].Accuracy != r.Rows[0].Accuracy || r.Ablations[3].Name != "all" {
+	// recorded answers (one recorded sample per item), so it keeps the zero-shot plan; Yes/No
+	// labels are no sums of stated quantities, so split and fuse change nothing either.
+	if len(r.Ablations) != 5 || r.Ablations[0].Shape != "llm(cot)" || r.Ablations[2].Shape != "llm" ||
+		r.Ablations[2].Accuracy != r.Rows[0].Accuracy || r.Ablations[3].Name != "split+fuse only" ||
+		r.Ablations[3].Shape != "llm" || r.Ablations[4].Name != "all" {
 		t.Errorf("ablations %+v", r.Ablations)
 	}
 	var table strings.Builder

@@ -41,10 +41,15 @@ func WriteTable(w io.Writer, results []Result) error {
 }
 
 // WriteAblation prints, per family, the test accuracy and shape reached with only prompt edits,
-// only offload, only consensus, and all actions (families run without ablation are skipped).
+// only offload, only consensus, only split and fuse, and all actions (families run without
+// ablation are skipped).
 func WriteAblation(w io.Writer, results []Result) error {
 	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "family	prompt only	offload only	consensus only	all")
+	head := []string{"family"}
+	for _, a := range ablations {
+		head = append(head, a.name)
+	}
+	fmt.Fprintln(tw, strings.Join(append(head, "all"), "\t"))
 	n := 0
 	for _, r := range results {
 		if len(r.Ablations) == 0 {
