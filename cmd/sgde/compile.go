@@ -21,6 +21,7 @@ func compileFlags() []cli.Flag {
 		&cli.StringFlag{Name: "task", Usage: "task file (initial plan, data fields, metric), e.g. testdata/tasks/gsm-hard.yaml"},
 		&cli.StringFlag{Name: "train", Usage: "training data (JSONL)"},
 		&cli.StringFlag{Name: "heldout", Usage: "held-out data (JSONL) on which candidates are accepted or rejected"},
+		&cli.BoolFlag{Name: "no-routers", Usage: "never route between a candidate and the incumbent (one monolithic plan)"},
 		&cli.StringFlag{Name: "test", Usage: "optional test data (JSONL) for the baselines table; default: the held-out data"},
 		&cli.StringFlag{Name: "suspects", Usage: "optional suspect-labels file; the table also reports accuracy without them"},
 		&cli.StringFlag{Name: "teacher", Value: "library", Usage: "library (offline, deterministic), library+synth (also synthesise programs from the traces), synth (synthesis only, no catalogue modules) or the base URL of an OpenAI-compatible teacher"},
@@ -112,7 +113,7 @@ func invocationFrom(c *cli.Context) (report.Invocation, error) {
 		StudentModel: c.String("student-model"), Actions: c.String("actions"), K: c.Int("candidates"),
 		MinDelta: c.Float64("min-delta"), Alpha: c.Float64("alpha"), Patience: c.Int("patience"),
 		Iterations: c.Int("iterations"), BudgetCalls: c.Int64("budget-student-calls"), Seed: c.Int64("seed"),
-		Probe: c.Int("probe"), Workers: c.Int("workers"),
+		Probe: c.Int("probe"), Workers: c.Int("workers"), NoRouters: c.Bool("no-routers"),
 	}
 	if d := c.Duration("budget-wall"); d > 0 {
 		inv.BudgetWall = d.String()

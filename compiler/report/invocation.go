@@ -52,6 +52,8 @@ type Invocation struct {
 	Seed          int64   `json:"seed"`
 	Probe         int     `json:"probe"`
 	Workers       int     `json:"workers"`
+	// NoRouters disables the compiler's routers (the monolithic ablation).
+	NoRouters bool `json:"no_routers,omitempty"`
 	// Simulated means the student is the in-process simulator (started again on resume).
 	Simulated bool `json:"simulated,omitempty"`
 	// Digests are the sha256 of every input file (task, data, suspects) by path when the
@@ -178,7 +180,7 @@ func (inv Invocation) Job(dir string, resume bool) (Job, error) {
 		Initial: initial, Metric: tk.Scoring(), Dir: dir, K: inv.K, MinDelta: inv.MinDelta, Alpha: inv.Alpha,
 		Patience: inv.Patience, Iterations: inv.Iterations, BudgetTeacherTokens: inv.TeacherBudget,
 		BudgetStudentCalls: inv.BudgetCalls, Epsilon: tk.Epsilon, Delta: tk.Delta, Probe: inv.Probe,
-		Workers: inv.Workers, Seed: inv.Seed, Student: inv.StudentModel,
+		Workers: inv.Workers, Seed: inv.Seed, Student: inv.StudentModel, RoutersOff: inv.NoRouters,
 	}
 	if inv.Simulated {
 		cfg.Student = inv.StudentModel + " (simulated)"
