@@ -64,7 +64,7 @@ func TestStudyResumesAndReports(t *testing.T) {
 	dir := t.TempDir()
 	var lines []string
 	cfg := Config{Task: task, Data: data, Dir: dir, Runner: env(t, data), Student: "sim", Simulated: true,
-		Sizes: []int{4, 8, 1000}, Seeds: 2, Heldout: 20, Test: 20, Seed: 3,
+		Sizes: []int{4, 8, 1000}, Seeds: 2, Heldout: 20, Test: 20, Seed: 3, Ablation: true,
 		Progress: func(s string) { lines = append(lines, s) }}
 	st, err := Run(context.Background(), cfg)
 	if err != nil {
@@ -129,6 +129,16 @@ func TestStudyResumesAndReports(t *testing.T) {
 		}
 	}
 
+	// The ablations of a recorded family say which share of their answers was recorded.
+	page0 := st.Page()
+	if len(page0.Ablation.Rows) != 4 {
+		t.Fatalf("ablation rows: %v", page0.Ablation.Rows)
+	}
+	for _, row := range page0.Ablation.Rows[:3] {
+		if calls, rec := row[len(row)-2], row[len(row)-1]; calls != "0.00" && !strings.HasSuffix(rec, "%") {
+			t.Errorf("ablation %s: recorded share %q", row[0], rec)
+		}
+	}
 	if err := st.WriteReport(dir); err != nil {
 		t.Fatal(err)
 	}

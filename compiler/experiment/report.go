@@ -71,7 +71,7 @@ func (s *Study) aggregate() map[string]map[int]*pooled {
 		}
 		for _, a := range r.Result.Ablations {
 			if a.Name != "all" {
-				add(a.Name, r.Size, a.Correct, a.N, trace.Sources{}, a.CallsPer)
+				add(a.Name, r.Size, a.Correct, a.N, a.Answers, a.CallsPer)
 			}
 		}
 	}
@@ -191,7 +191,8 @@ func tableRow(name string, sizes []int, by map[int]*pooled) []string {
 	recText := "-"
 	if t := last.answers.Total(); t > 0 {
 		recText = fmt.Sprintf("%.0f%%", 100*last.answers.RecordedShare())
-	} else if name != "zero-shot" && last.calls > 0 {
+	} else if last.calls > 0 {
+		// Saved by an sgde that did not count an ablation's answers by source.
 		recText = "not tracked"
 	}
 	return append(row, fmt.Sprintf("%.2f", last.calls/float64(last.n)), recText)

@@ -26,6 +26,7 @@ import (
 	"github.com/sgde-project/sgde/compiler/teacher"
 	"github.com/sgde-project/sgde/plans"
 	"github.com/sgde-project/sgde/runtime"
+	"github.com/sgde-project/sgde/runtime/trace"
 )
 
 // Family is one task family of the suite: its task file and its data.
@@ -109,6 +110,8 @@ type Ablation struct {
 	Accuracy float64 `json:"accuracy"`
 	CallsPer float64 `json:"student_calls_per_item"`
 	Recorded string  `json:"recorded_share"`
+	// Answers counts the student answers behind Accuracy by source.
+	Answers trace.Sources `json:"student_answers"`
 	// Correct and N are the test answers behind Accuracy.
 	Correct int `json:"correct"`
 	N       int `json:"n"`
@@ -333,11 +336,11 @@ func RunSplit(ctx context.Context, cfg Config, name string, tk *task.Task, initi
 			}
 			row := report.RowOf(a.name, s, nil)
 			abl = append(abl, Ablation{Name: a.name, Shape: Shape(ar.Plan), Accuracy: row.Accuracy, CallsPer: row.CallsPer, Recorded: row.RecordedText(),
-				Correct: row.Correct, N: row.N, StudentCalls: ar.State.StudentCalls, TeacherTokens: ar.State.TeacherTokens})
+				Answers: row.Answers, Correct: row.Correct, N: row.N, StudentCalls: ar.State.StudentCalls, TeacherTokens: ar.State.TeacherTokens})
 		}
 		c := rows[3]
 		abl = append(abl, Ablation{Name: "all", Shape: Shape(res.Plan), Accuracy: c.Accuracy, CallsPer: c.CallsPer, Recorded: c.RecordedText(),
-			Correct: c.Correct, N: c.N})
+			Answers: c.Answers, Correct: c.Correct, N: c.N})
 	}
 	best := 0
 	for i := 1; i < 3; i++ {
