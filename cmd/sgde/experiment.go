@@ -1,28 +1,14 @@
 package main
 
 import (
-	"context"
-	"fmt"
-	"os"
 	"path/filepath"
-	"strconv"
-	"strings"
-	"time"
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/sgde-project/sgde/compiler"
 	"github.com/sgde-project/sgde/compiler/experiment"
 	"github.com/sgde-project/sgde/compiler/report"
-	"github.com/sgde-project/sgde/compiler/teacher"
-	"github.com/sgde-project/sgde/internal/simulator"
-	"github.com/sgde-project/sgde/plans"
-	"github.com/sgde-project/sgde/runtime"
-	"github.com/sgde-project/sgde/runtime/cache"
-	"github.com/sgde-project/sgde/runtime/llm"
+	"github.com/sgde-project/sgde/internal/demo"
 )
-
-const fileExperimentMarker = ".sgde-experiment"
 
 func experimentCommand() *cli.Command {
 	return &cli.Command{
@@ -68,7 +54,7 @@ func runExperiment(c *cli.Context) error {
 	sizes := experiment.FullSizes
 	if !c.Bool("full") {
 		var err error
-		if sizes, err = parseSizes(c.String("sizes")); err != nil {
+		if sizes, err = demo.ParseSizes(c.String("sizes")); err != nil {
 			return usagef("--sizes: %v", err)
 		}
 	}
@@ -86,124 +72,9 @@ func runExperiment(c *cli.Context) error {
 	if _, err := inv.NewTeacher(); err != nil {
 		return inputError(err)
 	}
-	taskName := strings.TrimSuffix(filepath.Base(c.String("task")), filepath.Ext(c.String("task")))
-	dir := c.String("output")
-	if dir == "" {
-		dir = filepath.Join("out", "experiment-"+taskName)
-	}
-	if err := claimExperimentDir(dir); err != nil {
-		return err
-	}
-	ctx := c.Context
-	stdout, stderr := c.App.Writer, c.App.ErrWriter
-	simulated := url == ""
-	if simulated {
-		// The simulator knows the data's items (and their recorded answers) and, for families
-		// that have them, reference programs beside the data.
-		files := []string{c.String("data")}
-		progs, _ := filepath.Glob(filepath.Join(filepath.Dir(c.String("data")), "programs", taskName+".jsonl"))
-		k, err := simulator.LoadKnowledgeFiles(append(files, progs...)...)
-		if err != nil {
-			return fmt.Errorf("experiment: %w", err)
-		}
-		simCtx, stopSim := context.WithCancel(ctx)
-		defer stopSim()
-		scfg := simulator.NewConfig(k, simulator.DefaultProfile()).WithLatencyScale(0)
-		srv, err := simulator.Start(simCtx, "127.0.0.1:0", scfg)
-		if err != nil {
-			return fmt.Errorf("experiment: start simulator: %w", err)
-		}
-		defer srv.Close()
-		url, model = srv.URL(), scfg.ModelName()
-		fmt.Fprintf(stdout, "Student: %s, simulated in-process at %s; %d of its %d known items have a real model's recorded answers (the figures test sgde, not a language model).\n",
-			model, url, k.WithRecorded(), k.Len())
-	}
-	cc, err := cache.Open(filepath.Join(dir, compiler.FileCache), 5*time.Second)
-	if err != nil {
-		return fmt.Errorf("response cache: %w", err)
-	}
-	defer cc.Close()
-	client, err := llm.New(llm.NewConfig(url, model).WithAPIKey(os.Getenv("SGDE_STUDENT_API_KEY")).WithConcurrency(8))
-	if err != nil {
-		return usagef("student: %v", err)
-	}
-	runner, release, err := newRunner(ctx, runtime.Options{Student: client, Model: model, Cache: cc,
-		CacheMode: cache.ModeUse, Concurrency: 16}, string(plans.EngineWazero), nil)
-	if err != nil {
-		return err
-	}
-	defer release()
-	student := model
-	if simulated {
-		student += " (simulated; recorded answers where the data has them)"
-	}
-	teacherName := inv.Teacher
-	if inv.TeacherModel != "" {
-		teacherName += " (" + inv.TeacherModel + ")"
-	}
-	st, err := experiment.Run(ctx, experiment.Config{
-		Task: c.String("task"), Data: c.String("data"), Dir: dir, Runner: runner, Student: student, Simulated: simulated,
-		TeacherName: teacherName, Teacher: func() teacher.Teacher { t, _ := inv.NewTeacher(); return t },
-		Sizes: sizes, Seeds: c.Int("seeds"), Heldout: c.Int("heldout"), Test: c.Int("test"), Seed: c.Int64("seed"),
-		Workers: c.Int("workers"), Ablation: c.Bool("ablation"),
-		Progress: func(line string) {
-			if !c.Bool("quiet") {
-				fmt.Fprintf(stderr, "experiment: %s\n", line)
-			}
-		},
-	})
-	if st != nil && len(st.Runs) > 0 {
-		if werr := st.WriteReport(dir); werr != nil && err == nil {
-			err = werr
-		}
-		fmt.Fprintln(stdout)
-		if terr := st.WriteTable(stdout); terr != nil && err == nil {
-			err = terr
-		}
-		fmt.Fprintf(stdout, "report: %s\n", filepath.Join(dir, experiment.FileReport))
-	}
-	if err != nil {
-		if ctx.Err() != nil {
-			return fmt.Errorf("experiment interrupted (%v); run the same command again to continue (finished runs in %s are kept)", err, filepath.Join(dir, "runs"))
-		}
-		return err
-	}
-	fmt.Fprintf(stdout, "experiment finished in %.1fs\n", st.Seconds)
-	return nil
-}
-
-func parseSizes(s string) ([]int, error) {
-	var out []int
-	for _, f := range strings.Split(s, ",") {
-		if f = strings.TrimSpace(f); f == "" {
-			continue
-		}
-		n, err := strconv.Atoi(f)
-		if err != nil || n < 1 {
-			return nil, fmt.Errorf("%q is not a positive size", f)
-		}
-		out = append(out, n)
-	}
-	if len(out) == 0 {
-		return nil, fmt.Errorf("no sizes")
-	}
-	return out, nil
-}
-
-// claimExperimentDir creates dir for a study, refusing a non-empty folder that is not an
-// earlier study's (whose runs a new start reuses).
-func claimExperimentDir(dir string) error {
-	entries, err := os.ReadDir(dir)
-	if err == nil && len(entries) > 0 {
-		if _, err := os.Stat(filepath.Join(dir, fileExperimentMarker)); err != nil {
-			return usagef("experiment: %s is not empty and is not an earlier experiment's output (no %s): choose another -o", dir, fileExperimentMarker)
-		}
-	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return fmt.Errorf("experiment: %w", err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, fileExperimentMarker), []byte("written by sgde experiment; finished runs are reused by the next start\n"), 0o644); err != nil {
-		return fmt.Errorf("experiment: %w", err)
-	}
-	return nil
+	return inputError(demo.Experiment(c.Context, demo.ExperimentOptions{
+		Task: c.String("task"), Data: c.String("data"), Dir: c.String("output"), StudentURL: url, StudentModel: model,
+		Sizes: sizes, Seeds: c.Int("seeds"), Heldout: c.Int("heldout"), Test: c.Int("test"), Workers: c.Int("workers"),
+		Seed: c.Int64("seed"), Ablation: c.Bool("ablation"), Teacher: inv, Env: compileEnv(c),
+	}))
 }
