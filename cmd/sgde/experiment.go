@@ -33,7 +33,7 @@ func experimentCommand() *cli.Command {
 			&cli.IntFlag{Name: "heldout", Value: 40, Usage: "held-out items (accept or reject candidates)"},
 			&cli.IntFlag{Name: "test", Value: 50, Usage: "test items every plan is scored on"},
 			&cli.Int64Flag{Name: "seed", Value: 7, Usage: "split seed; run i of a size uses seed+i"},
-			&cli.BoolFlag{Name: "ablation", Value: true, Usage: "also compile with prompt edits only, offload only, consensus only"},
+			&cli.BoolFlag{Name: "ablation", Value: true, Usage: "also compile with only one kind of edit each (the suite's ablations: prompt, offload, consensus, split+fuse)"},
 			&cli.StringFlag{Name: "student-url", EnvVars: []string{"SGDE_STUDENT_URL"}, Usage: "OpenAI-compatible student endpoint (default: the in-process simulator)"},
 			&cli.StringFlag{Name: "student-model", EnvVars: []string{"SGDE_STUDENT_MODEL"}, Usage: "student model name (with --student-url)"},
 			&cli.StringFlag{Name: "teacher", Value: "library", Usage: "library, library+synth, synth or the base URL of an OpenAI-compatible teacher"},

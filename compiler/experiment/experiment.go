@@ -1,6 +1,6 @@
 // Package experiment runs the paper's study on one task: a learning curve of the compiled plan
 // against training-set size, with several seeds per size, beside the baselines (zero-shot, chain
-// of thought, few-shot bootstrap) and the ablations (prompt only, offload only, consensus only),
+// of thought, few-shot bootstrap) and the ablations (prompt only, offload only, consensus only, split+fuse only),
 // all scored on one fixed test set, and set against the PAC sample bound of the compiled plans.
 // Each (size, seed) run is a suite.RunSplit saved on disk, so an interrupted study resumes where
 // it stopped. `sgde experiment` is a thin shell around Run and WriteReport.

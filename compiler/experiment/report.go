@@ -25,7 +25,7 @@ var methods = []struct{ name, color string }{
 	{"zero-shot", "#888888"}, {"chain of thought", "#b45309"}, {"few-shot bootstrap", "#7c3aed"}, {"sgde compiled", "#1d4ed8"},
 }
 
-var ablationColors = map[string]string{"prompt only": "#16a34a", "offload only": "#dc2626", "consensus only": "#0891b2"}
+var ablationColors = map[string]string{"prompt only": "#16a34a", "offload only": "#dc2626", "consensus only": "#0891b2", "split+fuse only": "#a16207"}
 
 // pooled is one plan's test answers at one size, summed over seeds.
 type pooled struct {
@@ -94,12 +94,24 @@ func (s *Study) Page() report.ExperimentPage {
 		}
 		p.Series = append(p.Series, cs)
 	}
-	ablNames := []string{"prompt only", "offload only", "consensus only"}
+	// The restricted compiles, in the suite's order.
+	var ablNames []string
+	if len(s.Runs) > 0 {
+		for _, a := range s.Runs[0].Result.Ablations {
+			if a.Name != "all" {
+				ablNames = append(ablNames, a.Name)
+			}
+		}
+	}
 	for _, a := range ablNames {
 		if agg[a] == nil {
 			continue
 		}
-		cs := report.CurveSeries{Name: a, Color: ablationColors[a], Dashed: true}
+		color := ablationColors[a]
+		if color == "" {
+			color = "#444444"
+		}
+		cs := report.CurveSeries{Name: a, Color: color, Dashed: true}
 		for _, n := range sizes {
 			if q := agg[a][n]; q != nil {
 				cs.Points = append(cs.Points, q.point(n))
