@@ -152,3 +152,56 @@ func TestFuseFromEvidence(t *testing.T) {
 		t.Errorf("fused a feeder with two consumers: %s", c.Rationale)
 	}
 }
+
+func TestSubsetSums(t *testing.T) {
+	for _, tc := range []struct {
+		qs     []int
+		target int
+		want   bool
+	}{
+		{[]int{1, 2, 2}, 3, true},
+		{[]int{1, 2, 2}, 5, true},
+		{[]int{1, 2, 2}, 6, false},
+		{[]int{4, 9}, 0, true},
+		{[]int{0, 7}, 7, true},
+		{nil, 1, false},
+	} {
+		if got := subsetSums(tc.qs, tc.target); got != tc.want {
+			t.Errorf("subsetSums(%v, %d) = %v", tc.qs, tc.target, got)
+		}
+	}
+	if got := statedQuantities("I have a fig, two pears and 12 plums; An apple."); fmt.Sprint(got) != "[1 2 12 1]" {
+		t.Errorf("stated quantities %v", got)
+	}
+}
+
+// FuzzTallyFit: the quantity reader and the subset-sum check never panic on any question, and
+// agree with a brute-force search over subsets for short ones.
+func FuzzTallyFit(f *testing.F) {
+	f.Add("I have a fig, two pears and 12 plums. How many fruits?", 3)
+	f.Add("99999999999999999999999 and a", 1)
+	f.Fuzz(func(t *testing.T, q string, label int) {
+		qs := statedQuantities(q)
+		if label < 0 || label > maxTallySum {
+			return
+		}
+		got := subsetSums(qs, label)
+		if len(qs) > 12 {
+			return
+		}
+		want := false
+		for m := 0; m < 1<<len(qs) && !want; m++ {
+			s := 0
+			for i, x := range qs {
+				if m&(1<<i) != 0 {
+					s += x
+				}
+			}
+			want = s == label
+		}
+		// Quantities above the target or not positive never help reach it, except 0 itself.
+		if got != want {
+			t.Fatalf("subsetSums(%v, %d) = %v, brute force %v", qs, label, got, want)
+		}
+	})
+}
