@@ -7,13 +7,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"strings"
-	"sync"
-	"syscall"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -150,39 +146,7 @@ func serveAction(c *cli.Context) error {
 		return err
 	}
 	defer srv.Close(context.Background())
-	ln, err := net.Listen("tcp", c.String("addr"))
-	if err != nil {
-		return err
-	}
-	var opsLn net.Listener
-	if addr := c.String("ops-addr"); addr != "" {
-		if opsLn, err = net.Listen("tcp", addr); err != nil {
-			ln.Close()
-			return fmt.Errorf("--ops-addr: %w", err)
-		}
-	} else {
-		warnPublicMetrics(log, ln.Addr())
-	}
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
-	done := make(chan struct{})
-	var reloader sync.WaitGroup
-	reloader.Add(1)
-	defer reloader.Wait()
-	defer close(done)
-	go func() {
-		defer reloader.Done()
-		for {
-			select {
-			case <-hup:
-				_ = srv.Reload() // logged; the old plans stay on failure
-			case <-done:
-				return
-			}
-		}
-	}()
-	return srv.ServeWithOps(c.Context, ln, opsLn)
+	return srv.ListenAndServe(c.Context, c.String("addr"), c.String("ops-addr"), log)
 }
 
 // noStudent reports whether serve has no way to answer llm nodes: no endpoint, and not a
@@ -193,23 +157,6 @@ func noStudent(c *cli.Context) bool {
 	}
 	mode, _ := cache.ParseMode(c.String("cache-mode"))
 	return c.String("student-url") == "" && mode != cache.ModeReplay
-}
-
-// warnPublicMetrics logs a warning when /metrics, served on the API listener at addr, is
-// reachable from other hosts.
-func warnPublicMetrics(log *slog.Logger, addr net.Addr) {
-	if !isLoopback(addr) {
-		log.Warn("/metrics is public: it is served unauthenticated on the API address, which is not a loopback address, "+
-			"so anyone reaching the API can read every tenant's metrics; serve it on a private address with --ops-addr",
-			"addr", addr.String())
-	}
-}
-
-// isLoopback reports whether a listener's address is reachable only from this host. The
-// unspecified address (0.0.0.0, ::) listens on every interface, so it is not.
-func isLoopback(a net.Addr) bool {
-	tcp, ok := a.(*net.TCPAddr)
-	return ok && tcp.IP.IsLoopback()
 }
 
 // tracerOrNil keeps a nil *TracerProvider from becoming a non-nil interface.
