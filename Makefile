@@ -77,7 +77,7 @@ test: deps
 	echo "== go test (no -race): $(NORACE_PKGS), but their $(RACE_TESTS) tests"; \
 	$(TESTSUM) $(GO) test -json -timeout 30m -skip '$(RACE_TESTS)' $(NORACE_PKGS) || fail=1; \
 	echo "== go test -race: every other package, and the $(RACE_TESTS) tests of $(NORACE_PKGS)"; \
-	race_pkgs=$$($(GO) list $(NORACE_PKGS) ./... | sort | uniq -u); \
+	race_pkgs=$$({ $(GO) list $(NORACE_PKGS); $(GO) list ./...; } | sort | uniq -u); \
 	$(TESTSUM) $(GO) test -json -race -timeout 30m $$race_pkgs || fail=1; \
 	race_test_pkgs=$$(for d in $(NORACE_PKGS); do if grep -qE '^func Test[A-Za-z0-9_]*($(RACE_TESTS))' $$d/*_test.go; then echo $$d; fi; done); \
 	$(TESTSUM) $(GO) test -json -race -timeout 30m -run '$(RACE_TESTS)' $$race_test_pkgs || fail=1; \
