@@ -7,8 +7,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -16,12 +14,10 @@ import (
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	oteltrace "go.opentelemetry.io/otel/trace"
 
-	"github.com/sgde-project/sgde/internal/cachedir"
 	"github.com/sgde-project/sgde/internal/serve"
 	"github.com/sgde-project/sgde/plans"
 	"github.com/sgde-project/sgde/runtime"
 	"github.com/sgde-project/sgde/runtime/cache"
-	"github.com/sgde-project/sgde/runtime/llm"
 	"github.com/sgde-project/sgde/sandbox"
 )
 
@@ -167,23 +163,22 @@ func tracerOrNil(tp *sdktrace.TracerProvider) oteltrace.TracerProvider {
 	return tp
 }
 
-// serveRunners returns the factory of tenant runners and the chooser of each plan's engine.
-// Each tenant gets its own sandbox engine per engine name (built on first use), response cache
-// file and student client, configured from the runner flags; a tenant's runners of two engines
-// share its cache and client (one bbolt file cannot be opened twice).
+// serveRunners returns the factory of tenant runners, the chooser of each plan's engine and
+// the plan preparation, from the runner flags (serve.NewRunners does the assembly). Builders
+// are shared by every tenant, one per engine: wazero takes reactors on Linux, wasmtime commands.
 func serveRunners(c *cli.Context, log *slog.Logger, state *serve.Redis) (serve.RunnerFactory, serve.EngineChooser, func(context.Context, *plans.Plan, string) error, error) {
 	mode, err := cache.ParseMode(c.String("cache-mode"))
 	if err != nil {
 		return nil, nil, nil, usagef("--cache-mode: %v", err)
 	}
-	inRedis := false
+	var redis *serve.Redis
 	switch c.String("cache-store") {
 	case "file":
 	case "redis":
 		if state == nil {
 			return nil, nil, nil, usagef("--cache-store redis needs --state redis://HOST:PORT/DB")
 		}
-		inRedis = true
+		redis = state
 	default:
 		return nil, nil, nil, usagef("--cache-store must be file or redis, got %q", c.String("cache-store"))
 	}
@@ -196,24 +191,6 @@ func serveRunners(c *cli.Context, log *slog.Logger, state *serve.Redis) (serve.R
 		return nil, nil, nil, fmt.Errorf("--engine %s: %w", defaultName, err)
 	}
 	defaultEngine := string(defaultName)
-	cacheDir := c.String("cache-dir")
-	if cacheDir == "" && mode != cache.ModeOff && !inRedis {
-		root, err := cachedir.Root()
-		if err != nil {
-			return nil, nil, nil, err
-		}
-		cacheDir = filepath.Join(root, "serve")
-	}
-	if cacheDir != "" {
-		if err := os.MkdirAll(cacheDir, 0o700); err != nil {
-			return nil, nil, nil, err
-		}
-	}
-	url, model := c.String("student-url"), c.String("student-model")
-	if mode != cache.ModeOff && model == "" {
-		// The cache is keyed by model; without a student there is nothing to cache.
-		mode = cache.ModeOff
-	}
 
 	// engineFor is run's rule (--engine, else the plan's defaults.engine, else wazero), applied
 	// when the plans folder is loaded, so that a plan asking for an engine this build lacks
@@ -236,57 +213,16 @@ func serveRunners(c *cli.Context, log *slog.Logger, state *serve.Redis) (serve.R
 		}
 		return string(name), nil
 	}
-
-	// Builders are shared by every tenant (their artefacts are content-addressed and hold no
-	// tenant data), one per engine: wazero takes reactors on Linux, wasmtime commands.
 	bs := &builders{}
-	if _, err := bs.get(defaultEngine); err != nil {
-		log.Warn("code nodes cannot be built: plans with code nodes will fail", "engine", defaultEngine, "err", err.Error())
-	}
-	popts := serve.PoolOptions{
-		Runner:        runtime.Options{CacheMode: mode, Concurrency: c.Int("concurrency"), Model: model},
-		DefaultEngine: defaultEngine,
+	factory, prepare, err := serve.NewRunners(serve.RunnerSetup{
+		CacheMode: mode, Redis: redis, CacheDir: c.String("cache-dir"),
+		CacheOptions: serve.CacheOptions{TTL: c.Duration("cache-ttl"), MaxEntries: c.Int("cache-max-entries")},
+		Student:      studentConfig(c, c.String("student-url"), c.String("student-model")),
+		Concurrency:  c.Int("concurrency"), DefaultEngine: defaultEngine, Builder: bs.get,
 		NewRunner: func(ctx context.Context, opts runtime.Options, engine string) (*runtime.Runner, func(), error) {
-			if _, err := bs.get(engine); err != nil {
-				engine = "" // no toolchain: the runner serves plans without code nodes
-			}
 			return newRunner(ctx, opts, engine, bs)
 		},
-	}
-	if mode != cache.ModeOff {
-		popts.OpenCache = func(tenant string) (cache.Store, func(), error) {
-			if inRedis {
-				return state.ResponseCache(tenant, serve.CacheOptions{TTL: c.Duration("cache-ttl"), MaxEntries: c.Int("cache-max-entries")}), nil, nil
-			}
-			path := filepath.Join(cacheDir, "responses-"+tenant+".db")
-			cc, err := cache.Open(path, 5*time.Second)
-			if err != nil {
-				return nil, nil, err
-			}
-			cc.WarnMovedAside(c.App.ErrWriter, path)
-			return cc, func() { cc.Close() }, nil
-		}
-	}
-	if url != "" && model != "" {
-		popts.NewStudent = func() (*llm.Client, error) { return llm.New(studentConfig(c, url, model)) }
-	}
-	// prepare builds a plan's code nodes into the shared builder's artefact cache before the
-	// plan is served: a plan whose code does not build is refused, and no first request waits.
-	prepare := func(ctx context.Context, p *plans.Plan, engine string) error {
-		if engine == "" {
-			engine = defaultEngine
-		}
-		builder, err := bs.get(engine)
-		if err != nil {
-			return fmt.Errorf("code nodes cannot be built: %w", err)
-		}
-		start := time.Now()
-		built, cached, err := runtime.BuildCode(ctx, builder, p)
-		if err != nil {
-			return err
-		}
-		log.Info("code nodes ready", "plan", p.Metadata.Name, "nodes", built, "from_cache", cached, "seconds", time.Since(start).Seconds())
-		return nil
-	}
-	return serve.NewPool(popts).Runner, engineFor, prepare, nil
+		Log: log, Warnings: c.App.ErrWriter,
+	})
+	return factory, engineFor, prepare, err
 }
