@@ -1,11 +1,16 @@
 package compiler
 
 import (
+	"context"
+	"fmt"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/sgde-project/sgde/plans"
 	"github.com/sgde-project/sgde/runtime"
+	"github.com/sgde-project/sgde/runtime/metric"
 	"github.com/sgde-project/sgde/runtime/trace"
 )
 
@@ -84,5 +89,114 @@ func TestRoutedPlanAndRouterCheck(t *testing.T) {
 	rc := routerCheck(routed, res(true, false, true), res(false, true, true))
 	if rc.routable != 2 || rc.misrouted != 1 || rc.accuracy() != 0.5 {
 		t.Errorf("router check %+v", rc)
+	}
+}
+
+// modeRunner is a fake student for routing: a plan whose prompt says "mode=calc" is right on
+// questions without "Options:", one that says "mode=plain" on questions with it. A routed plan
+// is run by reading its classifier's rule from the generated source (the sandbox is not needed
+// to test the compiler's logic; route_test in cmd/sgde and the runtime tests run real routers).
+type modeRunner struct{}
+
+var (
+	containsRE = regexp.MustCompile(`strings\.Contains\(text, ("[^"]*")\)`)
+	branchRE   = regexp.MustCompile(`"branch": ("[^"]*")`)
+)
+
+func (m modeRunner) Run(ctx context.Context, p *plans.Plan, in map[string]any) (*runtime.RunResult, error) {
+	q := in["question"].(string)
+	if r := p.Routers(); len(r) == 1 {
+		src := p.Node("classify").Code.Source
+		sm, bs := containsRE.FindStringSubmatch(src), branchRE.FindAllStringSubmatch(src, -1)
+		if sm == nil || len(bs) != 2 {
+			return nil, fmt.Errorf("classifier source not understood")
+		}
+		tok, _ := strconv.Unquote(sm[1])
+		yes, _ := strconv.Unquote(bs[0][1]) // the branch when the token is present
+		no, _ := strconv.Unquote(bs[1][1])
+		branch := no
+		if strings.Contains(q, tok) {
+			branch = yes
+		}
+		sub, err := m.Run(ctx, r[0].Router.Branch(branch).SubPlan(), in)
+		if err != nil {
+			return nil, err
+		}
+		tr := &trace.Run{Output: sub.Output, Calls: sub.Trace.Calls, Inputs: in, Nodes: []*trace.Node{{ID: "classify", Substrate: "code"},
+			{ID: "route", Substrate: "router", Route: &trace.Route{Branch: branch, Run: sub.Trace}}}}
+		return &runtime.RunResult{Output: sub.Output, Trace: tr}, nil
+	}
+	prompt := p.Nodes[0].LLM.Prompt
+	choice := strings.Contains(q, "Options:")
+	right := (strings.Contains(prompt, "mode=calc") && !choice) || (strings.Contains(prompt, "mode=plain") && choice)
+	label, _ := strconv.Atoi(strings.Fields(strings.TrimPrefix(q, "q"))[0])
+	out := any(-1)
+	if right {
+		out = label
+	}
+	raw := fmt.Sprint(out)
+	tr := &trace.Run{Output: out, Calls: 1, Inputs: in, Nodes: []*trace.Node{{ID: p.Nodes[0].ID, Substrate: "llm", Attempts: 1, Raw: &raw, Value: out,
+		Prompt: []trace.Message{{Role: "user", Content: q}}}}}
+	return &runtime.RunResult{Output: out, Trace: tr}, nil
+}
+
+func mixedItems(n, offset int) []runtime.Item {
+	items := make([]runtime.Item, n)
+	for i := range items {
+		id := offset + i
+		q := fmt.Sprintf("q%d how many?", id)
+		if i%2 == 1 {
+			q = fmt.Sprintf("q%d which one?\nOptions:\n(A) x\n(B) y", id)
+		}
+		items[i] = runtime.Item{ID: strconv.Itoa(id), Inputs: map[string]any{"question": q}, Label: id}
+	}
+	return items
+}
+
+// TestCompileRoutes: an edit that helps one half of a mixture and hurts the other is rejected
+// as a whole, and the compiler routes between it and the incumbent instead; with routers off,
+// the monolithic compile keeps the incumbent.
+func TestCompileRoutes(t *testing.T) {
+	for _, off := range []bool{false, true} {
+		initial, err := plans.Parse([]byte(`apiVersion: sgde/v1
+kind: Plan
+metadata: {name: mixed}
+inputs: [{name: question, type: string}]
+output: answer
+nodes:
+  - id: answer
+    substrate: llm
+    llm: {prompt: "mode=plain {{ inputs.question }}", parser: {type: number}}
+`), "mixed.yaml")
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg := Config{Initial: initial, Train: mixedItems(60, 0), Heldout: mixedItems(80, 1000), Metric: metric.Exact{},
+			Teacher: &scripted{rounds: [][]string{{"mode=calc"}, {"mode=calc again"}}}, Runner: modeRunner{}, Dir: t.TempDir(),
+			K: 3, Iterations: 2, Patience: 5, RoutersOff: off}
+		res, err := Compile(context.Background(), cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		evs, _ := ReadLog(cfg.Dir)
+		var routed *Event
+		for i := range evs {
+			if evs[i].RouterAccuracy != nil {
+				routed = &evs[i]
+			}
+		}
+		if off {
+			if routed != nil || len(res.Plan.Routers()) != 0 {
+				t.Errorf("routers off, yet a router was tried: %+v", routed)
+			}
+			continue
+		}
+		if routed == nil || routed.Accepted == nil || !*routed.Accepted || *routed.RouterAccuracy != 1 || routed.Misrouted != 0 {
+			t.Fatalf("routed candidate event = %+v", routed)
+		}
+		if len(res.Plan.Routers()) != 1 || res.Heldout.Risk() != 0 || res.StopReason != "a routed plan was accepted" {
+			t.Errorf("final plan routers %d, held-out risk %v, stop %q", len(res.Plan.Routers()), res.Heldout.Risk(), res.StopReason)
+		}
+
 	}
 }
