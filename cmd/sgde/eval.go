@@ -1,13 +1,9 @@
 package main
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"io"
 	"os"
-	"strconv"
 	"strings"
 	"time"
 
@@ -136,26 +132,21 @@ func evalAction(c *cli.Context) error {
 	if c.Int("limit") < 0 {
 		return usagef("--limit must be >= 0")
 	}
+	sel := runtime.Selection{Limit: c.Int("limit"), Shard: c.String("shard"),
+		Fields: runtime.Fields{Input: c.String("input-field"), Label: c.String("label-field"), ID: c.String("id-field")}}
+	if sel.Shard != "" {
+		if _, _, err := runtime.ParseShard(sel.Shard); err != nil {
+			return usagef("--shard: %v", err)
+		}
+	}
 	f, err := os.Open(c.String("data"))
 	if err != nil {
 		return usagef("--data: %v", err)
 	}
-	dataSum := sha256.New()
-	items, err := runtime.ReadItems(io.TeeReader(f, dataSum), p, runtime.Fields{Input: c.String("input-field"), Label: c.String("label-field"), ID: c.String("id-field")})
+	items, dataDigest, err := sel.Read(f, p)
 	f.Close()
 	if err != nil {
 		return fmt.Errorf("%s: %w", c.String("data"), err)
-	}
-	if n := c.Int("limit"); n > 0 && n < len(items) {
-		items = items[:n]
-	}
-	shard := c.String("shard")
-	if shard != "" {
-		k, n, err := runtime.ParseShard(shard)
-		if err != nil {
-			return usagef("--shard: %v", err)
-		}
-		items = runtime.Shard(items, k, n)
 	}
 	exclude, err := readExclude(c.String("exclude-ids"))
 	if err != nil {
@@ -175,27 +166,20 @@ func evalAction(c *cli.Context) error {
 	}
 	resultsPath := c.String("results")
 	if resultsPath == "" {
-		if resultsPath, err = runtime.DefaultResultsPath(p, c.String("data")); err != nil {
+		if resultsPath, err = sel.ResultsPath(p, c.String("data")); err != nil {
 			return err
-		}
-		if shard != "" {
-			resultsPath = strings.TrimSuffix(resultsPath, ".results.jsonl") + ".shard-" + strings.ReplaceAll(shard, "/", "-of-") + ".results.jsonl"
 		}
 	}
 	opts := runtime.EvalOptions{
 		ResultsPath: resultsPath, Resume: c.Bool("resume"), Traces: e.traces,
 		Concurrency: c.Int("items-in-flight"), Exclude: exclude,
-		DataDigest: "sha256:" + hex.EncodeToString(dataSum.Sum(nil)),
+		DataDigest: dataDigest,
 		Settings: map[string]string{
 			"student_model": c.String("student-model"), "input_field": c.String("input-field"),
 			"label_field": c.String("label-field"), "id_field": c.String("id-field"),
 		},
 	}
-	if shard != "" {
-		opts.Settings[runtime.SettingShard] = shard
-		opts.Settings[runtime.SettingShardItems] = strconv.Itoa(len(items))
-		opts.Settings["limit"] = strconv.Itoa(c.Int("limit")) // slices of different lists never merge
-	}
+	sel.AddSettings(opts.Settings, len(items))
 	stderr := c.App.ErrWriter
 	var bar *progressbar.ProgressBar
 	if !c.Bool("quiet") && isTerminal(stderr) {
