@@ -99,6 +99,13 @@ func tallyFit(examples []Example, input string) (fit, tried int, picks bool, ok 
 // count and how many of each (language), the vetted tally module adds them (arithmetic). The
 // node's id stays on the code half, so consumers keep reading it.
 func splitCandidate(n plans.Node, ev NodeEvidence, d diagnosis, refs []string, add func(int, string, ...edit.Edit)) {
+	// Only a node that answers with one scalar: an extraction (a JSON parser) or a program is
+	// already the language half of such a chain.
+	switch n.LLM.Parser.Type {
+	case plans.ParserText, plans.ParserRegex, plans.ParserNumber, plans.ParserInteger:
+	default:
+		return
+	}
 	if d.wrongValue == 0 || len(refs) != 1 {
 		return
 	}
@@ -113,7 +120,9 @@ func splitCandidate(n plans.Node, ev NodeEvidence, d diagnosis, refs []string, a
 		n.ID, d.wrongValue, fit, tried, m.Name),
 		edit.Edit{Action: edit.Split, Node: n.ID, As: n.ID, OutputField: m.Result, Into: []plans.Node{
 			{ID: extract, Substrate: plans.SubstrateLLM, Description: "extraction half of a split by the compiler",
-				LLM: &plans.LLMNode{Prompt: library.ExtractCountsPrompt(refs[0]), Parser: plans.Parser{Type: plans.ParserJSON}}},
+				// The node's system message and sampling carry over: a split changes the task,
+				// not how the student is asked (a greedy node stays greedy).
+				LLM: &plans.LLMNode{System: n.LLM.System, Sampling: n.LLM.Sampling, Prompt: library.ExtractCountsPrompt(refs[0]), Parser: plans.Parser{Type: plans.ParserJSON}}},
 			{ID: n.ID, Substrate: plans.SubstrateCode, Description: "code half of a split by the compiler",
 				Code: &plans.CodeNode{Source: m.Source, Inputs: map[string]string{"counts": extract}, Outputs: m.Outputs}},
 		}})
@@ -176,7 +185,7 @@ func fuseCandidate(p *plans.Plan, c plans.Node, evidence map[string]NodeEvidence
 	add(40, fmt.Sprintf("on %d of %d failing items the hand-off from %s to %s broke (unparsed replies or refused input): let one node answer directly",
 		len(handoff), len(failed), feeder, c.ID),
 		edit.Edit{Action: edit.Fuse, Nodes: []string{feeder, c.ID}, Fused: &plans.Node{ID: c.ID, Substrate: plans.SubstrateLLM,
-			Description: "fused by the compiler", LLM: &plans.LLMNode{Prompt: prompt, Parser: parser}}})
+			Description: "fused by the compiler", LLM: &plans.LLMNode{System: l.LLM.System, Sampling: l.LLM.Sampling, Prompt: prompt, Parser: parser}}})
 }
 
 var anyRef = regexp.MustCompile(`\{\{\s*([A-Za-z_][A-Za-z0-9_\-]*(?:\.[A-Za-z0-9_\-]+)*)\s*\}\}`)

@@ -55,20 +55,30 @@ func TestSplitFromEvidence(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			c, ok := findAction(proposeAll(t, textPlan(), textEvidence(tc.rows), nil), edit.Split)
+			p := textPlan()
+			zero := 0.0
+			p.Nodes[0].LLM.Sampling = &plans.Sampling{Temperature: &zero}
+			c, ok := findAction(proposeAll(t, p, textEvidence(tc.rows), nil), edit.Split)
 			if ok != tc.want {
 				t.Fatalf("split proposed = %v, want %v (%s)", ok, tc.want, c.Rationale)
 			}
 			if !ok {
 				return
 			}
-			q, err := edit.Apply(textPlan(), c.Edits...)
+			q, err := edit.Apply(p, c.Edits...)
 			if err != nil {
 				t.Fatal(err)
 			}
 			if len(q.Nodes) != 2 || q.Nodes[0].LLM == nil || q.Nodes[0].LLM.Parser.Type != plans.ParserJSON ||
 				q.Nodes[1].Code == nil || q.Nodes[1].Code.Source != library.Tally().Source || q.Output != "answer.answer" {
 				t.Fatalf("split plan: %+v output %q", q.Nodes, q.Output)
+			}
+			if q.Nodes[0].LLM.Sampling == nil || q.Nodes[0].LLM.Sampling.Temperature == nil || *q.Nodes[0].LLM.Sampling.Temperature != 0 {
+				t.Errorf("the extraction node does not keep the node's greedy sampling: %+v", q.Nodes[0].LLM.Sampling)
+			}
+			// Once split, the extraction node (JSON values) is not split again.
+			if c2, again := findAction(proposeAll(t, q, []NodeEvidence{{Node: "answer_extract", Failing: textEvidence(tc.rows)[0].Failing, Passing: textEvidence(tc.rows)[0].Passing}}, nil), edit.Split); again {
+				t.Errorf("split proposed again on the extraction node: %s", c2.Rationale)
 			}
 			if !strings.Contains(c.Rationale, "8 of 8") {
 				t.Errorf("rationale does not give the fit: %s", c.Rationale)
