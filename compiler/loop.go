@@ -157,7 +157,9 @@ type Result struct {
 	State      *State
 	Train      Scores
 	Heldout    Scores
-	PAC        pac.Report
+	PAC pac.Report
+	// Routed is the PAC section per branch and for the router when the plan has routers.
+	Routed     *pac.Routed
 	StopReason string
 }
 
@@ -169,6 +171,9 @@ type compiler struct {
 	start   time.Time
 	elapsed float64 // wall seconds of earlier sessions
 	tried   map[string]bool
+	// routed is [routable, misrouted] of the held-out check of the router this session
+	// accepted (a resumed compile does not have it; its PAC section then omits the router).
+	routed *[2]int
 }
 
 // Compile runs SGDe from cfg.Initial, checkpointing in cfg.Dir after every iteration.
@@ -403,7 +408,15 @@ func (c *compiler) run(ctx context.Context, incumbent *plans.Plan, resumed bool)
 	if err := c.checkpoint(final); err != nil {
 		return nil, err
 	}
-	return &Result{Plan: final, Initial: cfg.Initial, State: c.st, Train: train, Heldout: heldout, PAC: rep, StopReason: reason}, nil
+	res := &Result{Plan: final, Initial: cfg.Initial, State: c.st, Train: train, Heldout: heldout, PAC: rep, StopReason: reason}
+	if len(incumbent.Routers()) > 0 {
+		routed, err := c.routedPAC(incumbent, train)
+		if err != nil {
+			return nil, err
+		}
+		res.Routed = &routed
+	}
+	return res, nil
 }
 
 func (c *compiler) provenance(p *plans.Plan, train, heldout Scores, rep pac.Report) (*plans.Plan, error) {

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"unicode"
 
+	"github.com/sgde-project/sgde/compiler/pac"
 	"github.com/sgde-project/sgde/compiler/stats"
 	"github.com/sgde-project/sgde/plans"
 	"github.com/sgde-project/sgde/runtime"
@@ -319,10 +320,38 @@ func (c *compiler) trySplit(ctx context.Context, iter int, incumbent *plans.Plan
 		ev.Reason = fmt.Sprintf("routed: not significant: McNemar p=%.3g > alpha %g (%d wins, %d losses); %s", p, cfg.Alpha, pr.OnlyA, pr.OnlyB, route)
 	default:
 		ev.Accepted = bptr(true)
+		c.routed = &[2]int{rc.routable, rc.misrouted}
 		ev.Reason = fmt.Sprintf("routed: held-out risk %.3f -> %.3f, McNemar p=%.3g (%d wins, %d losses); %s", heldout.Risk(), risk, p, pr.OnlyA, pr.OnlyB, route)
 		c.emit(ev)
 		return q, held, true, nil
 	}
 	c.emit(ev)
 	return nil, Scores{}, false, nil
+}
+
+// routedPAC is the per-branch PAC section of a routed incumbent: the training items each branch
+// received (from the training traces) and the router's misrouting on held-out items (from the
+// log event that accepted it).
+func (c *compiler) routedPAC(p *plans.Plan, train Scores) (pac.Routed, error) {
+	trainN := map[string]map[string]int{}
+	for i := range train.Traces {
+		if train.Traces[i] == nil {
+			continue
+		}
+		for _, n := range train.Traces[i].Nodes {
+			if n != nil && n.Route != nil {
+				if trainN[n.ID] == nil {
+					trainN[n.ID] = map[string]int{}
+				}
+				trainN[n.ID][n.Route.Branch]++
+			}
+		}
+	}
+	heldout := map[string][2]int{}
+	if c.routed != nil {
+		for _, r := range p.Routers() {
+			heldout[r.ID] = *c.routed
+		}
+	}
+	return pac.ForRouted(p, c.cfg.Epsilon, c.cfg.Delta, trainN, heldout)
 }

@@ -194,6 +194,9 @@ nodes:
 		if routed == nil || routed.Accepted == nil || !*routed.Accepted || *routed.RouterAccuracy != 1 || routed.Misrouted != 0 {
 			t.Fatalf("routed candidate event = %+v", routed)
 		}
+		if rt := res.Routed; rt == nil || len(rt.Branches) != 2 || rt.Branches[0].TrainN+rt.Branches[1].TrainN != 60 || len(rt.Router) != 1 || rt.Router[0].Misrouted != 0 || rt.Router[0].HeldoutN != 80 {
+			t.Errorf("routed PAC section = %+v", res.Routed)
+		}
 		if len(res.Plan.Routers()) != 1 || res.Heldout.Risk() != 0 || res.StopReason != "a routed plan was accepted" {
 			t.Errorf("final plan routers %d, held-out risk %v, stop %q", len(res.Plan.Routers()), res.Heldout.Risk(), res.StopReason)
 		}

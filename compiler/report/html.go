@@ -26,8 +26,10 @@ type Data struct {
 	Events    []compiler.Event
 	Rows      []Row
 	// EvalSet names the batch the table was computed on.
-	EvalSet    string
-	PAC        pac.Report
+	EvalSet string
+	PAC     pac.Report
+	// Routed is the per-branch and router PAC section of a routed plan (nil otherwise).
+	Routed     *pac.Routed
 	StopReason string
 	Cost       plans.Cost
 }
@@ -112,7 +114,10 @@ var reportTmpl = template.Must(template.New("report").Funcs(template.FuncMap{
 <tr><th>teacher</th><td>{{.Teacher}}</td></tr>
 <tr><th>student</th><td>{{.Student}}</td></tr>
 <tr><th>stopped because</th><td>{{.StopReason}}</td></tr>
-<tr><th>PAC</th><td>k = {{.PAC.K}} subtask types; m &ge; (k ln 3 + ln 1/&delta;)/&epsilon; = {{.PAC.M}} for &epsilon; = {{.PAC.Epsilon}}, &delta; = {{.PAC.Delta}}; the training set has {{.PAC.TrainN}} items: {{if .PAC.Satisfied}}meets the bound{{else}}does not meet the bound{{end}}</td></tr>
+<tr><th>PAC</th><td>k = {{.PAC.K}} subtask types; m &ge; (k ln 3 + ln 1/&delta;)/&epsilon; = {{.PAC.M}} for &epsilon; = {{.PAC.Epsilon}}, &delta; = {{.PAC.Delta}}; the training set has {{.PAC.TrainN}} items: {{if .PAC.Satisfied}}meets the bound{{else}}does not meet the bound{{end}}</td></tr>{{with .Routed}}
+{{range .Branches}}<tr><th>PAC branch {{.Router}}.{{.Branch}}</th><td>k = {{.K}}, m = {{.M}} (&delta; = {{printf "%.3g" .Delta}}, router fixed first); {{.TrainN}} training items routed to it: {{if .Satisfied}}meet the bound{{else}}do not meet the bound{{end}}</td></tr>
+{{end}}{{range .Router}}<tr><th>Router {{.Router}}</th><td>{{.Misrouted}} of {{.HeldoutN}} held-out items (those one branch alone gets right) misrouted; misrouting rate &le; {{printf "%.4f" .Upper}} (Hoeffding, &delta; = {{printf "%.3g" .Delta}})</td></tr>
+{{end}}{{- end}}
 <tr><th>compile cost</th><td>{{.Cost.Iterations}} iterations, {{.Cost.TeacherTokens}} teacher tokens, {{.Cost.StudentCalls}} student requests, {{printf "%.1f" .Cost.WallSeconds}} s</td></tr>
 </table>
 <h2>Baselines</h2>

@@ -164,3 +164,22 @@ func between(s, from, to string) string {
 	}
 	return s[i : i+j]
 }
+
+// TestReportRoutedPAC: a routed plan's report has a PAC row per branch and one for the router.
+func TestReportRoutedPAC(t *testing.T) {
+	data := Data{Task: "mixed", Teacher: "library", Plan: &plans.Plan{Metadata: plans.Metadata{Name: "p"}},
+		PAC: pac.Report{K: 3, Epsilon: 0.05, Delta: 0.05, M: 126, TrainN: 100},
+		Routed: &pac.Routed{
+			Branches: []pac.BranchBound{{Router: "route", Branch: "edited", K: 1, Delta: 0.05 / 3, M: 104, TrainN: 50}},
+			Router:   []pac.RouterBound{{Router: "route", HeldoutN: 80, Misrouted: 3, Delta: 0.05 / 3, Upper: 0.2}},
+		}}
+	var b bytes.Buffer
+	if err := WriteHTML(&b, data); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"PAC branch route.edited", "k = 1, m = 104", "50 training items routed to it: do not meet the bound", "3 of 80 held-out items", "misrouting rate &le; 0.2000"} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("report lacks %q", want)
+		}
+	}
+}

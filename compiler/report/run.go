@@ -101,7 +101,7 @@ func Run(ctx context.Context, job Job) (*Outcome, error) {
 	student := cfg.Student
 	if err := writeHTMLFile(filepath.Join(cfg.Dir, FileReport), Data{
 		Task: job.Task, Teacher: cfg.Teacher.Name(), Student: student, Simulated: job.Simulated, Plan: res.Plan,
-		Curve: res.State.Curve, Events: events, Rows: rows, EvalSet: evalName, PAC: res.PAC, StopReason: res.StopReason, Cost: cost,
+		Curve: res.State.Curve, Events: events, Rows: rows, EvalSet: evalName, PAC: res.PAC, Routed: res.Routed, StopReason: res.StopReason, Cost: cost,
 	}); err != nil {
 		return out, err
 	}
@@ -123,6 +123,15 @@ func Run(ctx context.Context, job Job) (*Outcome, error) {
 	fmt.Fprintf(w, "stopped: %s\n", res.StopReason)
 	fmt.Fprintf(w, "PAC: k=%d, m=%d for epsilon=%g delta=%g; %d training items %s\n", res.PAC.K, res.PAC.M, res.PAC.Epsilon,
 		res.PAC.Delta, res.PAC.TrainN, map[bool]string{true: "meet it", false: "do not meet it"}[res.PAC.Satisfied])
+	if rt := res.Routed; rt != nil {
+		for _, b := range rt.Branches {
+			fmt.Fprintf(w, "PAC branch %s.%s: k=%d, m=%d (delta %.3g); %d training items routed to it %s\n", b.Router, b.Branch, b.K, b.M, b.Delta,
+				b.TrainN, map[bool]string{true: "meet it", false: "do not meet it"}[b.Satisfied])
+		}
+		for _, r := range rt.Router {
+			fmt.Fprintf(w, "PAC router %s: %d of %d held-out items misrouted; misrouting rate <= %.4f (Hoeffding, delta %.3g)\n", r.Router, r.Misrouted, r.HeldoutN, r.Upper, r.Delta)
+		}
+	}
 	fmt.Fprintf(w, "plan: %s\nreport: %s\nlog: %s\n", filepath.Join(cfg.Dir, compiler.FilePlan),
 		filepath.Join(cfg.Dir, FileReport), filepath.Join(cfg.Dir, compiler.FileLog))
 	return out, nil
