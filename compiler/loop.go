@@ -152,12 +152,12 @@ func (c *Config) check() error {
 
 // Result is what a compile produced.
 type Result struct {
-	Plan       *plans.Plan
-	Initial    *plans.Plan
-	State      *State
-	Train      Scores
-	Heldout    Scores
-	PAC pac.Report
+	Plan    *plans.Plan
+	Initial *plans.Plan
+	State   *State
+	Train   Scores
+	Heldout Scores
+	PAC     pac.Report
 	// Routed is the PAC section per branch and for the router when the plan has routers.
 	Routed     *pac.Routed
 	StopReason string
