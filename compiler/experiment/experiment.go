@@ -52,7 +52,7 @@ type Config struct {
 	Sizes []int
 	Seeds int
 	// Heldout and Test are the sizes of the fixed held-out batch and test set (default 40, 50);
-	// the pool of training items is the rest, up to the largest size.
+	// the pool of training items is the rest.
 	Heldout, Test int
 	// Seed fixes the split; run i of a size draws its training items and compiles with Seed+i.
 	Seed    int64
@@ -149,7 +149,6 @@ func Run(ctx context.Context, cfg Config) (*Study, error) {
 		return nil, fmt.Errorf("%w: %d items leave %d for training after %d held-out and %d test", ErrNoSizes, len(items), poolN, cfg.Heldout, cfg.Test)
 	}
 	sort.Ints(sizes)
-	maxN := sizes[len(sizes)-1]
 	pool, held, test, err := suite.Split(items, cfg.Seed, poolN, cfg.Heldout, cfg.Test)
 	if err != nil {
 		return nil, err
@@ -159,7 +158,7 @@ func Run(ctx context.Context, cfg Config) (*Study, error) {
 		return nil, err
 	}
 	st := &Study{Task: tk.Name, Student: cfg.Student, Teacher: cfg.TeacherName, Simulated: cfg.Simulated, Sizes: sizes,
-		Seeds: cfg.Seeds, Pool: maxN, Heldout: len(held), Test: len(test), Epsilon: tk.Epsilon, Delta: tk.Delta}
+		Seeds: cfg.Seeds, Pool: len(pool), Heldout: len(held), Test: len(test), Epsilon: tk.Epsilon, Delta: tk.Delta}
 	total, done := len(sizes)*cfg.Seeds, 0
 	for _, n := range sizes {
 		for i := 0; i < cfg.Seeds; i++ {
@@ -181,7 +180,10 @@ func Run(ctx context.Context, cfg Config) (*Study, error) {
 				return st, fmt.Errorf("experiment: %w", err)
 			}
 			cfg.Progress(tag + ": compiling")
-			train := draw(pool[:maxN], n, seed)
+			// From the whole pool, whatever the sizes asked for: a run's items depend only on its
+			// size and seed (so a saved run stays valid when sizes are added), and one seed's
+			// draws are nested (its 8 items are the first 8 of its 16).
+			train := draw(pool, n, seed)
 			res, err := suite.RunSplit(ctx, suite.Config{Runner: cfg.Runner, Student: cfg.Student, Seed: seed, Workers: cfg.Workers,
 				Ablation: cfg.Ablation, Teacher: cfg.Teacher}, tk.Name, tk, initial, train, held, test, dir, time.Now())
 			if err != nil {

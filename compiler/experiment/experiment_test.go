@@ -5,6 +5,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -192,5 +193,23 @@ func TestStudyFamilies(t *testing.T) {
 				t.Errorf("%s n=%d: %d ablations", f.task, r.Size, len(r.Result.Ablations))
 			}
 		}
+	}
+}
+
+// TestDrawNested: a seed's draw depends only on the pool, its size and the seed, and a smaller
+// draw is a prefix of a larger one, so adding sizes to a study never changes a saved run's items.
+func TestDrawNested(t *testing.T) {
+	pool := make([]runtime.Item, 100)
+	for i := range pool {
+		pool[i].ID = strconv.Itoa(i)
+	}
+	a, b := draw(pool, 8, 7), draw(pool, 32, 7)
+	for i := range a {
+		if a[i].ID != b[i].ID {
+			t.Fatalf("draw of 8 is not a prefix of the draw of 32: %v vs %v", a, b[:8])
+		}
+	}
+	if c := draw(pool, 8, 8); c[0].ID == a[0].ID && c[1].ID == a[1].ID && c[2].ID == a[2].ID {
+		t.Error("another seed drew the same items")
 	}
 }
