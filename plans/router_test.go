@@ -75,3 +75,26 @@ func TestRouterBranchDigestPinned(t *testing.T) {
 		t.Fatalf("edited branch file: err = %v, want a digest mismatch", err)
 	}
 }
+
+// TestRouterMarshalRoundTrip: Marshal writes a routed plan (the path branch as written) that parses
+// back to the same canonical form, in both formats.
+func TestRouterMarshalRoundTrip(t *testing.T) {
+	p, err := Load("../testdata/plans/mixed-routed.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c1, _ := Canonical(p)
+	for _, format := range []Format{FormatYAML, FormatJSON} {
+		out, err := Marshal(p, format)
+		if err != nil {
+			t.Fatal(err)
+		}
+		q, err := Parse(out, filepath.Join("../testdata/plans", "again."+string(format))) // paths stay relative to the plan folder
+		if err != nil {
+			t.Fatalf("Marshal(%s) output does not parse: %v\n%s", format, err, out)
+		}
+		if c2, err := Canonical(q); err != nil || string(c1) != string(c2) {
+			t.Fatalf("canonical form changed through Marshal(%s): %v", format, err)
+		}
+	}
+}
