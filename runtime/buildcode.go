@@ -12,7 +12,10 @@ import (
 // build (b's artefact cache then answers the Runner's build). It returns how many nodes it
 // built and how many of those came from b's cache.
 func BuildCode(ctx context.Context, b Builder, p *plans.Plan) (built, cached int, err error) {
-	for _, n := range p.Nodes {
+	// Router branches' code nodes too: a served routed plan must not build on its first request.
+	var nodes []*plans.Node
+	p.Walk(func(_ *plans.Plan, n *plans.Node) { nodes = append(nodes, n) })
+	for _, n := range nodes {
 		if n.Substrate != plans.SubstrateCode || n.Code == nil {
 			continue
 		}

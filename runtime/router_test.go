@@ -169,3 +169,12 @@ func TestRouterEval(t *testing.T) {
 		t.Errorf("calls per item = %v, want 2 (classifier + branch)", rep.CallsPerItem)
 	}
 }
+
+// TestBuildCodeReachesBranches: the code node inside a router branch is built up front.
+func TestBuildCodeReachesBranches(t *testing.T) {
+	b := &fakeBuilder{}
+	built, _, err := runtime.BuildCode(context.Background(), b, mustPlan(t, planRouted))
+	if err != nil || built != 1 || b.builds.Load() != 1 {
+		t.Fatalf("built %d (builder saw %d), err %v; want the branch's one code node", built, b.builds.Load(), err)
+	}
+}
