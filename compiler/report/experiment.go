@@ -150,9 +150,10 @@ func learningSVG(p ExperimentPage) string {
 		fmt.Fprintf(&b, `<line x1="%.1f" y1="%.0f" x2="%.1f" y2="%.0f" stroke="#eee"/><text x="%.1f" y="%.0f" font-size="10" text-anchor="middle">%.0f</text>`,
 			x(v), top, x(v), top+ph, x(v), top+ph+14, v)
 	}
+	// The bound's label sits mid-height, where accuracy curves rarely run.
 	for _, m := range p.PAC {
-		fmt.Fprintf(&b, `<g class="pac"><line x1="%.1f" y1="%.0f" x2="%.1f" y2="%.0f" stroke="#555" stroke-width="1.5" stroke-dasharray="2 3"/><text x="%.1f" y="%.0f" font-size="10" text-anchor="end" transform="rotate(-90 %.1f %.0f)">PAC m=%d (k=%d)</text></g>`,
-			x(float64(m.M)), top, x(float64(m.M)), top+ph, x(float64(m.M))-3, top+4, x(float64(m.M))-3, top+4, m.M, m.K)
+		fmt.Fprintf(&b, `<g class="pac"><line x1="%.1f" y1="%.0f" x2="%.1f" y2="%.0f" stroke="#555" stroke-width="1.5" stroke-dasharray="2 3"/><text x="%.1f" y="%.0f" font-size="10" text-anchor="middle" fill="#333" transform="rotate(-90 %.1f %.0f)">PAC m=%d (k=%d)</text></g>`,
+			x(float64(m.M)), top, x(float64(m.M)), top+ph, x(float64(m.M))-4, top+ph/2, x(float64(m.M))-4, top+ph/2, m.M, m.K)
 	}
 	for _, s := range p.Series {
 		if len(s.Points) == 0 {
