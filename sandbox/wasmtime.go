@@ -437,6 +437,9 @@ type wtCallState struct {
 	hostPanic string // set when a host function panicked
 	// stopped: a WASI function found the call's deadline passed or its context ended.
 	stopped bool
+	// exited, exitCode: the guest called proc_exit (wasmtime reports it as a trap).
+	exited   bool
+	exitCode uint32
 	// caller is the instance inside the WASI call in progress, nil between calls.
 	caller    *wasmtime.Caller
 	meterTrap error // ErrFuelExhausted or ErrStackOverflow, from the rewriter's limit imports
@@ -625,9 +628,9 @@ func (st *wtCallState) classify(err error, pages, limitPages uint32, lim Limits)
 	}
 	stderr := st.wasi.stderr.buf
 	goOOM := goOutOfMemory(stderr)
-	if st.wasi.exited {
+	if st.exited {
 		// The same words as the wazero engine, from the same helpers.
-		code := st.wasi.exitCode
+		code := st.exitCode
 		if code == 0 {
 			return nil
 		}

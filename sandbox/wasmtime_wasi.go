@@ -62,8 +62,8 @@ func wtDefineWASI(l *wasmtime.Linker) error {
 	ty := wasmtime.NewFuncType([]*wasmtime.ValType{wasmtime.NewValType(wtI32)}, nil)
 	return l.FuncNew(wasiModuleName, "proc_exit", ty, func(c *wasmtime.Caller, args []wasmtime.Val) ([]wasmtime.Val, *wasmtime.Trap) {
 		st := wtCallStateOf(c)
-		st.wasi.exited = true
-		st.wasi.exitCode = uint32(args[0].I32())
+		st.exited = true
+		st.exitCode = uint32(args[0].I32())
 		return nil, wasmtime.NewTrap(wtExitTrapMessage)
 	})
 }
