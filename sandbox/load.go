@@ -50,11 +50,11 @@ func loadError(ctx context.Context) error {
 	return fmt.Errorf("load: %w", ctx.Err())
 }
 
-// compileModule compiles wasm in rt and gives up when ctx ends. wazero's compiler does not look
-// at its context, so an abandoned compilation runs on in the background until it ends by itself
-// and its result is closed; checkStructure bounds how long and how much memory that can take
-// (seconds and a few hundred MiB at the structural limits).
-func compileModule(ctx context.Context, rt wazero.Runtime, wasm []byte) (wazero.CompiledModule, error) {
+// compileModule compiles wasm in e's runtime and gives up when ctx ends. wazero's compiler does
+// not look at its context, so an abandoned compilation runs on in the background until it ends
+// by itself and its result is closed; checkStructure bounds how long and how much memory that
+// can take (seconds and a few hundred MiB at the structural limits), and Close waits for it.
+func (e *wazeroEngine) compileModule(ctx context.Context, wasm []byte) (wazero.CompiledModule, error) {
 	if ctx.Err() != nil {
 		return nil, loadError(ctx)
 	}
@@ -62,10 +62,19 @@ func compileModule(ctx context.Context, rt wazero.Runtime, wasm []byte) (wazero.
 		c   wazero.CompiledModule
 		err error
 	}
-	done := make(chan result, 1)
+	done := make(chan result) // unbuffered: a send succeeds only while Load still waits
+	abandoned := make(chan struct{})
+	e.compiling.Add(1)
 	go func() {
-		c, err := rt.CompileModule(context.WithoutCancel(ctx), wasm)
-		done <- result{c, err}
+		defer e.compiling.Done()
+		c, err := e.rt.CompileModule(context.WithoutCancel(ctx), wasm)
+		select {
+		case done <- result{c, err}:
+		case <-abandoned:
+			if c != nil {
+				_ = c.Close(context.Background())
+			}
+		}
 	}()
 	select {
 	case r := <-done:
@@ -74,11 +83,7 @@ func compileModule(ctx context.Context, rt wazero.Runtime, wasm []byte) (wazero.
 		}
 		return r.c, nil
 	case <-ctx.Done():
-		go func() {
-			if r := <-done; r.c != nil {
-				_ = r.c.Close(context.Background())
-			}
-		}()
+		close(abandoned)
 		return nil, loadError(ctx)
 	}
 }

@@ -39,7 +39,7 @@ func (e *meteredEngine) loadReactor(ctx context.Context, rewritten []byte) (Modu
 	case uint64(info.minPages) > uint64(b.cfg.maxMemoryMiB)*16:
 		return nil, fmt.Errorf("%w: initial memory of %d pages exceeds the engine maximum of %d MiB", ErrMemoryLimit, info.minPages, b.cfg.maxMemoryMiB)
 	}
-	compiled, err := compileModule(ctx, b.rt, rewritten)
+	compiled, err := b.compileModule(ctx, rewritten)
 	if err != nil {
 		return nil, err
 	}

@@ -76,6 +76,9 @@ type wazeroEngine struct {
 	sem   chan struct{}
 	// hostFuncs maps "module\x00name" to the signature of every function the sandbox offers.
 	hostFuncs map[string]api.FunctionDefinition
+	// compiling counts compilations still running, abandoned ones included: Close waits for
+	// them, because a compilation that finishes in a closed runtime writes to freed state.
+	compiling sync.WaitGroup
 }
 
 // newWallClockWazero returns the wazero engine of MeterWallClock.
@@ -188,6 +191,7 @@ func (e *wazeroEngine) Name() plans.EngineName { return plans.EngineWazero }
 
 func (e *wazeroEngine) Close(ctx context.Context) error {
 	var err error
+	e.compiling.Wait()
 	if e.rt != nil {
 		err = e.rt.Close(ctx)
 	}
@@ -225,7 +229,7 @@ func (e *wazeroEngine) load(ctx context.Context, wasm []byte) (Module, error) {
 	case uint64(info.minPages) > uint64(e.cfg.maxMemoryMiB)*16:
 		return nil, fmt.Errorf("%w: initial memory of %d pages exceeds the engine maximum of %d MiB", ErrMemoryLimit, info.minPages, e.cfg.maxMemoryMiB)
 	}
-	compiled, err := compileModule(ctx, e.rt, wasm)
+	compiled, err := e.compileModule(ctx, wasm)
 	if err != nil {
 		return nil, err
 	}

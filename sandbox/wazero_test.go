@@ -233,3 +233,41 @@ func TestKind(t *testing.T) {
 		t.Error("unknown errors must have no kind")
 	}
 }
+
+// TestCloseAfterAbandonedLoad: a load whose deadline passes mid-compilation returns at once while
+// wazero's compiler runs on; closing the engine right after must wait for that compilation
+// rather than free the runtime under it (a nil-map write that crashed the whole process).
+func TestCloseAfterAbandonedLoad(t *testing.T) {
+	raw := buildOnly(t, arithProgram)
+	// No compilation cache, so every load compiles; a whole load first, to time one.
+	newEngine := func() sandbox.Engine {
+		e, err := sandbox.New(context.Background(), plans.EngineWazero, sandbox.WithMetering(sandbox.MeterWallClock))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return e
+	}
+	e := newEngine()
+	start := time.Now()
+	if _, err := e.Load(context.Background(), raw); err != nil {
+		t.Fatal(err)
+	}
+	whole := time.Since(start)
+	_ = e.Close(context.Background())
+
+	// Half a load's time: past the checks, into the compilation, which goes on after Load
+	// has returned.
+	e = newEngine()
+	ctx, cancel := context.WithTimeout(context.Background(), whole/2)
+	_, err := e.Load(ctx, raw)
+	cancel()
+	if !errors.Is(err, sandbox.ErrTimeout) {
+		t.Fatalf("load err = %v, want ErrTimeout", err)
+	}
+	if err := e.Close(context.Background()); err != nil {
+		t.Fatalf("close: %v", err)
+	}
+	// Close has returned: an orphaned compilation would now write into the closed runtime.
+	// Give one a whole load's time to do so (it would crash this test binary).
+	time.Sleep(whole)
+}
