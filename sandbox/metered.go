@@ -328,8 +328,12 @@ type fuelMeter struct {
 	budget   int64
 	reserve  int64 // the part of the budget not handed out yet
 	deadline time.Time
-	g        api.MutableGlobal
-	stopped  bool
+	// timeout, when set, makes Start set deadline to now+timeout: pre-initialisation compiles
+	// its module before it runs it, and the compilation is bounded by the load's context, not
+	// by the time the initialiser may run.
+	timeout time.Duration
+	g       api.MutableGlobal
+	stopped bool
 }
 
 func newFuelMeter(budget int64, deadline time.Time) *fuelMeter {
@@ -338,6 +342,9 @@ func newFuelMeter(budget int64, deadline time.Time) *fuelMeter {
 
 // Start gives the guest its first slice through its fuel global g (preinit.Meter).
 func (f *fuelMeter) Start(g api.MutableGlobal) {
+	if f.timeout > 0 {
+		f.deadline = time.Now().Add(f.timeout)
+	}
 	give := min(f.budget, fuelSlice)
 	f.g, f.reserve = g, f.budget-give
 	g.Set(uint64(give))

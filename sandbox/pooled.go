@@ -59,10 +59,13 @@ func (e *meteredEngine) loadReactor(ctx context.Context, rewritten []byte) (Modu
 		return nil, fmt.Errorf("%w: initial memory of %d pages exceeds the %d MiB a reactor may initialise in", ErrMemoryLimit, info.minPages, initLimit>>20)
 	}
 	wasi := newWASIState(ll.MaxOutputBytes)
-	meter := newFuelMeter(int64(ll.Fuel), time.Now().Add(ll.Timeout))
+	// The initialiser's wall time starts when it does (meter.Start), after TakeMetered has
+	// compiled its probe module: that compilation is bounded by ctx (the load's deadline), and
+	// counting it here failed good modules on a loaded machine or under -race.
+	meter := newFuelMeter(int64(ll.Fuel), time.Time{})
+	meter.timeout = ll.Timeout
 	state := &callState{wasi: wasi, out: callOutput{max: ll.MaxOutputBytes}, meter: meter}
-	initCtx, cancel := context.WithTimeout(ctx, ll.Timeout)
-	defer cancel()
+	initCtx := ctx
 	wasi.work = func(n int64) { meter.charge(initCtx, n) }
 	initCtx = context.WithValue(initCtx, callKey{}, state)
 	initCtx = experimental.WithMemoryAllocator(initCtx, &limitedAllocator{limit: initLimit})
