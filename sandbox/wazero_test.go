@@ -234,10 +234,10 @@ func TestKind(t *testing.T) {
 	}
 }
 
-// TestCloseAfterAbandonedLoad: a load whose deadline passes mid-compilation returns at once while
+// TestAbandonedLoadThenEngineShutdown: a load whose deadline passes mid-compilation returns at once while
 // wazero's compiler runs on; closing the engine right after must wait for that compilation
 // rather than free the runtime under it (a nil-map write that crashed the whole process).
-func TestCloseAfterAbandonedLoad(t *testing.T) {
+func TestAbandonedLoadThenEngineShutdown(t *testing.T) {
 	raw := buildOnly(t, arithProgram)
 	// No compilation cache, so every load compiles; a whole load first, to time one.
 	newEngine := func() sandbox.Engine {
