@@ -43,7 +43,9 @@ func TestExecMeterFlags(t *testing.T) {
 		t.Fatalf("--fuel 1000: exit %d, stdout %q: want exit 3 and fuel_exhausted", code, out)
 	}
 
-	code, out, errOut = runCLI(t, "exec", arithSource, "--input", input, "--meter=off", "--json")
+	// --meter=off compiles the unrewritten module, which warmCache did not precompile; under
+	// -race wazero takes tens of seconds for it, and loading is bounded by --timeout (+10 s).
+	code, out, errOut = runCLI(t, "exec", arithSource, "--input", input, "--meter=off", "--timeout", "2m", "--json")
 	if code != exitOK || !strings.Contains(out, `"answer":42`) || !strings.Contains(out, `"metered":false`) || !strings.Contains(errOut, "WARNING") {
 		t.Fatalf("--meter=off: exit %d, stdout %q, stderr %q: want the answer, metered false and a warning", code, out, errOut)
 	}
