@@ -116,9 +116,13 @@ func TestResumeCountsEveryRequest(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got.State.StudentCalls != seen.Load() {
-		t.Errorf("resumed compile reports %d student requests, the endpoint saw %d (checkpoint before the interruption: %d)",
-			got.State.StudentCalls, seen.Load(), checkpointed)
+	// The ledger counts a request as it is sent; one cancelled at the interruption may be
+	// counted and never reach the endpoint. So the report may exceed what the endpoint saw by
+	// at most the requests in flight then (the client's concurrency, 8), and never fall short.
+	const inFlight = 8
+	if rep, saw := got.State.StudentCalls, seen.Load(); rep < saw || rep > saw+inFlight {
+		t.Errorf("resumed compile reports %d student requests, the endpoint saw %d, want %d to %d (checkpoint before the interruption: %d)",
+			rep, saw, saw, saw+inFlight, checkpointed)
 	}
 }
 
