@@ -6,6 +6,7 @@ import (
 	"io"
 	"strings"
 
+	"github.com/sgde-project/sgde/internal/textdist"
 	"github.com/urfave/cli/v2"
 )
 
@@ -155,7 +156,7 @@ func nearest(cmds []*cli.Command, name string) string {
 			continue
 		}
 		for _, n := range c.Names() {
-			if d := editDistance(name, n); best == "" || d < bestD {
+			if d := textdist.Levenshtein(name, n); best == "" || d < bestD {
 				best, bestD = n, d
 			}
 		}
@@ -164,25 +165,4 @@ func nearest(cmds []*cli.Command, name string) string {
 		return ""
 	}
 	return best
-}
-
-// editDistance is the Levenshtein distance between a and b (bytes; command names are ASCII).
-func editDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
 }

@@ -1,0 +1,26 @@
+// Package textdist measures how far apart two short strings are, for "did you mean" hints
+// (mistyped commands, unknown plan fields). It must not be used on unbounded input: the cost is
+// the product of the lengths, so callers cap what they pass.
+package textdist
+
+// Levenshtein is the edit distance between a and b, counted in bytes (the names compared are
+// ASCII).
+func Levenshtein(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}
