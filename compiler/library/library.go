@@ -71,8 +71,60 @@ func ExtractCountsPrompt(question string) string {
 		"Leave out items the question does not ask about. Do not add the counts up. Reply with only the JSON object.\n\nQuestion: " + question
 }
 
+//go:embed modules/dates/dates.go
+var datesSource string
+
+// DateArith is the code half of the teacher's split for questions about dates: input
+// {"extraction": {"date": "MM/DD/YYYY", "offsets": [{"days": -1}, ...]}, "question": string},
+// output {"answer": string}, the option letter "(D)" whose date the extraction computes to (or
+// the date itself when the question lists no options). A malformed extraction is refused with an
+// error that names the problem. Its source is package compiler/library/modules/dates verbatim,
+// renamed to package main, plus an entry point: the same code is tested natively and fuzzed in
+// its package.
+func DateArith() Module {
+	src := strings.Replace(datesSource, "\npackage dates\n", "\npackage main\n", 1)
+	src = strings.Replace(src, "\nimport (\n", "\nimport (\n\t\"github.com/sgde-project/sgde/wasm/guest\"\n", 1)
+	src += `
+func main() { guest.Run(solveDate) }
+
+func solveDate(in map[string]any) (map[string]any, error) {
+	ext, ok := in["extraction"]
+	if !ok {
+		return nil, errors.New("input needs a field \"extraction\"")
+	}
+	q, _ := in["question"].(string)
+	a, err := Answer(ext, q)
+	if err != nil {
+		return nil, err
+	}
+	return map[string]any{"answer": a}, nil
+}
+`
+	return Module{
+		Name:        "date_arith",
+		Description: "calendar arithmetic on an extracted date and offsets; picks the option naming the result",
+		Source:      src,
+		Inputs:      map[string]plans.Type{"extraction": plans.TypeAny, "question": plans.TypeString},
+		Outputs:     map[string]plans.Type{"answer": plans.TypeString},
+		Result:      "answer",
+	}
+}
+
+// ExtractDatePrompt asks the student for the language half of the date split: the date the
+// question states and the calendar steps from it to the date asked about, as one JSON object,
+// and no arithmetic (the code node counts the calendar).
+func ExtractDatePrompt(question string) string {
+	return "Read the question below. Extract, as one JSON object, the one date the question states, written MM/DD/YYYY, " +
+		"and the steps from that date to the date the question asks for, in order, as a list of offsets in days, weeks, months or years " +
+		"(negative for the past), for example {\"date\": \"07/29/2002\", \"offsets\": [{\"days\": -1}, {\"weeks\": 1}]} " +
+		"for \"tomorrow is Jul 29, 2002; what is the date one week from today?\". Do not compute the date yourself. " +
+		"Reply with only the JSON object.\n\nQuestion: " + question
+}
+
 // Modules lists the catalogue's code modules.
-func Modules() []Module { return append([]Module{ArithProgram(), Tally()}, Solvers()...) }
+func Modules() []Module {
+	return append([]Module{ArithProgram(), Tally(), DateArith()}, Solvers()...)
+}
 
 // ProgramPrompt asks the student for a PAL program for the problem rendered by problemRef
 // templates (for example "{{ inputs.question }}"). The instruction names the function, the
