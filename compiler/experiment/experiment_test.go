@@ -22,6 +22,8 @@ import (
 func env(t *testing.T, data ...string) *runtime.Runner {
 	t.Helper()
 	progs, _ := filepath.Glob("../../testdata/bbh/programs/*.jsonl")
+	exts, _ := filepath.Glob("../../testdata/bbh/extractions/*.jsonl")
+	progs = append(progs, exts...)
 	k, err := simulator.LoadKnowledgeFiles(append(data, progs...)...)
 	if err != nil {
 		t.Fatal(err)

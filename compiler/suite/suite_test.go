@@ -24,6 +24,8 @@ func env(t *testing.T, fams []Family) *runtime.Runner {
 		data = append(data, f.Data)
 	}
 	progs, _ := filepath.Glob("../../testdata/bbh/programs/*.jsonl")
+	exts, _ := filepath.Glob("../../testdata/bbh/extractions/*.jsonl")
+	progs = append(progs, exts...)
 	data = append(data, progs...)
 	k, err := simulator.LoadKnowledgeFiles(data...)
 	if err != nil {

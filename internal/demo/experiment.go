@@ -56,8 +56,11 @@ func Experiment(ctx context.Context, o ExperimentOptions) error {
 		// The simulator knows the data's items (and their recorded answers) and, for families
 		// that have them, reference programs beside the data.
 		files := []string{o.Data}
-		progs, _ := filepath.Glob(filepath.Join(filepath.Dir(o.Data), "programs", taskName+".jsonl"))
-		k, err := simulator.LoadKnowledgeFiles(append(files, progs...)...)
+		for _, sub := range []string{"programs", "extractions"} {
+			refs, _ := filepath.Glob(filepath.Join(filepath.Dir(o.Data), sub, taskName+".jsonl"))
+			files = append(files, refs...)
+		}
+		k, err := simulator.LoadKnowledgeFiles(files...)
 		if err != nil {
 			return fmt.Errorf("experiment: %w", err)
 		}

@@ -62,10 +62,13 @@ func Suite(ctx context.Context, o SuiteOptions) error {
 	for _, f := range fams {
 		data = append(data, f.Data)
 	}
-	// Reference programs generated for some families (testdata/NAME/programs) complete the
-	// simulator's knowledge of those items: program-aided requests for them are simulated.
-	progs, _ := filepath.Glob(filepath.Join("testdata", o.Name, "programs", "*.jsonl"))
-	data = append(data, progs...)
+	// Reference programs and extractions generated for some families (testdata/NAME/programs,
+	// testdata/NAME/extractions) complete the simulator's knowledge of those items:
+	// program-aided and extraction requests for them are simulated.
+	for _, sub := range []string{"programs", "extractions"} {
+		refs, _ := filepath.Glob(filepath.Join("testdata", o.Name, sub, "*.jsonl"))
+		data = append(data, refs...)
+	}
 	k, err := simulator.LoadKnowledgeFiles(data...)
 	if err != nil {
 		return fmt.Errorf("demo --suite: %w", err)

@@ -76,3 +76,90 @@ func TestExtraction(t *testing.T) {
 		t.Errorf("no program, yet an extraction: %q", texts[0])
 	}
 }
+
+// TestReferenceExtraction: an item whose knowledge carries a reference extraction gets it (or a
+// corruption of it) for an extraction request, simulated, wrong at the program error rate of as
+// many statements as the extraction has values plus one; the object's fields are not read.
+func TestReferenceExtraction(t *testing.T) {
+	k, err := LoadKnowledgeFiles("../../testdata/bbh/date_understanding.jsonl", "../../testdata/bbh/extractions/date_understanding.jsonl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if k.WithExtraction() < 140 {
+		t.Fatalf("%d records with an extraction, want the 142 the script derived", k.WithExtraction())
+	}
+	srv := startSim(t, NewConfig(k, DefaultProfile()).WithSeed(1))
+	c := goClient(srv, "x")
+	ask := "Extract, as one JSON object, the date the question states and the offsets to the date it asks for. Reply with only the JSON object.\n\nQuestion: "
+	right, total, wrongErr := 0, 0, 0.0
+	for i := 0; i < k.Len() && total < 200; i++ {
+		r := k.Record(i)
+		if r.Extraction == "" {
+			continue
+		}
+		var want any
+		if err := json.Unmarshal([]byte(r.Extraction), &want); err != nil {
+			t.Fatal(err)
+		}
+		texts, fp := chatOnce(t, c, openai.ChatCompletionRequest{Model: "slm-1.5b", N: 1, Temperature: 1e-6,
+			Messages: []openai.ChatCompletionMessage{{Role: "user", Content: ask + r.Input}}})
+		if !strings.HasSuffix(fp, "+simulated") {
+			t.Fatalf("fingerprint %q: extraction must be simulated", fp)
+		}
+		s := texts[0]
+		s = strings.TrimSuffix(s[strings.Index(s, "{"):], "\n```")
+		var got any
+		if err := json.Unmarshal([]byte(s), &got); err != nil {
+			t.Fatalf("item %d: reply %q is not a JSON object", i, s)
+		}
+		total++
+		if fmt.Sprint(got) == fmt.Sprint(want) {
+			right++
+		}
+		e := k.entries[i]
+		wrongErr += DefaultProfile().programError(e.extractSteps)
+	}
+	// Greedy: the expected share right is 1 - mean(program error rate of values+1 statements).
+	rate, want := float64(right)/float64(total), 1-wrongErr/float64(total)
+	t.Logf("greedy extractions right %d of %d (%.2f), expected %.2f", right, total, rate, want)
+	if total < 40 || rate < want-0.1 || rate > want+0.1 || rate == 1 {
+		t.Errorf("greedy extractions right %d of %d (%.2f), want about %.2f", right, total, rate, want)
+	}
+}
+
+func TestCorruptExtraction(t *testing.T) {
+	const ref = `{"date":"07/29/2002","offsets":[{"days":-1},{"weeks":1}]}`
+	seen := map[string]bool{}
+	for s := range uint64(200) {
+		got := corruptExtraction(newRand(s, 1), ref)
+		if got == ref {
+			t.Fatalf("seed %d: not corrupted", s)
+		}
+		var v map[string]any
+		if err := json.Unmarshal([]byte(got), &v); err != nil {
+			t.Fatalf("seed %d: %q is not a JSON object", s, got)
+		}
+		seen[got] = true
+	}
+	// Both kinds occur: a value left out (a shorter object) and a near miss (same length).
+	dropped, slipped := false, false
+	for s := range seen {
+		if strings.Count(s, ":") < strings.Count(ref, ":") {
+			dropped = true
+		} else {
+			slipped = true
+		}
+	}
+	if !dropped || !slipped || len(seen) < 10 {
+		t.Errorf("corruptions %d distinct, dropped %v, slipped %v: %v", len(seen), dropped, slipped, seen)
+	}
+	if c, n, err := parseExtraction([]byte(`{"b": [1, {"c": "x"}], "a": 2}`)); err != nil || c != `{"a":2,"b":[1,{"c":"x"}]}` || n != 3 {
+		t.Errorf("parseExtraction = %q, %d, %v", c, n, err)
+	}
+	if _, _, err := parseExtraction([]byte(`[1]`)); err == nil {
+		t.Error("a list is accepted as an extraction")
+	}
+	if _, err := ParseKnowledge(strings.NewReader(`{"input": "What is the date today in MM/DD/YYYY?", "target": "(A)", "extraction": "07/29/2002"}`)); err == nil {
+		t.Error("a knowledge record with a string extraction loads")
+	}
+}

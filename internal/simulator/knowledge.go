@@ -53,6 +53,9 @@ type Record struct {
 	Recorded map[string]string
 	// RecordedModel names the model whose outputs Recorded holds.
 	RecordedModel string
+	// Extraction is the reference answer to an extraction request for the item, a JSON object
+	// in canonical form (keys sorted), when the knowledge has one (the `extraction` field).
+	Extraction string
 }
 
 // Prompting modes of recorded outputs: the keys of Record.Recorded and of a knowledge file's
@@ -74,6 +77,9 @@ type entry struct {
 	digits  int       // most digits in any operand of the question
 	numbers []float64 // operands of the question, in order
 	steps   int       // statements in the program body
+	// extractSteps is the statement count the extraction's error rate uses: one per value of
+	// the reference extraction, plus one (see extract.go).
+	extractSteps int
 }
 
 // Knowledge is an immutable index of known questions, safe for concurrent use.
@@ -85,6 +91,7 @@ type Knowledge struct {
 	duplicates int
 	noProgram  int // records without a reference program
 	recorded   int // records with recorded outputs
+	extraction int // records with a reference extraction
 }
 
 type rawRecord struct {
@@ -93,6 +100,8 @@ type rawRecord struct {
 	Code     *string         `json:"code"`
 	Target   json.RawMessage `json:"target"`
 	Recorded json.RawMessage `json:"recorded"`
+	// Extraction is a reference extraction: any JSON object (see extract.go).
+	Extraction json.RawMessage `json:"extraction"`
 }
 
 // LoadKnowledgeFiles reads several knowledge files into one index (GSM-Hard and BBH families
@@ -139,6 +148,11 @@ func (k *Knowledge) merge(o *Knowledge) {
 			k.noProgram--
 			completed = true
 		}
+		if x.rec.Extraction == "" && e.rec.Extraction != "" {
+			x.rec.Extraction, x.extractSteps = e.rec.Extraction, e.extractSteps
+			k.extraction++
+			completed = true
+		}
 		if len(x.rec.Recorded) == 0 && len(e.rec.Recorded) > 0 {
 			x.rec.Recorded, x.rec.RecordedModel = e.rec.Recorded, e.rec.RecordedModel
 			k.recorded++
@@ -165,11 +179,15 @@ func (k *Knowledge) add(e entry) {
 	if len(e.rec.Recorded) > 0 {
 		k.recorded++
 	}
+	if e.rec.Extraction != "" {
+		k.extraction++
+	}
 }
 
 // LoadKnowledgeFile reads a JSONL knowledge file: records with `input` and `target`, and
-// optionally `idx`, `code` (a reference program defining solution()) and `recorded` (a real
-// model's outputs per prompting mode, as in the BBH files).
+// optionally `idx`, `code` (a reference program defining solution()), `recorded` (a real
+// model's outputs per prompting mode, as in the BBH files) and `extraction` (the JSON object a
+// correct answer to an extraction request states).
 func LoadKnowledgeFile(path string) (*Knowledge, error) {
 	f, err := os.Open(path)
 	if err != nil {
@@ -266,6 +284,13 @@ func parseRecord(b []byte, line int) (entry, error) {
 	if err != nil {
 		return entry{}, err
 	}
+	var ext string
+	var extValues int
+	if len(raw.Extraction) > 0 && string(raw.Extraction) != "null" {
+		if ext, extValues, err = parseExtraction(raw.Extraction); err != nil {
+			return entry{}, fmt.Errorf("%w: %v", ErrKnowledge, err)
+		}
+	}
 	norm := normalize(*raw.Input)
 	if len(wordStarts(norm)) < keyWords && len(strings.Fields(structural(*raw.Input))) < 2*keyWords {
 		// A short question is known only when brackets make it specific ("( ( not ( True ) ) )
@@ -283,12 +308,14 @@ func parseRecord(b []byte, line int) (entry, error) {
 	}
 	nums := numbersIn(*raw.Input)
 	return entry{
-		rec:     Record{Idx: idx, Input: *raw.Input, Program: prog, Target: target, TargetText: text, Recorded: rec, RecordedModel: model},
+		rec:     Record{Idx: idx, Input: *raw.Input, Program: prog, Target: target, TargetText: text, Recorded: rec, RecordedModel: model, Extraction: ext},
 		norm:    norm,
 		squeeze: structural(*raw.Input),
 		digits:  maxDigits(*raw.Input),
 		numbers: nums,
 		steps:   countSteps(prog),
+
+		extractSteps: extValues + 1,
 	}, nil
 }
 
@@ -395,6 +422,9 @@ func (k *Knowledge) Duplicates() int { return k.duplicates }
 // WithoutProgram is the number of known records without a reference program (GSM8K, BBH):
 // program requests for them are answered as for an unknown question.
 func (k *Knowledge) WithoutProgram() int { return k.noProgram }
+
+// WithExtraction is the number of known records with a reference extraction.
+func (k *Knowledge) WithExtraction() int { return k.extraction }
 
 // WithRecorded is the number of known records with a real model's recorded outputs.
 func (k *Knowledge) WithRecorded() int { return k.recorded }

@@ -173,7 +173,7 @@ func (m *Model) sample(key uint64, req *chatRequest, pi promptInfo, rec int, kno
 	}
 	e := &m.k.entries[rec]
 	var facts []fact
-	if pi.task == taskExtract {
+	if pi.task == taskExtract && e.rec.Extraction == "" {
 		if facts = statedFacts(e.rec.Program); len(facts) == 0 {
 			// Nothing to extract from: no reference program, or one that states no quantity.
 			// Answered as a direct question, as before extraction was modelled.
@@ -190,9 +190,12 @@ func (m *Model) sample(key uint64, req *chatRequest, pi promptInfo, rec int, kno
 	t.textual = pi.task == taskDirect && !e.rec.Numeric()
 
 	var pErr0, shared float64
-	if pi.task == taskProgram || pi.task == taskExtract {
+	switch {
+	case pi.task == taskExtract && e.rec.Extraction != "":
+		pErr0, shared = m.p.programError(e.extractSteps), m.p.spec.Program.SharedErrorFraction
+	case pi.task == taskProgram || pi.task == taskExtract:
 		pErr0, shared = m.p.programError(e.steps), m.p.spec.Program.SharedErrorFraction
-	} else {
+	default:
 		pErr0, shared = 1-m.p.directAccuracy(e.digits), m.p.spec.Direct.SharedErrorFraction
 	}
 	// The systematic part: a question is "hard" for this profile (and server seed) with
@@ -211,6 +214,9 @@ func (m *Model) sample(key uint64, req *chatRequest, pi promptInfo, rec int, kno
 		t.correct, t.value, t.program, t.text = true, e.rec.Target, e.rec.Program, e.rec.TargetText
 		if pi.task == taskExtract {
 			t.text = factsJSON(facts)
+			if e.rec.Extraction != "" {
+				t.text = e.rec.Extraction
+			}
 		}
 		return t
 	}
@@ -220,7 +226,11 @@ func (m *Model) sample(key uint64, req *chatRequest, pi promptInfo, rec int, kno
 		r = qR
 	}
 	if pi.task == taskExtract {
-		t.text = factsJSON(corruptFacts(r, facts))
+		if e.rec.Extraction != "" {
+			t.text = corruptExtraction(r, e.rec.Extraction)
+		} else {
+			t.text = factsJSON(corruptFacts(r, facts))
+		}
 		return t
 	}
 	if pi.task == taskProgram {
