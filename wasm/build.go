@@ -94,6 +94,10 @@ type Builder struct {
 	cacheMax   int64
 	goCacheMax int64
 
+	// cgroup is the cgroup v2 group under which each compiler run gets a child group bounding
+	// its whole process tree; nil where there is none (the rlimits only).
+	cgroup *cgroupParent
+
 	bin      string // absolute path of the compiler driver
 	verOnce  sync.Once
 	version  string
@@ -195,6 +199,9 @@ func NewBuilder(opts ...BuilderOption) (*Builder, error) {
 		b.parallel = 1
 	}
 	b.sem = make(chan struct{}, b.parallel)
+	if cg, err := detectCgroup(); err == nil {
+		b.cgroup = cg
+	}
 	if b.reactor && b.toolchain == ToolchainAuto {
 		b.toolchain = ToolchainGo // tinygo's wasip1 target has no reactor mode we rely on
 	}
@@ -436,10 +443,7 @@ func (b *Builder) run(ctx context.Context, tmp, dir string, args ...string) ([]b
 	}
 	// A file as large as the largest artefact: the module and every build-cache object.
 	lim := buildLimits{memory: b.memory, cpuSeconds: uint64(max(b.timeout/time.Second, 1)), fileBytes: MaxArtifactBytes}
-	bin, argv := limitedCommand(b.bin, args, lim)
-	cmd := exec.CommandContext(ctx, bin, argv...)
-	cmd.Dir = dir
-	cmd.Env = []string{
+	env := []string{
 		"PATH=" + filepath.Dir(b.bin) + string(os.PathListSeparator) + "/usr/bin:/bin",
 		"HOME=" + filepath.Join(tmp, "home"),
 		"TMPDIR=" + filepath.Join(tmp, "tmp"),
@@ -462,18 +466,50 @@ func (b *Builder) run(ctx context.Context, tmp, dir string, args ...string) ([]b
 	}
 	var out cappedBuffer
 	out.max = 64 << 10
-	cmd.Stdout, cmd.Stderr = &out, &out
-	setProcessGroup(cmd)
-	cmd.WaitDelay = 5 * time.Second
-	if err := cmd.Start(); err != nil {
+	start := func(cg *buildCgroup) (*exec.Cmd, error) {
+		bin, argv := limitedCommand(b.bin, args, lim)
+		cmd := exec.CommandContext(ctx, bin, argv...)
+		cmd.Dir, cmd.Env = dir, env
+		cmd.Stdout, cmd.Stderr = &out, &out
+		setProcessGroup(cmd)
+		if cg != nil {
+			intoCgroup(cmd, cg)
+			killGroup := cmd.Cancel
+			cmd.Cancel = func() error { cg.kill(); return killGroup() }
+		}
+		cmd.WaitDelay = 5 * time.Second
+		if err := cmd.Start(); err != nil {
+			return nil, err
+		}
+		if err := limitChild(cmd.Process.Pid, lim); err != nil {
+			_ = cmd.Cancel()
+			_ = cmd.Wait()
+			return nil, err
+		}
+		return cmd, nil
+	}
+	var cg *buildCgroup
+	if b.cgroup != nil && b.memory > 0 {
+		cg, _ = b.cgroup.newChild(b.memory) // on failure the rlimits alone bound the build
+	}
+	cmd, err := start(cg)
+	if err != nil && cg != nil {
+		// The kernel refused to start the compiler in the group (clone3 not allowed, say): the
+		// rlimits alone bound it.
+		cg.release()
+		cg = nil
+		cmd, err = start(nil)
+	}
+	if err != nil {
 		return nil, err
 	}
-	if err := limitChild(cmd.Process.Pid, lim); err != nil {
-		_ = cmd.Cancel()
-		_ = cmd.Wait()
-		return nil, err
+	err = cmd.Wait()
+	if cg != nil {
+		// Anything the compiler left behind goes with the group.
+		if n := cg.release(); n > 0 && err != nil {
+			err = fmt.Errorf("%w (the kernel killed %d compiler processes at the build's memory limit of %d MiB)", err, n, b.memory>>20)
+		}
 	}
-	err := cmd.Wait()
 	return out.Bytes(), err
 }
 

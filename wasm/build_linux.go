@@ -4,7 +4,10 @@ package wasm
 
 import (
 	"fmt"
+	"os"
+	"os/exec"
 	"strconv"
+	"sync"
 	"syscall"
 	"unsafe"
 )
@@ -45,4 +48,23 @@ func limitChild(pid int, l buildLimits) error {
 		}
 	}
 	return nil
+}
+
+// detectCgroup finds, once per process, the cgroup v2 group under which builds get child groups
+// (see EnvBuildCgroup), or the reason there is none.
+var detectCgroup = sync.OnceValues(func() (*cgroupParent, error) {
+	mountinfo, _ := os.ReadFile("/proc/self/mountinfo")
+	self, _ := os.ReadFile("/proc/self/cgroup")
+	dir, err := findCgroupParent(os.Getenv(EnvBuildCgroup), mountinfo, self)
+	if err != nil {
+		return nil, err
+	}
+	return openCgroupParent(dir)
+})
+
+// intoCgroup makes cmd start inside g (clone3 with CLONE_INTO_CGROUP), so that not even the
+// first instruction of the compiler runs outside its limits.
+func intoCgroup(cmd *exec.Cmd, g *buildCgroup) {
+	cmd.SysProcAttr.UseCgroupFD = true
+	cmd.SysProcAttr.CgroupFD = int(g.fd.Fd())
 }

@@ -13,3 +13,6 @@ func setProcessGroup(cmd *exec.Cmd) {
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 }
+
+// killPid sends SIGKILL to one process.
+func killPid(pid int) { _ = syscall.Kill(pid, syscall.SIGKILL) }
