@@ -513,6 +513,10 @@ func (c *compiler) round(ctx context.Context, iter int, incumbent *plans.Plan, t
 		if ctx.Err() != nil {
 			return nil, Scores{}, false, ctx.Err()
 		}
+		if cfg.RoutersOff && slices.ContainsFunc(cand.Edits, func(e edit.Edit) bool { return e.Action == edit.Route }) {
+			reject("routers are disabled (--no-routers): a route edit is not tried")
+			continue
+		}
 		q, err := edit.Apply(incumbent, cand.Edits...)
 		if err != nil {
 			reject("plan validation failed: " + err.Error())
@@ -661,17 +665,19 @@ func hardFailure(o runtime.ItemResult, tr *trace.Run, fresh map[string]bool) str
 // none of their own.
 func (c *compiler) limitNewCode(inc, q *plans.Plan) {
 	old := map[string]bool{}
-	for _, n := range inc.Nodes {
+	inc.Walk(func(_ *plans.Plan, n *plans.Node) {
 		if n.Code != nil {
 			old[n.Code.SourceText()] = true
 		}
-	}
-	for i, n := range q.Nodes {
+	})
+	// Walk reaches the code nodes of router branches too (a teacher's route edit may offload
+	// inside a branch).
+	q.Walk(func(_ *plans.Plan, n *plans.Node) {
 		if n.Code != nil && !old[n.Code.SourceText()] && n.Code.Limits == nil {
 			l := *c.cfg.CodeLimits
-			q.Nodes[i].Code.Limits = &l
+			n.Code.Limits = &l
 		}
-	}
+	})
 }
 
 // judgeCode applies the test rule to the probe outcomes of fresh code nodes.

@@ -76,6 +76,8 @@ func applyOne(p *plans.Plan, e Edit) error {
 		return split(p, e)
 	case Fuse:
 		return fuse(p, e)
+	case Route:
+		return route(p, e)
 	}
 	return invalidf("unknown action %q", e.Action)
 }

@@ -9,7 +9,7 @@ import (
 	"github.com/sgde-project/sgde/plans"
 )
 
-// Action names an edit. The five actions are the compiler's whole vocabulary.
+// Action names an edit. The six actions are the compiler's whole vocabulary.
 type Action string
 
 // The actions a teacher may propose.
@@ -19,10 +19,12 @@ const (
 	Consensus    Action = "consensus"
 	Split        Action = "split"
 	Fuse         Action = "fuse"
+	// Route partitions the items by a classifier and gives each part its own edits (route.go).
+	Route Action = "route"
 )
 
 // Actions lists every action in the order documentation and flags use.
-func Actions() []Action { return []Action{RefinePrompt, Offload, Consensus, Split, Fuse} }
+func Actions() []Action { return []Action{RefinePrompt, Offload, Consensus, Split, Fuse, Route} }
 
 // ParseActions reads a comma-separated list such as "offload,consensus". "prompt" is accepted
 // as a short name for refine_prompt.
@@ -38,7 +40,7 @@ func ParseActions(s string) ([]Action, error) {
 			a = RefinePrompt
 		}
 		if !slices.Contains(Actions(), a) {
-			return nil, fmt.Errorf("unknown action %q (want prompt, offload, consensus, split or fuse)", f)
+			return nil, fmt.Errorf("unknown action %q (want prompt, offload, consensus, split, fuse or route)", f)
 		}
 		if !slices.Contains(out, a) {
 			out = append(out, a)
@@ -96,6 +98,13 @@ type Edit struct {
 	// fuse: Nodes are replaced by the single node Fused; consumers of any of them read Fused.
 	Nodes []string    `json:"nodes,omitempty"`
 	Fused *plans.Node `json:"fused,omitempty"`
+
+	// route: Classifier picks one of Branches per item (Default when it names none); each
+	// branch is the plan with that branch's edits applied. ID names the router node ("route";
+	// the classifier is ID_classify, or "classify").
+	Classifier *Classifier   `json:"classifier,omitempty"`
+	Branches   []RouteBranch `json:"branches,omitempty"`
+	Default    string        `json:"default,omitempty"`
 }
 
 // Summary is a one-line description of the edit for logs and reports.
@@ -139,6 +148,8 @@ func (e Edit) Summary() string {
 			id = e.Fused.ID
 		}
 		return fmt.Sprintf("fuse %s into %s", strings.Join(e.Nodes, ", "), id)
+	case Route:
+		return e.routeSummary()
 	}
 	return string(e.Action)
 }
@@ -171,7 +182,7 @@ var ErrInvalid = errors.New("invalid edit")
 func (e Edit) Validate() []string {
 	var errs []string
 	bad := func(f string, a ...any) { errs = append(errs, fmt.Sprintf(f, a...)) }
-	if e.Action != Fuse && e.Node == "" {
+	if e.Action != Fuse && e.Action != Route && e.Node == "" {
 		bad("node: required")
 	}
 	switch e.Action {
@@ -237,10 +248,12 @@ func (e Edit) Validate() []string {
 		if e.Fused == nil || e.Fused.ID == "" {
 			bad("fused: a node with an id is required")
 		}
+	case Route:
+		e.validateRoute(bad)
 	case "":
 		bad("action: required")
 	default:
-		bad("action: unknown %q (want refine_prompt, offload, consensus, split or fuse)", e.Action)
+		bad("action: unknown %q (want refine_prompt, offload, consensus, split, fuse or route)", e.Action)
 	}
 	return errs
 }

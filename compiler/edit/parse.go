@@ -42,6 +42,7 @@ func (e *SchemaError) Error() string {
 }
 
 var thinkBlock = regexp.MustCompile(`(?is)<think(?:ing)?>.*?</think(?:ing)?>`)
+var closeThink = regexp.MustCompile(`(?i)</think>`)
 var fence = regexp.MustCompile("(?s)```[A-Za-z0-9_-]*[ \t]*\r?\n(.*?)```")
 
 // ExtractJSON finds the JSON object in a teacher reply: it drops reasoning blocks
@@ -52,9 +53,10 @@ func ExtractJSON(reply string) ([]byte, error) {
 		return nil, fmt.Errorf("reply of %d bytes exceeds %d: %w", len(reply), MaxReplyBytes, ErrNoJSON)
 	}
 	s := thinkBlock.ReplaceAllString(reply, "")
-	if i := strings.Index(strings.ToLower(s), "</think>"); i >= 0 {
-		// An opening tag lost to truncation of the prompt template: keep what follows.
-		s = s[i+len("</think>"):]
+	if loc := closeThink.FindStringIndex(s); loc != nil {
+		// An opening tag lost to truncation of the prompt template: keep what follows. (Found
+		// in s itself: lower-casing first changes byte offsets of invalid UTF-8.)
+		s = s[loc[1]:]
 	}
 	var found []byte
 	for _, m := range fence.FindAllStringSubmatch(s, -1) {

@@ -2,6 +2,8 @@ package edit
 
 import (
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -20,6 +22,7 @@ func TestParse(t *testing.T) {
 		{"fenced with prose", "Sure! Here is my answer:\n```json\n" + good + "\n```\nHope it helps {not json}.", nil, "", Consensus},
 		{"think block", "<think>maybe {\"candidates\": []} no</think>\n" + good, nil, "", Consensus},
 		{"dangling close think", "reasoning...</think>" + good, nil, "", Consensus},
+		{"close think after invalid UTF-8", "\xdf</THINK>" + good, nil, "", Consensus},
 		{"draft then final fence", "```json\n{\"broken\": \n```\n```json\n" + good + "\n```", nil, "", Consensus},
 		{"bare edits", `{"critique":{"a":"x"},"edits":[{"action":"refine_prompt","node":"answer","prompt":"p"}]}`, nil, "", RefinePrompt},
 		{"braces in strings", `noise { "critique": {"a": "use } and {"}, "candidates":[{"edits":[{"action":"refine_prompt","node":"a","prompt":"{x}"}]}]}`, nil, "", RefinePrompt},
@@ -59,6 +62,13 @@ func TestParse(t *testing.T) {
 func FuzzParse(f *testing.F) {
 	for _, s := range []string{good, "```json\n" + good + "\n```", "<think>{</think>{}", `{"edits":[{}]}`, "{{{{", `{"candidates":[{"edits":[{"action":"split","node":"a","into":[{"id":"x"}]}]}]}`} {
 		f.Add(s)
+	}
+	// The route replies of the golden test: nested edits and classifiers to mutate.
+	replies, _ := filepath.Glob("testdata/route/*.txt")
+	for _, r := range replies {
+		if b, err := os.ReadFile(r); err == nil {
+			f.Add(string(b))
+		}
 	}
 	f.Fuzz(func(t *testing.T, s string) {
 		r, err := Parse(s, Actions())
