@@ -166,7 +166,7 @@ func demoCommand() *cli.Command {
 		Name:  "demo",
 		Usage: "compile GSM-Hard against the built-in student simulator and show the result",
 		UsageText: "sgde demo [-o out/demo] [--train N --heldout N --test N] [--resume]\n" +
-			"sgde demo --suite bbh [--families a,b] [-o out/suite-bbh] [--resume]\n\n" +
+			"sgde demo --suite bbh|mixture [--families a,b] [-o out/suite-NAME] [--resume]\n\n" +
 			"Starts the student simulator in-process, splits testdata/gsm-hard/slice.jsonl (fixed seed),\n" +
 			"compiles the zero-shot plan with the library teacher, prints the baselines table, writes the\n" +
 			"plan and the report, then runs the compiled plan on two test questions and shows their traces.\n" +
@@ -185,7 +185,7 @@ func demoCommand() *cli.Command {
 			&cli.Int64Flag{Name: "seed", Value: 7, Usage: "split seed"},
 			&cli.BoolFlag{Name: "resume", Usage: "continue the demo checkpointed in the output directory"},
 			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "no progress output"},
-			&cli.StringFlag{Name: "suite", Usage: "compile and evaluate a suite of task families instead (bbh: the ten BIG-Bench Hard families of testdata/tasks/bbh)"},
+			&cli.StringFlag{Name: "suite", Usage: "compile and evaluate a suite of task families instead (bbh: the ten BIG-Bench Hard families of testdata/tasks/bbh; mixture: the families of testdata/tasks/mixture.yaml mixed, compiled with and without routers and each alone)"},
 			&cli.StringFlag{Name: "families", Usage: "with --suite: comma-separated families to run (default: all)"},
 			&cli.BoolFlag{Name: "ablation", Usage: "with --suite: also compile each family with prompt edits only, offload only, consensus only and split+fuse only"},
 		},

@@ -384,7 +384,8 @@ func bestRow(r Result) report.Row {
 
 // Shape describes a plan's structure from its output backwards: "code" for a code node,
 // "llm" for a student call ("llm(cot)" when it reasons step by step, "+demos" with few-shot
-// demonstrations), "a→b" when b reads a, "consensus(...)" around a voted chain.
+// demonstrations), "a→b" when b reads a, "consensus(...)" around a voted chain,
+// "code→router{a: … | b: …}" for a router with a code classifier and its branches' shapes.
 func Shape(p *plans.Plan) string {
 	if p == nil {
 		return ""
@@ -401,6 +402,13 @@ func Shape(p *plans.Plan) string {
 		case n.Consensus != nil:
 			last := n.Consensus.Members[len(n.Consensus.Members)-1]
 			return "consensus(" + walk(last, map[string]bool{}) + ")"
+		case n.Router != nil:
+			// The classifier is the router's dependency; the branches follow in braces.
+			var bs []string
+			for _, b := range n.Router.Branches {
+				bs = append(bs, b.Name+": "+Shape(b.SubPlan()))
+			}
+			self = "router{" + strings.Join(bs, " | ") + "}"
 		case n.Code != nil:
 			self = "code"
 		case n.LLM != nil:

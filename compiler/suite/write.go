@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"html/template"
 	"io"
+	"sort"
 	"strings"
 	"text/tabwriter"
 
@@ -108,3 +109,63 @@ var page = template.Must(template.New("suite").Funcs(template.FuncMap{
 // WriteHTML writes the suite's page: the table and every family's compiled plan (code-node
 // sources elided).
 func WriteHTML(w io.Writer, results []Result) error { return page.Execute(w, results) }
+
+// WriteMixture prints the mixture table: per family and pooled, the four plans' test accuracy
+// (with the share of recorded student answers behind it and student calls per item), the
+// routed plan's McNemar tests against the monolithic and the per-family plans, where its router
+// sent each family, and what every compile cost.
+func WriteMixture(w io.Writer, r *MixtureResult) error {
+	fmt.Fprintf(w, "Mixture %s: %s; per family %d train + %d held-out (mixed, shuffled, opaque ids) and %d test items, seed %d.\n",
+		r.Name, strings.Join(r.Families, ", "), r.Train, r.Heldout, r.Test, r.Seed)
+	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "family\tzero-shot\tmonolithic\trouted\tper-family\trouted vs monolithic\trouted vs per-family\trouter: branches (misrouted/routable)")
+	cell := func(row report.Row) string {
+		return fmt.Sprintf("%.1f%% (%d/%d, rec %s, %.2f calls)", 100*row.Accuracy, row.Correct, row.N, row.RecordedText(), row.CallsPer)
+	}
+	test := func(p Paired) string { return fmt.Sprintf("+%d/-%d, p=%.3g", p.Wins, p.Losses, p.P) }
+	for _, f := range r.PerFamily {
+		route := "no router"
+		if f.Branches != nil {
+			var names []string
+			for b := range f.Branches {
+				names = append(names, b)
+			}
+			sort.Strings(names)
+			var parts []string
+			for _, b := range names {
+				name := b
+				if name == "" {
+					name = "(failed)"
+				}
+				parts = append(parts, fmt.Sprintf("%s %d", name, f.Branches[b]))
+			}
+			route = fmt.Sprintf("%s (%d/%d)", strings.Join(parts, ", "), f.Misrouted, f.Routable)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", f.Family, cell(f.Rows[0]), cell(f.Rows[1]), cell(f.Rows[2]), cell(f.Rows[3]),
+			test(f.RoutedVsMonolithic), test(f.RoutedVsAlone), route)
+	}
+	p := r.Pooled
+	route := "no router"
+	if r.Routers > 0 {
+		acc := 1.0
+		if r.Routable > 0 {
+			acc = 1 - float64(r.Misrouted)/float64(r.Routable)
+		}
+		route = fmt.Sprintf("router accuracy %.1f%% (%d misrouted of %d routable)", 100*acc, r.Misrouted, r.Routable)
+	}
+	fmt.Fprintf(tw, "all families\t%s\t%s\t%s\t%s\t%s\t\t%s\n", cell(p[0]), cell(p[1]), cell(p[2]), cell(p[3]), test(r.RoutedVsMonolithic), route)
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	fmt.Fprintln(w, "\nCompiles (student requests, teacher tokens, wall time, rounds, shape):")
+	tw = tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
+	for _, c := range r.Compiles {
+		fmt.Fprintf(tw, "%s\t%d calls\t%d tokens\t%.0fs\t%d rounds\theld-out risk %.3f\t%s\t%s\n", c.Name, c.StudentCalls, c.TeacherTokens, c.Seconds, c.Iterations, c.HeldoutRisk, c.Shape, c.Stop)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	_, err := fmt.Fprintln(w, "\"rec\" is the share of student answers that were a real model's recorded outputs; the rest were simulated (simulated accuracy is no evidence about real models).\n"+
+		"Router: misrouted items are those some branch run alone gets right, sent to a branch that gets them wrong.")
+	return err
+}

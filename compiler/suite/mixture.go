@@ -1,0 +1,583 @@
+package suite
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/sgde-project/sgde/compiler"
+	"github.com/sgde-project/sgde/compiler/report"
+	"github.com/sgde-project/sgde/compiler/stats"
+	"github.com/sgde-project/sgde/compiler/task"
+	"github.com/sgde-project/sgde/compiler/teacher"
+	"github.com/sgde-project/sgde/plans"
+	"github.com/sgde-project/sgde/runtime"
+	"github.com/sgde-project/sgde/runtime/metric"
+	"go.yaml.in/yaml/v3"
+)
+
+// The mixture experiment (issue 17): several task families mixed into one training set and
+// compiled once, with routers (the routed plan) and without (the monolithic plan), against the
+// zero-shot plan and each family compiled alone, all scored per family on items no compile saw.
+//
+// The compiler must not learn which family an item comes from: mixture items carry an opaque
+// id ("train-0001"), only the inputs the family's task maps and the label, and are shuffled
+// across families. The family of each item is kept here, for the tables only.
+
+// Mixture is a mixture file (testdata/tasks/mixture.yaml): the families mixed and the one plan
+// every compile starts from.
+type Mixture struct {
+	Name string `yaml:"name"`
+	// Plan is the starting plan of every compile and the zero-shot baseline, relative to the
+	// mixture file.
+	Plan string `yaml:"plan"`
+	// Families are the task file and data of each family, relative to the mixture file.
+	Families []Family `yaml:"families"`
+	// Knowledge are further files the simulated student reads (globs, relative to the file):
+	// reference programs that complete some families' items.
+	Knowledge []string `yaml:"knowledge,omitempty"`
+}
+
+// LoadMixture reads a mixture file and resolves its paths; only families named in keep are kept
+// when keep is not empty (ErrUnknownFamily for a name it does not list).
+func LoadMixture(path string, keep []string) (*Mixture, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("mixture: %w", err)
+	}
+	var m Mixture
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	if err := dec.Decode(&m); err != nil {
+		return nil, fmt.Errorf("mixture %s: %w", path, err)
+	}
+	dir := filepath.Dir(path)
+	abs := func(p string) string {
+		if filepath.IsAbs(p) {
+			return p
+		}
+		return filepath.Join(dir, p)
+	}
+	if m.Plan == "" || len(m.Families) == 0 {
+		return nil, fmt.Errorf("mixture %s: a plan and families are required", path)
+	}
+	m.Plan = abs(m.Plan)
+	want, missing := map[string]bool{}, map[string]bool{}
+	for _, k := range keep {
+		want[k], missing[k] = true, true
+	}
+	var fams []Family
+	seen := map[string]bool{}
+	for _, f := range m.Families {
+		if f.Name == "" || f.Task == "" || f.Data == "" || seen[f.Name] {
+			return nil, fmt.Errorf("mixture %s: family %q needs a unique name, a task and data", path, f.Name)
+		}
+		seen[f.Name] = true
+		if len(want) > 0 && !want[f.Name] {
+			continue
+		}
+		delete(missing, f.Name)
+		fams = append(fams, Family{Name: f.Name, Task: abs(f.Task), Data: abs(f.Data)})
+	}
+	if len(missing) > 0 {
+		var names []string
+		for k := range missing {
+			names = append(names, k)
+		}
+		sort.Strings(names)
+		return nil, fmt.Errorf("%w: %s (not in %s)", ErrUnknownFamily, strings.Join(names, ", "), path)
+	}
+	if len(fams) < 2 {
+		return nil, fmt.Errorf("mixture %s: a mixture needs at least two families, got %d", path, len(fams))
+	}
+	m.Families = fams
+	for i, k := range m.Knowledge {
+		m.Knowledge[i] = abs(k)
+	}
+	return &m, nil
+}
+
+// KnowledgeFiles are the files a simulated student needs: every family's data, then the
+// mixture's further knowledge files.
+func (m *Mixture) KnowledgeFiles() ([]string, error) {
+	var out []string
+	for _, f := range m.Families {
+		out = append(out, f.Data)
+	}
+	for _, g := range m.Knowledge {
+		files, err := filepath.Glob(g)
+		if err != nil {
+			return nil, fmt.Errorf("mixture knowledge %s: %w", g, err)
+		}
+		out = append(out, files...)
+	}
+	return out, nil
+}
+
+// MixtureConfig configures a mixture run.
+type MixtureConfig struct {
+	Mixture *Mixture
+	// Dir holds the compiles (monolithic/, routed/, alone/FAMILY/) and mixture.json.
+	Dir string
+	// Runner scores the plans on the test items; CompileRunner, when set, makes the runner of
+	// each compile, run in dir (so that each compile's student requests, its cost, are counted
+	// against its own response cache rather than answered from another compile's). release is
+	// called when the compile is done.
+	Runner        compiler.Runner
+	CompileRunner func(ctx context.Context, dir string) (r compiler.Runner, release func(), err error)
+	// Student names the student for provenance.
+	Student string
+	// Train, Heldout and Test are the per-family split sizes (default 50 each): the mixture's
+	// training set is every family's training part, its held-out batch every held-out part.
+	Train, Heldout, Test int
+	Seed                 int64
+	Workers              int
+	Progress             func(string)
+	// Teacher makes the teacher of each compile (default: the library teacher).
+	Teacher func() teacher.Teacher
+}
+
+func (c *MixtureConfig) defaults() {
+	if c.Train <= 0 {
+		c.Train = 50
+	}
+	if c.Heldout <= 0 {
+		c.Heldout = 50
+	}
+	if c.Test <= 0 {
+		c.Test = 50
+	}
+	if c.Workers <= 0 {
+		c.Workers = 8
+	}
+	if c.Progress == nil {
+		c.Progress = func(string) {}
+	}
+	if c.Teacher == nil {
+		c.Teacher = func() teacher.Teacher { return teacher.NewLibrary() }
+	}
+}
+
+// Mixture methods, in table order.
+const (
+	MethodZeroShot   = "zero-shot"
+	MethodMonolithic = "monolithic"
+	MethodRouted     = "routed"
+	MethodAlone      = "per-family"
+)
+
+var mixtureMethods = []string{MethodZeroShot, MethodMonolithic, MethodRouted, MethodAlone}
+
+// Paired is an exact McNemar test of plan A against plan B on the same items: Wins are the
+// items only A got right, Losses those only B got right.
+type Paired struct {
+	Wins   int     `json:"wins"`
+	Losses int     `json:"losses"`
+	P      float64 `json:"p_value"`
+}
+
+func pairOf(a, b []bool) (Paired, error) {
+	pr, err := stats.Pair(a, b)
+	if err != nil {
+		return Paired{}, err
+	}
+	return Paired{Wins: pr.OnlyA, Losses: pr.OnlyB, P: stats.McNemarExact(pr.OnlyA, pr.OnlyB)}, nil
+}
+
+// FamilyOutcome is one family's line of the mixture table, on its test items.
+type FamilyOutcome struct {
+	Family string `json:"family"`
+	// Rows are zero-shot, monolithic, routed and per-family, in that order.
+	Rows []report.Row `json:"rows"`
+	// RoutedVsMonolithic and RoutedVsAlone are the routed plan's paired tests.
+	RoutedVsMonolithic Paired `json:"routed_vs_monolithic"`
+	RoutedVsAlone      Paired `json:"routed_vs_per_family"`
+	// AloneShape is the shape of the family's own compiled plan.
+	AloneShape string `json:"per_family_shape"`
+	// Branches counts the test items the routed plan's router sent to each branch ("" when the
+	// run failed before the router); Routable are the items some branch run alone gets right
+	// and another gets wrong, Misrouted those of them sent to a branch that gets them wrong.
+	Branches  map[string]int `json:"branches,omitempty"`
+	Routable  int            `json:"routable"`
+	Misrouted int            `json:"misrouted"`
+}
+
+// CompileCost is what one compile of the mixture run cost and reached.
+type CompileCost struct {
+	Name          string  `json:"name"`
+	Shape         string  `json:"shape"`
+	StudentCalls  int64   `json:"student_calls"`
+	TeacherTokens int64   `json:"teacher_tokens"`
+	Seconds       float64 `json:"seconds"`
+	Iterations    int     `json:"iterations"`
+	Stop          string  `json:"stop_reason"`
+	// HeldoutRisk is the compiled plan's risk on its own held-out batch.
+	HeldoutRisk float64 `json:"heldout_risk"`
+}
+
+// MixtureResult is everything the mixture table shows.
+type MixtureResult struct {
+	Name     string   `json:"name"`
+	Families []string `json:"families"`
+	Seed     int64    `json:"seed"`
+	// Train, Heldout, Test are per family; the mixture's training and held-out sets are
+	// len(Families) times larger.
+	Train, Heldout, Test int
+	PerFamily            []FamilyOutcome `json:"per_family"`
+	// Pooled are the four rows over every family's test items together.
+	Pooled             []report.Row `json:"pooled"`
+	RoutedVsMonolithic Paired       `json:"routed_vs_monolithic"`
+	// Routers is the number of router nodes in the routed plan (0: it never routed).
+	Routers int `json:"routers"`
+	// Routable and Misrouted over all test items (see FamilyOutcome).
+	Routable  int `json:"routable"`
+	Misrouted int `json:"misrouted"`
+	// Compiles: monolithic, routed, then each family alone.
+	Compiles []CompileCost `json:"compiles"`
+	// RoutedYAML is the routed compile's plan.
+	RoutedYAML string  `json:"routed_plan_yaml"`
+	Seconds    float64 `json:"seconds"`
+}
+
+// FileMixture is the mixture run's result, in Dir.
+const FileMixture = "mixture.json"
+
+// family is one family's data, split.
+type family struct {
+	name             string
+	metric           metric.Metric
+	train, held, tst []runtime.Item
+}
+
+// LabelMetric scores a numeric label (a JSON number) with Numeric and any other label with
+// Exact: one metric over a mixture whose families score that way, decided by the label alone
+// (never by the item's family).
+type LabelMetric struct {
+	Numeric metric.Numeric
+}
+
+// Name implements metric.Metric.
+func (LabelMetric) Name() string { return "numeric-or-exact" }
+
+// Score implements metric.Metric.
+func (m LabelMetric) Score(prediction, label any) bool {
+	if numericLabel(label) {
+		return m.Numeric.Score(prediction, label)
+	}
+	return metric.Exact{}.Score(prediction, label)
+}
+
+func numericLabel(v any) bool {
+	switch v.(type) {
+	case float64, float32, int, int64, json.Number:
+		return true
+	}
+	return false
+}
+
+// loadFamilies reads and splits every family, and checks that its items map onto the starting
+// plan's inputs and that LabelMetric scores them as the family's own task does.
+func loadFamilies(cfg MixtureConfig, initial *plans.Plan) ([]family, float64, error) {
+	var fams []family
+	tol := -1.0
+	for _, f := range cfg.Mixture.Families {
+		tk, err := task.Load(f.Task)
+		if err != nil {
+			return nil, 0, fmt.Errorf("family %s: %w", f.Name, err)
+		}
+		for _, in := range initial.Inputs {
+			if _, ok := tk.Inputs[in.Name]; !ok {
+				return nil, 0, fmt.Errorf("family %s: its task maps no data field onto the plan's input %q", f.Name, in.Name)
+			}
+		}
+		if len(tk.Inputs) != len(initial.Inputs) {
+			return nil, 0, fmt.Errorf("family %s: its task maps %d inputs, the starting plan has %d", f.Name, len(tk.Inputs), len(initial.Inputs))
+		}
+		items, err := tk.ReadItemsFile(f.Data)
+		if err != nil {
+			return nil, 0, fmt.Errorf("family %s: %w", f.Name, err)
+		}
+		for _, it := range items {
+			if numericLabel(it.Label) != (tk.Metric == "numeric") {
+				return nil, 0, fmt.Errorf("family %s: item %s has label %v, which the mixture's metric would not score %s", f.Name, it.ID, it.Label, tk.Metric)
+			}
+		}
+		if tk.Metric == "numeric" {
+			if tol >= 0 && tol != tk.Tolerance {
+				return nil, 0, fmt.Errorf("family %s: numeric tolerance %g differs from another family's %g", f.Name, tk.Tolerance, tol)
+			}
+			tol = tk.Tolerance
+		}
+		train, held, test, err := Split(items, cfg.Seed, cfg.Train, cfg.Heldout, cfg.Test)
+		if err != nil {
+			return nil, 0, fmt.Errorf("family %s: %w", f.Name, err)
+		}
+		fams = append(fams, family{name: f.Name, metric: tk.Scoring(), train: train, held: held, tst: test})
+	}
+	if tol < 0 {
+		tol = metric.DefaultRelTol
+	}
+	return fams, tol, nil
+}
+
+// Mix pools the families' parts into one set: shuffled with seed, each item given the opaque id
+// prefix-NNNN, and keeping only its inputs and label. It also returns each item's family, by
+// the new id, for the caller's tables; nothing of it goes into the items.
+func Mix(parts map[string][]runtime.Item, prefix string, seed int64) ([]runtime.Item, map[string]string) {
+	names := make([]string, 0, len(parts))
+	for n := range parts {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	type tagged struct {
+		it  runtime.Item
+		fam string
+	}
+	var all []tagged
+	for _, n := range names {
+		for _, it := range parts[n] {
+			all = append(all, tagged{it, n})
+		}
+	}
+	r := rand.New(rand.NewPCG(uint64(seed), 0x313c))
+	r.Shuffle(len(all), func(i, j int) { all[i], all[j] = all[j], all[i] })
+	out := make([]runtime.Item, len(all))
+	fam := make(map[string]string, len(all))
+	for i, t := range all {
+		id := fmt.Sprintf("%s-%04d", prefix, i+1)
+		in := make(map[string]any, len(t.it.Inputs))
+		for k, v := range t.it.Inputs {
+			in[k] = v
+		}
+		out[i] = runtime.Item{ID: id, Inputs: in, Label: t.it.Label}
+		fam[id] = t.fam
+	}
+	return out, fam
+}
+
+// RunMixture compiles the mixture with and without routers and every family alone, scores the
+// four plans on every family's test items and writes Dir/mixture.json.
+func RunMixture(ctx context.Context, cfg MixtureConfig) (*MixtureResult, error) {
+	cfg.defaults()
+	start := time.Now()
+	if cfg.Mixture == nil || cfg.Runner == nil || cfg.Dir == "" {
+		return nil, errors.New("mixture: a mixture, a runner and an output directory are required")
+	}
+	initial, err := plans.Load(cfg.Mixture.Plan)
+	if err != nil {
+		return nil, fmt.Errorf("mixture: starting plan: %w", err)
+	}
+	if initial, err = compiler.Inline(initial); err != nil {
+		return nil, err
+	}
+	fams, tol, err := loadFamilies(cfg, initial)
+	if err != nil {
+		return nil, fmt.Errorf("mixture: %w", err)
+	}
+	trainParts, heldParts := map[string][]runtime.Item{}, map[string][]runtime.Item{}
+	for _, f := range fams {
+		trainParts[f.name], heldParts[f.name] = f.train, f.held
+	}
+	mixTrain, _ := Mix(trainParts, "train", cfg.Seed)
+	mixHeld, _ := Mix(heldParts, "heldout", cfg.Seed+1)
+	mixMetric := LabelMetric{Numeric: metric.Numeric{RelTol: tol}}
+
+	res := &MixtureResult{Name: cfg.Mixture.Name, Seed: cfg.Seed, Train: cfg.Train, Heldout: cfg.Heldout, Test: cfg.Test}
+	for _, f := range fams {
+		res.Families = append(res.Families, f.name)
+	}
+	compile := func(name, dir string, train, held []runtime.Item, m metric.Metric, routersOff bool) (*compiler.Result, error) {
+		cfg.Progress(fmt.Sprintf("%s: compiling on %d training and %d held-out items", name, len(train), len(held)))
+		t0 := time.Now()
+		if err := os.RemoveAll(dir); err != nil {
+			return nil, err
+		}
+		runner := cfg.Runner
+		if cfg.CompileRunner != nil {
+			if err := os.MkdirAll(dir, 0o755); err != nil {
+				return nil, err
+			}
+			rr, release, err := cfg.CompileRunner(ctx, dir)
+			if err != nil {
+				return nil, fmt.Errorf("compile %s: %w", name, err)
+			}
+			defer release()
+			runner = rr
+		}
+		r, err := compiler.Compile(ctx, compiler.Config{
+			Initial: initial, Train: train, Heldout: held, Metric: m, Teacher: cfg.Teacher(), Runner: runner,
+			Dir: dir, Seed: cfg.Seed, Student: cfg.Student, Workers: cfg.Workers, RoutersOff: routersOff,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("compile %s: %w", name, err)
+		}
+		cc := CompileCost{Name: name, Shape: Shape(r.Plan), StudentCalls: r.State.StudentCalls, TeacherTokens: r.State.TeacherTokens,
+			Seconds: time.Since(t0).Seconds(), Iterations: r.State.Iteration, Stop: r.StopReason, HeldoutRisk: r.Heldout.Risk()}
+		res.Compiles = append(res.Compiles, cc)
+		cfg.Progress(fmt.Sprintf("%s: %s, held-out risk %.3f, %d student calls, %.0fs (%s)", name, cc.Shape, cc.HeldoutRisk, cc.StudentCalls, cc.Seconds, cc.Stop))
+		return r, nil
+	}
+	mono, err := compile(MethodMonolithic, filepath.Join(cfg.Dir, "monolithic"), mixTrain, mixHeld, mixMetric, true)
+	if err != nil {
+		return nil, err
+	}
+	routed, err := compile(MethodRouted, filepath.Join(cfg.Dir, "routed"), mixTrain, mixHeld, mixMetric, false)
+	if err != nil {
+		return nil, err
+	}
+	alone := make([]*plans.Plan, len(fams))
+	for i, f := range fams {
+		r, err := compile(MethodAlone+" "+f.name, filepath.Join(cfg.Dir, "alone", f.name), f.train, f.held, f.metric, false)
+		if err != nil {
+			return nil, err
+		}
+		alone[i] = r.Plan
+	}
+	res.Routers = len(routed.Plan.Routers())
+	if y, err := plans.Marshal(routed.Plan, plans.FormatYAML); err == nil {
+		res.RoutedYAML = string(y)
+	}
+
+	pooled := make([]compiler.Scores, len(mixtureMethods))
+	for i, f := range fams {
+		cfg.Progress(fmt.Sprintf("%s: scoring the four plans on %d test items", f.name, len(f.tst)))
+		out := FamilyOutcome{Family: f.name, AloneShape: Shape(alone[i])}
+		var bits [][]bool
+		var routedScores compiler.Scores
+		for j, p := range []*plans.Plan{initial, mono.Plan, routed.Plan, alone[i]} {
+			s, err := compiler.Evaluate(ctx, cfg.Runner, p, f.tst, f.metric, cfg.Workers, nil)
+			if err != nil {
+				return nil, fmt.Errorf("mixture: evaluate %s on %s: %w", mixtureMethods[j], f.name, err)
+			}
+			out.Rows = append(out.Rows, report.RowOf(mixtureMethods[j], s, nil))
+			bits = append(bits, s.Bits())
+			pooled[j].Results = append(pooled[j].Results, s.Results...)
+			pooled[j].Traces = append(pooled[j].Traces, s.Traces...)
+			if j == 2 {
+				routedScores = s
+			}
+		}
+		if out.RoutedVsMonolithic, err = pairOf(bits[2], bits[1]); err != nil {
+			return nil, err
+		}
+		if out.RoutedVsAlone, err = pairOf(bits[2], bits[3]); err != nil {
+			return nil, err
+		}
+		if err := routerOutcome(ctx, cfg, routed.Plan, f, routedScores, &out); err != nil {
+			return nil, err
+		}
+		res.Routable += out.Routable
+		res.Misrouted += out.Misrouted
+		res.PerFamily = append(res.PerFamily, out)
+	}
+	for j, s := range pooled {
+		row := report.RowOf(mixtureMethods[j], s, nil)
+		switch mixtureMethods[j] {
+		case MethodMonolithic:
+			row.CompileStudentCalls, row.CompileTeacherTokens, row.CompileSeconds = res.Compiles[0].StudentCalls, res.Compiles[0].TeacherTokens, res.Compiles[0].Seconds
+		case MethodRouted:
+			row.CompileStudentCalls, row.CompileTeacherTokens, row.CompileSeconds = res.Compiles[1].StudentCalls, res.Compiles[1].TeacherTokens, res.Compiles[1].Seconds
+		case MethodAlone:
+			for _, c := range res.Compiles[2:] {
+				row.CompileStudentCalls += c.StudentCalls
+				row.CompileTeacherTokens += c.TeacherTokens
+				row.CompileSeconds += c.Seconds
+			}
+		}
+		res.Pooled = append(res.Pooled, row)
+	}
+	if res.RoutedVsMonolithic, err = pairOf(pooled[2].Bits(), pooled[1].Bits()); err != nil {
+		return nil, err
+	}
+	res.Seconds = time.Since(start).Seconds()
+	b, err := json.MarshalIndent(res, "", "  ")
+	if err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(filepath.Join(cfg.Dir, FileMixture), append(b, '\n'), 0o644); err != nil {
+		return nil, fmt.Errorf("mixture: write result: %w", err)
+	}
+	return res, nil
+}
+
+// routerOutcome fills out's branch counts and misrouting for the routed plan's first router:
+// each branch's sub-plan is run alone on the family's test items, and an item is routable when
+// some branch gets it right and another wrong, misrouted when the router chose a wrong one.
+func routerOutcome(ctx context.Context, cfg MixtureConfig, p *plans.Plan, f family, routed compiler.Scores, out *FamilyOutcome) error {
+	rs := p.Routers()
+	if len(rs) == 0 {
+		return nil
+	}
+	r := rs[0]
+	right := map[string][]bool{}
+	for _, b := range r.Router.Branches {
+		sub := b.SubPlan()
+		items, ok := branchItems(b, f.tst)
+		if sub == nil || !ok {
+			// A branch fed from another node's output cannot be run alone on the items.
+			return nil
+		}
+		s, err := compiler.Evaluate(ctx, cfg.Runner, sub, items, f.metric, cfg.Workers, nil)
+		if err != nil {
+			return fmt.Errorf("mixture: evaluate branch %s on %s: %w", b.Name, f.name, err)
+		}
+		right[b.Name] = s.Bits()
+	}
+	out.Branches = map[string]int{}
+	for i := range routed.Results {
+		took := takenBranch(routed, i, r.ID)
+		out.Branches[took]++
+		some, all := false, true
+		for _, bits := range right {
+			some = some || bits[i]
+			all = all && bits[i]
+		}
+		if !some || all {
+			continue
+		}
+		out.Routable++
+		if bits, ok := right[took]; !ok || !bits[i] {
+			out.Misrouted++
+		}
+	}
+	return nil
+}
+
+// branchItems maps items onto a branch's sub-plan inputs; false when an input is not one of the
+// enclosing plan's inputs.
+func branchItems(b plans.Branch, items []runtime.Item) ([]runtime.Item, bool) {
+	out := make([]runtime.Item, len(items))
+	for i, it := range items {
+		in := map[string]any{}
+		for name, ref := range b.Inputs {
+			field, ok := strings.CutPrefix(ref, "inputs.")
+			if !ok {
+				return nil, false
+			}
+			in[name] = it.Inputs[field]
+		}
+		out[i] = runtime.Item{ID: it.ID, Inputs: in, Label: it.Label}
+	}
+	return out, true
+}
+
+// takenBranch is the branch router id took on item i of s ("" when the run stopped before it).
+func takenBranch(s compiler.Scores, i int, id string) string {
+	if i >= len(s.Traces) || s.Traces[i] == nil {
+		return ""
+	}
+	for _, n := range s.Traces[i].Nodes {
+		if n != nil && n.ID == id && n.Route != nil {
+			return n.Route.Branch
+		}
+	}
+	return ""
+}

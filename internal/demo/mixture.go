@@ -1,0 +1,90 @@
+package demo
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/sgde-project/sgde/compiler"
+	"github.com/sgde-project/sgde/compiler/report"
+	"github.com/sgde-project/sgde/compiler/suite"
+	"github.com/sgde-project/sgde/internal/simulator"
+)
+
+// mixtureFile is the mixture `sgde demo --suite mixture` runs.
+var mixtureFile = filepath.Join("testdata", "tasks", "mixture.yaml")
+
+// Mixture is `sgde demo --suite mixture`: the families of testdata/tasks/mixture.yaml mixed
+// and compiled once with routers and once without, beside the zero-shot plan and each family
+// compiled alone, against the in-process simulator; the table goes to stdout and DIR/mixture.txt.
+// The work is package compiler/suite's.
+func Mixture(ctx context.Context, o SuiteOptions) error {
+	stdout, stderr := o.Env.Stdout, o.Env.Stderr
+	if o.Resume || o.Ablation {
+		return &report.InputError{Err: errors.New("--suite mixture takes neither --resume nor --ablation (the whole run takes a few minutes)")}
+	}
+	mix, err := suite.LoadMixture(mixtureFile, o.Families)
+	if err != nil {
+		if errors.Is(err, suite.ErrUnknownFamily) {
+			return &report.InputError{Setting: "--families", Err: err}
+		}
+		return fmt.Errorf("demo --suite mixture: %w (run it from the repository)", err)
+	}
+	if err := clearSuiteDir(o.Dir); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(o.Dir, 0o755); err != nil {
+		return fmt.Errorf("demo --suite mixture: %w", err)
+	}
+	if err := os.WriteFile(filepath.Join(o.Dir, fileSuiteMarker), []byte("written by sgde demo --suite; it may replace this folder\n"), 0o644); err != nil {
+		return fmt.Errorf("demo --suite mixture: %w", err)
+	}
+	files, err := mix.KnowledgeFiles()
+	if err != nil {
+		return fmt.Errorf("demo --suite mixture: %w", err)
+	}
+	k, err := simulator.LoadKnowledgeFiles(files...)
+	if err != nil {
+		return fmt.Errorf("demo --suite mixture: %w", err)
+	}
+	student, err := StartStudent(ctx, k)
+	if err != nil {
+		return fmt.Errorf("demo --suite mixture: %w", err)
+	}
+	defer student.Close()
+	fmt.Fprintf(stdout, "Student: %s, simulated in-process at %s; %d of its %d known items have a real model's recorded answers, replayed for answer-only and step-by-step prompts.\n",
+		student.Model(), student.URL(), k.WithRecorded(), k.Len())
+	runner, release, err := OpenRunner(ctx, o.Dir, student.URL(), student.Model(), o.Env.NewRunner)
+	defer release()
+	if err != nil {
+		return err
+	}
+	res, err := suite.RunMixture(ctx, suite.MixtureConfig{
+		Mixture: mix, Dir: o.Dir, Runner: runner, Student: student.Model() + " (simulated; recorded answers where the data has them)",
+		CompileRunner: func(ctx context.Context, dir string) (compiler.Runner, func(), error) {
+			r, release, err := OpenRunner(ctx, dir, student.URL(), student.Model(), o.Env.NewRunner)
+			return r, release, err
+		},
+		Seed: o.Seed, Progress: func(line string) {
+			if !o.Quiet {
+				fmt.Fprintf(stderr, "mixture: %s\n", line)
+			}
+		},
+	})
+	if err != nil {
+		return err
+	}
+	var b strings.Builder
+	if err := suite.WriteMixture(&b, res); err != nil {
+		return err
+	}
+	fmt.Fprintf(&b, "mixture finished in %.1fs\n", res.Seconds)
+	if err := os.WriteFile(filepath.Join(o.Dir, "mixture.txt"), []byte(b.String()), 0o644); err != nil {
+		return fmt.Errorf("demo --suite mixture: %w", err)
+	}
+	_, err = fmt.Fprint(stdout, "\n"+b.String())
+	return err
+}
