@@ -51,6 +51,13 @@ type ItemResult struct {
 	LatencyMS float64 `json:"latency_ms"`
 	// Answers counts the run's student answers by source (recorded, simulated, model).
 	Answers trace.Sources `json:"student_answers"`
+	// Routes is what each top-level router did (routecheck.go); Misrouted is true when one
+	// sent the item to a wrong branch while another branch was right. RouteCheckCalls are the
+	// student requests of the runs that checked it (not part of Calls: they are the
+	// evaluation's cost, not the plan's).
+	Routes          []ItemRoute `json:"routes,omitempty"`
+	Misrouted       bool        `json:"misrouted,omitempty"`
+	RouteCheckCalls int         `json:"route_check_calls,omitempty"`
 }
 
 // RunFunc runs a plan once on one item's inputs. Program.Run is one; the result must carry the
@@ -104,6 +111,10 @@ type EvalOptions struct {
 	// Settings are the options that change answers or scores (student model, record fields,
 	// ...), recorded in the header and compared on Resume like DataDigest.
 	Settings map[string]string
+	// Routes, when set, checks the plan's routers on the items it gets wrong by running the
+	// other branches (routecheck.go): misrouted items are marked in results and traces and
+	// counted in the report. Program.RouteCheck gives it for a program.
+	Routes *RouteCheck
 }
 
 // ResultsHeader is the first line of a results file: what produced the results below it.
@@ -211,6 +222,11 @@ type EvalReport struct {
 	Rerun       int     `json:"rerun,omitempty"`
 	Interrupted bool    `json:"interrupted"`
 	WallSeconds float64 `json:"wall_seconds"`
+	// Routers is the routing of each top-level router (routecheck.go); Misrouted counts the
+	// items any of them misrouted, and RouteCheckRequests the student requests spent checking.
+	Routers            []RouterReport `json:"routers,omitempty"`
+	Misrouted          int            `json:"misrouted,omitempty"`
+	RouteCheckRequests int            `json:"route_check_requests,omitempty"`
 }
 
 // Score is an accuracy with its 95% Wilson interval.
@@ -442,6 +458,7 @@ func evalFunc(ctx context.Context, plan string, run RunFunc, runner *Runner, ite
 				} else {
 					r.Correct = m.Score(res.Output, it.Label)
 				}
+				r.RouteCheckCalls = checkRoutes(ictx, opts.Routes, it, &r, tr, m)
 				record(r, tr)
 				if err != nil && opts.StopKinds[KindOf(err)] {
 					stopOnce.Do(func() { stopErr = &StopError{Item: it.ID, Err: err} })
@@ -594,7 +611,12 @@ func Summarize(plan, metricName string, total int, results []ItemResult, exclude
 		tokens += r.Tokens
 		rep.Answers = rep.Answers.Add(r.Answers)
 		lat = append(lat, r.LatencyMS)
+		if r.Misrouted {
+			rep.Misrouted++
+		}
+		rep.RouteCheckRequests += r.RouteCheckCalls
 	}
+	rep.Routers = summarizeRoutes(results)
 	rep.Requests = calls
 	rep.Retries = max(calls-(planCalls-rep.CacheHits), 0)
 	rep.Accuracy = score(correct, n)

@@ -297,6 +297,18 @@ func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 // the rest and is returned as a *NodeError. The result (with its trace) is returned even when
 // the run fails. Run returns only after every goroutine it started has finished.
 func (pg *Program) Run(ctx context.Context, inputs map[string]any) (*RunResult, error) {
+	return pg.run(ctx, inputs, nil)
+}
+
+// RunForced is Run with the top-level routers named in force running the given branch
+// whatever their classifier says (the classifier still runs; the trace marks the route
+// forced). It is how an evaluation asks whether another branch would have got an item right.
+// A name of force that is not a branch of its router fails the run with a plan_error.
+func (pg *Program) RunForced(ctx context.Context, inputs map[string]any, force map[string]string) (*RunResult, error) {
+	return pg.run(ctx, inputs, force)
+}
+
+func (pg *Program) run(ctx context.Context, inputs map[string]any, force map[string]string) (*RunResult, error) {
 	start := time.Now()
 	tr := &trace.Run{Plan: pg.plan.Metadata.Name, Start: start.UTC(), Inputs: inputs}
 	res := &RunResult{Trace: tr}
@@ -318,7 +330,7 @@ func (pg *Program) Run(ctx context.Context, inputs map[string]any) (*RunResult, 
 	if err := checkInputs(pg.plan.Inputs, inputs); err != nil {
 		return finish(err)
 	}
-	st := &runState{pg: pg, inputs: inputs, values: make([]any, len(pg.nodes))}
+	st := &runState{pg: pg, inputs: inputs, values: make([]any, len(pg.nodes)), force: force}
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -411,6 +423,8 @@ type runState struct {
 	pg     *Program
 	inputs map[string]any
 	values []any
+	// force maps a top-level router to the branch it must run (RunForced); nil for a plain run.
+	force map[string]string
 }
 
 // lookup resolves references for node id; local holds the values of consensus members within

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/sgde-project/sgde/plans"
 	"github.com/sgde-project/sgde/runtime/trace"
 )
 
@@ -26,7 +27,12 @@ func (pg *Program) execRouter(ctx context.Context, st *runState, pn *pnode) (any
 		return fail(err)
 	}
 	choice := rt.Choose(v)
-	tn.Route = &trace.Route{On: pn.on.String(), Classified: v, Branch: choice.Branch, Reason: choice.Reason, Defaulted: choice.Defaulted}
+	forced := false
+	if b, ok := st.force[id]; ok {
+		choice = plans.Choice{Branch: b, Reason: fmt.Sprintf("forced to branch %q (classifier said %q)", b, choice.Branch)}
+		forced = true
+	}
+	tn.Route = &trace.Route{On: pn.on.String(), Classified: v, Branch: choice.Branch, Reason: choice.Reason, Defaulted: choice.Defaulted, Forced: forced}
 	bp := pn.branches[choice.Branch]
 	if bp == nil { // validation makes the default a branch; this guards a plan changed after Prepare
 		return fail(nodeErr(id, KindPlan, fmt.Errorf("branch %q is not prepared", choice.Branch)))

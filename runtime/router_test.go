@@ -10,6 +10,7 @@ import (
 	"github.com/sgde-project/sgde/runtime"
 	"github.com/sgde-project/sgde/runtime/llm"
 	"github.com/sgde-project/sgde/runtime/metric"
+	"github.com/sgde-project/sgde/runtime/trace"
 )
 
 // planRouted classifies with an llm node and routes to one of three branches: "doubled" (a
@@ -176,5 +177,108 @@ func TestBuildCodeReachesBranches(t *testing.T) {
 	built, _, err := runtime.BuildCode(context.Background(), b, mustPlan(t, planRouted))
 	if err != nil || built != 1 || b.builds.Load() != 1 {
 		t.Fatalf("built %d (builder saw %d), err %v; want the branch's one code node", built, b.builds.Load(), err)
+	}
+}
+
+// TestRouterMisrouted: with a route check, an eval runs the other branches on the items the
+// plan got wrong and marks those another branch gets right as misrouted, in the results, the
+// traces and the report; items no branch gets right are not misrouted, and items the plan gets
+// right cost no extra run.
+func TestRouterMisrouted(t *testing.T) {
+	r := newRunner(t, routedStudent(), 4)
+	prog, err := r.Prepare(mustPlan(t, planRouted))
+	if err != nil {
+		t.Fatal(err)
+	}
+	items := []runtime.Item{
+		{ID: "right", Inputs: map[string]any{"question": "plain"}, Label: json.Number("21")},
+		// The classifier knows nothing of "mystery" questions and defaults to plain (21); the
+		// doubled branch would have said 42.
+		{ID: "defaulted", Inputs: map[string]any{"question": "mystery"}, Label: json.Number("42")},
+		// Sent to the broken branch, which fails; plain would have said 21.
+		{ID: "broken", Inputs: map[string]any{"question": "break"}, Label: json.Number("21")},
+		// No branch says 99.
+		{ID: "hopeless", Inputs: map[string]any{"question": "plain"}, Label: json.Number("99")},
+	}
+	var buf strings.Builder
+	tw := trace.NewWriter(&buf)
+	got := map[string]runtime.ItemResult{}
+	rep, err := runtime.Eval(context.Background(), prog, items, metric.Numeric{RelTol: metric.DefaultRelTol}, runtime.EvalOptions{
+		Routes: prog.RouteCheck(), Traces: tw, Concurrency: 1,
+		OnResult: func(res runtime.ItemResult, _ *trace.Run) { got[res.ID] = res },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]struct {
+		misrouted bool
+		right     []string
+	}{"right": {false, nil}, "defaulted": {true, []string{"doubled"}}, "broken": {true, []string{"plain"}}, "hopeless": {false, nil}}
+	for id, w := range want {
+		res := got[id]
+		if res.Misrouted != w.misrouted || len(res.Routes) != 1 || !res.Routes[0].Checked || fmt.Sprint(res.Routes[0].Right) != fmt.Sprint(w.right) {
+			t.Errorf("%s: misrouted %v routes %+v, want misrouted %v right %v", id, res.Misrouted, res.Routes, w.misrouted, w.right)
+		}
+		if res.Calls != 2 {
+			t.Errorf("%s: calls %d, want the routed run's 2 (checks are counted apart)", id, res.Calls)
+		}
+	}
+	if got["right"].RouteCheckCalls != 0 || got["hopeless"].RouteCheckCalls != 4 {
+		t.Errorf("check calls: right %d (want 0), hopeless %d (want 2 forced runs x 2 calls)", got["right"].RouteCheckCalls, got["hopeless"].RouteCheckCalls)
+	}
+	if rep.Misrouted != 2 || len(rep.Routers) != 1 || rep.RouteCheckRequests != 12 {
+		t.Fatalf("report: misrouted %d, routers %+v, check requests %d; want 2, one router, 12", rep.Misrouted, rep.Routers, rep.RouteCheckRequests)
+	}
+	rr := rep.Routers[0]
+	if rr.Router != "route" || rr.Routed != 4 || rr.Checked != 4 || rr.Misrouted != 2 || rr.Accuracy != 0.5 {
+		t.Errorf("router report %+v", rr)
+	}
+	branches := map[string]runtime.BranchReport{}
+	for _, b := range rr.Branches {
+		branches[b.Branch] = b
+	}
+	if b := branches["plain"]; b.Routed != 3 || b.Correct != 1 || b.Misrouted != 1 || b.Defaulted != 1 {
+		t.Errorf("plain branch %+v", b)
+	}
+	if b := branches["broken"]; b.Routed != 1 || b.Misrouted != 1 {
+		t.Errorf("broken branch %+v", b)
+	}
+	var misTraces int
+	trace.Read(strings.NewReader(buf.String()), func(run *trace.Run) error {
+		rt := run.Nodes[1].Route
+		if rt.Misrouted {
+			misTraces++
+		}
+		if (run.ID == "right") != (len(rt.Checked) == 0) {
+			t.Errorf("%s: checked branches %v", run.ID, rt.Checked)
+		}
+		return nil
+	})
+	if misTraces != 2 {
+		t.Errorf("%d traces marked misrouted, want 2:\n%s", misTraces, buf.String())
+	}
+	var out strings.Builder
+	rep.Print(&out, "r.jsonl")
+	for _, w := range []string{"router route", "accuracy 50.0% (2 misrouted of 4 checked", "branch plain", "route checks        12 student requests"} {
+		if !strings.Contains(out.String(), w) {
+			t.Errorf("printed report lacks %q:\n%s", w, out.String())
+		}
+	}
+}
+
+// TestRunForced: a forced router runs the imposed branch, says so, and an unknown branch fails
+// the run as a plan error.
+func TestRunForced(t *testing.T) {
+	r := newRunner(t, routedStudent(), 4)
+	prog, err := r.Prepare(mustPlan(t, planRouted))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := prog.RunForced(context.Background(), map[string]any{"question": "plain"}, map[string]string{"route": "doubled"})
+	if err != nil || fmt.Sprint(res.Output) != "42" || !res.Trace.Nodes[1].Route.Forced || !strings.Contains(res.Trace.Nodes[1].Route.Reason, `classifier said "plain"`) {
+		t.Fatalf("forced run: %v %v %+v", res.Output, err, res.Trace.Nodes[1].Route)
+	}
+	if _, err := prog.RunForced(context.Background(), map[string]any{"question": "plain"}, map[string]string{"route": "nope"}); runtime.KindOf(err) != runtime.KindPlan {
+		t.Fatalf("unknown forced branch: err %v", err)
 	}
 }

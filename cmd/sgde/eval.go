@@ -39,6 +39,7 @@ func evalCommand() *cli.Command {
 			&cli.StringFlag{Name: "summary", Usage: "also write the summary as JSON to this file"},
 			&cli.IntFlag{Name: "items-in-flight", Value: 4, Usage: "items evaluated concurrently"},
 			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "no progress bar"},
+			&cli.BoolFlag{Name: "route-check", Value: true, Usage: "for a plan with routers, run the other branches on the items it gets wrong and count the misrouted ones (extra student requests, reported apart)"},
 		}, runtimeFlags()...),
 		Action: evalAction,
 		Subcommands: []*cli.Command{{
@@ -180,6 +181,9 @@ func evalAction(c *cli.Context) error {
 		},
 	}
 	sel.AddSettings(opts.Settings, len(items))
+	if c.Bool("route-check") {
+		opts.Routes = prog.RouteCheck()
+	}
 	stderr := c.App.ErrWriter
 	var bar *progressbar.ProgressBar
 	if !c.Bool("quiet") && isTerminal(stderr) {

@@ -105,8 +105,18 @@ type Route struct {
 	Branch    string `json:"branch"`
 	Reason    string `json:"reason"`
 	Defaulted bool   `json:"defaulted,omitempty"`
+	// Forced is true in a run made to check the routing: the branch was imposed, not chosen.
+	Forced bool `json:"forced,omitempty"`
 	// Run is the branch's own trace: its nodes, calls and error.
 	Run *Run `json:"run,omitempty"`
+
+	// Set by an evaluation with labels that checks routing (docs/TRACES.md): when the run was
+	// wrong, Checked lists the other branches that were run on the item (forced), Right those
+	// of them that got it right, and Misrouted says that the branch taken was wrong while
+	// another would have been right.
+	Checked   []string `json:"checked,omitempty"`
+	Right     []string `json:"right,omitempty"`
+	Misrouted bool     `json:"misrouted,omitempty"`
 }
 
 // CodeUsage is what one code-node call consumed.
