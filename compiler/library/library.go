@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/sgde-project/sgde/compiler/library/modules/dates"
 	"github.com/sgde-project/sgde/compiler/library/solvers"
 	"github.com/sgde-project/sgde/plans"
 )
@@ -108,6 +109,22 @@ func solveDate(in map[string]any) (map[string]any, error) {
 		Outputs:     map[string]plans.Type{"answer": plans.TypeString},
 		Result:      "answer",
 	}
+}
+
+// OptionsAreDates reports whether the question lists answer options ("(A) 08/04/2002", one a
+// line) and every one of them is a calendar date the date module reads: the input feature
+// that makes the date split worth trying.
+func OptionsAreDates(question string) bool {
+	opts, err := dates.QuestionOptions(question)
+	if err != nil || len(opts) < 2 {
+		return false
+	}
+	for _, o := range opts {
+		if _, err := dates.ParseDate(o); err != nil {
+			return false
+		}
+	}
+	return true
 }
 
 // ExtractDatePrompt asks the student for the language half of the date split: the date the

@@ -136,7 +136,8 @@ type Result struct {
 	Family string `json:"family"`
 	// Rows: zero-shot, chain of thought, few-shot bootstrap, compiled; on the test split.
 	Rows []report.Row `json:"rows"`
-	// Shape is the compiled plan's shape, e.g. "code", "llm(cot)", "consensus(llm→code)".
+	// Shape is the compiled plan's shape, e.g. "code", "llm(cot)", "consensus(llm→code)",
+	// "llm(extract)→code".
 	Shape string `json:"shape"`
 	// Best names the best baseline on the test split; PValue is the exact McNemar p-value of
 	// the compiled plan against it, with the discordant pairs.
@@ -383,9 +384,12 @@ func bestRow(r Result) report.Row {
 }
 
 // Shape describes a plan's structure from its output backwards: "code" for a code node,
-// "llm" for a student call ("llm(cot)" when it reasons step by step, "+demos" with few-shot
+// "llm" for a student call (tagged "llm(cot)" when it reasons step by step, "llm(extract)" when
+// it answers with a JSON object for a code node to compute from, "demos" with few-shot
 // demonstrations), "a→b" when b reads a, "consensus(...)" around a voted chain,
-// "code→router{a: … | b: …}" for a router with a code classifier and its branches' shapes.
+// "code→router{a: … | b: …}" for a router with a code classifier and its branches' shapes. So a
+// split into extraction and a vetted module, llm(extract)→code, reads differently from
+// program-aided offload, llm→code, where the student writes the program.
 func Shape(p *plans.Plan) string {
 	if p == nil {
 		return ""
@@ -416,6 +420,9 @@ func Shape(p *plans.Plan) string {
 			var tags []string
 			if e, ok := teacher.ChainOfThought(*n); ok && e.Prompt == n.LLM.Prompt {
 				tags = append(tags, "cot")
+			}
+			if n.LLM.Parser.Type == plans.ParserJSON {
+				tags = append(tags, "extract")
 			}
 			if len(n.LLM.Examples) > 0 {
 				tags = append(tags, "demos")

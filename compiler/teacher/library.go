@@ -69,8 +69,9 @@ var inputRef = regexp.MustCompile(`\{\{\s*(inputs\.[A-Za-z0-9_\-]+)\s*\}\}`)
 
 // Propose implements Teacher. Candidates come in this order: full offload to a vetted solver,
 // offload arithmetic to the program evaluator (largest expected gain when a node's failures are
-// wrong numbers), a split into extraction and the vetted tally module (labels that are sums of
-// some stated quantities), chain of thought, an explicit answer shape or format line (when
+// wrong numbers), a split into extraction and a vetted module (the tally module when labels are
+// sums of some stated quantities, the date module when the options are calendar dates), chain of
+// thought, an explicit answer shape or format line (when
 // replies fail to parse), consensus of 3 samples (grown to 5 and 7 in later rounds while it keeps
 // paying), fusing an llm→code chain whose hand-off breaks, and few-shot demonstrations
 // bootstrapped from the student's own successful traces. Candidates whose plan
@@ -249,6 +250,7 @@ func llmCandidates(p *plans.Plan, n plans.Node, ev NodeEvidence, d diagnosis, in
 	}
 	if inConsensus == "" && allowed(edit.Split) {
 		splitCandidate(n, ev, d, refs, add)
+		dateSplitCandidate(n, ev, d, refs, add)
 	}
 	// Chain of thought: the node answers in one step and gets values wrong; ask for reasoning
 	// and take the answer out of its last sentence. Held-out risk decides whether it helps.
@@ -272,10 +274,7 @@ func llmCandidates(p *plans.Plan, n plans.Node, ev NodeEvidence, d diagnosis, in
 	}
 	if allowed(edit.Consensus) && inConsensus == "" {
 		members := chain(p, n.ID)
-		vt := plans.TypeNumber
-		if !numericParser && len(members) == 1 {
-			vt = plans.TypeString
-		}
+		vt := chainValueType(p, members, numericParser)
 		for _, size := range library.ConsensusSizes() {
 			add(30+size, fmt.Sprintf("%s errs on %d of %d items, often differently per sample: vote over %d samples", n.ID, d.fail, d.fail+d.pass, size),
 				edit.Edit{Action: edit.Consensus, Node: n.ID, Members: members, N: size,
@@ -288,6 +287,26 @@ func llmCandidates(p *plans.Plan, n plans.Node, ev NodeEvidence, d diagnosis, in
 				edit.Edit{Action: edit.RefinePrompt, Node: n.ID, Examples: demos})
 		}
 	}
+}
+
+// chainValueType is the type of the value a vote over members compares: the llm node's own
+// (a number under a numeric parser) when it votes alone, else the type of the last code node's
+// outputs (a number only when they all are: a tally's count, a program's value; a picked option
+// is a string, and a number vote over it would be an invalid plan).
+func chainValueType(p *plans.Plan, members []string, numericParser bool) plans.Type {
+	last := p.Node(members[len(members)-1])
+	if len(members) == 1 || last == nil || last.Code == nil || len(last.Code.Outputs) == 0 {
+		if numericParser {
+			return plans.TypeNumber
+		}
+		return plans.TypeString
+	}
+	for _, t := range last.Code.Outputs {
+		if t != plans.TypeNumber && t != plans.TypeInteger {
+			return plans.TypeString
+		}
+	}
+	return plans.TypeNumber
 }
 
 // chain returns the node and the code nodes that consume only it, transitively: the members a

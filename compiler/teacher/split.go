@@ -128,6 +128,46 @@ func splitCandidate(n plans.Node, ev NodeEvidence, d diagnosis, refs []string, a
 		}})
 }
 
+// dateSplitCandidate proposes splitting a node that picks wrong options, when the options of
+// nearly every training question are calendar dates: which date the question states and how
+// far the asked date lies from it is language (the student extracts it as JSON), counting the
+// calendar is arithmetic (the vetted date module computes the date and picks its option). The
+// node's id stays on the code half, so consumers keep reading it.
+func dateSplitCandidate(n plans.Node, ev NodeEvidence, d diagnosis, refs []string, add func(int, string, ...edit.Edit)) {
+	switch n.LLM.Parser.Type {
+	case plans.ParserText, plans.ParserRegex:
+	default:
+		return
+	}
+	if d.wrongValue == 0 || len(refs) != 1 {
+		return
+	}
+	input := strings.TrimPrefix(inputRef.FindStringSubmatch(refs[0])[1], "inputs.")
+	examples := allExamples(ev)
+	if len(examples) < 4 || shapeOf(examples).kind != "option" {
+		return
+	}
+	fit := 0
+	for _, ex := range examples {
+		if q, ok := ex.Inputs[input].(string); ok && library.OptionsAreDates(q) {
+			fit++
+		}
+	}
+	if float64(fit) < minSolverFit*float64(len(examples)) {
+		return
+	}
+	m := library.DateArith()
+	extract := n.ID + "_extract"
+	add(12, fmt.Sprintf("%s picks %d wrong options, and on %d of %d training items every option is a calendar date: let the student extract the stated date and the steps to the asked one (JSON), and the vetted module %s count the calendar and pick the option",
+		n.ID, d.wrongValue, fit, len(examples), m.Name),
+		edit.Edit{Action: edit.Split, Node: n.ID, As: n.ID, OutputField: m.Result, Into: []plans.Node{
+			{ID: extract, Substrate: plans.SubstrateLLM, Description: "extraction half of a split by the compiler",
+				LLM: &plans.LLMNode{System: n.LLM.System, Sampling: n.LLM.Sampling, Prompt: library.ExtractDatePrompt(refs[0]), Parser: plans.Parser{Type: plans.ParserJSON}}},
+			{ID: n.ID, Substrate: plans.SubstrateCode, Description: "code half of a split by the compiler",
+				Code: &plans.CodeNode{Source: m.Source, Inputs: map[string]string{"extraction": extract, "question": "inputs." + input}, Outputs: m.Outputs}},
+		}})
+}
+
 // fuseCandidate proposes fusing a code node with the one llm node that feeds it back into a
 // single llm node answering directly, when most failures on the chain are the hand-off itself
 // breaking (the llm's reply does not parse, or the code refuses what it got) rather than wrong

@@ -215,3 +215,60 @@ func FuzzTallyFit(f *testing.F) {
 		}
 	})
 }
+
+// TestDateSplitFromEvidence: the teacher proposes the date split when the options of the
+// questions are calendar dates and the node picks wrong ones, whatever the task is called, and
+// not when the options are something else.
+func TestDateSplitFromEvidence(t *testing.T) {
+	var dated, undated [][3]string
+	for i := range 8 {
+		q := fmt.Sprintf("Tomorrow is 11/%02d/2019. What is the date yesterday in MM/DD/YYYY?\nOptions:\n(A) 11/%02d/2019\n(B) 11/%02d/2019", i+10, i+8, i+9)
+		dated = append(dated, [3]string{q, map[bool]string{true: "(B)", false: "(A)"}[i < 3], "(A)"})
+		undated = append(undated, [3]string{fmt.Sprintf("Which colour is case %d?\nOptions:\n(A) red\n(B) blue", i), map[bool]string{true: "(B)", false: "(A)"}[i < 3], "(A)"})
+	}
+	for _, tc := range []struct {
+		name string
+		rows [][3]string
+		want bool
+	}{{"options are dates", dated, true}, {"options are words", undated, false}} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := textPlan()
+			var split []edit.Candidate
+			for _, c := range proposeAll(t, p, textEvidence(tc.rows), nil) {
+				if strings.Contains(c.Rationale, library.DateArith().Name) {
+					split = append(split, c)
+				}
+			}
+			if (len(split) > 0) != tc.want {
+				t.Fatalf("date split proposed = %v, want %v", len(split) > 0, tc.want)
+			}
+			if !tc.want {
+				return
+			}
+			q, err := edit.Apply(p, split[0].Edits...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(q.Nodes) != 2 || q.Nodes[0].LLM == nil || q.Nodes[0].LLM.Parser.Type != plans.ParserJSON ||
+				q.Nodes[1].Code == nil || q.Nodes[1].Code.Source != library.DateArith().Source ||
+				q.Nodes[1].Code.Inputs["question"] != "inputs.question" || q.Nodes[1].Code.Inputs["extraction"] != "answer_extract" || q.Output != "answer.answer" {
+				t.Fatalf("split plan: %+v output %q", q.Nodes, q.Output)
+			}
+			// A vote over the split chain compares the picked options as text: a number vote
+			// over them would be an invalid plan, and the candidate would silently vanish.
+			ev := textEvidence(tc.rows)[0]
+			ev.Node = "answer_extract"
+			c, ok := findAction(proposeAll(t, q, []NodeEvidence{ev}, []edit.Action{edit.Consensus}), edit.Consensus)
+			if !ok {
+				t.Fatal("no consensus over the split chain")
+			}
+			if _, err := edit.Apply(q, c.Edits...); err != nil || c.Edits[0].Vote.Normalize != "text" {
+				t.Fatalf("consensus over the split chain: %v, vote %+v", err, c.Edits[0].Vote)
+			}
+		})
+	}
+	if !library.OptionsAreDates("Q?\nOptions:\n(A) 02/29/2016\n(B) 2016-03-01") || library.OptionsAreDates("Q?\n(A) 02/30/2016\n(B) 03/01/2016") ||
+		library.OptionsAreDates("no options 02/28/2016") {
+		t.Error("OptionsAreDates wrong")
+	}
+}
