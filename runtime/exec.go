@@ -47,7 +47,7 @@ func (pg *Program) execNode(ctx context.Context, pn *pnode, lookup func(plans.Re
 		tn.Attempts = attempt + 1
 		actx, cancel := ctx, context.CancelFunc(func() {})
 		if pn.timeout > 0 {
-			actx, cancel = context.WithTimeout(ctx, pn.timeout)
+			actx, cancel = context.WithTimeoutCause(ctx, pn.timeout, errNodeTimeout)
 		}
 		if pn.n.Substrate == plans.SubstrateLLM {
 			v, err = pg.execLLM(actx, pn, lookup, pert, sample, attempt, tn)

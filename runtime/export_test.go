@@ -10,3 +10,19 @@ func SetResultsWrapper(wrap func(io.Writer) io.Writer) (restore func()) {
 	wrapResults = wrap
 	return func() { wrapResults = old }
 }
+
+// BuildWaiters returns how many callers wait for the build of each source digest in progress,
+// so that tests can tell when every waiter has joined.
+func BuildWaiters(r *Runner) map[string]int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := map[string]int{}
+	for k, e := range r.modules {
+		select {
+		case <-e.done:
+		default:
+			out[k] = e.waiters
+		}
+	}
+	return out
+}

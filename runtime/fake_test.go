@@ -63,17 +63,26 @@ func lastUser(req llm.Request) string { return req.Messages[len(req.Messages)-1]
 
 // fakeBuilder "builds" a code node by passing its source through: the fake engine interprets
 // the source's first line as the name of a behaviour.
+// A build takes delay, or waits until gate is closed when gate is set; cancelled counts builds
+// whose context ended first.
 type fakeBuilder struct {
-	builds atomic.Int64
-	delay  time.Duration
+	builds, cancelled atomic.Int64
+	delay             time.Duration
+	gate              chan struct{}
 }
 
 func (b *fakeBuilder) Build(ctx context.Context, src []byte, _ string) (*wasm.Artifact, error) {
 	b.builds.Add(1)
-	if b.delay > 0 {
+	if b.delay > 0 || b.gate != nil {
+		var wait <-chan time.Time
+		if b.delay > 0 {
+			wait = time.After(b.delay)
+		}
 		select {
-		case <-time.After(b.delay):
+		case <-wait:
+		case <-b.gate:
 		case <-ctx.Done():
+			b.cancelled.Add(1)
 			return nil, ctx.Err()
 		}
 	}

@@ -77,7 +77,8 @@ type Runner struct {
 
 	// Builds run on their own goroutines under bg, not under the context of the node that
 	// first needed them: a node's timeout bounds one execution, and a cold build (tens of
-	// seconds) must not fail it, nor be wasted when that node is cancelled. Close stops them.
+	// seconds) must not fail it, nor be wasted when that node times out. A build every waiter
+	// abandoned otherwise is cancelled (moduleEntry); Close stops them all.
 	bg     context.Context
 	stop   context.CancelFunc
 	builds sync.WaitGroup
@@ -220,11 +221,27 @@ type moduleEntry struct {
 	mod    sandbox.Module
 	digest string
 	err    error
+
+	// The build runs under ctx, a child of the Runner's bg context. Guarded by Runner.mu:
+	// waiters counts the callers waiting for it; keep is set once a caller stopped waiting
+	// because its node's own timeout passed while its run went on, which asks the build to
+	// outlive it (a cold build longer than a node timeout must finish for the next run). When
+	// the last waiter leaves for any other reason (its run cancelled, a request gone) and none
+	// asked to keep the build, it is cancelled, which kills the compiler's process tree.
+	ctx     context.Context
+	cancel  context.CancelFunc
+	waiters int
+	keep    bool
 }
+
+// errNodeTimeout is the cause of a node's own timeout (context.Cause), which module tells apart
+// from its run's end.
+var errNodeTimeout = errors.New("node timeout")
 
 // module builds and loads src once; every caller, the first included, waits for the build or
 // for its own ctx. Failures other than cancellation are remembered: building the same source
-// fails the same way.
+// fails the same way. A build every waiter has abandoned is cancelled, unless one of them left
+// because its node's own timeout passed (moduleEntry.keep).
 //
 // lim is the node's limits: the module's initialisation (a reactor's _initialize) runs under
 // its fuel, memory and output limits (sandbox.WithLoadLimits), so that it never does more work
@@ -241,22 +258,44 @@ func (r *Runner) module(ctx context.Context, id string, src []byte, sourceDigest
 			return nil, errors.New("runner is closed")
 		}
 		e = &moduleEntry{done: make(chan struct{})}
+		e.ctx, e.cancel = context.WithCancel(r.bg)
 		r.modules[sourceDigest] = e
 		r.builds.Add(1)
 		go r.build(e, id, src, sourceDigest, lim)
 	}
+	e.waiters++
 	r.mu.Unlock()
 	select {
 	case <-e.done:
+		r.mu.Lock()
+		e.waiters--
+		r.mu.Unlock()
 		return e, e.err
 	case <-ctx.Done():
+		r.mu.Lock()
+		e.waiters--
+		if errors.Is(context.Cause(ctx), errNodeTimeout) {
+			e.keep = true
+		}
+		if e.waiters == 0 && !e.keep && r.modules[sourceDigest] == e {
+			select {
+			case <-e.done:
+			default:
+				// Nobody wants this build any more: stop the compiler now rather than at its
+				// own timeout, and let the next caller start afresh.
+				e.cancel()
+				delete(r.modules, sourceDigest)
+			}
+		}
+		r.mu.Unlock()
 		return nil, ctx.Err()
 	}
 }
 
 func (r *Runner) build(e *moduleEntry, id string, src []byte, sourceDigest string, lim sandbox.Limits) {
 	defer r.builds.Done()
-	art, err := r.opts.Builder.Build(r.bg, src, id)
+	defer e.cancel()
+	art, err := r.opts.Builder.Build(e.ctx, src, id)
 	if err == nil {
 		e.digest = art.Digest
 		// Initialisation gets the node's fuel, memory and output limits, but at least the
@@ -264,12 +303,14 @@ func (r *Runner) build(e *moduleEntry, id string, src []byte, sourceDigest strin
 		// timeout of milliseconds must not fail it for good on a busy machine; fuel already
 		// bounds the work deterministically.
 		lim.Timeout = max(lim.Timeout, plans.DefaultCodeTimeout)
-		e.mod, err = r.opts.Engine.Load(sandbox.WithLoadLimits(r.bg, lim), art.Wasm)
+		e.mod, err = r.opts.Engine.Load(sandbox.WithLoadLimits(e.ctx, lim), art.Wasm)
 	}
 	e.err = err
 	if err != nil && isContextErr(err) {
 		r.mu.Lock()
-		delete(r.modules, sourceDigest) // let a later run try again
+		if r.modules[sourceDigest] == e {
+			delete(r.modules, sourceDigest) // let a later run try again
+		}
 		r.mu.Unlock()
 	}
 	close(e.done)
