@@ -21,6 +21,7 @@ import (
 	"github.com/sgde-project/sgde/plans"
 	"github.com/sgde-project/sgde/runtime"
 	"github.com/sgde-project/sgde/runtime/metric"
+	"github.com/sgde-project/sgde/runtime/trace"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -508,32 +509,118 @@ func RunMixture(ctx context.Context, cfg MixtureConfig) (*MixtureResult, error) 
 	return res, nil
 }
 
-// routerOutcome fills out's branch counts and misrouting for the routed plan's first router:
-// each branch's sub-plan is run alone on the family's test items, and an item is routable when
-// some branch gets it right and another wrong, misrouted when the router chose a wrong one.
+// leaf is one plan a routed plan can end in: the path of branch names that leads to it (e.g.
+// "edited/incumbent" under nested routers), the plan, and which item input feeds each of its
+// inputs.
+type leaf struct {
+	path   string
+	plan   *plans.Plan
+	inputs map[string]string
+}
+
+// leaves are the plans p ends in when its output node is a router, followed through nested
+// routers; p itself when it does not route. ok is false when a branch reads something other than
+// the enclosing plan's inputs (it cannot then be run alone on the items).
+func leaves(p *plans.Plan, path string, inputs map[string]string) (out []leaf, ok bool) {
+	id, _, _ := strings.Cut(p.Output, ".")
+	n := p.Node(id)
+	if n == nil || n.Router == nil {
+		return []leaf{{path: path, plan: p, inputs: inputs}}, true
+	}
+	for _, b := range n.Router.Branches {
+		sub := b.SubPlan()
+		if sub == nil {
+			return nil, false
+		}
+		in := map[string]string{}
+		for name, ref := range b.Inputs {
+			field, isInput := strings.CutPrefix(ref, "inputs.")
+			if !isInput {
+				return nil, false
+			}
+			in[name] = inputs[field]
+		}
+		bp := b.Name
+		if path != "" {
+			bp = path + "/" + b.Name
+		}
+		ls, ok := leaves(sub, bp, in)
+		if !ok {
+			return nil, false
+		}
+		out = append(out, ls...)
+	}
+	return out, true
+}
+
+// takenPath is the path of branches the routed run of item i took ("" when it failed before the
+// first router).
+func takenPath(s compiler.Scores, i int, p *plans.Plan) string {
+	if i >= len(s.Traces) || s.Traces[i] == nil {
+		return ""
+	}
+	var parts []string
+	run := s.Traces[i]
+	for run != nil && p != nil {
+		id, _, _ := strings.Cut(p.Output, ".")
+		n := p.Node(id)
+		if n == nil || n.Router == nil {
+			break
+		}
+		var rt *trace.Route
+		for _, tn := range run.Nodes {
+			if tn != nil && tn.ID == id && tn.Route != nil {
+				rt = tn.Route
+			}
+		}
+		if rt == nil || rt.Branch == "" {
+			break
+		}
+		parts = append(parts, rt.Branch)
+		b := n.Router.Branch(rt.Branch)
+		if b == nil {
+			break
+		}
+		p, run = b.SubPlan(), rt.Run
+	}
+	return strings.Join(parts, "/")
+}
+
+// routerOutcome fills out's branch counts and misrouting for the routed plan: every plan it can
+// end in (each branch, through nested routers) is run alone on the family's test items; an item
+// is routable when some of them get it right and another wrong, misrouted when the routers led
+// it to one that gets it wrong (or the run failed before reaching one).
 func routerOutcome(ctx context.Context, cfg MixtureConfig, p *plans.Plan, f family, routed compiler.Scores, out *FamilyOutcome) error {
-	rs := p.Routers()
-	if len(rs) == 0 {
+	if len(p.Routers()) == 0 {
 		return nil
 	}
-	r := rs[0]
+	top := map[string]string{}
+	for _, in := range p.Inputs {
+		top[in.Name] = in.Name
+	}
+	ls, ok := leaves(p, "", top)
+	if !ok || len(ls) < 2 {
+		return nil
+	}
 	right := map[string][]bool{}
-	for _, b := range r.Router.Branches {
-		sub := b.SubPlan()
-		items, ok := branchItems(b, f.tst)
-		if sub == nil || !ok {
-			// A branch fed from another node's output cannot be run alone on the items.
-			return nil
+	for _, l := range ls {
+		items := make([]runtime.Item, len(f.tst))
+		for i, it := range f.tst {
+			in := map[string]any{}
+			for name, field := range l.inputs {
+				in[name] = it.Inputs[field]
+			}
+			items[i] = runtime.Item{ID: it.ID, Inputs: in, Label: it.Label}
 		}
-		s, err := compiler.Evaluate(ctx, cfg.Runner, sub, items, f.metric, cfg.Workers, nil)
+		s, err := compiler.Evaluate(ctx, cfg.Runner, l.plan, items, f.metric, cfg.Workers, nil)
 		if err != nil {
-			return fmt.Errorf("mixture: evaluate branch %s on %s: %w", b.Name, f.name, err)
+			return fmt.Errorf("mixture: evaluate branch %s on %s: %w", l.path, f.name, err)
 		}
-		right[b.Name] = s.Bits()
+		right[l.path] = s.Bits()
 	}
 	out.Branches = map[string]int{}
 	for i := range routed.Results {
-		took := takenBranch(routed, i, r.ID)
+		took := takenPath(routed, i, p)
 		out.Branches[took]++
 		some, all := false, true
 		for _, bits := range right {
@@ -549,35 +636,4 @@ func routerOutcome(ctx context.Context, cfg MixtureConfig, p *plans.Plan, f fami
 		}
 	}
 	return nil
-}
-
-// branchItems maps items onto a branch's sub-plan inputs; false when an input is not one of the
-// enclosing plan's inputs.
-func branchItems(b plans.Branch, items []runtime.Item) ([]runtime.Item, bool) {
-	out := make([]runtime.Item, len(items))
-	for i, it := range items {
-		in := map[string]any{}
-		for name, ref := range b.Inputs {
-			field, ok := strings.CutPrefix(ref, "inputs.")
-			if !ok {
-				return nil, false
-			}
-			in[name] = it.Inputs[field]
-		}
-		out[i] = runtime.Item{ID: it.ID, Inputs: in, Label: it.Label}
-	}
-	return out, true
-}
-
-// takenBranch is the branch router id took on item i of s ("" when the run stopped before it).
-func takenBranch(s compiler.Scores, i int, id string) string {
-	if i >= len(s.Traces) || s.Traces[i] == nil {
-		return ""
-	}
-	for _, n := range s.Traces[i].Nodes {
-		if n != nil && n.ID == id && n.Route != nil {
-			return n.Route.Branch
-		}
-	}
-	return ""
 }

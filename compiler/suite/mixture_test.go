@@ -327,7 +327,7 @@ func TestMixtureFile(t *testing.T) {
 // test-long): every family compiled alone beats zero-shot, and the figures the table prints
 // are consistent. It asserts no outcome of routing: that is what docs/BENCHMARKS.md reports.
 func TestMixtureReal(t *testing.T) {
-	testlong.Skip(t, "the four-family mixture, about a minute")
+	testlong.Skip(t, "the four-family mixture, about 90 s with cold module builds")
 	m, err := LoadMixture("../../testdata/tasks/mixture.yaml", nil)
 	if err != nil {
 		t.Fatal(err)
@@ -366,5 +366,60 @@ func TestMixtureReal(t *testing.T) {
 	}
 	if res.Routers == 0 && (res.Routable != 0 || res.Misrouted != 0) {
 		t.Errorf("no router, yet %d/%d misrouted", res.Misrouted, res.Routable)
+	}
+}
+
+// TestLeavesAndPaths: a routed plan's end plans are found through nested routers with their
+// branch paths and inputs, the path an item took is read from its trace, and a branch fed from
+// a node's output cannot be run alone.
+func TestLeavesAndPaths(t *testing.T) {
+	llm := func(name string) *plans.Plan {
+		return &plans.Plan{Metadata: plans.Metadata{Name: name}, Inputs: []plans.Input{{Name: "q", Type: plans.TypeString}}, Output: "answer",
+			Nodes: []plans.Node{{ID: "answer", Substrate: plans.SubstrateLLM, LLM: &plans.LLMNode{Prompt: name + " {{ inputs.q }}"}}}}
+	}
+	routed := func(ref string, names []string, subs ...*plans.Plan) *plans.Plan {
+		var bs []plans.Branch
+		for i, s := range subs {
+			bs = append(bs, plans.Branch{Name: names[i], Inputs: map[string]string{"q": ref}, Plan: s})
+		}
+		return &plans.Plan{Inputs: []plans.Input{{Name: "question", Type: plans.TypeString}}, Output: "route",
+			Nodes: []plans.Node{{ID: "classify", Substrate: plans.SubstrateCode, Code: &plans.CodeNode{}},
+				{ID: "route", Substrate: plans.SubstrateRouter, Router: &plans.RouterNode{On: "classify.branch", Default: names[0], Branches: bs}}}}
+	}
+	inner := routed("inputs.q", []string{"c", "d"}, llm("C"), llm("D"))
+	inner.Inputs[0].Name = "q"
+	p := routed("inputs.question", []string{"a", "b"}, llm("A"), inner)
+
+	ls, ok := leaves(p, "", map[string]string{"question": "question"})
+	if !ok || len(ls) != 3 {
+		t.Fatalf("leaves %+v, %t", ls, ok)
+	}
+	for i, want := range []struct{ path, plan string }{{"a", "A"}, {"b/c", "C"}, {"b/d", "D"}} {
+		if ls[i].path != want.path || ls[i].plan.Metadata.Name != want.plan || ls[i].inputs["q"] != "question" || len(ls[i].inputs) != 1 {
+			t.Errorf("leaf %d = %s %s %v, want %s %s", i, ls[i].path, ls[i].plan.Metadata.Name, ls[i].inputs, want.path, want.plan)
+		}
+	}
+	if ls, ok := leaves(llm("plain"), "", map[string]string{"q": "q"}); !ok || len(ls) != 1 || ls[0].path != "" {
+		t.Errorf("unrouted plan: %+v, %t", ls, ok)
+	}
+	bad := routed("classify.branch", []string{"a", "b"}, llm("A"), llm("B"))
+	if _, ok := leaves(bad, "", map[string]string{"question": "question"}); ok {
+		t.Error("a branch fed from a node's output was taken for runnable")
+	}
+
+	route := func(branch string, run *trace.Run) *trace.Run {
+		return &trace.Run{Nodes: []*trace.Node{{ID: "classify"}, {ID: "route", Route: &trace.Route{Branch: branch, Run: run}}}}
+	}
+	s := compiler.Scores{Traces: []*trace.Run{
+		route("a", &trace.Run{}),
+		route("b", route("d", &trace.Run{})),
+		nil,
+		{Nodes: []*trace.Node{{ID: "classify", Error: "trap"}}},
+		route("b", &trace.Run{Nodes: []*trace.Node{{ID: "classify", Error: "trap"}}}),
+	}}
+	for i, want := range []string{"a", "b/d", "", "", "b"} {
+		if got := takenPath(s, i, p); got != want {
+			t.Errorf("item %d took %q, want %q", i, got, want)
+		}
 	}
 }
