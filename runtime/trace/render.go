@@ -178,6 +178,12 @@ func (p *printer) node(depth int, n *Node, _ bool) {
 			how = p.c(red, " (default)")
 		}
 		p.line(d, "%s %s = %s → branch %s%s: %s", p.c(dim, "route:"), r.On, p.short(compact(r.Classified)), p.c(bold, r.Branch), how, p.short(r.Reason))
+		switch {
+		case r.Misrouted:
+			p.line(d, "%s branch %s was wrong; %s would have been right", p.c(red, "misrouted:"), r.Branch, strings.Join(r.Right, ", "))
+		case len(r.Checked) > 0:
+			p.line(d, "%s no other branch was right either (%s tried)", p.c(dim, "routing checked:"), strings.Join(r.Checked, ", "))
+		}
 		if r.Run != nil {
 			for _, m := range r.Run.Nodes {
 				p.node(d+1, m, false)
