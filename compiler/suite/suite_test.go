@@ -148,7 +148,7 @@ func TestSuiteAllFamilies(t *testing.T) {
 			t.Errorf("%s: offloaded plan %.3f with %.2f calls/item", r.Family, r.Rows[3].Accuracy, r.Rows[3].CallsPer)
 		}
 	}
-	if len(shapes) < 3 {
+	if len(shapes) < 4 {
 		t.Errorf("plan shapes %v", shapes)
 	}
 }
