@@ -37,6 +37,25 @@ type Scores struct {
 // scores each output with m. Failed runs count as wrong; only cancellation and student-endpoint
 // failures (a *runtime.StopError) return an error. tick, when set, is called once per item.
 func Evaluate(ctx context.Context, r Runner, p *plans.Plan, items []runtime.Item, m metric.Metric, workers int, tick func()) (Scores, error) {
+	return evaluate(ctx, r, p, items, m, workers, tick, false)
+}
+
+// ForcedRunner is a Runner that can also run a plan with its routers forced to given branches
+// (*runtime.Runner is one). EvaluateRoutes needs it to check routing.
+type ForcedRunner interface {
+	RunForced(ctx context.Context, p *plans.Plan, inputs map[string]any, force map[string]string) (*runtime.RunResult, error)
+}
+
+// EvaluateRoutes is Evaluate with the routing check of a plan with routers (runtime.RouteCheck):
+// on every item p gets wrong, the other branches of each top-level router are run, and items
+// another branch gets right are marked misrouted in the results and traces. It needs r to be a
+// ForcedRunner; with any other runner (or a plan without routers) it is Evaluate. The checks'
+// student requests are in Results[i].RouteCheckCalls, and in Requests.
+func EvaluateRoutes(ctx context.Context, r Runner, p *plans.Plan, items []runtime.Item, m metric.Metric, workers int, tick func()) (Scores, error) {
+	return evaluate(ctx, r, p, items, m, workers, tick, true)
+}
+
+func evaluate(ctx context.Context, r Runner, p *plans.Plan, items []runtime.Item, m metric.Metric, workers int, tick func(), routes bool) (Scores, error) {
 	if workers <= 0 {
 		workers = 8
 	}
@@ -46,7 +65,14 @@ func Evaluate(ctx context.Context, r Runner, p *plans.Plan, items []runtime.Item
 	}
 	s := Scores{Results: make([]runtime.ItemResult, len(items)), Traces: make([]*trace.Run, len(items))}
 	run := func(ctx context.Context, in map[string]any) (*runtime.RunResult, error) { return r.Run(ctx, p, in) }
+	var check *runtime.RouteCheck
+	if fr, ok := r.(ForcedRunner); ok && routes {
+		check = runtime.NewRouteCheck(p, func(ctx context.Context, in map[string]any, force map[string]string) (*runtime.RunResult, error) {
+			return fr.RunForced(ctx, p, in, force)
+		})
+	}
 	_, err := runtime.EvalFunc(ctx, p.Metadata.Name, run, items, m, runtime.EvalOptions{
+		Routes:      check,
 		Concurrency: workers,
 		StopKinds:   fatalKinds,
 		OnResult: func(res runtime.ItemResult, tr *trace.Run) {
@@ -107,7 +133,7 @@ func (s Scores) Answers() trace.Sources {
 func (s Scores) Requests() int64 {
 	var n int64
 	for _, r := range s.Results {
-		n += int64(r.Calls)
+		n += int64(r.Calls + r.RouteCheckCalls)
 	}
 	return n
 }

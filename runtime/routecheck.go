@@ -75,8 +75,8 @@ func itemRoutes(tr *trace.Run) []ItemRoute {
 // student requests the forced runs sent.
 func checkRoutes(ctx context.Context, rc *RouteCheck, it Item, r *ItemResult, tr *trace.Run, m metric.Metric) int {
 	r.Routes = itemRoutes(tr)
-	if len(r.Routes) == 0 {
-		return 0
+	if len(r.Routes) == 0 || rc == nil {
+		return 0 // without a check, only the branches taken are recorded
 	}
 	if r.Correct {
 		for i := range r.Routes {
@@ -84,7 +84,7 @@ func checkRoutes(ctx context.Context, rc *RouteCheck, it Item, r *ItemResult, tr
 		}
 		return 0
 	}
-	if rc == nil || Infrastructure(r.ErrorKind) {
+	if Infrastructure(r.ErrorKind) {
 		return 0 // a failure outside the plan says nothing about its branches
 	}
 	calls := 0
@@ -140,7 +140,8 @@ type RouterReport struct {
 	Routed    int `json:"routed"`
 	Checked   int `json:"checked"`
 	Misrouted int `json:"misrouted"`
-	// Accuracy is 1 - Misrouted/Checked: an item no branch gets right counts as rightly routed.
+	// Accuracy is 1 - Misrouted/Checked (1 when nothing was checked): an item no branch gets
+	// right counts as rightly routed.
 	Accuracy float64        `json:"accuracy"`
 	Branches []BranchReport `json:"branches"`
 }
@@ -220,8 +221,12 @@ func summarizeRoutes(results []ItemResult) []RouterReport {
 // printRouters writes the routing lines of `sgde eval`.
 func printRouters(w io.Writer, rs []RouterReport) {
 	for _, r := range rs {
-		fmt.Fprintf(w, "router %-12s accuracy %.1f%% (%d misrouted of %d checked, %d routed: misrouted = the branch taken was wrong, another was right)\n",
-			r.Router, 100*r.Accuracy, r.Misrouted, r.Checked, r.Routed)
+		if r.Checked == 0 {
+			fmt.Fprintf(w, "router %-12s %d routed (routing not checked)\n", r.Router, r.Routed)
+		} else {
+			fmt.Fprintf(w, "router %-12s accuracy %.1f%% (%d misrouted of %d checked, %d routed: misrouted = the branch taken was wrong, another was right)\n",
+				r.Router, 100*r.Accuracy, r.Misrouted, r.Checked, r.Routed)
+		}
 		for _, b := range r.Branches {
 			fmt.Fprintf(w, "  branch %-12s %d items, %d right, %d misrouted", b.Branch, b.Routed, b.Correct, b.Misrouted)
 			if b.Defaulted > 0 {

@@ -148,6 +148,16 @@ func (r *Runner) Run(ctx context.Context, p *plans.Plan, inputs map[string]any) 
 	return prog.Run(ctx, inputs)
 }
 
+// RunForced is Run with the top-level routers named in force running the given branches
+// (Program.RunForced): how an evaluation checks routing.
+func (r *Runner) RunForced(ctx context.Context, p *plans.Plan, inputs map[string]any, force map[string]string) (*RunResult, error) {
+	prog, err := r.Prepare(p)
+	if err != nil {
+		return &RunResult{Trace: &trace.Run{Plan: p.Metadata.Name, Inputs: inputs, Error: err.Error(), ErrorKind: KindOf(err)}}, err
+	}
+	return prog.RunForced(ctx, inputs, force)
+}
+
 func (r *Runner) acquire(ctx context.Context) error {
 	select {
 	case r.slots <- struct{}{}:

@@ -13,6 +13,7 @@ import (
 	"github.com/sgde-project/sgde/compiler/edit"
 	"github.com/sgde-project/sgde/compiler/pac"
 	"github.com/sgde-project/sgde/plans"
+	"github.com/sgde-project/sgde/runtime"
 )
 
 func fptr(f float64) *float64 { return &f }
@@ -181,5 +182,39 @@ func TestReportRoutedPAC(t *testing.T) {
 		if !strings.Contains(b.String(), want) {
 			t.Errorf("report lacks %q", want)
 		}
+	}
+}
+
+// TestReportRouterAccuracy: the compiled row of a routed plan carries its checked routing, and
+// the text and HTML reports show router accuracy and misrouted items per branch.
+func TestReportRouterAccuracy(t *testing.T) {
+	route := func(branch string, checked, mis bool) []runtime.ItemRoute {
+		return []runtime.ItemRoute{{Router: "route", Branch: branch, Checked: checked, Misrouted: mis}}
+	}
+	s := compiler.Scores{Results: []runtime.ItemResult{
+		{ID: "a", Correct: true, Routes: route("arith", true, false)},
+		{ID: "b", Routes: route("arith", true, true), Misrouted: true},
+		{ID: "c", Routes: route("choice", true, false)},
+		{ID: "d", Correct: true, Routes: route("choice", true, false)},
+	}}
+	row := RowOf("sgde compiled", s, nil)
+	if row.Misrouted != 1 || len(row.Routers) != 1 || row.Routers[0].Accuracy != 0.75 || len(row.Routers[0].Branches) != 2 {
+		t.Fatalf("row routers %+v misrouted %d", row.Routers, row.Misrouted)
+	}
+	unchecked := RowOf("zero-shot", compiler.Scores{Results: []runtime.ItemResult{{ID: "a", Correct: true, Routes: route("arith", false, false)}}}, nil)
+	if len(unchecked.Routers) != 0 {
+		t.Errorf("an unchecked evaluation reports routing %+v", unchecked.Routers)
+	}
+	var b bytes.Buffer
+	if err := WriteHTML(&b, Data{Task: "mixed", Teacher: "library", Plan: &plans.Plan{Metadata: plans.Metadata{Name: "p"}}, Rows: []Row{unchecked, row}}); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"Router route of the sgde compiled plan", "Router accuracy 75.0%: 1 of 4 checked items misrouted", "<td>arith</td><td>2</td><td>1</td><td>1</td>"} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("report lacks %q", want)
+		}
+	}
+	if strings.Contains(b.String(), "of the zero-shot plan") {
+		t.Error("the report shows routing for an unchecked row")
 	}
 }

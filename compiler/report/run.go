@@ -132,6 +132,15 @@ func Run(ctx context.Context, job Job) (*Outcome, error) {
 			fmt.Fprintf(w, "PAC router %s: %d of %d held-out items misrouted; misrouting rate <= %.4f (Hoeffding, delta %.3g)\n", r.Router, r.Misrouted, r.HeldoutN, r.Upper, r.Delta)
 		}
 	}
+	for _, r := range rows {
+		for _, rr := range r.Routers {
+			fmt.Fprintf(w, "router %s of the %s plan on the %s: accuracy %.1f%%, %d misrouted of %d checked (misrouted: the branch taken was wrong, another was right)\n",
+				rr.Router, r.Name, evalName, 100*rr.Accuracy, rr.Misrouted, rr.Checked)
+			for _, b := range rr.Branches {
+				fmt.Fprintf(w, "  branch %s: %d items, %d right, %d misrouted\n", b.Branch, b.Routed, b.Correct, b.Misrouted)
+			}
+		}
+	}
 	fmt.Fprintf(w, "plan: %s\nreport: %s\nlog: %s\n", filepath.Join(cfg.Dir, compiler.FilePlan),
 		filepath.Join(cfg.Dir, FileReport), filepath.Join(cfg.Dir, compiler.FileLog))
 	return out, nil
@@ -162,7 +171,8 @@ func baselines(ctx context.Context, cfg compiler.Config, res *compiler.Result, e
 	if err != nil {
 		return nil, fmt.Errorf("few-shot baseline: %w", err)
 	}
-	comp, err := eval(res.Plan)
+	// The compiled plan's routing is checked (misrouted items and router accuracy per branch).
+	comp, err := compiler.EvaluateRoutes(ctx, cfg.Runner, res.Plan, evalSet, cfg.Metric, cfg.Workers, nil)
 	if err != nil {
 		return nil, fmt.Errorf("compiled plan: %w", err)
 	}

@@ -7,6 +7,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/sgde-project/sgde/compiler"
+	"github.com/sgde-project/sgde/runtime"
 	"github.com/sgde-project/sgde/runtime/trace"
 )
 
@@ -32,6 +33,10 @@ type Row struct {
 	// Suspect, when set, is the accuracy on the items not listed as suspect labels.
 	CleanCorrect int `json:"clean_correct,omitempty"`
 	CleanN       int `json:"clean_n,omitempty"`
+	// Routers is the routing of a plan with routers, where it was checked (the compiled row):
+	// router accuracy and misrouted items per branch (runtime.RouterReport).
+	Routers   []runtime.RouterReport `json:"routers,omitempty"`
+	Misrouted int                    `json:"misrouted,omitempty"`
 }
 
 // RowOf summarises an evaluation with the runtime's figures (accuracy and its Wilson interval
@@ -42,7 +47,12 @@ func RowOf(name string, s compiler.Scores, suspect map[string]bool) Row {
 	calls, tokens, lat := s.PerItem()
 	r := Row{Name: name, Correct: rep.Accuracy.Correct, N: rep.Accuracy.N, Accuracy: rep.Accuracy.Accuracy,
 		CILo: rep.Accuracy.CI95Low, CIHi: rep.Accuracy.CI95High, CallsPer: calls, TokensPer: tokens, LatencyMS: lat,
-		Answers: rep.Answers}
+		Answers: rep.Answers, Misrouted: rep.Misrouted}
+	for _, rr := range rep.Routers {
+		if rr.Checked > 0 {
+			r.Routers = append(r.Routers, rr)
+		}
+	}
 	if rep.Subset != nil {
 		r.CleanCorrect, r.CleanN = rep.Subset.Correct, rep.Subset.N
 	}
