@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/sgde-project/sgde/compiler"
+	"github.com/sgde-project/sgde/compiler/edit"
 	"github.com/sgde-project/sgde/compiler/report"
 	"github.com/sgde-project/sgde/compiler/stats"
 	"github.com/sgde-project/sgde/compiler/task"
@@ -243,10 +244,41 @@ type MixtureResult struct {
 	Misrouted int `json:"misrouted"`
 	// Compiles: monolithic, routed, then each family alone.
 	Compiles []CompileCost `json:"compiles"`
+	// Splits are the routed compile's candidates that won and lost at least SplitMin held-out
+	// items each (what sets off the compiler's router stage), broken down by family; Routing
+	// is what the router stage said each time it ran.
+	Splits  []SplitCandidate `json:"split_candidates,omitempty"`
+	Routing []string         `json:"router_stage,omitempty"`
 	// RoutedYAML is the routed compile's plan.
 	RoutedYAML string  `json:"routed_plan_yaml"`
 	Seconds    float64 `json:"seconds"`
 }
+
+// SplitCandidate is a candidate of the routed compile that both won and lost at least
+// splitMin held-out items against its incumbent, and where, by family, its wins and losses were.
+type SplitCandidate struct {
+	Iteration int    `json:"iteration"`
+	Candidate int    `json:"candidate"`
+	Summary   string `json:"summary"`
+	// Wins and Losses are the held-out discordant pairs as the compile logged them.
+	Wins      int           `json:"wins"`
+	Losses    int           `json:"losses"`
+	PerFamily []FamilySplit `json:"per_family"`
+}
+
+// FamilySplit is one family's share of a split candidate's discordant pairs, on its training
+// and held-out items.
+type FamilySplit struct {
+	Family      string `json:"family"`
+	TrainWins   int    `json:"train_wins"`
+	TrainLosses int    `json:"train_losses"`
+	HeldWins    int    `json:"heldout_wins"`
+	HeldLosses  int    `json:"heldout_losses"`
+}
+
+// splitMin is the compiler's default Config.SplitMin: the wins and the losses a rejected
+// candidate needs before the compiler tries a router.
+const splitMin = 5
 
 // FileMixture is the mixture run's result, in Dir.
 const FileMixture = "mixture.json"
@@ -442,6 +474,9 @@ func RunMixture(ctx context.Context, cfg MixtureConfig) (*MixtureResult, error) 
 		}
 		alone[i] = r.Plan
 	}
+	if err := splitEvidence(ctx, cfg, initial, fams, filepath.Join(cfg.Dir, "routed"), res); err != nil {
+		return nil, err
+	}
 	res.Routers = len(routed.Plan.Routers())
 	if y, err := plans.Marshal(routed.Plan, plans.FormatYAML); err == nil {
 		res.RoutedYAML = string(y)
@@ -633,6 +668,70 @@ func routerOutcome(ctx context.Context, cfg MixtureConfig, p *plans.Plan, f fami
 		out.Routable++
 		if bits, ok := right[took]; !ok || !bits[i] {
 			out.Misrouted++
+		}
+	}
+	return nil
+}
+
+// splitEvidence replays the routed compile's log: from the starting plan, each accepted edit
+// makes the next incumbent (until a routed plan is accepted, which edits cannot replay), and
+// every candidate with at least splitMin held-out wins and losses is scored against its
+// incumbent on each family's training and held-out items. The router stage's own verdicts are
+// collected as logged.
+func splitEvidence(ctx context.Context, cfg MixtureConfig, initial *plans.Plan, fams []family, dir string, res *MixtureResult) error {
+	evs, err := compiler.ReadLog(dir)
+	if err != nil {
+		return fmt.Errorf("mixture: %w", err)
+	}
+	inc, replay := initial, true
+	for _, ev := range evs {
+		if ev.Kind != compiler.EventCandidate {
+			continue
+		}
+		routing := ev.RouterAccuracy != nil || (len(ev.Edits) == 0 && len(ev.Summary) > 0 && strings.HasPrefix(ev.Summary[0], "route"))
+		if routing {
+			res.Routing = append(res.Routing, fmt.Sprintf("iteration %d: %s: %s", ev.Iteration, strings.Join(ev.Summary, "; "), ev.Reason))
+		}
+		accepted := ev.Accepted != nil && *ev.Accepted
+		if !replay || len(ev.Edits) == 0 {
+			if accepted {
+				replay = false
+			}
+			continue
+		}
+		cand, err := edit.Apply(inc, ev.Edits...)
+		if err != nil {
+			replay = false
+			continue
+		}
+		if ev.Wins >= splitMin && ev.Losses >= splitMin {
+			sc := SplitCandidate{Iteration: ev.Iteration, Candidate: ev.Candidate, Summary: strings.Join(ev.Summary, "; "), Wins: ev.Wins, Losses: ev.Losses}
+			for _, f := range fams {
+				fs := FamilySplit{Family: f.name}
+				for _, part := range []struct {
+					items        []runtime.Item
+					wins, losses *int
+				}{{f.train, &fs.TrainWins, &fs.TrainLosses}, {f.held, &fs.HeldWins, &fs.HeldLosses}} {
+					a, err := compiler.Evaluate(ctx, cfg.Runner, cand, part.items, f.metric, cfg.Workers, nil)
+					if err != nil {
+						return fmt.Errorf("mixture: split candidate on %s: %w", f.name, err)
+					}
+					b, err := compiler.Evaluate(ctx, cfg.Runner, inc, part.items, f.metric, cfg.Workers, nil)
+					if err != nil {
+						return fmt.Errorf("mixture: split candidate's incumbent on %s: %w", f.name, err)
+					}
+					pr, err := pairOf(a.Bits(), b.Bits())
+					if err != nil {
+						return err
+					}
+					*part.wins, *part.losses = pr.Wins, pr.Losses
+				}
+				sc.PerFamily = append(sc.PerFamily, fs)
+			}
+			res.Splits = append(res.Splits, sc)
+		}
+		if accepted {
+			inc = cand
 		}
 	}
 	return nil

@@ -225,8 +225,19 @@ func TestMixtureRoutes(t *testing.T) {
 	if row := res.Pooled[2]; row.Correct != 20 || row.N != 20 || row.CallsPer != 1 || row.CompileStudentCalls != res.Compiles[1].StudentCalls {
 		t.Errorf("pooled routed row %+v", row)
 	}
+	// The edit that set off the router stage, by family: it wins every alpha item and loses
+	// every beta item, on training and held-out items alike.
+	if len(res.Splits) != 1 || len(res.Routing) != 1 || !strings.Contains(res.Routing[0], "routed") {
+		t.Fatalf("split candidates %+v, router stage %q", res.Splits, res.Routing)
+	}
+	sc := res.Splits[0]
+	if sc.Iteration != 1 || sc.Wins != 12 || sc.Losses != 12 || len(sc.PerFamily) != 2 ||
+		sc.PerFamily[0] != (FamilySplit{Family: famA, TrainWins: 12, HeldWins: 12}) || sc.PerFamily[1] != (FamilySplit{Family: famB, TrainLosses: 12, HeldLosses: 12}) {
+		t.Errorf("split candidate %+v", sc)
+	}
 	var table strings.Builder
-	if err := WriteMixture(&table, res); err != nil || !strings.Contains(table.String(), "router accuracy 100.0% (0 misrouted of 20 routable)") {
+	if err := WriteMixture(&table, res); err != nil || !strings.Contains(table.String(), "router accuracy 100.0% (0 misrouted of 20 routable)") ||
+		!strings.Contains(table.String(), famB+" train +0/-12 held-out +0/-12") {
 		t.Errorf("table:\n%s%v", table.String(), err)
 	}
 	if _, err := os.Stat(filepath.Join(dir, FileMixture)); err != nil {
@@ -363,6 +374,16 @@ func TestMixtureReal(t *testing.T) {
 	}
 	if res.Pooled[2].Correct != total || res.Pooled[2].N != 50*len(res.PerFamily) {
 		t.Errorf("pooled routed row %+v, per-family sum %d", res.Pooled[2], total)
+	}
+	// The replayed split candidates agree with the compile's own held-out counts.
+	for _, sc := range res.Splits {
+		w, l := 0, 0
+		for _, f := range sc.PerFamily {
+			w, l = w+f.HeldWins, l+f.HeldLosses
+		}
+		if w != sc.Wins || l != sc.Losses {
+			t.Errorf("split candidate %d/%d: per-family held-out +%d/-%d, logged +%d/-%d", sc.Iteration, sc.Candidate, w, l, sc.Wins, sc.Losses)
+		}
 	}
 	if res.Routers == 0 && (res.Routable != 0 || res.Misrouted != 0) {
 		t.Errorf("no router, yet %d/%d misrouted", res.Misrouted, res.Routable)

@@ -165,6 +165,23 @@ func WriteMixture(w io.Writer, r *MixtureResult) error {
 	if err := tw.Flush(); err != nil {
 		return err
 	}
+	if len(r.Splits) > 0 {
+		fmt.Fprintf(w, "\nRouted compile: candidates that won and lost at least %d held-out items each (the router stage's trigger), by family (+wins/-losses against the incumbent):\n", splitMin)
+		tw = tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
+		for _, sc := range r.Splits {
+			cells := []string{fmt.Sprintf("iteration %d candidate %d (%s): held-out +%d/-%d", sc.Iteration, sc.Candidate, sc.Summary, sc.Wins, sc.Losses)}
+			for _, f := range sc.PerFamily {
+				cells = append(cells, fmt.Sprintf("%s train +%d/-%d held-out +%d/-%d", f.Family, f.TrainWins, f.TrainLosses, f.HeldWins, f.HeldLosses))
+			}
+			fmt.Fprintln(tw, strings.Join(cells, "\t"))
+		}
+		if err := tw.Flush(); err != nil {
+			return err
+		}
+	}
+	for _, line := range r.Routing {
+		fmt.Fprintf(w, "Router stage: %s\n", line)
+	}
 	_, err := fmt.Fprintln(w, "\"rec\" is the share of student answers that were a real model's recorded outputs; the rest were simulated (simulated accuracy is no evidence about real models).\n"+
 		"Router: misrouted items are those some branch run alone gets right, sent to a branch that gets them wrong.")
 	return err
