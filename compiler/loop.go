@@ -174,6 +174,9 @@ type compiler struct {
 	// routed is [routable, misrouted] of the held-out check of the router this session
 	// accepted (a resumed compile does not have it; its PAC section then omits the router).
 	routed *[2]int
+	// mixed is the evidence of the last candidate that helped some training items and hurt
+	// others, for the teacher's next round (route.go, mixedEvidence).
+	mixed *teacher.Mixed
 }
 
 // Compile runs SGDe from cfg.Initial, checkpointing in cfg.Dir after every iteration.
@@ -477,9 +480,14 @@ type scored struct {
 // round asks the teacher, validates and evaluates the candidates, and picks one to accept.
 func (c *compiler) round(ctx context.Context, iter int, incumbent *plans.Plan, train, heldout Scores) (*plans.Plan, Scores, bool, error) {
 	cfg := c.cfg
+	mixed := c.mixed
+	c.mixed = nil // shown once: the round after the candidate that helped and hurt
+	if cfg.RoutersOff {
+		mixed = nil
+	}
 	prop, err := cfg.Teacher.Propose(ctx, teacher.Input{
 		Plan: incumbent, Nodes: evidence(incumbent, train, cfg.Train), Allowed: cfg.Allowed, K: cfg.K,
-		Round: iter, Tried: c.tried, Digest: c.digest,
+		Round: iter, Tried: c.tried, Digest: c.digest, Mixed: mixed,
 	})
 	c.st.TeacherTokens += prop.Tokens
 	for _, p := range prop.Problems {

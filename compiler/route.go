@@ -9,6 +9,7 @@ import (
 
 	"github.com/sgde-project/sgde/compiler/pac"
 	"github.com/sgde-project/sgde/compiler/stats"
+	"github.com/sgde-project/sgde/compiler/teacher"
 	"github.com/sgde-project/sgde/plans"
 	"github.com/sgde-project/sgde/runtime"
 )
@@ -282,6 +283,7 @@ func (c *compiler) trySplit(ctx context.Context, iter int, incumbent *plans.Plan
 	if err != nil {
 		return nil, Scores{}, false, fmt.Errorf("evaluate candidate %d on training data for a router: %w", cand.idx+1, err)
 	}
+	c.mixed = mixedEvidence(cfg.Train, cand, candTrain.Bits(), train.Bits())
 	s, ok := learnSplit(cfg.Train, field, candTrain.Bits(), train.Bits())
 	ev.Summary = []string{fmt.Sprintf("route between candidate %d and the incumbent: %s", cand.idx+1, s)}
 	if !ok {
@@ -354,4 +356,30 @@ func (c *compiler) routedPAC(p *plans.Plan, train Scores) (pac.Routed, error) {
 		}
 	}
 	return pac.ForRouted(p, c.cfg.Epsilon, c.cfg.Delta, trainN, heldout)
+}
+
+// maxMixed bounds the helped and the hurt items kept for the teacher's next round.
+const maxMixed = 24
+
+// mixedEvidence is what the teacher's next round is shown of a candidate that helped some
+// training items and hurt others (teacher.Input.Mixed): its edits, and the items only it, or
+// only the incumbent, got right, with their inputs and labels. An LLM teacher may answer with a
+// route edit: a partition proposal of its own, evaluated like any candidate.
+func mixedEvidence(items []runtime.Item, cand scored, candBits, incBits []bool) *teacher.Mixed {
+	m := &teacher.Mixed{Rationale: cand.ev.Rationale, Edits: cand.ev.Edits}
+	for i, it := range items {
+		if i >= len(candBits) || i >= len(incBits) || candBits[i] == incBits[i] {
+			continue
+		}
+		ex := teacher.Example{Item: it.ID, Inputs: it.Inputs, Expected: it.Label}
+		if candBits[i] && len(m.Helped) < maxMixed {
+			m.Helped = append(m.Helped, ex)
+		} else if !candBits[i] && len(m.Hurt) < maxMixed {
+			m.Hurt = append(m.Hurt, ex)
+		}
+	}
+	if len(m.Helped) == 0 || len(m.Hurt) == 0 || len(m.Edits) == 0 {
+		return nil
+	}
+	return m
 }

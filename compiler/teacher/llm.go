@@ -121,6 +121,10 @@ func (t *LLM) Propose(ctx context.Context, in Input) (Proposal, error) {
 	return prop, nil
 }
 
+// mixedShown is how many helped and how many hurt items of Input.Mixed the teacher is shown:
+// a partition rule needs more examples of each side than a node's diagnosis does.
+const mixedShown = 12
+
 // MaxReplyBytes bounds a teacher reply the compiler reads: a useful reply (critique and a few
 // candidates with their code) is a few tens of kilobytes; a longer one is a model that ran on,
 // and reading it would only cost memory and parse time.
@@ -222,6 +226,25 @@ func (t *LLM) userPrompt(in Input) string {
 	}
 	pj, _ := json.MarshalIndent(&shown, "", "  ")
 	fmt.Fprintf(&b, "Round %d. Propose up to %d candidates.\n\nPlan:\n%s\n", in.Round, max(in.K, 1), pj)
+	if m := in.Mixed; m != nil {
+		ej, _ := json.Marshal(m.Edits)
+		fmt.Fprintf(&b, "\n## Mixed: a candidate helped %d training items and hurt %d\n", len(m.Helped), len(m.Hurt))
+		if m.Rationale != "" {
+			fmt.Fprintf(&b, "rationale: %s\n", truncate(m.Rationale, 300))
+		}
+		fmt.Fprintf(&b, "edits: %s\n", truncate(string(ej), 4000))
+		for _, group := range []struct {
+			name string
+			ex   []Example
+		}{{"helped", m.Helped}, {"hurt", m.Hurt}} {
+			for i, ex := range group.ex {
+				if i >= mixedShown {
+					break
+				}
+				fmt.Fprintf(&b, "\n[%s item %s] expected %v\ninputs: %s\n", group.name, ex.Item, show(ex.Expected), truncate(show(ex.Inputs), t.maxLen))
+			}
+		}
+	}
 	for _, ev := range in.Nodes {
 		fmt.Fprintf(&b, "\n## Node %s: %d executions on wrong items, %d on right items\n", ev.Node, len(ev.Failing), len(ev.Passing))
 		for _, group := range []struct {

@@ -35,6 +35,18 @@ type Input struct {
 	Tried map[string]bool
 	// Digest computes the digest a candidate plan would have; nil means no de-duplication.
 	Digest func(*plans.Plan) string
+	// Mixed, when set, is an earlier candidate that helped some training items and hurt
+	// others: evidence for a partition of the items (the route edit).
+	Mixed *Mixed
+}
+
+// Mixed is the evidence that one candidate suits some items and not others: its edits and the
+// training items only it got right (Helped) and only the incumbent got right (Hurt), each with
+// the plan's inputs and the label; nothing about where an item came from.
+type Mixed struct {
+	Rationale    string
+	Edits        []edit.Edit
+	Helped, Hurt []Example
 }
 
 // NodeEvidence is how one node behaved on the training batch.

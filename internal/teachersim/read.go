@@ -16,6 +16,17 @@ type request struct {
 	plan     *plans.Plan
 	shown    map[string][]shownExample
 	repair   bool // the compiler asked for a corrected reply
+	// allowed are the actions the system message allows (nil: not said, all).
+	allowed map[string]bool
+	// mixed is the "## Mixed" section: a candidate that helped some items and hurt others.
+	mixed *mixedEvidence
+}
+
+// mixedEvidence is a candidate's edits (raw JSON, copied into a branch) and the plan inputs of
+// the items it helped and hurt.
+type mixedEvidence struct {
+	edits        json.RawMessage
+	helped, hurt []map[string]any
 }
 
 type shownExample struct {
@@ -25,6 +36,8 @@ type shownExample struct {
 }
 
 var (
+	allowedRE = regexp.MustCompile(`Allowed actions in this run: ([a-z_, ]+)\.`)
+	mixedRE   = regexp.MustCompile(`(?m)^\[(helped|hurt) item [^\]]*\] expected .*\ninputs: (.*)$`)
 	headRE    = regexp.MustCompile(`^Round (\d+)\. Propose up to (\d+) candidates\.`)
 	nodeRE    = regexp.MustCompile(`(?m)^## Node (\S+): `)
 	exampleRE = regexp.MustCompile(`(?m)^\[(wrong|right) item [^\]]*\] expected (.*), plan returned `)
@@ -36,6 +49,12 @@ func readRequest(msgs []message) (request, bool) {
 	var r request
 	user := ""
 	for _, m := range msgs {
+		if a := allowedRE.FindStringSubmatch(m.Content); m.Role == "system" && a != nil {
+			r.allowed = map[string]bool{}
+			for _, f := range strings.Split(a[1], ",") {
+				r.allowed[strings.TrimSpace(f)] = true
+			}
+		}
 		if m.Role == "user" {
 			if user == "" {
 				user = m.Content
@@ -54,12 +73,20 @@ func readRequest(msgs []message) (request, bool) {
 	if !ok {
 		return r, false
 	}
-	planText, nodes, _ := strings.Cut(rest, "\n## Node ")
+	planText, sections, _ := strings.Cut(rest, "\n## ")
 	var p plans.Plan
 	if err := json.Unmarshal([]byte(planText), &p); err != nil {
 		return r, false
 	}
 	r.plan = &p
+	nodes := sections
+	if strings.HasPrefix(sections, "Mixed: ") {
+		var mixed string
+		mixed, nodes, _ = strings.Cut(sections, "\n## Node ")
+		r.mixed = readMixed(mixed)
+	} else {
+		nodes = strings.TrimPrefix(nodes, "Node ")
+	}
 	r.shown = map[string][]shownExample{}
 	nodes = "## Node " + nodes
 	locs := nodeRE.FindAllStringSubmatchIndex(nodes, -1)
@@ -93,6 +120,32 @@ func readRequest(msgs []message) (request, bool) {
 }
 
 var placeholderRE = regexp.MustCompile(`\{\{\s*inputs\.([A-Za-z0-9_\-]+)\s*\}\}`)
+
+// readMixed parses the "## Mixed" section: its edits line and each item's inputs (a JSON
+// object; one cut short by the compiler's truncation is skipped).
+func readMixed(sec string) *mixedEvidence {
+	m := &mixedEvidence{}
+	for _, l := range strings.Split(sec, "\n") {
+		if e, ok := strings.CutPrefix(l, "edits: "); ok && json.Valid([]byte(e)) {
+			m.edits = json.RawMessage(e)
+		}
+	}
+	for _, g := range mixedRE.FindAllStringSubmatch(sec, -1) {
+		var in map[string]any
+		if json.Unmarshal([]byte(g[2]), &in) != nil {
+			continue
+		}
+		if g[1] == "helped" {
+			m.helped = append(m.helped, in)
+		} else {
+			m.hurt = append(m.hurt, in)
+		}
+	}
+	if m.edits == nil || len(m.helped) == 0 || len(m.hurt) == 0 {
+		return nil
+	}
+	return m
+}
 
 // question recovers the plan input a rendered prompt holds, by matching the prompt against its
 // template: the text before and after the one {{ inputs.NAME }} placeholder.

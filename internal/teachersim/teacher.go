@@ -74,6 +74,11 @@ type answer struct {
 // with fault injected.
 func decide(r request, fault string) answer {
 	a := answer{fault: fault, critique: map[string]string{}}
+	if r.mixed != nil && (r.allowed == nil || r.allowed["route"]) {
+		if ra, ok := routeAnswer(r, fault); ok {
+			return ra
+		}
+	}
 	target := outputNode(r.plan)
 	if target == nil || target.LLM == nil {
 		a.text = "The plan's output node is not an llm node; I have no edit to propose."
@@ -312,8 +317,12 @@ func render(a answer, style string, fault string) string {
 	var out string
 	switch style {
 	case StyleThink:
-		out = "<think>\nThe traces show the student failing on questions whose answer follows mechanically from the text. " +
-			"I will offload the node to code and check the edit against the schema.\n</think>\n" + js
+		why := "The traces show the student failing on questions whose answer follows mechanically from the text. " +
+			"I will offload the node to code and check the edit against the schema."
+		if a.family == "route" {
+			why = "The last edit helped one kind of question and hurt another. I will route the two kinds apart and keep the edit for the first."
+		}
+		out = "<think>\n" + why + "\n</think>\n" + js
 	case StyleFence:
 		out = "Here is my analysis and the proposed edit.\n\n```json\n" + js + "\n```\n\nThe code handles every shown case."
 	case StyleProse:
