@@ -205,7 +205,14 @@ func slipValue(r *rand.Rand, v any) (any, bool) {
 		}
 		at := runs[r.IntN(len(runs))]
 		x, _ := strconv.ParseFloat(c[at[0]:at[1]], 64)
-		w := strconv.FormatFloat(math.Abs(slip(x, true)), 'f', 0, 64)
+		y := math.Abs(slip(x, true)) // a number inside text has no sign of its own
+		if y == x {
+			y = x + 1
+		}
+		w := strconv.FormatFloat(y, 'f', 0, 64)
+		if w == c[at[0]:at[1]] {
+			w = "1" + w // beyond float precision, y is x again
+		}
 		for len(w) < at[1]-at[0] {
 			w = "0" + w // keep the width: 07/29 stays two digits
 		}

@@ -163,3 +163,26 @@ func TestCorruptExtraction(t *testing.T) {
 		t.Error("a knowledge record with a string extraction loads")
 	}
 }
+
+// FuzzCorruptExtraction: any reference extraction the loader accepts is corrupted into another
+// JSON object (one with values always changes), without panicking.
+func FuzzCorruptExtraction(f *testing.F) {
+	for _, s := range []string{`{"date":"07/29/2002","offsets":[{"days":-1},{"weeks":1}]}`, `{"a":"x"}`, `{"a":[[]],"b":null}`,
+		`{"n":1e400}`, `{"s":"99999999999999999999999"}`, `{}`, `{"a":{"b":{"c":[1,2,{"d":true}]}}}`} {
+		f.Add(s, uint64(1))
+	}
+	f.Fuzz(func(t *testing.T, raw string, seed uint64) {
+		canon, n, err := parseExtraction([]byte(raw))
+		if err != nil {
+			return
+		}
+		got := corruptExtraction(newRand(seed), canon)
+		var v map[string]any
+		if err := json.Unmarshal([]byte(got), &v); err != nil {
+			t.Fatalf("%s -> %q: not a JSON object", canon, got)
+		}
+		if n > 0 && got == canon {
+			t.Fatalf("%s (%d values) not corrupted", canon, n)
+		}
+	})
+}

@@ -2,6 +2,7 @@ package dates
 
 import (
 	"encoding/json"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -136,4 +137,32 @@ func FuzzAnswer(f *testing.F) {
 			t.Fatalf("%s: answer %q is neither a date nor an option", ext, got)
 		}
 	})
+}
+
+// TestReferenceExtractions: every reference extraction the simulator serves for BBH date items
+// (testdata/bbh/extractions, written by its generator) computes its item's label with this
+// module, so the simulator's "right" extraction is right by the code that scores it.
+func TestReferenceExtractions(t *testing.T) {
+	b, err := os.ReadFile("../../../../testdata/bbh/extractions/date_understanding.jsonl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		var rec struct {
+			Input, Target string
+			Extraction    json.RawMessage
+		}
+		if err := json.Unmarshal([]byte(line), &rec); err != nil {
+			t.Fatal(err)
+		}
+		got, err := Answer(decode(t, string(rec.Extraction)), rec.Input)
+		if err != nil || got != rec.Target {
+			t.Errorf("%s: %q, %v, want %s", rec.Extraction, got, err, rec.Target)
+		}
+		n++
+	}
+	if n < 140 {
+		t.Errorf("%d reference extractions, want the 142 the generator writes", n)
+	}
 }
