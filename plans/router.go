@@ -330,6 +330,14 @@ func (p *Plan) Routers() []*Node {
 	return out
 }
 
+// Uses reports whether a node of p, inside router branches too, runs on substrate s: a plan
+// without code nodes needs no sandbox or Go toolchain, one without llm nodes no student.
+func (p *Plan) Uses(s Substrate) bool {
+	found := false
+	p.Walk(func(_ *Plan, n *Node) { found = found || n.Substrate == s })
+	return found
+}
+
 // Walk calls fn for every node of p and, depth first, of the sub-plans of its routers' branches
 // (plan is the plan holding the node). Whatever asks "which substrates does this plan use" (to
 // set up a student or a sandbox) must see the branches too.

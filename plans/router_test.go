@@ -98,3 +98,27 @@ func TestRouterMarshalRoundTrip(t *testing.T) {
 		}
 	}
 }
+
+// TestUses: a plan's substrates are found inside router branches too (mixed-routed has llm
+// nodes only in its branches), so a command sets up the student such a plan needs.
+func TestUses(t *testing.T) {
+	tests := []struct {
+		file                 string
+		llm, code, consensus bool
+	}{
+		{"gsm-hard-zero-shot.yaml", true, false, false},
+		{"gsm-hard-compiled.yaml", true, true, true},
+		{"mixed-routed.yaml", true, true, false},
+	}
+	for _, tt := range tests {
+		p, err := Load(filepath.Join("..", "testdata", "plans", tt.file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for s, want := range map[Substrate]bool{SubstrateLLM: tt.llm, SubstrateCode: tt.code, SubstrateConsensus: tt.consensus} {
+			if got := p.Uses(s); got != want {
+				t.Errorf("%s: Uses(%s) = %v, want %v", tt.file, s, got, want)
+			}
+		}
+	}
+}

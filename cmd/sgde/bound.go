@@ -6,9 +6,10 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/urfave/cli/v2"
+
 	"github.com/sgde-project/sgde/compiler/pac"
 	"github.com/sgde-project/sgde/plans"
-	"github.com/urfave/cli/v2"
 )
 
 func boundCommand() *cli.Command {

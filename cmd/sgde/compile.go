@@ -12,6 +12,7 @@ import (
 	"github.com/sgde-project/sgde/compiler/edit"
 	"github.com/sgde-project/sgde/compiler/report"
 	"github.com/sgde-project/sgde/internal/demo"
+	"github.com/sgde-project/sgde/internal/runenv"
 	"github.com/sgde-project/sgde/plans"
 	"github.com/sgde-project/sgde/runtime"
 )
@@ -148,7 +149,7 @@ func invocationFrom(c *cli.Context) (report.Invocation, error) {
 func compileEnv(c *cli.Context) report.Env {
 	return report.Env{
 		NewRunner: func(ctx context.Context, opts runtime.Options) (*runtime.Runner, func(), error) {
-			return newRunner(ctx, opts, string(plans.EngineWazero), nil)
+			return runenv.NewRunner(ctx, opts, string(plans.EngineWazero), nil)
 		},
 		Stdout: c.App.Writer, Stderr: c.App.ErrWriter, Quiet: c.Bool("quiet"), Terminal: isTerminal(c.App.ErrWriter),
 	}

@@ -153,12 +153,12 @@ func evalAction(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	e, err := newEnv(c.Context, c, p)
+	e, err := openEnv(c, p)
 	if err != nil {
 		return err
 	}
-	defer e.close()
-	prog, err := e.runner.Prepare(p)
+	defer e.Close()
+	prog, err := e.Runner.Prepare(p)
 	if err != nil {
 		return err
 	}
@@ -172,7 +172,7 @@ func evalAction(c *cli.Context) error {
 		}
 	}
 	opts := runtime.EvalOptions{
-		ResultsPath: resultsPath, Resume: c.Bool("resume"), Traces: e.traces,
+		ResultsPath: resultsPath, Resume: c.Bool("resume"), Traces: e.Traces,
 		Concurrency: c.Int("items-in-flight"), Exclude: exclude,
 		DataDigest: dataDigest,
 		Settings: map[string]string{

@@ -7,6 +7,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/sgde-project/sgde/internal/nodeexec"
+	"github.com/sgde-project/sgde/internal/runenv"
 	"github.com/sgde-project/sgde/plans"
 	"github.com/sgde-project/sgde/sandbox"
 	"github.com/sgde-project/sgde/wasm"
@@ -67,7 +68,7 @@ func runExec(c *cli.Context) error {
 		return usagef("--max-output-bytes must be between 1 and %d", plans.MaxOutputBytesMax)
 	}
 	lim.MaxOutputBytes = int(maxOut)
-	engineName, err := chooseEngine(c.String("engine"), "")
+	engineName, err := runenv.ChooseEngine(c.String("engine"), "")
 	if err != nil {
 		return err
 	}
@@ -119,7 +120,11 @@ func runExec(c *cli.Context) error {
 	}
 
 	ctx := c.Context
-	engine, err := newExecEngine(ctx, engineName, meter)
+	var engineOpts []sandbox.Option
+	if !meter {
+		engineOpts = append(engineOpts, sandbox.WithMetering(sandbox.MeterNone)) // trusted code only
+	}
+	engine, err := runenv.NewEngine(ctx, engineName, engineOpts...)
 	if err != nil {
 		return withCode(exitFailure, err)
 	}

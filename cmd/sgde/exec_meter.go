@@ -1,13 +1,11 @@
 package main
 
 import (
-	"context"
 	"strconv"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/sgde-project/sgde/plans"
-	"github.com/sgde-project/sgde/sandbox"
 )
 
 // meterOffWarning is printed on stderr whenever --meter=off is used: the engine then has no CPU
@@ -47,15 +45,6 @@ func execRepeat(c *cli.Context) (int, error) {
 		return 0, usagef("--repeat must be between 1 and 10000000")
 	}
 	return int(n), nil
-}
-
-// newExecEngine starts the engine sgde exec runs on: newEngine's, or with meter false the
-// unbounded wazero engine for benchmarking trusted code.
-func newExecEngine(ctx context.Context, name plans.EngineName, meter bool) (sandbox.Engine, error) {
-	if meter {
-		return newEngine(ctx, name)
-	}
-	return sandbox.New(ctx, name, engineOptions(name, sandbox.WithMetering(sandbox.MeterNone))...)
 }
 
 // defaultFuelText is plans.DefaultFuel for help texts.

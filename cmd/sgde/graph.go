@@ -3,8 +3,9 @@ package main
 import (
 	"bytes"
 
-	"github.com/sgde-project/sgde/plans"
 	"github.com/urfave/cli/v2"
+
+	"github.com/sgde-project/sgde/plans"
 )
 
 func graphCommand() *cli.Command {

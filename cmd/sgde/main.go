@@ -14,6 +14,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/sgde-project/sgde/internal/cliargs"
+	"github.com/sgde-project/sgde/internal/runenv"
 )
 
 // Exit codes shared by every command. Scripts and CI branch on them, so they never change meaning.
@@ -125,7 +126,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintf(stderr, "sgde: %v\n", err)
 	var ue usageError
-	if errors.As(err, &ue) {
+	var se *runenv.SettingError
+	if errors.As(err, &ue) || errors.As(err, &se) {
 		return exitUsage
 	}
 	var ec exitCoder

@@ -1,22 +1,19 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/urfave/cli/v2"
 	"golang.org/x/term"
 
-	"github.com/sgde-project/sgde/internal/cachedir"
+	"github.com/sgde-project/sgde/internal/runenv"
 	"github.com/sgde-project/sgde/plans"
 	"github.com/sgde-project/sgde/runtime"
-	"github.com/sgde-project/sgde/runtime/cache"
 	"github.com/sgde-project/sgde/runtime/llm"
 	"github.com/sgde-project/sgde/runtime/trace"
 	"github.com/sgde-project/sgde/sandbox"
@@ -41,26 +38,6 @@ func runtimeFlags() []cli.Flag {
 	}
 }
 
-// env is what a command needs to run plans; close releases it.
-type env struct {
-	runner *runtime.Runner
-	traces *trace.Writer
-	close  func()
-}
-
-// needs reports which substrates p uses, inside router branches too.
-func needs(p *plans.Plan) (student, code bool) {
-	p.Walk(func(_ *plans.Plan, n *plans.Node) {
-		switch n.Substrate {
-		case plans.SubstrateLLM:
-			student = true
-		case plans.SubstrateCode:
-			code = true
-		}
-	})
-	return student, code
-}
-
 // studentConfig is the student client's configuration from the --student-* flags that run,
 // eval and serve share.
 func studentConfig(c *cli.Context, url, model string) llm.Config {
@@ -72,101 +49,14 @@ func studentConfig(c *cli.Context, url, model string) llm.Config {
 		WithRateLimit(c.Float64("student-rate"), c.Int("student-burst"))
 }
 
-// newEnv builds the runner for p from the command's flags. Only what p needs is set up: a
-// plan without code nodes needs no Go toolchain, and replay mode needs no endpoint.
-func newEnv(ctx context.Context, c *cli.Context, p *plans.Plan) (_ *env, err error) {
-	e := &env{close: func() {}}
-	defer func() {
-		if err != nil {
-			e.close()
-		}
-	}()
-	// then adds a release step; e.close runs the steps in the reverse order of their adding.
-	then := func(f func()) {
-		prev := e.close
-		e.close = func() { f(); prev() }
-	}
-	mode, err := cache.ParseMode(c.String("cache-mode"))
-	if err != nil {
-		return nil, usagef("--cache-mode: %v", err)
-	}
-	if err := cachePathIsNotMode(c.String("cache")); err != nil {
-		if c.String("cache") != string(cache.ModeOff) {
-			return nil, err
-		}
-		mode = cache.ModeOff // "--cache off" says what it means
-	}
-	opts := runtime.Options{CacheMode: mode, Concurrency: c.Int("concurrency"), Model: c.String("student-model")}
-	if mode != cache.ModeOff {
-		path := c.String("cache")
-		if path == "" {
-			root, err := cachedir.Root()
-			if err != nil {
-				return nil, err
-			}
-			path = filepath.Join(root, "responses.db")
-		}
-		cc, err := cache.Open(path, 5*time.Second)
-		if err != nil {
-			return nil, err
-		}
-		cc.WarnMovedAside(c.App.ErrWriter, path)
-		then(func() { cc.Close() })
-		opts.Cache = cc
-	}
-	student, code := needs(p)
-	if student {
-		url, model := c.String("student-url"), c.String("student-model")
-		switch {
-		case model == "":
-			return nil, usagef("the plan has llm nodes: set --student-model or SGDE_STUDENT_MODEL")
-		case url == "" && mode != cache.ModeReplay:
-			return nil, usagef("the plan has llm nodes: set --student-url or SGDE_STUDENT_URL (or --cache-mode replay to run offline)")
-		case url != "":
-			client, err := llm.New(studentConfig(c, url, model))
-			if err != nil {
-				return nil, usagef("%v", err)
-			}
-			opts.Student = client
-		}
-	}
-	var engine plans.EngineName
-	if code {
-		planEngine := ""
-		if p.Defaults != nil {
-			planEngine = p.Defaults.Engine
-		}
-		if engine, err = chooseEngine(c.String("engine"), planEngine); err != nil {
-			return nil, err
-		}
-	}
-	r, release, err := newRunner(ctx, opts, string(engine), nil)
-	if err != nil {
-		return nil, err
-	}
-	then(release)
-	e.runner = r
-	if path := c.String("traces"); path != "" {
-		f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-		if err != nil {
-			return nil, fmt.Errorf("traces: %w", err)
-		}
-		then(func() { f.Close() })
-		e.traces = trace.NewWriter(f)
-	}
-	return e, nil
-}
-
-// cachePathIsNotMode refuses a --cache path that is a cache mode word: "--cache off" would
-// otherwise create a database named "off".
-func cachePathIsNotMode(path string) error {
-	if _, err := cache.ParseMode(path); err != nil || path == "" {
-		return nil
-	}
-	if _, err := os.Stat(path); err == nil {
-		return nil // an existing file of that name is what the user means
-	}
-	return usagef("--cache takes a database file, not %q: did you mean --cache-mode %s?", path, path)
+// openEnv opens the runner for p from the runner flags (runenv.Open). The caller closes it.
+func openEnv(c *cli.Context, p *plans.Plan) (*runenv.Env, error) {
+	return runenv.Open(c.Context, runenv.Config{
+		CacheMode: c.String("cache-mode"), CachePath: c.String("cache"),
+		Student:     studentConfig(c, c.String("student-url"), c.String("student-model")),
+		Concurrency: c.Int("concurrency"), Engine: c.String("engine"), Traces: c.String("traces"),
+		Warnings: c.App.ErrWriter,
+	}, p)
 }
 
 // loadPlan loads and validates the plan named by the only positional argument.
@@ -205,12 +95,12 @@ func runCommand() *cli.Command {
 			if (one == "") == (many == "") {
 				return usagef("give exactly one of --input JSON and --inputs FILE")
 			}
-			e, err := newEnv(c.Context, c, p)
+			e, err := openEnv(c, p)
 			if err != nil {
 				return err
 			}
-			defer e.close()
-			prog, err := e.runner.Prepare(p)
+			defer e.Close()
+			prog, err := e.Runner.Prepare(p)
 			if err != nil {
 				return err
 			}
@@ -226,10 +116,10 @@ func runCommand() *cli.Command {
 	}
 }
 
-func runOne(c *cli.Context, e *env, prog *runtime.Program, in map[string]any) error {
+func runOne(c *cli.Context, e *runenv.Env, prog *runtime.Program, in map[string]any) error {
 	res, err := prog.Run(c.Context, in)
-	if e.traces != nil {
-		if werr := e.traces.Write(res.Trace); werr != nil && err == nil {
+	if e.Traces != nil {
+		if werr := e.Traces.Write(res.Trace); werr != nil && err == nil {
 			err = werr
 		}
 	}
@@ -271,13 +161,13 @@ func printValue(w io.Writer, v any) error {
 }
 
 // runMany runs each line of a JSONL file, printing one JSON result per line.
-func runMany(c *cli.Context, e *env, prog *runtime.Program, path string) error {
+func runMany(c *cli.Context, e *runenv.Env, prog *runtime.Program, path string) error {
 	f, err := os.Open(path)
 	if err != nil {
 		return usagef("--inputs: %v", err)
 	}
 	defer f.Close()
-	failed, err := prog.RunLines(c.Context, f, c.App.Writer, e.traces)
+	failed, err := prog.RunLines(c.Context, f, c.App.Writer, e.Traces)
 	if err != nil {
 		return fmt.Errorf("--inputs %s: %w", path, err)
 	}

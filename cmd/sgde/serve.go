@@ -14,11 +14,10 @@ import (
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	oteltrace "go.opentelemetry.io/otel/trace"
 
+	"github.com/sgde-project/sgde/internal/runenv"
 	"github.com/sgde-project/sgde/internal/serve"
 	"github.com/sgde-project/sgde/plans"
-	"github.com/sgde-project/sgde/runtime"
 	"github.com/sgde-project/sgde/runtime/cache"
-	"github.com/sgde-project/sgde/sandbox"
 )
 
 func serveCommand() *cli.Command {
@@ -182,46 +181,22 @@ func serveRunners(c *cli.Context, log *slog.Logger, state *serve.Redis) (serve.R
 	default:
 		return nil, nil, nil, usagef("--cache-store must be file or redis, got %q", c.String("cache-store"))
 	}
+	// The engine rules are run's, applied when the plans folder is loaded (runenv.ServedEngine).
 	flagEngine := c.String("engine")
-	defaultName, err := chooseEngine(flagEngine, "")
+	defaultName, err := runenv.ServedEngine(flagEngine, nil)
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	if err := sandbox.Available(defaultName); err != nil {
-		return nil, nil, nil, fmt.Errorf("--engine %s: %w", defaultName, err)
-	}
-	defaultEngine := string(defaultName)
-
-	// engineFor is run's rule (--engine, else the plan's defaults.engine, else wazero), applied
-	// when the plans folder is loaded, so that a plan asking for an engine this build lacks
-	// stops the start or the reload instead of failing its calls. A plan without code nodes
-	// needs no engine and shares the default one's runner.
 	engineFor := func(p *plans.Plan) (string, error) {
-		if _, code := needs(p); !code {
-			return defaultEngine, nil
-		}
-		planEngine := ""
-		if p.Defaults != nil {
-			planEngine = p.Defaults.Engine
-		}
-		name, err := chooseEngine(flagEngine, planEngine)
-		if err != nil {
-			return "", err
-		}
-		if err := sandbox.Available(name); err != nil {
-			return "", fmt.Errorf("defaults.engine is %s: %w, or serve it with --engine %s", name, err, plans.EngineWazero)
-		}
-		return string(name), nil
+		name, err := runenv.ServedEngine(flagEngine, p)
+		return string(name), err
 	}
-	bs := &builders{}
+	bs := &runenv.Builders{}
 	factory, prepare, err := serve.NewRunners(serve.RunnerSetup{
 		CacheMode: mode, Redis: redis, CacheDir: c.String("cache-dir"),
 		CacheOptions: serve.CacheOptions{TTL: c.Duration("cache-ttl"), MaxEntries: c.Int("cache-max-entries")},
 		Student:      studentConfig(c, c.String("student-url"), c.String("student-model")),
-		Concurrency:  c.Int("concurrency"), DefaultEngine: defaultEngine, Builder: bs.get,
-		NewRunner: func(ctx context.Context, opts runtime.Options, engine string) (*runtime.Runner, func(), error) {
-			return newRunner(ctx, opts, engine, bs)
-		},
+		Concurrency:  c.Int("concurrency"), DefaultEngine: string(defaultName), Builder: bs.Get, NewRunner: bs.NewRunner,
 		Log: log, Warnings: c.App.ErrWriter,
 	})
 	return factory, engineFor, prepare, err

@@ -4,10 +4,12 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/urfave/cli/v2"
+
+	"github.com/sgde-project/sgde/internal/runenv"
 	"github.com/sgde-project/sgde/plans"
 	"github.com/sgde-project/sgde/runtime"
 	"github.com/sgde-project/sgde/wasm"
-	"github.com/urfave/cli/v2"
 )
 
 func validateCommand() *cli.Command {
@@ -86,18 +88,14 @@ func checkCode(c *cli.Context, p *plans.Plan) error {
 	if !c.Bool("build") {
 		return nil
 	}
-	if _, code := needs(p); !code {
+	if !p.Uses(plans.SubstrateCode) {
 		return nil
 	}
-	planEngine := ""
-	if p.Defaults != nil {
-		planEngine = p.Defaults.Engine
-	}
-	name, err := chooseEngine("", planEngine)
+	name, err := runenv.PlanEngine("", p)
 	if err != nil {
 		return err
 	}
-	b, err := newBuilder(name)
+	b, err := runtime.NewBuilder(name)
 	if err != nil {
 		return fmt.Errorf("--build: %w", err)
 	}
