@@ -2,9 +2,6 @@ package main
 
 import (
 	"encoding/json"
-	"fmt"
-	"strconv"
-	"strings"
 
 	"github.com/urfave/cli/v2"
 
@@ -63,10 +60,7 @@ func boundCommand() *cli.Command {
 					M       int     `json:"m"`
 				}{k, eps, delta, m})
 			}
-			fmt.Fprintf(out, "%d\n", m)
-			fmt.Fprintf(out, "a plan with k=%d subtask types (3^%d candidate plans) that is right on %d training items has risk <= %g with probability >= %g\n",
-				k, k, m, eps, 1-delta)
-			return nil
+			return pac.Report{K: k, Epsilon: eps, Delta: delta, M: m}.WriteText(out)
 		},
 	}
 }
@@ -78,21 +72,9 @@ func boundPlan(c *cli.Context) error {
 	if err != nil {
 		return usagef("%v", err)
 	}
-	trainN := map[string]map[string]int{}
-	for _, spec := range c.StringSlice("branch-items") {
-		name, n, ok := strings.Cut(spec, "=")
-		router, branch, ok2 := strings.Cut(name, ".")
-		v, err := strconv.Atoi(n)
-		if !ok || !ok2 || err != nil || v < 0 {
-			return usagef("--branch-items %q: want ROUTER.BRANCH=N", spec)
-		}
-		if r := p.Node(router); r == nil || r.Router == nil || r.Router.Branch(branch) == nil {
-			return usagef("--branch-items %q: the plan has no router %q with a branch %q", spec, router, branch)
-		}
-		if trainN[router] == nil {
-			trainN[router] = map[string]int{}
-		}
-		trainN[router][branch] = v
+	trainN, err := pac.ParseBranchItems(p, c.StringSlice("branch-items"))
+	if err != nil {
+		return usagef("--branch-items %v", err)
 	}
 	heldout := map[string][2]int{}
 	if c.IsSet("heldout") {
@@ -113,22 +95,5 @@ func boundPlan(c *cli.Context) error {
 	if c.Bool("json") {
 		return json.NewEncoder(out).Encode(rep)
 	}
-	fmt.Fprintf(out, "%d\n", rep.Whole.M)
-	fmt.Fprintf(out, "whole plan: k=%d, m=%d (one hypothesis from 3^%d plans, consistent with every training item; delta %g)\n",
-		rep.Whole.K, rep.Whole.M, rep.Whole.K, delta)
-	for _, b := range rep.Branches {
-		have := ""
-		if n, ok := trainN[b.Router][b.Branch]; ok {
-			have = fmt.Sprintf("; %d items routed to it: %s", n, map[bool]string{true: "meet it", false: "do not meet it"}[b.Satisfied])
-		}
-		fmt.Fprintf(out, "branch %s.%s: k=%d, m=%d (its own items, router fixed first; delta %.3g)%s\n", b.Router, b.Branch, b.K, b.M, b.Delta, have)
-	}
-	for _, r := range rep.Router {
-		fmt.Fprintf(out, "router %s: %d of %d held-out items misrouted; true misrouting rate <= %.4f (Hoeffding, delta %.3g)\n",
-			r.Router, r.Misrouted, r.HeldoutN, r.Upper, r.Delta)
-	}
-	if len(rep.Branches) > 0 {
-		fmt.Fprintf(out, "routed plan: risk <= %g + the router's misrouting rate, with probability >= %g\n", eps, 1-delta)
-	}
-	return nil
+	return rep.WriteText(out, trainN)
 }
