@@ -53,46 +53,20 @@ func runExec(c *cli.Context) error {
 	}
 	target := c.Args().First()
 	jsonOut := c.Bool("json")
-	var lim sandbox.Limits
-	mem := c.Uint("memory-mib")
-	if mem == 0 || mem > plans.MaxMemoryMiB {
-		return usagef("--memory-mib must be between 1 and %d", plans.MaxMemoryMiB)
-	}
-	lim.MemoryMiB = uint32(mem)
-	lim.Timeout = c.Duration("timeout")
-	if lim.Timeout <= 0 {
-		return usagef("--timeout must be positive")
-	}
-	maxOut := c.Int("max-output-bytes")
-	if maxOut <= 0 || maxOut > plans.MaxOutputBytesMax {
-		return usagef("--max-output-bytes must be between 1 and %d", plans.MaxOutputBytesMax)
-	}
-	lim.MaxOutputBytes = int(maxOut)
 	engineName, err := runenv.ChooseEngine(c.String("engine"), "")
 	if err != nil {
 		return err
 	}
-	meter, err := execMeter(c, engineName)
+	lim, meter, repeat, err := nodeexec.Settings{
+		MemoryMiB: c.Uint("memory-mib"), Timeout: c.Duration("timeout"), MaxOutputBytes: c.Int("max-output-bytes"),
+		Fuel: c.Uint64("fuel"), Engine: engineName, Meter: c.String("meter"), Repeat: c.Uint("repeat"), Preinit: c.Bool("preinit"),
+	}.Check()
 	if err != nil {
-		return err
-	}
-	repeat, err := execRepeat(c)
-	if err != nil {
-		return err
+		return usageError{err}
 	}
 	preinit := c.Bool("preinit")
-	if preinit && (!meter || engineName != plans.EngineWazero) {
-		return usagef("--preinit needs the wazero engine with metering on")
-	}
-	lim.Fuel = c.Uint64("fuel")
-	if lim.Fuel > plans.MaxFuel {
-		return usagef("--fuel must be at most %d", uint64(plans.MaxFuel))
-	}
 	if !meter {
-		if lim.Fuel > 0 {
-			return usagef("--fuel needs metering; drop --meter=off")
-		}
-		fmt.Fprint(c.App.ErrWriter, meterOffWarning)
+		fmt.Fprint(c.App.ErrWriter, nodeexec.MeterOffWarning)
 	}
 	buildTimeout := c.Duration("build-timeout")
 	inputs, err := nodeexec.ReadInputs(c.String("input"), c.String("inputs"))
