@@ -8,11 +8,8 @@ import (
 	"io"
 	"log/slog"
 	"strings"
-	"time"
 
 	"github.com/urfave/cli/v2"
-	sdktrace "go.opentelemetry.io/otel/sdk/trace"
-	oteltrace "go.opentelemetry.io/otel/trace"
 
 	"github.com/sgde-project/sgde/internal/runenv"
 	"github.com/sgde-project/sgde/internal/serve"
@@ -102,40 +99,35 @@ func serveAction(c *cli.Context) error {
 		}
 		defer shared.Close()
 	}
-	factory, engineFor, prepare, err := serveRunners(c, log, shared)
+	setup, engineFor, err := serveRunners(c, log, shared)
 	if err != nil {
 		return err
 	}
-	tp, err := serve.NewOTLPTracerProvider(c.Context, c.String("otlp-endpoint"))
+	factory, prepare, err := serve.NewRunners(setup)
+	if err != nil {
+		return err
+	}
+	tp, stopTraces, err := serve.StartOTLP(c.Context, c.String("otlp-endpoint"), log)
 	if errors.Is(err, serve.ErrEndpoint) {
 		return usagef("--otlp-endpoint: %v", err)
 	}
 	if err != nil {
 		return err
 	}
-	if tp != nil {
-		defer func() {
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			defer cancel()
-			if err := tp.Shutdown(ctx); err != nil {
-				log.Warn("flushing OpenTelemetry traces", "err", err.Error())
-			}
-		}()
-		log.Info("exporting OpenTelemetry traces", "endpoint", c.String("otlp-endpoint"))
-	}
+	defer stopTraces()
 	var quotas serve.Quotas
 	if shared != nil {
 		quotas = shared
 	}
 	srv, err := serve.New(serve.Options{
 		Quotas: quotas, QuotasFailOpen: c.Bool("state-fail-open"),
-		TracerProvider: tracerOrNil(tp),
+		TracerProvider: tp,
 		PlansDir:       c.String("plans"), Tenants: tenants, NewRunner: factory, EngineFor: engineFor, Logger: log,
 		MaxBodyBytes: c.Int64("max-body-bytes"), RunTimeout: c.Duration("run-timeout"),
 		MaxN: c.Int("max-n"), DrainTimeout: c.Duration("drain-timeout"),
 		SeparateOps: c.String("ops-addr") != "",
 		PreparePlan: prepare,
-		NoStudent:   noStudent(c),
+		NoStudent:   setup.NoStudent(),
 	})
 	if err != nil {
 		return err
@@ -144,60 +136,34 @@ func serveAction(c *cli.Context) error {
 	return srv.ListenAndServe(c.Context, c.String("addr"), c.String("ops-addr"), log)
 }
 
-// noStudent reports whether serve has no way to answer llm nodes: no endpoint, and not a
-// replay of a cache keyed by a named model.
-func noStudent(c *cli.Context) bool {
-	if c.String("student-model") == "" {
-		return true
-	}
-	mode, _ := cache.ParseMode(c.String("cache-mode"))
-	return c.String("student-url") == "" && mode != cache.ModeReplay
-}
-
-// tracerOrNil keeps a nil *TracerProvider from becoming a non-nil interface.
-func tracerOrNil(tp *sdktrace.TracerProvider) oteltrace.TracerProvider {
-	if tp == nil {
-		return nil
-	}
-	return tp
-}
-
-// serveRunners returns the factory of tenant runners, the chooser of each plan's engine and
-// the plan preparation, from the runner flags (serve.NewRunners does the assembly). Builders
-// are shared by every tenant, one per engine: wazero takes reactors on Linux, wasmtime commands.
-func serveRunners(c *cli.Context, log *slog.Logger, state *serve.Redis) (serve.RunnerFactory, serve.EngineChooser, func(context.Context, *plans.Plan, string) error, error) {
+// serveRunners maps the runner flags to the setup of the tenant runners (serve.NewRunners
+// does the assembly) and returns the chooser of each plan's engine (run's rules, checked
+// against this build when the plans folder is loaded: runenv.ServedEngine). Builders are
+// shared by every tenant, one per engine: wazero takes reactors on Linux, wasmtime commands.
+func serveRunners(c *cli.Context, log *slog.Logger, state *serve.Redis) (serve.RunnerSetup, serve.EngineChooser, error) {
 	mode, err := cache.ParseMode(c.String("cache-mode"))
 	if err != nil {
-		return nil, nil, nil, usagef("--cache-mode: %v", err)
+		return serve.RunnerSetup{}, nil, usagef("--cache-mode: %v", err)
 	}
-	var redis *serve.Redis
-	switch c.String("cache-store") {
-	case "file":
-	case "redis":
-		if state == nil {
-			return nil, nil, nil, usagef("--cache-store redis needs --state redis://HOST:PORT/DB")
-		}
-		redis = state
-	default:
-		return nil, nil, nil, usagef("--cache-store must be file or redis, got %q", c.String("cache-store"))
+	redis, err := serve.CacheStore(c.String("cache-store"), state)
+	if err != nil {
+		return serve.RunnerSetup{}, nil, usageError{err}
 	}
-	// The engine rules are run's, applied when the plans folder is loaded (runenv.ServedEngine).
 	flagEngine := c.String("engine")
 	defaultName, err := runenv.ServedEngine(flagEngine, nil)
 	if err != nil {
-		return nil, nil, nil, err
+		return serve.RunnerSetup{}, nil, err
 	}
 	engineFor := func(p *plans.Plan) (string, error) {
 		name, err := runenv.ServedEngine(flagEngine, p)
 		return string(name), err
 	}
 	bs := &runenv.Builders{}
-	factory, prepare, err := serve.NewRunners(serve.RunnerSetup{
+	return serve.RunnerSetup{
 		CacheMode: mode, Redis: redis, CacheDir: c.String("cache-dir"),
 		CacheOptions: serve.CacheOptions{TTL: c.Duration("cache-ttl"), MaxEntries: c.Int("cache-max-entries")},
 		Student:      studentConfig(c, c.String("student-url"), c.String("student-model")),
 		Concurrency:  c.Int("concurrency"), DefaultEngine: string(defaultName), Builder: bs.Get, NewRunner: bs.NewRunner,
 		Log: log, Warnings: c.App.ErrWriter,
-	})
-	return factory, engineFor, prepare, err
+	}, engineFor, nil
 }

@@ -4,12 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/url"
+	"time"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
 	"go.opentelemetry.io/otel/sdk/resource"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	oteltrace "go.opentelemetry.io/otel/trace"
 )
 
 // ErrEndpoint is wrapped by NewOTLPTracerProvider's error for an endpoint that is not an
@@ -35,4 +38,23 @@ func NewOTLPTracerProvider(ctx context.Context, endpoint string) (*sdktrace.Trac
 	}
 	res := resource.NewSchemaless(attribute.String("service.name", "sgde-serve"))
 	return sdktrace.NewTracerProvider(sdktrace.WithBatcher(exp), sdktrace.WithResource(res)), nil
+}
+
+// StartOTLP starts NewOTLPTracerProvider's exporter for a server: it returns the provider as
+// Options.TracerProvider takes it (nil without an endpoint, never a nil pointer inside the
+// interface) and stop, which flushes the spans still buffered for up to 5 s and logs a
+// failure. stop is never nil.
+func StartOTLP(ctx context.Context, endpoint string, log *slog.Logger) (_ oteltrace.TracerProvider, stop func(), err error) {
+	tp, err := NewOTLPTracerProvider(ctx, endpoint)
+	if err != nil || tp == nil {
+		return nil, func() {}, err
+	}
+	log.Info("exporting OpenTelemetry traces", "endpoint", endpoint)
+	return tp, func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := tp.Shutdown(ctx); err != nil {
+			log.Warn("flushing OpenTelemetry traces", "err", err.Error())
+		}
+	}, nil
 }

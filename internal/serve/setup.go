@@ -2,6 +2,7 @@ package serve
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -44,6 +45,28 @@ type RunnerSetup struct {
 	Log       *slog.Logger
 	// Warnings (a corrupt cache moved aside) are written here.
 	Warnings io.Writer
+}
+
+// NoStudent reports whether the setup has no way to answer llm nodes: no student model, or
+// no endpoint and not a replay of a cache keyed by the model (Options.NoStudent).
+func (s RunnerSetup) NoStudent() bool {
+	return s.Student.Model() == "" || (s.Student.BaseURL() == "" && s.CacheMode != cache.ModeReplay)
+}
+
+// CacheStore returns where the response caches live for a --cache-store value: nil for
+// "file" (bbolt files in RunnerSetup.CacheDir), state for "redis" (it must be set). An error
+// is a wrong setting.
+func CacheStore(store string, state *Redis) (*Redis, error) {
+	switch store {
+	case "file":
+		return nil, nil
+	case "redis":
+		if state == nil {
+			return nil, errors.New("--cache-store redis needs --state redis://HOST:PORT/DB")
+		}
+		return state, nil
+	}
+	return nil, fmt.Errorf("--cache-store must be file or redis, got %q", store)
 }
 
 // NewRunners returns the factory of tenant runners (a Pool) and the function that builds a
