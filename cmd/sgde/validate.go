@@ -8,8 +8,6 @@ import (
 
 	"github.com/sgde-project/sgde/internal/runenv"
 	"github.com/sgde-project/sgde/plans"
-	"github.com/sgde-project/sgde/runtime"
-	"github.com/sgde-project/sgde/wasm"
 )
 
 func validateCommand() *cli.Command {
@@ -37,7 +35,7 @@ func validateCommand() *cli.Command {
 			for _, path := range c.Args().Slice() {
 				p, err := plans.Load(path)
 				if err == nil {
-					err = checkCode(c, p)
+					err = runenv.CheckCode(c.Context, p, c.Bool("build"))
 				}
 				if err == nil {
 					var text string
@@ -69,36 +67,4 @@ func validateCommand() *cli.Command {
 			return nil
 		},
 	}
-}
-
-// checkCode checks the code nodes of p: each source parses and imports only what the sandbox
-// allows, and with --build each builds.
-func checkCode(c *cli.Context, p *plans.Plan) error {
-	var bad error
-	p.Walk(func(_ *plans.Plan, n *plans.Node) { // router branches included
-		if bad == nil && n.Substrate == plans.SubstrateCode && n.Code != nil {
-			if err := wasm.Validate([]byte(n.Code.SourceText()), n.ID+".go"); err != nil {
-				bad = fmt.Errorf("node %q: %w", n.ID, err)
-			}
-		}
-	})
-	if bad != nil {
-		return bad
-	}
-	if !c.Bool("build") {
-		return nil
-	}
-	if !p.Uses(plans.SubstrateCode) {
-		return nil
-	}
-	name, err := runenv.PlanEngine("", p)
-	if err != nil {
-		return err
-	}
-	b, err := runtime.NewBuilder(name)
-	if err != nil {
-		return fmt.Errorf("--build: %w", err)
-	}
-	_, _, err = runtime.BuildCode(c.Context, b, p)
-	return err
 }

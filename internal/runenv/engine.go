@@ -178,3 +178,30 @@ func NewRunner(ctx context.Context, opts runtime.Options, engine string, bs *Bui
 func (bs *Builders) NewRunner(ctx context.Context, opts runtime.Options, engine string) (*runtime.Runner, func(), error) {
 	return NewRunner(ctx, opts, engine, bs)
 }
+
+// CheckCode checks p's code nodes, router branches included: each source parses and imports
+// only what the sandbox allows and, with build set, builds with the builder matched to the
+// engine p asks for (slow on a cold cache), as sgde validate --build promises.
+func CheckCode(ctx context.Context, p *plans.Plan, build bool) error {
+	var bad error
+	p.Walk(func(_ *plans.Plan, n *plans.Node) {
+		if bad == nil && n.Substrate == plans.SubstrateCode && n.Code != nil {
+			if err := wasm.Validate([]byte(n.Code.SourceText()), n.ID+".go"); err != nil {
+				bad = fmt.Errorf("node %q: %w", n.ID, err)
+			}
+		}
+	})
+	if bad != nil || !build || !p.Uses(plans.SubstrateCode) {
+		return bad
+	}
+	name, err := PlanEngine("", p)
+	if err != nil {
+		return err
+	}
+	b, err := runtime.NewBuilder(name)
+	if err != nil {
+		return fmt.Errorf("--build: %w", err)
+	}
+	_, _, err = runtime.BuildCode(ctx, b, p)
+	return err
+}

@@ -3,11 +3,13 @@ package runenv
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/sgde-project/sgde/internal/testlong"
 	"github.com/sgde-project/sgde/plans"
 	"github.com/sgde-project/sgde/runtime/llm"
 	"github.com/sgde-project/sgde/sandbox"
@@ -128,5 +130,36 @@ func TestBuilders(t *testing.T) {
 	w, err := bs.Get(string(plans.EngineWasmtime))
 	if err == nil && w.Reactor() {
 		t.Error("the wasmtime builder makes reactors")
+	}
+}
+
+// TestCheckCode: a code node importing what the sandbox forbids is caught without a build;
+// --build (long: it runs the Go toolchain) builds the plan's code under its engine's builder.
+func TestCheckCode(t *testing.T) {
+	ctx := context.Background()
+	if err := CheckCode(ctx, loadPlan(t, "gsm-hard-zero-shot.yaml"), true); err != nil {
+		t.Errorf("a plan without code nodes: %v", err)
+	}
+	p := loadPlan(t, "mixed-routed.yaml")
+	if err := CheckCode(ctx, p, false); err != nil {
+		t.Fatalf("a valid plan: %v", err)
+	}
+	for i := range p.Nodes {
+		if n := &p.Nodes[i]; n.Code != nil {
+			n.Code.Source = strings.Replace(n.Code.SourceText(), "import (", "import (\n\t\"os\"\n", 1)
+			n.Code.Path = ""
+			if err := CheckCode(ctx, p, false); err == nil || !strings.Contains(err.Error(), fmt.Sprintf("node %q", n.ID)) {
+				t.Errorf("a node importing os: %v, want an error naming node %q", err, n.ID)
+			}
+			return
+		}
+	}
+	t.Fatal("mixed-routed.yaml has no code node")
+}
+
+func TestCheckCodeBuild(t *testing.T) {
+	testlong.Skip(t, "builds a code node with the Go toolchain")
+	if err := CheckCode(context.Background(), loadPlan(t, "mixed-routed.yaml"), true); err != nil {
+		t.Fatal(err)
 	}
 }
