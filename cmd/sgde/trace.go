@@ -45,20 +45,8 @@ func traceCommand() *cli.Command {
 					return err
 				}
 				defer f.Close()
-				shown := 0
-				err = trace.Read(f, func(r *trace.Run) error {
-					if c.Bool("failed") && r.Error == "" {
-						return nil
-					}
-					if id := c.String("id"); id != "" && r.ID != id {
-						return nil
-					}
-					if shown > 0 {
-						fmt.Fprintln(c.App.Writer)
-					}
-					shown++
-					return trace.Render(c.App.Writer, r, trace.RenderOptions{Color: color, Full: c.Bool("full")})
-				})
+				err = trace.Show(c.App.Writer, f, trace.ShowOptions{RenderOptions: trace.RenderOptions{Color: color, Full: c.Bool("full")},
+					Failed: c.Bool("failed"), ID: c.String("id")})
 				if err != nil {
 					return fmt.Errorf("%s: %w", args[0], err)
 				}

@@ -213,3 +213,30 @@ func compact(v any) string {
 	}
 	return strings.TrimSuffix(b.String(), "\n")
 }
+
+// ShowOptions selects and renders the runs of a trace file for Show.
+type ShowOptions struct {
+	RenderOptions
+	// Failed keeps only the runs that failed.
+	Failed bool
+	// ID keeps only the run with this id; "" keeps every run.
+	ID string
+}
+
+// Show renders each run of the trace file r that opt selects, with a blank line between runs,
+// as sgde trace show prints them. It fails on a corrupt line (Read's rules).
+func Show(w io.Writer, r io.Reader, opt ShowOptions) error {
+	shown := 0
+	return Read(r, func(run *Run) error {
+		if (opt.Failed && run.Error == "") || (opt.ID != "" && run.ID != opt.ID) {
+			return nil
+		}
+		if shown > 0 {
+			if _, err := fmt.Fprintln(w); err != nil {
+				return err
+			}
+		}
+		shown++
+		return Render(w, run, opt.RenderOptions)
+	})
+}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"flag"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -100,5 +101,51 @@ func TestRenderGolden(t *testing.T) {
 		if !color && (!strings.Contains(out, "✗ vote") || !strings.Contains(out, "parse error:")) {
 			t.Errorf("failures not highlighted:\n%s", out)
 		}
+	}
+}
+
+func TestShow(t *testing.T) {
+	var file bytes.Buffer
+	w := NewWriter(&file)
+	for _, id := range []string{"1", "2", "3"} {
+		r := sampleRun()
+		r.ID = id
+		if id == "2" {
+			r.Error, r.ErrorKind, r.ErrorNode = "", "", ""
+		}
+		if err := w.Write(r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tests := []struct {
+		opt  ShowOptions
+		want []string // the run ids shown, in order
+	}{
+		{ShowOptions{}, []string{"1", "2", "3"}},
+		{ShowOptions{Failed: true}, []string{"1", "3"}},
+		{ShowOptions{ID: "2"}, []string{"2"}},
+		{ShowOptions{ID: "2", Failed: true}, nil},
+		{ShowOptions{ID: "9"}, nil},
+	}
+	for _, tt := range tests {
+		var out bytes.Buffer
+		if err := Show(&out, bytes.NewReader(file.Bytes()), tt.opt); err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, l := range strings.Split(out.String(), "\n") {
+			if f := strings.Fields(l); len(f) > 2 && f[0] == "▶" && f[1] == "run" {
+				got = append(got, f[2])
+			}
+		}
+		if strings.Join(got, ",") != strings.Join(tt.want, ",") {
+			t.Errorf("Show(%+v) shows runs %v, want %v", tt.opt, got, tt.want)
+		}
+		if n := strings.Count(out.String(), "\n\n"); len(tt.want) > 0 && n != len(tt.want)-1 {
+			t.Errorf("Show(%+v): %d blank lines between %d runs", tt.opt, n, len(tt.want))
+		}
+	}
+	if err := Show(io.Discard, strings.NewReader("{\"plan\":\"a\"}\nnot json\n{\"plan\":\"b\"}\n"), ShowOptions{}); err == nil {
+		t.Error("Show accepted a corrupt line")
 	}
 }
