@@ -81,3 +81,41 @@ func (pg *Program) RunLines(ctx context.Context, r io.Reader, w io.Writer, trace
 	}
 	return failed, sc.Err()
 }
+
+// OneOptions say where RunOne sends a run's trace.
+type OneOptions struct {
+	// Traces, when set, receives the run's trace, failed runs included.
+	Traces *trace.Writer
+	// Tree, when set, gets the run's trace tree (trace.Render) before the output is written.
+	Tree io.Writer
+	// Color colours the tree (for terminals).
+	Color bool
+}
+
+// RunOne runs the program on inputs and, when it succeeds, writes its output to w as sgde run
+// prints it: a string as it is, anything else as one JSON line. err is the run's error (a
+// *NodeError), else a failure to write the trace or the output.
+func (pg *Program) RunOne(ctx context.Context, inputs map[string]any, w io.Writer, o OneOptions) error {
+	res, err := pg.Run(ctx, inputs)
+	if o.Traces != nil {
+		if werr := o.Traces.Write(res.Trace); werr != nil && err == nil {
+			err = werr
+		}
+	}
+	if o.Tree != nil {
+		_ = trace.Render(o.Tree, res.Trace, trace.RenderOptions{Color: o.Color})
+	}
+	if err != nil {
+		return err
+	}
+	if s, ok := res.Output.(string); ok {
+		_, err := fmt.Fprintln(w, s)
+		return err
+	}
+	b, err := json.Marshal(res.Output)
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(w, "%s\n", b)
+	return err
+}

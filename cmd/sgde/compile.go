@@ -13,6 +13,7 @@ import (
 	"github.com/sgde-project/sgde/compiler/report"
 	"github.com/sgde-project/sgde/internal/demo"
 	"github.com/sgde-project/sgde/internal/runenv"
+	"github.com/sgde-project/sgde/internal/tty"
 	"github.com/sgde-project/sgde/plans"
 	"github.com/sgde-project/sgde/runtime"
 )
@@ -151,7 +152,7 @@ func compileEnv(c *cli.Context) report.Env {
 		NewRunner: func(ctx context.Context, opts runtime.Options) (*runtime.Runner, func(), error) {
 			return runenv.NewRunner(ctx, opts, string(plans.EngineWazero), nil)
 		},
-		Stdout: c.App.Writer, Stderr: c.App.ErrWriter, Quiet: c.Bool("quiet"), Terminal: isTerminal(c.App.ErrWriter),
+		Stdout: c.App.Writer, Stderr: c.App.ErrWriter, Quiet: c.Bool("quiet"), Terminal: tty.IsTerminal(c.App.ErrWriter),
 	}
 }
 
@@ -205,7 +206,7 @@ func runDemo(c *cli.Context) error {
 		Dir: c.String("output"), Resume: c.Bool("resume"), Data: c.String("data"), Task: c.String("task"),
 		Suspects: c.String("suspects"), Train: c.Int("train"), Heldout: c.Int("heldout"), Test: c.Int("test"),
 		Iterations: c.Int("iterations"), Actions: c.String("actions"), Seed: c.Int64("seed"),
-		Env: compileEnv(c), Color: isTerminal(c.App.Writer),
+		Env: compileEnv(c), Color: tty.IsTerminal(c.App.Writer),
 	})
 	if err != nil && c.Context.Err() != nil {
 		hint := fmt.Sprintf("demo interrupted (%v); continue with: sgde demo --resume -o %s", err, c.String("output"))

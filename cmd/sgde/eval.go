@@ -5,11 +5,10 @@ import (
 	"fmt"
 	"os"
 	"strings"
-	"time"
 
-	"github.com/schollz/progressbar/v3"
 	"github.com/urfave/cli/v2"
 
+	"github.com/sgde-project/sgde/internal/tty"
 	"github.com/sgde-project/sgde/runtime"
 	"github.com/sgde-project/sgde/runtime/metric"
 )
@@ -184,19 +183,13 @@ func evalAction(c *cli.Context) error {
 	if c.Bool("route-check") {
 		opts.Routes = prog.RouteCheck()
 	}
-	stderr := c.App.ErrWriter
-	var bar *progressbar.ProgressBar
-	if !c.Bool("quiet") && isTerminal(stderr) {
-		bar = progressbar.NewOptions(len(items), progressbar.OptionSetWriter(stderr),
-			progressbar.OptionSetDescription("eval"), progressbar.OptionShowCount(),
-			progressbar.OptionThrottle(100*time.Millisecond), progressbar.OptionClearOnFinish(),
-			progressbar.OptionSetPredictTime(true))
-		opts.Progress = func(done, _ int) { _ = bar.Set(done) }
+	var bar *tty.Bar
+	if !c.Bool("quiet") {
+		bar = tty.NewBar(c.App.ErrWriter, len(items), "eval")
+		opts.Progress = func(done, _ int) { bar.Set(done) }
 	}
 	rep, err := runtime.Eval(c.Context, prog, items, m, opts)
-	if bar != nil {
-		_ = bar.Finish()
-	}
+	bar.Finish()
 	if rep != nil {
 		rep.Print(c.App.Writer, resultsPath)
 		if serr := writeSummary(c.String("summary"), rep); serr != nil && err == nil {

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -9,13 +8,12 @@ import (
 	"time"
 
 	"github.com/urfave/cli/v2"
-	"golang.org/x/term"
 
 	"github.com/sgde-project/sgde/internal/runenv"
+	"github.com/sgde-project/sgde/internal/tty"
 	"github.com/sgde-project/sgde/plans"
 	"github.com/sgde-project/sgde/runtime"
 	"github.com/sgde-project/sgde/runtime/llm"
-	"github.com/sgde-project/sgde/runtime/trace"
 	"github.com/sgde-project/sgde/sandbox"
 )
 
@@ -109,27 +107,16 @@ func runCommand() *cli.Command {
 				if err != nil {
 					return usagef("--input: %v", err)
 				}
-				return runOne(c, e, prog, in)
+				var tree io.Writer
+				if c.Bool("trace") {
+					tree = c.App.ErrWriter
+				}
+				return runError(prog.RunOne(c.Context, in, c.App.Writer,
+					runtime.OneOptions{Traces: e.Traces, Tree: tree, Color: tty.IsTerminal(c.App.ErrWriter)}))
 			}
 			return runMany(c, e, prog, many)
 		},
 	}
-}
-
-func runOne(c *cli.Context, e *runenv.Env, prog *runtime.Program, in map[string]any) error {
-	res, err := prog.Run(c.Context, in)
-	if e.Traces != nil {
-		if werr := e.Traces.Write(res.Trace); werr != nil && err == nil {
-			err = werr
-		}
-	}
-	if c.Bool("trace") {
-		_ = trace.Render(c.App.ErrWriter, res.Trace, trace.RenderOptions{Color: isTerminal(c.App.ErrWriter)})
-	}
-	if err != nil {
-		return runError(err)
-	}
-	return printValue(c.App.Writer, res.Output)
 }
 
 // runError maps a run failure to the exit code: 2 for bad inputs, 3 for code limits and traps.
@@ -143,20 +130,6 @@ func runError(err error) error {
 			return withCode(exitLimit, err)
 		}
 	}
-	return err
-}
-
-// printValue prints strings as they are and everything else as JSON.
-func printValue(w io.Writer, v any) error {
-	if s, ok := v.(string); ok {
-		_, err := fmt.Fprintln(w, s)
-		return err
-	}
-	b, err := json.Marshal(v)
-	if err != nil {
-		return err
-	}
-	_, err = fmt.Fprintf(w, "%s\n", b)
 	return err
 }
 
@@ -175,10 +148,4 @@ func runMany(c *cli.Context, e *runenv.Env, prog *runtime.Program, path string) 
 		return fmt.Errorf("%d of the runs failed", failed)
 	}
 	return nil
-}
-
-// isTerminal reports whether w is a terminal (for colours and progress bars).
-func isTerminal(w io.Writer) bool {
-	f, ok := w.(*os.File)
-	return ok && term.IsTerminal(int(f.Fd()))
 }

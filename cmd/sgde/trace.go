@@ -6,6 +6,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/sgde-project/sgde/internal/tty"
 	"github.com/sgde-project/sgde/runtime/trace"
 )
 
@@ -33,7 +34,7 @@ func traceCommand() *cli.Command {
 				var color bool
 				switch c.String("color") {
 				case "auto":
-					color = isTerminal(c.App.Writer)
+					color = tty.IsTerminal(c.App.Writer)
 				case "always":
 					color = true
 				case "never":
