@@ -9,7 +9,6 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/sgde-project/sgde/compiler/edit"
 	"github.com/sgde-project/sgde/compiler/report"
 	"github.com/sgde-project/sgde/internal/demo"
 	"github.com/sgde-project/sgde/internal/runenv"
@@ -120,27 +119,8 @@ func invocationFrom(c *cli.Context) (report.Invocation, error) {
 	if d := c.Duration("budget-wall"); d > 0 {
 		inv.BudgetWall = d.String()
 	}
-	var missing []string
-	for _, f := range []struct{ name, v string }{{"--task", inv.Task}, {"--train", inv.Train}, {"--heldout", inv.Heldout},
-		{"--student-url", inv.StudentURL}, {"--student-model", inv.StudentModel}, {"-o", c.String("output")}} {
-		if f.v == "" {
-			missing = append(missing, f.name)
-		}
-	}
-	if len(missing) > 0 {
-		return inv, usagef("missing %s (or --resume DIR)", strings.Join(missing, ", "))
-	}
-	if !report.OfflineTeacher(inv.Teacher) && inv.TeacherModel == "" {
-		return inv, usagef("--teacher %s needs --teacher-model", inv.Teacher)
-	}
-	if _, err := edit.ParseActions(inv.Actions); err != nil {
-		return inv, usagef("--actions: %v", err)
-	}
-	if inv.K < 1 || inv.Iterations < 1 || inv.Patience < 1 || inv.Probe < 1 || inv.Workers < 1 {
-		return inv, usagef("--candidates, --iterations, --patience, --probe and --workers must be at least 1")
-	}
-	if inv.MinDelta < 0 || inv.MinDelta >= 1 || !(inv.Alpha > 0 && inv.Alpha <= 1) {
-		return inv, usagef("--min-delta must lie in [0, 1) and --alpha in (0, 1]")
+	if err := inv.Check(c.String("output")); err != nil {
+		return inv, inputError(err)
 	}
 	return inv, inv.Pin()
 }

@@ -66,8 +66,8 @@ func runExperiment(c *cli.Context) error {
 		return usagef("--student-url needs --student-model")
 	}
 	inv := report.Invocation{Teacher: c.String("teacher"), TeacherModel: c.String("teacher-model"), TeacherBudget: c.Int64("budget-teacher-tokens")}
-	if !report.OfflineTeacher(inv.Teacher) && inv.TeacherModel == "" {
-		return usagef("--teacher %s needs --teacher-model", inv.Teacher)
+	if err := inv.CheckTeacher(); err != nil {
+		return inputError(err)
 	}
 	if _, err := inv.NewTeacher(); err != nil {
 		return inputError(err)

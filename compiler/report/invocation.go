@@ -10,6 +10,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/sgde-project/sgde/compiler"
@@ -81,6 +82,44 @@ func (e *InputError) Error() string {
 func (e *InputError) Unwrap() error { return e.Err }
 
 func inputErr(setting string, err error) error { return &InputError{Setting: setting, Err: err} }
+
+// Check refuses an invocation of a new compile (output is its folder) that lacks a required
+// setting or has one out of range, before any file is read. Every error is an *InputError
+// naming the settings as the CLI spells them.
+func (inv Invocation) Check(output string) error {
+	var missing []string
+	for _, f := range []struct{ name, v string }{{"--task", inv.Task}, {"--train", inv.Train}, {"--heldout", inv.Heldout},
+		{"--student-url", inv.StudentURL}, {"--student-model", inv.StudentModel}, {"-o", output}} {
+		if f.v == "" {
+			missing = append(missing, f.name)
+		}
+	}
+	if len(missing) > 0 {
+		return inputErr("", fmt.Errorf("missing %s (or --resume DIR)", strings.Join(missing, ", ")))
+	}
+	if err := inv.CheckTeacher(); err != nil {
+		return err
+	}
+	if _, err := edit.ParseActions(inv.Actions); err != nil {
+		return inputErr("--actions", err)
+	}
+	if inv.K < 1 || inv.Iterations < 1 || inv.Patience < 1 || inv.Probe < 1 || inv.Workers < 1 {
+		return inputErr("", errors.New("--candidates, --iterations, --patience, --probe and --workers must be at least 1"))
+	}
+	if inv.MinDelta < 0 || inv.MinDelta >= 1 || !(inv.Alpha > 0 && inv.Alpha <= 1) {
+		return inputErr("", errors.New("--min-delta must lie in [0, 1) and --alpha in (0, 1]"))
+	}
+	return nil
+}
+
+// CheckTeacher refuses a teacher endpoint without a model name (an *InputError); the offline
+// teachers need none.
+func (inv Invocation) CheckTeacher() error {
+	if !OfflineTeacher(inv.Teacher) && inv.TeacherModel == "" {
+		return inputErr("", fmt.Errorf("--teacher %s needs --teacher-model", inv.Teacher))
+	}
+	return nil
+}
 
 // Pin makes the invocation's file paths absolute, so that a resume works from any folder, and
 // records the files' digests.

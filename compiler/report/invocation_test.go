@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -49,5 +50,41 @@ func TestClearDemo(t *testing.T) {
 				t.Errorf("%d entries left after clearing", len(entries))
 			}
 		})
+	}
+}
+
+func TestInvocationCheck(t *testing.T) {
+	ok := Invocation{Task: "t.yaml", Train: "tr.jsonl", Heldout: "h.jsonl", Teacher: "library", StudentURL: "http://127.0.0.1:9/v1",
+		StudentModel: "m", Actions: "prompt,offload", K: 3, MinDelta: 0.01, Alpha: 0.05, Patience: 2, Iterations: 8, Probe: 8, Workers: 8}
+	with := func(f func(*Invocation)) Invocation { inv := ok; f(&inv); return inv }
+	tests := []struct {
+		name    string
+		inv     Invocation
+		output  string
+		wantErr string
+	}{
+		{"complete", ok, "out", ""},
+		{"teacher endpoint with model", with(func(i *Invocation) { i.Teacher, i.TeacherModel = "http://127.0.0.1:9/v1", "big" }), "out", ""},
+		{"no output", ok, "", "missing -o (or --resume DIR)"},
+		{"several missing", with(func(i *Invocation) { i.Task, i.StudentModel = "", "" }), "out", "missing --task, --student-model"},
+		{"teacher endpoint without model", with(func(i *Invocation) { i.Teacher = "http://127.0.0.1:9/v1" }), "out", "needs --teacher-model"},
+		{"unknown action", with(func(i *Invocation) { i.Actions = "prompt,teleport" }), "out", "--actions: "},
+		{"no candidates", with(func(i *Invocation) { i.K = 0 }), "out", "must be at least 1"},
+		{"no workers", with(func(i *Invocation) { i.Workers = 0 }), "out", "must be at least 1"},
+		{"min-delta 1", with(func(i *Invocation) { i.MinDelta = 1 }), "out", "--min-delta must lie in [0, 1)"},
+		{"alpha 0", with(func(i *Invocation) { i.Alpha = 0 }), "out", "--alpha in (0, 1]"},
+	}
+	for _, tt := range tests {
+		err := tt.inv.Check(tt.output)
+		if tt.wantErr == "" {
+			if err != nil {
+				t.Errorf("%s: Check = %v", tt.name, err)
+			}
+			continue
+		}
+		var ie *InputError
+		if err == nil || !strings.Contains(err.Error(), tt.wantErr) || !errors.As(err, &ie) {
+			t.Errorf("%s: Check = %v, want an *InputError with %q", tt.name, err, tt.wantErr)
+		}
 	}
 }
