@@ -48,8 +48,12 @@ type State struct {
 	StudentCalls  int64        `json:"student_calls"`
 	StudentTokens int64        `json:"student_tokens"`
 	WallSeconds   float64      `json:"wall_seconds"`
-	Done          bool         `json:"done"`
-	StopReason    string       `json:"stop_reason,omitempty"`
+	// Router is the held-out check of the router this compile accepted, and Partitions its
+	// compiled sides (nil without one).
+	Router     *RouterCheck `json:"router,omitempty"`
+	Partitions []Partition  `json:"partitions,omitempty"`
+	Done       bool         `json:"done"`
+	StopReason string       `json:"stop_reason,omitempty"`
 }
 
 // CurvePoint is the incumbent's risk after one iteration.

@@ -18,6 +18,7 @@ const (
 	EventCandidate = "candidate" // one candidate, accepted or rejected, with the reason
 	EventRound     = "round"     // a round ended; the checkpoint is written after it
 	EventStop      = "stop"      // the compile stopped, with the reason
+	EventPartition = "partition" // one side of a learned split was compiled as its own plan
 )
 
 // Event is one line of the compile log (compile-log.jsonl).
@@ -52,6 +53,12 @@ type Event struct {
 	// exactly one of its branches gets right (see route.go).
 	RouterAccuracy *float64 `json:"router_accuracy,omitempty"`
 	Misrouted      int      `json:"misrouted,omitempty"`
+	// Partitions are the sides of a routed candidate, each compiled as its own plan (one for
+	// a partition event).
+	Partitions []Partition `json:"partitions,omitempty"`
+	// Partition names the partition compile an event comes from ("edited", "edited/incumbent");
+	// set only on events handed to Config.Progress (a partition's own log is in its folder).
+	Partition string `json:"partition,omitempty"`
 	// Answers counts the held-out student answers behind HeldoutRisk by source.
 	Answers *trace.Sources `json:"student_answers,omitempty"`
 	// Spent so far: teacher tokens, student calls, wall seconds.
@@ -65,6 +72,14 @@ func bptr(b bool) *bool       { return &b }
 
 // Line is the event as one line of progress output, or "" for events that are not shown.
 func (ev Event) Line() string {
+	line := ev.line()
+	if ev.Partition != "" && line != "" {
+		line = "[partition " + ev.Partition + "] " + line
+	}
+	return line
+}
+
+func (ev Event) line() string {
 	switch ev.Kind {
 	case EventIncumbent:
 		return fmt.Sprintf("iteration 0: initial plan, held-out risk %.3f%s", deref(ev.HeldoutRisk), sourcesText(ev.Answers))
@@ -80,6 +95,12 @@ func (ev Event) Line() string {
 		return fmt.Sprintf("iteration %d: held-out risk %.3f%s", ev.Iteration, deref(ev.HeldoutRisk), sourcesText(ev.Answers))
 	case EventStop:
 		return "stopped: " + ev.Reason
+	case EventPartition:
+		var parts []string
+		for _, p := range ev.Partitions {
+			parts = append(parts, p.Line())
+		}
+		return fmt.Sprintf("iteration %d: %s", ev.Iteration, strings.Join(parts, "; "))
 	case EventTeacher:
 		return fmt.Sprintf("iteration %d: teacher: %s", ev.Iteration, ev.Reason)
 	}
@@ -89,7 +110,7 @@ func (ev Event) Line() string {
 // Decision reports whether the event records a decision (a candidate's verdict, a round's end,
 // the stop) that progress output keeps on screen.
 func (ev Event) Decision() bool {
-	return ev.Kind == EventCandidate || ev.Kind == EventRound || ev.Kind == EventStop
+	return ev.Kind == EventCandidate || ev.Kind == EventRound || ev.Kind == EventStop || ev.Kind == EventPartition
 }
 
 func deref(f *float64) float64 {

@@ -68,6 +68,12 @@ type Config struct {
 	// route.go). RoutersOff never tries one: the monolithic ablation.
 	SplitMin   int
 	RoutersOff bool
+	// PartitionDepth bounds how many routers deep the compiler nests (default 2): each side of a
+	// learned split is compiled as its own plan, which may route once more while its depth is
+	// below this. MinPartition is the least number of training and of held-out items a side
+	// needs to be compiled on its own (default 10); a smaller side keeps its starting plan.
+	PartitionDepth int
+	MinPartition   int
 	// Workers bounds the items evaluated at once (default 8).
 	Workers int
 	Seed    int64
@@ -82,6 +88,10 @@ type Config struct {
 	Ledger *Ledger
 
 	initialGiven bool
+	// depth is 0 for the top compile, 1 for a partition compile, ...; path names the partition
+	// ("edited/incumbent"), "" at the top.
+	depth int
+	path  string
 }
 
 func (c *Config) defaults() {
@@ -114,6 +124,12 @@ func (c *Config) defaults() {
 	}
 	if c.SplitMin <= 0 {
 		c.SplitMin = 5
+	}
+	if c.PartitionDepth <= 0 {
+		c.PartitionDepth = 2
+	}
+	if c.MinPartition <= 0 {
+		c.MinPartition = 10
 	}
 	if c.CodeLimits == nil {
 		mem := uint32(64)
@@ -159,7 +175,9 @@ type Result struct {
 	Heldout Scores
 	PAC     pac.Report
 	// Routed is the PAC section per branch and for the router when the plan has routers.
-	Routed     *pac.Routed
+	Routed *pac.Routed
+	// Partitions are the compiled sides of the accepted router (see partition.go), if any.
+	Partitions []Partition
 	StopReason string
 }
 
@@ -171,12 +189,12 @@ type compiler struct {
 	start   time.Time
 	elapsed float64 // wall seconds of earlier sessions
 	tried   map[string]bool
-	// routed is [routable, misrouted] of the held-out check of the router this session
-	// accepted (a resumed compile does not have it; its PAC section then omits the router).
-	routed *[2]int
 	// mixed is the evidence of the last candidate that helped some training items and hurt
 	// others, for the teacher's next round (route.go, mixedEvidence).
 	mixed *teacher.Mixed
+	// resumed is true when this session continues a checkpoint (partition compiles then
+	// resume theirs).
+	resumed bool
 }
 
 // Compile runs SGDe from cfg.Initial, checkpointing in cfg.Dir after every iteration.
@@ -210,6 +228,7 @@ func start(ctx context.Context, cfg Config, resume bool) (*Result, error) {
 		}
 		resume = false
 	}
+	c.resumed = resume
 	if resume {
 		st, err := LoadState(cfg.Dir)
 		if err != nil {
@@ -230,6 +249,9 @@ func start(ctx context.Context, cfg Config, resume bool) (*Result, error) {
 			c.tried[d] = true
 		}
 	} else {
+		if err := cleanPartitions(cfg.Dir); err != nil {
+			return nil, err
+		}
 		init, err := json.Marshal(cfg.Initial)
 		if err != nil {
 			return nil, fmt.Errorf("encode plan: %w", err)
@@ -328,8 +350,9 @@ func (c *compiler) stop(heldout Scores, incumbent *plans.Plan) string {
 	case c.st.Streak >= cfg.Patience:
 		return fmt.Sprintf("no accepted candidate for %d rounds (patience)", c.st.Streak)
 	case len(incumbent.Routers()) > 0:
-		// The teacher's edits address the nodes of one plan; compiling each branch further
-		// is not done yet (docs/COMPILER.md, "Routers").
+		// Each branch was compiled on its own partition before the router was accepted
+		// (partition.go); the teacher's edits address the nodes of one plan, so there is
+		// nothing left for this compile to edit.
 		return "a routed plan was accepted"
 	}
 	if r, err := pac.ForPlan(incumbent, cfg.Epsilon, cfg.Delta, len(cfg.Train)); err == nil && r.Satisfied && heldout.Risk() <= cfg.Epsilon {
@@ -411,7 +434,7 @@ func (c *compiler) run(ctx context.Context, incumbent *plans.Plan, resumed bool)
 	if err := c.checkpoint(final); err != nil {
 		return nil, err
 	}
-	res := &Result{Plan: final, Initial: cfg.Initial, State: c.st, Train: train, Heldout: heldout, PAC: rep, StopReason: reason}
+	res := &Result{Plan: final, Initial: cfg.Initial, State: c.st, Train: train, Heldout: heldout, PAC: rep, Partitions: c.st.Partitions, StopReason: reason}
 	if len(incumbent.Routers()) > 0 {
 		routed, err := c.routedPAC(incumbent, train)
 		if err != nil {

@@ -17,10 +17,11 @@ import (
 // Routing (issue 17): when a candidate edit wins on some held-out items and loses on others,
 // both at least Config.SplitMin times, one plan cannot be right for both groups. The compiler
 // then looks on the training items for an input feature that separates the items the edit helps
-// from those it hurts, writes it as a code classifier, and tries a routed plan: the candidate on
-// one side, the incumbent on the other. The routed plan is accepted by the same held-out test as
-// any candidate, so a misrouted item counts against it; the router's own accuracy on the
-// held-out items where exactly one branch is right is logged with it.
+// from those it hurts, splits the training and held-out items by it, compiles each side as its
+// own plan (partition.go), writes the feature as a code classifier and tries the routed plan
+// over the compiled sides. The routed plan is accepted by the same held-out test as any
+// candidate, on all the held-out items, so a misrouted item counts against it; the router's own
+// accuracy on the held-out items where exactly one branch is right is logged with it.
 
 // split is a learned partition rule: items whose input field contains token go to the edited
 // branch when edited is true (to the incumbent otherwise).
@@ -38,7 +39,23 @@ func (s split) String() string {
 	if !s.edited {
 		side, other = other, side
 	}
-	return fmt.Sprintf("inputs.%s contains %q -> %s, else %s (%.0f%% of %d discordant training items)", s.field, s.token, side, other, 100*s.acc, s.n)
+	return fmt.Sprintf("inputs.%s has the word %q -> %s, else %s (%.0f%% of %d discordant training items)", s.field, s.token, side, other, 100*s.acc, s.n)
+}
+
+// edits reports whether an item whose routed input is v goes to the edited branch: the very
+// test the classifier (classifierSource) makes in the sandbox.
+func (s split) edits(v any) bool {
+	text, _ := v.(string)
+	return tokens(text)[s.token] == s.edited
+}
+
+// side is the rule that sends items to the edited branch (edited) or to the other.
+func (s split) side(edited bool) string {
+	verb := "has"
+	if edited != s.edited {
+		verb = "lacks"
+	}
+	return fmt.Sprintf("inputs.%s %s the word %q", s.field, verb, s.token)
 }
 
 // Branch names of a compiler-made router.
@@ -52,8 +69,13 @@ const (
 const minSplitAccuracy = 0.8
 
 // minSplitItems is the least number of discordant training items a rule is learned from: with
-// fewer, some word of a large vocabulary separates them by chance.
-const minSplitItems = 10
+// fewer, some word of a large vocabulary separates them by chance. minSplitSide is the least of
+// them the edit must have helped and hurt each: with all on one side, a word common to every
+// item "separates" them and the split is no split.
+const (
+	minSplitItems = 10
+	minSplitSide  = 3
+)
 
 // textInput returns the plan's only string input, or "".
 func textInput(p *plans.Plan) string {
@@ -71,17 +93,20 @@ func textInput(p *plans.Plan) string {
 
 // tokens are the features a rule may test: the input's words (letters, digits and the marks
 // that make option labels like "(A)" and field names like "Options:"), at most 64 bytes each.
-// Only the item's input text is read, never its id, label or family.
+// Only the item's input text is read, never its id, label or family. classifierSource repeats
+// wordSep, so that the sandboxed classifier routes exactly as the partitions were cut.
 func tokens(text string) map[string]bool {
 	out := map[string]bool{}
-	for _, w := range strings.FieldsFunc(text, func(r rune) bool {
-		return unicode.IsSpace(r) || r == ',' || r == '.' || r == '?' || r == '"' || r == '\''
-	}) {
+	for _, w := range strings.FieldsFunc(text, wordSep) {
 		if len(w) <= 64 {
 			out[w] = true
 		}
 	}
 	return out
+}
+
+func wordSep(r rune) bool {
+	return unicode.IsSpace(r) || r == ',' || r == '.' || r == '?' || r == '"' || r == '\''
 }
 
 // learnSplit finds the token whose presence best separates the items the candidate alone got
@@ -104,6 +129,12 @@ func learnSplit(items []runtime.Item, field string, cand, inc []bool) (split, bo
 			vocab[w] = true
 		}
 		exs = append(exs, ex{toks: t, helped: cand[i]})
+	}
+	helped := 0
+	for _, e := range exs {
+		if e.helped {
+			helped++
+		}
 	}
 	if len(exs) == 0 {
 		return split{}, false
@@ -137,10 +168,11 @@ func learnSplit(items []runtime.Item, field string, cand, inc []bool) (split, bo
 			}
 		}
 	}
-	return best, best.acc >= minSplitAccuracy && best.n >= minSplitItems
+	return best, best.acc >= minSplitAccuracy && best.n >= minSplitItems && min(helped, len(exs)-helped) >= minSplitSide
 }
 
-// classifierSource is the Go source of the code classifier for s.
+// classifierSource is the Go source of the code classifier for s. It splits the text into words
+// as tokens does (wordSep) and looks for the rule's word among them.
 func classifierSource(s split) string {
 	present, absent := branchEdited, branchIncumbent
 	if !s.edited {
@@ -150,25 +182,38 @@ func classifierSource(s split) string {
 
 import (
 	"strings"
+	"unicode"
 
 	"github.com/sgde-project/sgde/wasm/guest"
 )
 
 // Written by the sgde compiler from the training items an edit helped and hurt.
+
+const token = %q
+
+const present, absent = %q, %q
+
+func wordSep(r rune) bool {
+	return unicode.IsSpace(r) || r == ',' || r == '.' || r == '?' || r == '"' || r == '\''
+}
+
 func main() {
 	guest.Run(func(in map[string]any) (map[string]any, error) {
 		text, _ := in["text"].(string)
-		if strings.Contains(text, %q) {
-			return map[string]any{"branch": %q}, nil
+		for _, w := range strings.FieldsFunc(text, wordSep) {
+			if w == token {
+				return map[string]any{"branch": present}, nil
+			}
 		}
-		return map[string]any{"branch": %q}, nil
+		return map[string]any{"branch": absent}, nil
 	})
 }
 `, s.token, present, absent)
 }
 
-// routedPlan builds the plan that runs cand or inc by s. Both keep their own defaults.
-func routedPlan(inc, cand *plans.Plan, s split, limits *plans.Limits) (*plans.Plan, error) {
+// routedPlan builds the plan that runs edited or other by s, with inc's name and inputs. Both
+// branches keep their own defaults.
+func routedPlan(inc, edited, other *plans.Plan, s split, limits *plans.Limits) (*plans.Plan, error) {
 	sub := func(p *plans.Plan, name string) (*plans.Plan, error) {
 		q, err := clonePlan(p)
 		if err != nil {
@@ -178,11 +223,11 @@ func routedPlan(inc, cand *plans.Plan, s split, limits *plans.Limits) (*plans.Pl
 		q.Metadata.Name = inc.Metadata.Name + "-" + name
 		return q, nil
 	}
-	e, err := sub(cand, branchEdited)
+	e, err := sub(edited, branchEdited)
 	if err != nil {
 		return nil, err
 	}
-	i, err := sub(inc, branchIncumbent)
+	i, err := sub(other, branchIncumbent)
 	if err != nil {
 		return nil, err
 	}
@@ -217,39 +262,25 @@ func routedPlan(inc, cand *plans.Plan, s split, limits *plans.Limits) (*plans.Pl
 	return r, nil
 }
 
-// routing is what a router did on the held-out items.
-type routing struct {
-	// routable items are those exactly one branch gets right; misrouted of them went to the
-	// other branch.
-	routable, misrouted int
-}
-
-func (r routing) accuracy() float64 {
-	if r.routable == 0 {
-		return 1
-	}
-	return 1 - float64(r.misrouted)/float64(r.routable)
-}
-
 // routerCheck counts misrouted held-out items: the routed run's branch against the branch that
-// alone got the item right when the two plans ran unrouted.
-func routerCheck(routed, cand, inc Scores) routing {
-	var r routing
+// alone got the item right when each branch's plan ran on every held-out item.
+func routerCheck(routed Scores, edited, other []bool) RouterCheck {
+	var r RouterCheck
 	for i := range routed.Results {
-		if i >= len(cand.Results) || i >= len(inc.Results) || i >= len(routed.Traces) {
+		if i >= len(edited) || i >= len(other) || i >= len(routed.Traces) {
 			break
 		}
-		c, n := cand.Results[i].Correct, inc.Results[i].Correct
+		c, n := edited[i], other[i]
 		if c == n {
 			continue
 		}
-		r.routable++
+		r.Routable++
 		want := branchIncumbent
 		if c {
 			want = branchEdited
 		}
 		if branchOf(routed, i) != want {
-			r.misrouted++
+			r.Misrouted++
 		}
 	}
 	return r
@@ -270,8 +301,8 @@ func branchOf(s Scores, i int) string {
 }
 
 // trySplit tries a router between the incumbent and a candidate whose held-out wins and losses
-// both reached Config.SplitMin. It returns the routed plan and its held-out scores when it
-// passes the acceptance test.
+// both reached Config.SplitMin: it learns the rule, compiles each partition as its own plan and
+// returns the routed plan over them and its held-out scores when it passes the acceptance test.
 func (c *compiler) trySplit(ctx context.Context, iter int, incumbent *plans.Plan, train, heldout Scores, cand scored) (*plans.Plan, Scores, bool, error) {
 	cfg := c.cfg
 	ev := Event{Iteration: iter, Kind: EventCandidate, Candidate: cand.idx + 1, IncumbentRisk: fptr(heldout.Risk()), Accepted: bptr(false)}
@@ -291,7 +322,18 @@ func (c *compiler) trySplit(ctx context.Context, iter int, incumbent *plans.Plan
 		c.emit(ev)
 		return nil, Scores{}, false, nil
 	}
-	q, err := routedPlan(incumbent, cand.plan, s, cfg.CodeLimits)
+	ps := c.partitions(iter, s, incumbent, cand.plan, heldout.Bits(), cand.held.Bits())
+	for _, p := range ps {
+		if err := c.compilePartition(ctx, p); err != nil {
+			return nil, Scores{}, false, err
+		}
+		pe := Event{Iteration: iter, Kind: EventPartition, Partitions: []Partition{p.Partition}}
+		c.emit(pe)
+	}
+	for _, p := range ps {
+		ev.Partitions = append(ev.Partitions, p.Partition)
+	}
+	q, err := routedPlan(incumbent, ps[0].plan, ps[1].plan, s, cfg.CodeLimits)
 	if err != nil {
 		ev.Reason = err.Error()
 		c.emit(ev)
@@ -303,26 +345,37 @@ func (c *compiler) trySplit(ctx context.Context, iter int, incumbent *plans.Plan
 	if err != nil {
 		return nil, Scores{}, false, fmt.Errorf("evaluate routed plan: %w", err)
 	}
+	edBits, err := c.branchHeld(ctx, ps[0], ps[1])
+	if err != nil {
+		return nil, Scores{}, false, err
+	}
+	otherBits, err := c.branchHeld(ctx, ps[1], ps[0])
+	if err != nil {
+		return nil, Scores{}, false, err
+	}
 	pr, err := stats.Pair(held.Bits(), heldout.Bits())
 	if err != nil {
 		return nil, Scores{}, false, err
 	}
 	p := stats.McNemarExact(pr.OnlyA, pr.OnlyB)
-	rc := routerCheck(held, cand.held, heldout)
+	rc := routerCheck(held, edBits, otherBits)
 	risk := held.Risk()
 	calls, _, _ := held.PerItem()
 	ev.HeldoutRisk, ev.PValue, ev.Wins, ev.Losses, ev.CallsPerItem = fptr(risk), fptr(p), pr.OnlyA, pr.OnlyB, fptr(calls)
 	ev.Answers = ptrTo(held.Answers())
-	ev.RouterAccuracy, ev.Misrouted = fptr(rc.accuracy()), rc.misrouted
-	route := fmt.Sprintf("router accuracy %.1f%% on the %d held-out items one branch alone gets right (%d misrouted)", 100*rc.accuracy(), rc.routable, rc.misrouted)
+	ev.RouterAccuracy, ev.Misrouted = fptr(rc.Accuracy()), rc.Misrouted
+	route := fmt.Sprintf("router accuracy %.1f%% on the %d held-out items one branch alone gets right (%d misrouted)", 100*rc.Accuracy(), rc.Routable, rc.Misrouted)
 	switch {
+	case held.Correct() == 0 && held.N() > 0 && held.Results[0].Error != "":
+		ev.Reason = fmt.Sprintf("routed: the plan failed on the held-out items (%s): %s", held.Results[0].ErrorKind, firstLine(held.Results[0].Error, 300))
 	case heldout.Risk()-risk < cfg.MinDelta-1e-12:
 		ev.Reason = fmt.Sprintf("routed: held-out risk %.3f does not drop by min-delta %g from %.3f; %s", risk, cfg.MinDelta, heldout.Risk(), route)
 	case pr.OnlyA <= pr.OnlyB || p > cfg.Alpha:
 		ev.Reason = fmt.Sprintf("routed: not significant: McNemar p=%.3g > alpha %g (%d wins, %d losses); %s", p, cfg.Alpha, pr.OnlyA, pr.OnlyB, route)
 	default:
 		ev.Accepted = bptr(true)
-		c.routed = &[2]int{rc.routable, rc.misrouted}
+		c.st.Router = &rc
+		c.st.Partitions = ev.Partitions
 		ev.Reason = fmt.Sprintf("routed: held-out risk %.3f -> %.3f, McNemar p=%.3g (%d wins, %d losses); %s", heldout.Risk(), risk, p, pr.OnlyA, pr.OnlyB, route)
 		c.emit(ev)
 		return q, held, true, nil
@@ -333,7 +386,7 @@ func (c *compiler) trySplit(ctx context.Context, iter int, incumbent *plans.Plan
 
 // routedPAC is the per-branch PAC section of a routed incumbent: the training items each branch
 // received (from the training traces) and the router's misrouting on held-out items (from the
-// log event that accepted it).
+// checkpoint, which keeps the check of the router it accepted).
 func (c *compiler) routedPAC(p *plans.Plan, train Scores) (pac.Routed, error) {
 	trainN := map[string]map[string]int{}
 	for i := range train.Traces {
@@ -350,9 +403,9 @@ func (c *compiler) routedPAC(p *plans.Plan, train Scores) (pac.Routed, error) {
 		}
 	}
 	heldout := map[string][2]int{}
-	if c.routed != nil {
+	if rc := c.st.Router; rc != nil {
 		for _, r := range p.Routers() {
-			heldout[r.ID] = *c.routed
+			heldout[r.ID] = [2]int{rc.Routable, rc.Misrouted}
 		}
 	}
 	return pac.ForRouted(p, c.cfg.Epsilon, c.cfg.Delta, trainN, heldout)

@@ -60,7 +60,7 @@ func TestRoutedPlanAndRouterCheck(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := split{field: "question", token: "(A)", edited: false, acc: 0.9, n: 10}
-	r, err := routedPlan(inc, cand, s, nil)
+	r, err := routedPlan(inc, cand, inc, s, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -68,7 +68,7 @@ func TestRoutedPlanAndRouterCheck(t *testing.T) {
 		t.Fatalf("routed plan %+v", r.Nodes)
 	}
 	src := r.Node("classify").Code.Source
-	if !strings.Contains(src, `strings.Contains(text, "(A)")`) || !strings.Contains(src, `"branch": "incumbent"`) {
+	if !strings.Contains(src, `const token = "(A)"`) || !strings.Contains(src, `const present, absent = "incumbent", "edited"`) {
 		t.Errorf("classifier source:\n%s", src)
 	}
 	if _, err := plans.Digest(r); err != nil {
@@ -86,8 +86,8 @@ func TestRoutedPlanAndRouterCheck(t *testing.T) {
 	for _, br := range []string{branchIncumbent, branchIncumbent, branchEdited} {
 		routed.Traces = append(routed.Traces, &trace.Run{Nodes: []*trace.Node{{ID: "classify"}, {ID: "route", Route: &trace.Route{Branch: br}}}})
 	}
-	rc := routerCheck(routed, res(true, false, true), res(false, true, true))
-	if rc.routable != 2 || rc.misrouted != 1 || rc.accuracy() != 0.5 {
+	rc := routerCheck(routed, []bool{true, false, true}, []bool{false, true, true})
+	if rc.Routable != 2 || rc.Misrouted != 1 || rc.Accuracy() != 0.5 {
 		t.Errorf("router check %+v", rc)
 	}
 }
@@ -99,23 +99,23 @@ func TestRoutedPlanAndRouterCheck(t *testing.T) {
 type modeRunner struct{}
 
 var (
-	containsRE = regexp.MustCompile(`strings\.Contains\(text, ("[^"]*")\)`)
-	branchRE   = regexp.MustCompile(`"branch": ("[^"]*")`)
+	tokenRE  = regexp.MustCompile(`const token = ("[^"]*")`)
+	branchRE = regexp.MustCompile(`const present, absent = ("[^"]*"), ("[^"]*")`)
 )
 
 func (m modeRunner) Run(ctx context.Context, p *plans.Plan, in map[string]any) (*runtime.RunResult, error) {
 	q := in["question"].(string)
 	if r := p.Routers(); len(r) == 1 {
 		src := p.Node("classify").Code.Source
-		sm, bs := containsRE.FindStringSubmatch(src), branchRE.FindAllStringSubmatch(src, -1)
-		if sm == nil || len(bs) != 2 {
+		sm, bs := tokenRE.FindStringSubmatch(src), branchRE.FindStringSubmatch(src)
+		if sm == nil || bs == nil {
 			return nil, fmt.Errorf("classifier source not understood")
 		}
 		tok, _ := strconv.Unquote(sm[1])
-		yes, _ := strconv.Unquote(bs[0][1]) // the branch when the token is present
-		no, _ := strconv.Unquote(bs[1][1])
+		yes, _ := strconv.Unquote(bs[1]) // the branch when the word is present
+		no, _ := strconv.Unquote(bs[2])
 		branch := no
-		if strings.Contains(q, tok) {
+		if tokens(q)[tok] {
 			branch = yes
 		}
 		sub, err := m.Run(ctx, r[0].Router.Branch(branch).SubPlan(), in)

@@ -1,0 +1,424 @@
+package compiler
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/sgde-project/sgde/compiler/edit"
+	"github.com/sgde-project/sgde/compiler/teacher"
+	"github.com/sgde-project/sgde/plans"
+	"github.com/sgde-project/sgde/runtime"
+	"github.com/sgde-project/sgde/runtime/metric"
+	"github.com/sgde-project/sgde/runtime/trace"
+)
+
+// kindRunner is a fake student for partition compiles. An item is of kind A when its question
+// has the word "alpha-kind-marker", else of kind B. A plan whose prompt says "mode=calc" is right
+// on kind A items, but, when flaky, only with a vote (a consensus node) on those whose number is
+// a multiple of 4; a plan whose prompt says "mode=plain" is right on kind B items. Routers are
+// run by the rule their generated classifier states (see modeRunner).
+type kindRunner struct{ flaky bool }
+
+func (k kindRunner) Run(ctx context.Context, p *plans.Plan, in map[string]any) (*runtime.RunResult, error) {
+	if len(p.Routers()) == 1 {
+		return routeFake(ctx, k, p, in)
+	}
+	q := in["question"].(string)
+	prompt, id, voted := "", "", false
+	for _, n := range p.Nodes {
+		if n.Consensus != nil {
+			voted = true
+		}
+		if n.LLM != nil && prompt == "" {
+			prompt, id = n.LLM.Prompt, n.ID
+		}
+	}
+	label, _ := strconv.Atoi(strings.Fields(strings.TrimPrefix(q, "q"))[0])
+	a := tokens(q)["alpha-kind-marker"]
+	right := false
+	switch {
+	case strings.Contains(prompt, "mode=calc") && a:
+		right = voted || !k.flaky || label%4 != 0
+	case strings.Contains(prompt, "mode=plain") && !a:
+		right = true
+	}
+	out := any(-1)
+	if right {
+		out = label
+	}
+	raw := fmt.Sprint(out)
+	tr := &trace.Run{Output: out, Calls: 1, Inputs: in, Nodes: []*trace.Node{{ID: id, Substrate: "llm", Attempts: 1, Raw: &raw, Value: out,
+		Prompt: []trace.Message{{Role: "user", Content: q}}}}}
+	return &runtime.RunResult{Output: out, Trace: tr}, nil
+}
+
+// routeFake runs a compiler-made router by its classifier's stated rule (the sandbox is not
+// needed to test the compiler's logic; the classifier itself is run for real in
+// TestClassifierRoutesAsPartitioned).
+func routeFake(ctx context.Context, r Runner, p *plans.Plan, in map[string]any) (*runtime.RunResult, error) {
+	q := in["question"].(string)
+	src := p.Node("classify").Code.Source
+	sm, bs := tokenRE.FindStringSubmatch(src), branchRE.FindStringSubmatch(src)
+	if sm == nil || bs == nil {
+		return nil, fmt.Errorf("classifier source not understood")
+	}
+	tok, _ := strconv.Unquote(sm[1])
+	yes, _ := strconv.Unquote(bs[1])
+	no, _ := strconv.Unquote(bs[2])
+	branch := no
+	if tokens(q)[tok] {
+		branch = yes
+	}
+	sub, err := r.Run(ctx, p.Routers()[0].Router.Branch(branch).SubPlan(), in)
+	if err != nil {
+		return nil, err
+	}
+	tr := &trace.Run{Output: sub.Output, Calls: sub.Trace.Calls, Inputs: in, Nodes: []*trace.Node{{ID: "classify", Substrate: "code"},
+		{ID: "route", Substrate: "router", Route: &trace.Route{Branch: branch, Run: sub.Trace}}}}
+	return &runtime.RunResult{Output: sub.Output, Trace: tr}, nil
+}
+
+// shapeTeacher proposes from the plan it is shown, whatever the round: from a "mode=plain"
+// prompt, the "mode=calc" prompt and a vote; from any other single call, a vote; nothing once
+// the plan votes. It never sees which partition it is compiling.
+type shapeTeacher struct{}
+
+func (shapeTeacher) Name() string { return "shape" }
+func (shapeTeacher) Propose(_ context.Context, in teacher.Input) (teacher.Proposal, error) {
+	prompt := ""
+	for _, n := range in.Plan.Nodes {
+		if n.Consensus != nil {
+			return teacher.Proposal{Tokens: 1}, nil
+		}
+		if n.LLM != nil && prompt == "" {
+			prompt = n.LLM.Prompt
+		}
+	}
+	var p teacher.Proposal
+	if strings.Contains(prompt, "mode=plain") {
+		p.Candidates = append(p.Candidates, edit.Candidate{Edits: []edit.Edit{{Action: edit.RefinePrompt, Node: "answer", Prompt: "mode=calc {{ inputs.question }}"}}})
+	}
+	p.Candidates = append(p.Candidates, edit.Candidate{Edits: []edit.Edit{{Action: edit.Consensus, Node: "answer", N: 3, Vote: &plans.Vote{Method: plans.VotePlurality}}}})
+	p.Tokens = 10
+	return p, nil
+}
+
+// kindItems are n items numbered from offset, alternately of kind A and B; withOptions says
+// which of them carry a multiple-choice "Options:" block (a feature of the text that may or may
+// not go with the kind).
+func kindItems(n, offset int, withOptions func(i int) bool) []runtime.Item {
+	items := make([]runtime.Item, n)
+	for i := range items {
+		id := offset + i
+		q := fmt.Sprintf("q%d how many?", id)
+		if i%2 == 0 {
+			q += " alpha-kind-marker"
+		}
+		if withOptions(i) {
+			q += "\nOptions:\n(A) x\n(B) y"
+		}
+		items[i] = runtime.Item{ID: strconv.Itoa(id), Inputs: map[string]any{"question": q}, Label: id}
+	}
+	return items
+}
+
+func plainPlan(t *testing.T) *plans.Plan {
+	t.Helper()
+	p, err := plans.Parse([]byte(`apiVersion: sgde/v1
+kind: Plan
+metadata: {name: mixed}
+inputs: [{name: question, type: string}]
+output: answer
+nodes:
+  - id: answer
+    substrate: llm
+    llm: {prompt: "mode=plain {{ inputs.question }}", parser: {type: number}}
+`), "mixed.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func kindB(i int) bool { return i%2 == 1 }
+
+// partitionConfig is a mixture where the two kinds need different plans: the options block
+// marks kind B on the training and the held-out items alike.
+func partitionConfig(t *testing.T, dir string) Config {
+	return Config{Initial: plainPlan(t), Train: kindItems(60, 0, kindB), Heldout: kindItems(80, 1000, kindB), Metric: metric.Exact{},
+		Teacher: shapeTeacher{}, Runner: kindRunner{flaky: true}, Dir: dir, K: 3, Iterations: 3, Patience: 2, Seed: 7}
+}
+
+func partitionEvents(t *testing.T, dir string) (parts []Partition, routed *Event) {
+	t.Helper()
+	evs, err := ReadLog(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range evs {
+		switch {
+		case evs[i].Kind == EventPartition:
+			parts = append(parts, evs[i].Partitions...)
+		case evs[i].RouterAccuracy != nil:
+			routed = &evs[i]
+		}
+	}
+	return parts, routed
+}
+
+// TestPartitionsCompiledSeparately: the "mode=calc" edit helps kind A and hurts kind B, so the
+// compiler splits the data by a word of the input and compiles each side on its own. The side
+// the edit helped goes on to adopt a vote (it fixes the flaky items there); the other keeps the
+// plain call (a vote changes nothing there, and "mode=calc" loses everything). The routed plan
+// over the two compiled plans is accepted on all the held-out items.
+func TestPartitionsCompiledSeparately(t *testing.T) {
+	cfg := partitionConfig(t, t.TempDir())
+	res, err := Compile(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	parts, routed := partitionEvents(t, cfg.Dir)
+	if len(parts) != 2 || routed == nil || routed.Accepted == nil || !*routed.Accepted {
+		t.Fatalf("partitions %+v, routed candidate %+v", parts, routed)
+	}
+	want := map[string]string{branchEdited: "consensus(llm)", branchIncumbent: "llm"}
+	for _, p := range parts {
+		if !p.Compiled || p.Shape != want[p.Branch] || p.Iterations == 0 || p.StudentCalls == 0 {
+			t.Errorf("partition %s: %+v, want a compiled %s", p.Path, p, want[p.Branch])
+		}
+		if p.TrainN != 30 || p.HeldN != 40 {
+			t.Errorf("partition %s: %d training and %d held-out items, want 30 and 40", p.Path, p.TrainN, p.HeldN)
+		}
+		// Each partition compile is a compile of its own, with its own checkpoint and log,
+		// whose first event says how many items it had.
+		evs, err := ReadLog(filepath.Join(cfg.Dir, p.Dir))
+		if err != nil {
+			t.Fatalf("partition %s has no log of its own: %v", p.Path, err)
+		}
+		if !strings.Contains(evs[0].Reason, "30 train, 40 held-out items") {
+			t.Errorf("partition %s starts with %q", p.Path, evs[0].Reason)
+		}
+		if st, err := LoadState(filepath.Join(cfg.Dir, p.Dir)); err != nil || !st.Done {
+			t.Errorf("partition %s checkpoint: %+v, %v", p.Path, st, err)
+		}
+	}
+	if ed := parts[0]; ed.Branch != branchEdited || ed.StartAccuracy != 0.5 || ed.HeldoutAccuracy != 1 || !strings.Contains(ed.Line(), "llm -> consensus(llm), held-out accuracy 50.0% -> 100.0%") {
+		t.Errorf("edited partition: %+v\n%s", ed, ed.Line())
+	}
+	if *routed.RouterAccuracy != 1 || routed.Misrouted != 0 || *routed.HeldoutRisk != 0 || len(routed.Partitions) != 2 {
+		t.Errorf("routed candidate: %+v", routed)
+	}
+	if got := Shape(res.Plan); got != "code→router{edited: consensus(llm) | incumbent: llm}" {
+		t.Errorf("compiled plan shape %q", got)
+	}
+	if len(res.Partitions) != 2 || res.State.Router == nil || res.Routed == nil || len(res.Routed.Router) != 1 || res.Heldout.Risk() != 0 {
+		t.Errorf("result: partitions %+v, router %+v, PAC %+v, risk %v", res.Partitions, res.State.Router, res.Routed, res.Heldout.Risk())
+	}
+	// The parent's cost includes the partitions' (it was charged their requests and tokens).
+	var sub int64
+	for _, p := range parts {
+		sub += p.StudentCalls
+	}
+	if res.State.StudentCalls <= sub {
+		t.Errorf("compile counted %d student calls, its partitions alone %d", res.State.StudentCalls, sub)
+	}
+
+	// Deterministic: the same compile in another folder makes the same plan.
+	again, err := Compile(context.Background(), partitionConfig(t, t.TempDir()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a, b := c0digest(t, res.Plan), c0digest(t, again.Plan); a != b {
+		t.Errorf("two compiles of the same data and seed: %s and %s", a, b)
+	}
+}
+
+func c0digest(t *testing.T, p *plans.Plan) string {
+	t.Helper()
+	d, err := plans.Digest(stripProvenance(p))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+// TestPartitionsRejectedWhenTheyDoNotHelp: on the training items the options block goes with
+// kind B, so the learned rule routes by it; on the held-out items it does not, so half of them
+// are misrouted, the routed plan is no better than the incumbent, and it is rejected although
+// both partitions were compiled.
+func TestPartitionsRejectedWhenTheyDoNotHelp(t *testing.T) {
+	cfg := partitionConfig(t, t.TempDir())
+	cfg.Runner = kindRunner{}
+	cfg.Heldout = kindItems(80, 1000, func(i int) bool { return i%4 < 2 })
+	res, err := Compile(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	parts, routed := partitionEvents(t, cfg.Dir)
+	if len(parts) != 2 || routed == nil {
+		t.Fatalf("partitions %+v, routed candidate %+v", parts, routed)
+	}
+	for _, p := range parts {
+		if !p.Compiled || p.HeldN != 40 {
+			t.Errorf("partition %s: %+v", p.Path, p)
+		}
+	}
+	if *routed.Accepted || routed.Misrouted != 40 || *routed.RouterAccuracy != 0.5 || !strings.Contains(routed.Reason, "does not drop by min-delta") {
+		t.Errorf("routed candidate: accepted %v, misrouted %d, accuracy %v: %s", *routed.Accepted, routed.Misrouted, *routed.RouterAccuracy, routed.Reason)
+	}
+	if len(res.Plan.Routers()) != 0 || res.Heldout.Risk() != 0.5 || res.Partitions != nil {
+		t.Errorf("final plan: %d routers, held-out risk %v, partitions %+v", len(res.Plan.Routers()), res.Heldout.Risk(), res.Partitions)
+	}
+}
+
+// TestPartitionBounds: a partition below MinPartition is not compiled (its branch is its
+// starting plan), and at PartitionDepth 1 a partition compile may not route again.
+func TestPartitionBounds(t *testing.T) {
+	cfg := partitionConfig(t, t.TempDir())
+	cfg.MinPartition = 31
+	res, err := Compile(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	parts, routed := partitionEvents(t, cfg.Dir)
+	if len(parts) != 2 || routed == nil {
+		t.Fatalf("partitions %+v, routed %+v", parts, routed)
+	}
+	for _, p := range parts {
+		if p.Compiled || !strings.Contains(p.Skipped, "too small") || p.Shape != "" {
+			t.Errorf("partition %s: %+v", p.Path, p)
+		}
+		if _, err := os.Stat(filepath.Join(cfg.Dir, p.Dir)); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("partition %s was compiled into %s", p.Path, p.Dir)
+		}
+	}
+	// Uncompiled, the edited branch is the flaky "mode=calc" call: 20 of 40 kind A items
+	// right, all 40 kind B items: 0.25 risk, still better than the incumbent's 0.5.
+	if got := Shape(res.Plan); got != "code→router{edited: llm | incumbent: llm}" || res.Heldout.Risk() != 0.25 {
+		t.Errorf("plan %s, held-out risk %v", got, res.Heldout.Risk())
+	}
+
+	// Depth: the top compile may route; its partitions may route again only while their depth
+	// is below PartitionDepth.
+	for _, tt := range []struct {
+		depth, limit int
+		off, wantOff bool
+	}{{0, 2, false, false}, {1, 2, false, true}, {0, 1, false, true}, {0, 2, true, true}} {
+		c := &compiler{cfg: Config{Train: kindItems(40, 0, kindB), Heldout: kindItems(40, 100, kindB), Dir: "out", MinPartition: 10,
+			PartitionDepth: tt.limit, RoutersOff: tt.off, depth: tt.depth}, st: &State{}}
+		p := &part{Partition: Partition{Path: "edited", TrainN: 20, HeldN: 20, Dir: "partitions/x"}, trainIdx: []int{0, 2}, heldIdx: []int{1}}
+		sub, skip := c.partitionConfig(p)
+		if skip != "" || sub.RoutersOff != tt.wantOff || sub.depth != tt.depth+1 || len(sub.Train) != 2 || len(sub.Heldout) != 1 || sub.Dir != filepath.Join("out", "partitions/x") {
+			t.Errorf("depth %d of %d (routers off %v): routers off %v, depth %d, %d/%d items, dir %s, skip %q", tt.depth, tt.limit, tt.off,
+				sub.RoutersOff, sub.depth, len(sub.Train), len(sub.Heldout), sub.Dir, skip)
+		}
+	}
+}
+
+// TestPartitionResume interrupts the compile inside a partition compile and resumes it: the
+// partition compile continues from its own checkpoint and the result equals an uninterrupted
+// compile's.
+func TestPartitionResume(t *testing.T) {
+	want, err := Compile(context.Background(), partitionConfig(t, t.TempDir()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	cfg := partitionConfig(t, dir)
+	cfg.Progress = func(ev Event) {
+		if ev.Partition == branchEdited && ev.Kind == EventCritique && ev.Iteration == 1 {
+			cancel() // the crash: the edited partition's first round is under way
+		}
+	}
+	if _, err := Compile(ctx, cfg); !errors.Is(err, context.Canceled) {
+		t.Fatalf("interrupted compile: err = %v, want context.Canceled", err)
+	}
+	sub := filepath.Join(dir, "partitions", "iter-1-"+branchEdited)
+	st, err := LoadState(sub)
+	if err != nil || st.Iteration != 0 || st.Done {
+		t.Fatalf("partition checkpoint after the interrupt: %+v, %v", st, err)
+	}
+	var resumed []string
+	cfg = partitionConfig(t, dir)
+	cfg.Initial = nil
+	cfg.Progress = func(ev Event) {
+		if ev.Kind == EventStart && ev.Partition != "" {
+			resumed = append(resumed, ev.Partition+": "+ev.Reason)
+		}
+	}
+	got, err := Resume(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a, b := c0digest(t, want.Plan), c0digest(t, got.Plan); a != b {
+		t.Errorf("resumed plan %s, uninterrupted %s", b, a)
+	}
+	if len(resumed) == 0 || resumed[0] != branchEdited+": resumed after iteration 0" {
+		t.Errorf("partition compiles started: %q", resumed)
+	}
+	evs, err := ReadLog(sub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	critiques := map[int]int{}
+	for _, ev := range evs {
+		if ev.Kind == EventCritique {
+			critiques[ev.Iteration]++
+		}
+	}
+	if critiques[1] != 1 || critiques[2] != 1 {
+		t.Errorf("partition log critiques per iteration: %v", critiques)
+	}
+}
+
+// TestClassifierRoutesAsPartitioned runs the generated classifier in the sandbox on texts that
+// test its word splitting: it must send every text where split.edits cut the partitions.
+func TestClassifierRoutesAsPartitioned(t *testing.T) {
+	if os.Getenv("SGDE_TEST_LONG") == "" {
+		t.Skip("long: make test-long (builds a code node)")
+	}
+	r := newRunner(t, "")
+	texts := []string{"Options:\n(A) x", "no options here", "Options: inline", "xOptions:", "What? Options:, then", "options:", "'Options:'", ""}
+	for _, tok := range []string{"Options:", "(A)"} {
+		for _, edited := range []bool{true, false} {
+			s := split{field: "question", token: tok, edited: edited}
+			p, err := plans.Parse([]byte(fmt.Sprintf(`apiVersion: sgde/v1
+kind: Plan
+metadata: {name: classify}
+inputs: [{name: question, type: string}]
+output: classify.branch
+nodes:
+  - id: classify
+    substrate: code
+    code:
+      inputs: {text: inputs.question}
+      outputs: {branch: string}
+      source: %q
+`, classifierSource(s))), "classify.yaml")
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, text := range texts {
+				res, err := r.Run(context.Background(), p, map[string]any{"question": text})
+				if err != nil {
+					t.Fatalf("classifier %v on %q: %v", s, text, err)
+				}
+				want := branchIncumbent
+				if s.edits(text) {
+					want = branchEdited
+				}
+				if res.Output != want {
+					t.Errorf("classifier %v on %q: %v, partitions cut it to %s", s, text, res.Output, want)
+				}
+			}
+		}
+	}
+}
