@@ -7,10 +7,12 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
+	"unicode"
 
 	"github.com/sgde-project/sgde/compiler"
 	"github.com/sgde-project/sgde/compiler/edit"
@@ -64,8 +66,8 @@ families:
 }
 
 var (
-	mixContainsRE = regexp.MustCompile(`strings\.Contains\(text, ("[^"]*")\)`)
-	mixBranchRE   = regexp.MustCompile(`"branch": ("[^"]*")`)
+	mixTokenRE  = regexp.MustCompile(`const token = ("[^"]*")`)
+	mixBranchRE = regexp.MustCompile(`const present, absent = ("[^"]*"), ("[^"]*")`)
 )
 
 // modeRunner answers like a student that needs "mode=calc" for counting questions and must
@@ -82,15 +84,16 @@ func (m *modeRunner) Run(ctx context.Context, p *plans.Plan, in map[string]any) 
 		r := rs[0].Router
 		cls, _, _ := strings.Cut(r.On, ".")
 		src := p.Node(cls).Code.Source
-		sm, bs := mixContainsRE.FindStringSubmatch(src), mixBranchRE.FindAllStringSubmatch(src, -1)
-		if sm == nil || len(bs) != 2 {
+		sm, bs := mixTokenRE.FindStringSubmatch(src), mixBranchRE.FindStringSubmatch(src)
+		if sm == nil || bs == nil {
 			return nil, fmt.Errorf("classifier source not understood:\n%s", src)
 		}
 		tok, _ := strconv.Unquote(sm[1])
-		yes, _ := strconv.Unquote(bs[0][1])
-		no, _ := strconv.Unquote(bs[1][1])
+		yes, _ := strconv.Unquote(bs[1])
+		no, _ := strconv.Unquote(bs[2])
 		branch := no
-		if strings.Contains(q, tok) {
+		// The classifier looks for its word among the text's words (compiler/route.go).
+		if slices.Contains(strings.FieldsFunc(q, func(r rune) bool { return unicode.IsSpace(r) || strings.ContainsRune(",.?\"'", r) }), tok) {
 			branch = yes
 		}
 		sub, err := m.Run(ctx, r.Branch(branch).SubPlan(), in)
