@@ -8,10 +8,13 @@ import (
 )
 
 // Shape describes a plan's structure from its output backwards: "code" for a code node,
-// "llm" for a student call ("llm(cot)" when it reasons step by step, "+demos" with few-shot
+// "llm" for a student call (tagged "llm(cot)" when it reasons step by step, "llm(extract)" when
+// it answers with a JSON object for a code node to compute from, "demos" with few-shot
 // demonstrations), "a→b" when b reads a, "consensus(...)" around a voted chain,
-// "code→router{a: … | b: …}" for a router with a code classifier and its branches' shapes. The
-// compile log states each partition's compiled shape with it.
+// "code→router{a: … | b: …}" for a router with a code classifier and its branches' shapes. So a
+// split into extraction and a vetted module, llm(extract)→code, reads differently from
+// program-aided offload, llm→code, where the student writes the program. The compile log states
+// each partition's compiled shape with it.
 func Shape(p *plans.Plan) string {
 	if p == nil {
 		return ""
@@ -43,6 +46,9 @@ func Shape(p *plans.Plan) string {
 			var tags []string
 			if e, ok := teacher.ChainOfThought(*n); ok && e.Prompt == n.LLM.Prompt {
 				tags = append(tags, "cot")
+			}
+			if n.LLM.Parser.Type == plans.ParserJSON {
+				tags = append(tags, "extract")
 			}
 			if len(n.LLM.Examples) > 0 {
 				tags = append(tags, "demos")
