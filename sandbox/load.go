@@ -81,6 +81,7 @@ func (e *wazeroEngine) compileModule(ctx context.Context, wasm []byte) (wazero.C
 		if r.err != nil {
 			return nil, fmt.Errorf("%w: %s", ErrInvalidModule, truncateMessage(r.err.Error()))
 		}
+		e.trim.maybeTrim() // what this compilation wrote to the cache counts from now
 		return r.c, nil
 	case <-ctx.Done():
 		close(abandoned)

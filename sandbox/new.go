@@ -52,7 +52,7 @@ func New(ctx context.Context, name plans.EngineName, opts ...Option) (Engine, er
 		if cfg.metering != MeterFuel {
 			return nil, fmt.Errorf("new engine %s: %w: it always meters fuel", name, ErrEngineUnavailable)
 		}
-		return newWasmtimeEngine(ctx, cfg.cacheDir)
+		return newWasmtimeEngine(ctx, cfg)
 	}
 	return nil, fmt.Errorf("new engine: %w %q", plans.ErrUnknownEngine, name)
 }

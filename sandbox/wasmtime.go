@@ -104,6 +104,9 @@ type wasmtimeEngine struct {
 	closed bool
 	stop   chan struct{}
 	done   chan struct{}
+
+	// trim bounds the compile cache on disk (nil without one, or without a bound).
+	trim *cacheTrimmer
 }
 
 var _ Engine = (*wasmtimeEngine)(nil)
@@ -206,13 +209,18 @@ func (e *wasmtimeEngine) Name() plans.EngineName { return plans.EngineWasmtime }
 var errNoWasmtime error
 
 // newWasmtimeEngine is what New calls for plans.EngineWasmtime: the default configuration, with
-// the compile cache in cacheDir ("" for none).
-func newWasmtimeEngine(ctx context.Context, cacheDir string) (Engine, error) {
+// the compile cache of opts (WithCompilationCacheDir, bounded by WithCompilationCacheMaxBytes).
+func newWasmtimeEngine(ctx context.Context, opts engineConfig) (Engine, error) {
 	cfg := newWasmtimeConfig()
-	if cacheDir != "" {
-		cfg = cfg.WithCacheDir(cacheDir)
+	if opts.cacheDir != "" {
+		cfg = cfg.WithCacheDir(opts.cacheDir)
 	}
-	return newWasmtime(ctx, cfg)
+	e, err := newWasmtime(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	e.trim = newCacheTrimmer(opts)
+	return e, nil
 }
 
 // Close stops the ticker and releases the engine after in-flight calls have returned. Modules
@@ -295,6 +303,7 @@ func (e *wasmtimeEngine) compile(wasm []byte, sum [32]byte) (*wasmtime.Module, e
 	}
 	if path != "" {
 		e.storeCached(path, m) // best effort: a cache that cannot be written only costs time
+		e.trim.maybeTrim()
 	}
 	return m, nil
 }
@@ -323,6 +332,8 @@ func (e *wasmtimeEngine) loadCached(path string) *wasmtime.Module {
 	if err != nil {
 		return nil
 	}
+	now := time.Now()
+	_ = os.Chtimes(path, now, now) // recently used: trimmed last
 	return m
 }
 

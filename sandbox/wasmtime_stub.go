@@ -12,6 +12,6 @@ import (
 // default build stays pure Go.
 var errNoWasmtime = fmt.Errorf("%w: this sgde was built without wasmtime (build with -tags wasmtime and cgo enabled)", ErrEngineUnavailable)
 
-func newWasmtimeEngine(context.Context, string) (Engine, error) {
+func newWasmtimeEngine(context.Context, engineConfig) (Engine, error) {
 	return nil, fmt.Errorf("new engine wasmtime: %w", errNoWasmtime)
 }

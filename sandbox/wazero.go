@@ -38,6 +38,7 @@ type Option func(*engineConfig)
 type engineConfig struct {
 	metering       Metering
 	cacheDir       string
+	cacheMaxBytes  int64
 	maxConcurrency int
 	maxMemoryMiB   uint32
 	maxModuleBytes int
@@ -79,6 +80,8 @@ type wazeroEngine struct {
 	// compiling counts compilations still running, abandoned ones included: Close waits for
 	// them, because a compilation that finishes in a closed runtime writes to freed state.
 	compiling sync.WaitGroup
+	// trim bounds the compilation cache on disk (nil without one).
+	trim *cacheTrimmer
 }
 
 // newWallClockWazero returns the wazero engine of MeterWallClock.
@@ -126,6 +129,7 @@ func newWazeroBase(ctx context.Context, what string, closeOnDone bool, opts []Op
 			return nil, fmt.Errorf("%s: compilation cache: %w", what, err)
 		}
 		e.cache = cache
+		e.trim = newCacheTrimmer(cfg)
 		rc = rc.WithCompilationCache(cache)
 	}
 	e.rt = wazero.NewRuntimeWithConfig(ctx, rc)

@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -52,10 +53,20 @@ const (
 	DefaultBuildMemoryBytes = 1 << 30
 	// DefaultCacheMaxBytes bounds the artefact cache; the least recently used entries go first.
 	DefaultCacheMaxBytes = 1 << 30
-	// DefaultGoCacheMaxBytes bounds the compiler's build cache (GOCACHE) the same way; the
-	// standard library for wasip1 takes about 250 MiB of it.
+	// DefaultGoCacheMaxBytes bounds the compiler's build cache (GOCACHE) the same way, whether
+	// it is sgde's own or one given by SGDE_GOCACHE or WithGoCache; the standard library for
+	// wasip1 takes about 250 MiB of it. EnvGoCacheMaxBytes overrides it.
 	DefaultGoCacheMaxBytes = 4 << 30
 )
+
+// EnvGoCacheMaxBytes names the environment variable that overrides DefaultGoCacheMaxBytes: a
+// number of bytes, or 0 for no bound (for a build cache its owner bounds, such as the go
+// command's own cache the tests share, which the go command trims by age).
+const EnvGoCacheMaxBytes = "SGDE_GOCACHE_MAX_BYTES"
+
+// goCacheTrimEvery spaces out the trimming of the build cache: it walks the whole directory,
+// which for a shared Go cache holds tens of thousands of files.
+const goCacheTrimEvery = 10 * time.Minute
 
 // buildLimits are the resource limits of one compiler run.
 type buildLimits struct {
@@ -93,6 +104,10 @@ type Builder struct {
 	memory     uint64
 	cacheMax   int64
 	goCacheMax int64
+	// trimEvery is the least time between two trims of the build cache (goCacheTrimEvery);
+	// trimmed is when the last one ran (guarded by mu).
+	trimEvery time.Duration
+	trimmed   time.Time
 
 	// cgroup is the cgroup v2 group under which each compiler run gets a child group bounding
 	// its whole process tree; nil where there is none (the rlimits only).
@@ -135,9 +150,10 @@ func WithToolchain(name string) BuilderOption { return func(b *Builder) { b.tool
 func WithBuildMemory(bytes uint64) BuilderOption { return func(b *Builder) { b.memory = bytes } }
 
 // WithCacheLimits bounds the artefact cache and the compiler's build cache in bytes (defaults
-// DefaultCacheMaxBytes and DefaultGoCacheMaxBytes); after each compilation the least recently
-// used files of each go until it is within its bound. The build cache is bounded only when it
-// is sgde's own (cachedir.Root()/gocache), not one given by SGDE_GOCACHE or WithGoCache.
+// DefaultCacheMaxBytes and DefaultGoCacheMaxBytes, or $SGDE_GOCACHE_MAX_BYTES for the build
+// cache; 0 for no bound). After each compilation the least recently used files of the
+// artefact cache go until it is within its bound, and those of the build cache too, at most
+// once every ten minutes per Builder (the first compilation always trims).
 func WithCacheLimits(artifacts, goCache int64) BuilderOption {
 	return func(b *Builder) { b.cacheMax, b.goCacheMax = artifacts, goCache }
 }
@@ -169,22 +185,23 @@ func NewBuilder(opts ...BuilderOption) (*Builder, error) {
 	root, rootErr := cachedir.Root()
 	b := &Builder{timeout: DefaultBuildTimeout, parallel: 2, inflight: map[string]*flight{},
 		memory: DefaultBuildMemoryBytes, cacheMax: DefaultCacheMaxBytes, goCacheMax: DefaultGoCacheMaxBytes}
-	var ownGoCache string
+	b.trimEvery = goCacheTrimEvery
 	if rootErr == nil {
 		b.cacheDir = filepath.Join(root, "artifacts")
 		b.goCache = filepath.Join(root, "gocache")
-		ownGoCache = b.goCache
 	}
 	if d := os.Getenv("SGDE_GOCACHE"); d != "" {
 		b.goCache = d
 	}
+	if v := os.Getenv(EnvGoCacheMaxBytes); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 0 {
+			return nil, fmt.Errorf("new builder: %s=%q is not a number of bytes", EnvGoCacheMaxBytes, v)
+		}
+		b.goCacheMax = n
+	}
 	for _, o := range opts {
 		o(b)
-	}
-	if b.goCache != ownGoCache {
-		// Someone else's build cache (the tests share the Go cache they were compiled into):
-		// its owner bounds it, and walking it after every build would be slow.
-		b.goCacheMax = 0
 	}
 	if b.goCache == "" {
 		if rootErr != nil {
@@ -338,10 +355,27 @@ func (b *Builder) Build(ctx context.Context, src []byte, name string) (*Artifact
 		_ = writeCache(b.cacheDir, key, wasm)
 		trimDir(b.cacheDir, b.cacheMax)
 	}
-	trimDir(b.goCache, b.goCacheMax)
+	b.trimGoCache()
 	art.Duration = time.Since(start)
 	f.art = art
 	return art, nil
+}
+
+// trimGoCache trims the build cache to its bound unless it was trimmed less than trimEvery ago.
+// The go command marks the entries it uses (their mtime, to the hour), so the least recently
+// used go first; one that a concurrent build still needs is a cache miss for it, not an error.
+func (b *Builder) trimGoCache() {
+	if b.goCacheMax <= 0 {
+		return
+	}
+	b.mu.Lock()
+	if !b.trimmed.IsZero() && time.Since(b.trimmed) < b.trimEvery {
+		b.mu.Unlock()
+		return
+	}
+	b.trimmed = time.Now()
+	b.mu.Unlock()
+	trimDir(b.goCache, b.goCacheMax)
 }
 
 func digest(b []byte) string {

@@ -6,15 +6,14 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
-	"io/fs"
-	"os"
+		"os"
 	"path/filepath"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/sgde-project/sgde/internal/atomicfile"
+	"github.com/sgde-project/sgde/internal/cachedir"
 )
 
 // The artefact cache maps a key (source, SDK, toolchain and flags) to a module. Each entry is one
@@ -104,41 +103,6 @@ const DefaultCompileCacheMaxBytes = 2 << 30
 // at most maxBytes.
 func TrimCache(dir string, maxBytes int64) { trimDir(dir, maxBytes) }
 
-// trimDir removes the least recently modified regular files under dir until what is left takes
-// at most maxBytes (nothing when maxBytes <= 0). Both caches treat a missing file as a miss, so
-// eviction costs a rebuild at worst. Errors are ignored: a cache that cannot be trimmed costs
-// disk, never correctness.
-func trimDir(dir string, maxBytes int64) {
-	if dir == "" || maxBytes <= 0 {
-		return
-	}
-	type file struct {
-		path string
-		size int64
-		mod  time.Time
-	}
-	var files []file
-	var total int64
-	_ = filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil || !d.Type().IsRegular() {
-			return nil
-		}
-		if fi, err := d.Info(); err == nil {
-			files = append(files, file{p, fi.Size(), fi.ModTime()})
-			total += fi.Size()
-		}
-		return nil
-	})
-	if total <= maxBytes {
-		return
-	}
-	sort.Slice(files, func(i, j int) bool { return files[i].mod.Before(files[j].mod) })
-	for _, f := range files {
-		if total <= maxBytes {
-			break
-		}
-		if os.Remove(f.path) == nil {
-			total -= f.size
-		}
-	}
-}
+// trimDir removes the least recently modified files under dir until it takes at most maxBytes
+// (cachedir.Trim).
+func trimDir(dir string, maxBytes int64) { cachedir.Trim(dir, maxBytes) }

@@ -36,11 +36,12 @@ func Install(t testing.TB, delay time.Duration) *Go {
 if [ "$1" = version ]; then echo "go version go1.26.0 linux/amd64"; exit 0; fi
 echo $$ >> %[1]q
 sleep 600 &
-echo $! >> %[1]q
+bg=$!
+echo $bg >> %[1]q
 sleep %.3f &
 echo $! >> %[1]q
 wait $!
-kill $(sed -n 2p %[1]q) 2>/dev/null
+kill $bg
 printf '\000asm\001\000\000\000' > node.wasm
 `, g.pids, delay.Seconds())
 	if err := os.WriteFile(filepath.Join(dir, "go"), []byte(script), 0o700); err != nil {

@@ -26,8 +26,8 @@ const Env = "SGDE_TEST_CACHE"
 //
 // Code-node builds use the go command's own build cache (SGDE_GOCACHE = `go env GOCACHE`, the
 // cache `go test` has just compiled the test binary into): it is content-addressed and trimmed
-// by Go, and compiling the wasip1 standard library into a fresh cache costs half a minute per
-// test binary.
+// by Go (so SGDE_GOCACHE_MAX_BYTES is 0: sgde does not bound it), and compiling the wasip1
+// standard library into a fresh cache costs half a minute per test binary.
 func Main(m *testing.M) int {
 	root := os.Getenv(Env)
 	created := false
@@ -46,6 +46,11 @@ func Main(m *testing.M) int {
 				os.Setenv("SGDE_GOCACHE", d)
 			}
 		}
+	}
+	if os.Getenv("SGDE_GOCACHE") != "" && os.Getenv("SGDE_GOCACHE_MAX_BYTES") == "" {
+		// Its owner (the go command) trims it; sgde's bound (4 GiB) would evict the machine's
+		// shared Go cache (15 GB on the development box) test by test.
+		os.Setenv("SGDE_GOCACHE_MAX_BYTES", "0")
 	}
 	code := m.Run()
 	if created {
