@@ -295,7 +295,17 @@ func (c *compiler) digest(p *plans.Plan) string {
 }
 
 func (c *compiler) eval(ctx context.Context, p *plans.Plan, items []runtime.Item) (Scores, error) {
-	ev, err := Evaluate(ctx, c.cfg.Runner, p, items, c.cfg.Metric, c.cfg.Workers, c.cfg.Tick)
+	return c.evalWith(ctx, Evaluate, p, items)
+}
+
+// evalRoutes is eval with the routing check (EvaluateRoutes); its forced runs are charged to
+// the student budget like any request.
+func (c *compiler) evalRoutes(ctx context.Context, p *plans.Plan, items []runtime.Item) (Scores, error) {
+	return c.evalWith(ctx, EvaluateRoutes, p, items)
+}
+
+func (c *compiler) evalWith(ctx context.Context, evaluate func(context.Context, Runner, *plans.Plan, []runtime.Item, metric.Metric, int, func()) (Scores, error), p *plans.Plan, items []runtime.Item) (Scores, error) {
+	ev, err := evaluate(ctx, c.cfg.Runner, p, items, c.cfg.Metric, c.cfg.Workers, c.cfg.Tick)
 	_, tokens, _ := ev.Cost()
 	if c.cfg.Ledger != nil {
 		c.st.StudentCalls = c.cfg.Ledger.Count()
@@ -571,9 +581,18 @@ func (c *compiler) round(ctx context.Context, iter int, incumbent *plans.Plan, t
 			reject(why)
 			continue
 		}
-		held, err := c.eval(ctx, q, cfg.Heldout)
+		eval := c.eval
+		if len(q.Routers()) > len(incumbent.Routers()) {
+			// A teacher's route edit: its held-out evaluation also checks the routing, so the
+			// log says how many items it misrouted.
+			eval = c.evalRoutes
+		}
+		held, err := eval(ctx, q, cfg.Heldout)
 		if err != nil {
 			return nil, Scores{}, false, fmt.Errorf("evaluate candidate %d: %w", i+1, err)
+		}
+		if rs := held.Summary(q.Metadata.Name, "", nil); len(rs.Routers) > 0 && rs.Routers[0].Checked > 0 {
+			ev.RouterAccuracy, ev.Misrouted = fptr(rs.Routers[0].Accuracy), rs.Misrouted
 		}
 		pr, err := stats.Pair(held.Bits(), heldout.Bits())
 		if err != nil {

@@ -1,0 +1,113 @@
+package compiler
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/sgde-project/sgde/compiler/teacher"
+	"github.com/sgde-project/sgde/plans"
+	"github.com/sgde-project/sgde/runtime"
+	"github.com/sgde-project/sgde/runtime/metric"
+	"github.com/sgde-project/sgde/runtime/trace"
+)
+
+// llmRouteRunner runs the plans of mixedItems: a router whose classifier is an llm node asking
+// "Kind?" (it answers "calc" for questions without options, except those with "q1" in their id
+// number: the group it sends to the wrong branch), and modeRunner for everything else.
+type llmRouteRunner struct{ modeRunner }
+
+func (k llmRouteRunner) Run(ctx context.Context, p *plans.Plan, in map[string]any) (*runtime.RunResult, error) {
+	return k.RunForced(ctx, p, in, nil)
+}
+
+func (k llmRouteRunner) RunForced(ctx context.Context, p *plans.Plan, in map[string]any, force map[string]string) (*runtime.RunResult, error) {
+	rs := p.Routers()
+	if len(rs) != 1 || p.Node(rs[0].Router.On) == nil || p.Node(rs[0].Router.On).LLM == nil {
+		return k.modeRunner.Run(ctx, p, in)
+	}
+	q := in["question"].(string)
+	kind := "plain"
+	if !strings.Contains(q, "Options:") && !strings.HasPrefix(q, "q11") {
+		kind = "calc"
+	}
+	r := rs[0].Router
+	branch := r.Choose(kind).Branch
+	if b, ok := force[rs[0].ID]; ok {
+		branch = b
+	}
+	sub, err := k.modeRunner.Run(ctx, r.Branch(branch).SubPlan(), in)
+	if err != nil {
+		return nil, err
+	}
+	tr := &trace.Run{Output: sub.Output, Calls: sub.Trace.Calls + 1, Inputs: in, Nodes: []*trace.Node{{ID: rs[0].Router.On, Substrate: "llm", Value: kind},
+		{ID: rs[0].ID, Substrate: "router", Route: &trace.Route{On: r.On, Classified: kind, Branch: branch, Run: sub.Trace}}}}
+	return &runtime.RunResult{Output: sub.Output, Trace: tr}, nil
+}
+
+// routeReply is an LLM teacher's reply proposing a route with an llm classifier: the calc
+// prompt for the word problems, the plain prompt kept for the multiple-choice questions.
+const routeReply = "```json\n" + `{"critique": {"answer": "calc helps word problems only"}, "candidates": [{"rationale": "split", "edits": [{"action": "route",
+  "classifier": {"substrate": "llm", "prompt": "Kind? calc or plain: {{ inputs.question }}"},
+  "branches": [{"name": "calc", "edits": [{"action": "refine_prompt", "node": "answer", "prompt": "mode=calc {{ inputs.question }}"}]},
+               {"name": "plain", "edits": []}],
+  "default": "plain"}]}]}` + "\n```"
+
+// TestCompileTeacherRoute: an LLM teacher's route edit becomes a routed candidate evaluated on
+// the held-out items like any other, with its routing checked (the misrouted "q11.." word
+// problems are logged), and it is accepted when the held-out risk drops; with routers off it
+// is rejected unevaluated.
+func TestCompileTeacherRoute(t *testing.T) {
+	for _, off := range []bool{false, true} {
+		initial, err := plans.Parse([]byte(`apiVersion: sgde/v1
+kind: Plan
+metadata: {name: mixed}
+inputs: [{name: question, type: string}]
+output: answer
+nodes:
+  - id: answer
+    substrate: llm
+    llm: {prompt: "mode=plain {{ inputs.question }}", parser: {type: number}}
+`), "mixed.yaml")
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg := Config{Initial: initial, Train: mixedItems(40, 0), Heldout: mixedItems(80, 1000), Metric: metric.Exact{},
+			Teacher: teacher.NewLLM(&scriptedTeacher{replies: []string{routeReply}}, "scripted", 0), Runner: llmRouteRunner{}, Dir: t.TempDir(),
+			K: 3, Iterations: 1, Patience: 5, RoutersOff: off}
+		res, err := Compile(context.Background(), cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		evs, _ := ReadLog(cfg.Dir)
+		var cand *Event
+		for i := range evs {
+			if evs[i].Kind == EventCandidate && evs[i].Candidate == 1 {
+				cand = &evs[i]
+			}
+		}
+		if cand == nil {
+			t.Fatalf("no candidate event in %+v", evs)
+		}
+		if off {
+			if *cand.Accepted || !strings.Contains(cand.Reason, "routers are disabled") || len(res.Plan.Routers()) != 0 {
+				t.Errorf("routers off: %+v", cand)
+			}
+			continue
+		}
+		// Held-out ids 1000..1079: the word problems with ids 1100..1118 (q11..) are misrouted.
+		misrouted := 0
+		for _, it := range mixedItems(80, 1000) {
+			if q := it.Inputs["question"].(string); strings.HasPrefix(q, "q11") && !strings.Contains(q, "Options:") {
+				misrouted++
+			}
+		}
+		if !*cand.Accepted || cand.RouterAccuracy == nil || cand.Misrouted != misrouted || len(res.Plan.Routers()) != 1 {
+			t.Fatalf("route candidate: accepted %v, router accuracy %v, misrouted %d (want %d): %s", *cand.Accepted, cand.RouterAccuracy, cand.Misrouted, misrouted, cand.Reason)
+		}
+		if want := 1 - float64(misrouted)/80; fmt.Sprintf("%.4f", *cand.RouterAccuracy) != fmt.Sprintf("%.4f", want) {
+			t.Errorf("router accuracy %v, want %v", *cand.RouterAccuracy, want)
+		}
+	}
+}
