@@ -583,9 +583,19 @@ func (c *compiler) round(ctx context.Context, iter int, incumbent *plans.Plan, t
 		}
 		eval := c.eval
 		if len(q.Routers()) > len(incumbent.Routers()) {
-			// A teacher's route edit: its held-out evaluation also checks the routing, so the
-			// log says how many items it misrouted.
+			// A teacher's route edit: a partition proposal whose branches are compiled on their
+			// own items first (teacherroute.go); its held-out evaluation also checks the
+			// routing, so the log says how many items it misrouted.
 			eval = c.evalRoutes
+			rq, parts, err := c.compileRouteBranches(ctx, iter, i+1, q)
+			if err != nil {
+				return nil, Scores{}, false, err
+			}
+			if ev.Partitions = parts; rq != q {
+				q = rq
+				ev.Digest = c.digest(q)
+				c.tried[ev.Digest] = true
+			}
 		}
 		held, err := eval(ctx, q, cfg.Heldout)
 		if err != nil {
@@ -638,6 +648,9 @@ func (c *compiler) round(ctx context.Context, iter int, incumbent *plans.Plan, t
 		if s.passing && !found {
 			best, found = *s, true
 			s.ev.Accepted = bptr(true)
+			if len(s.ev.Partitions) > 0 {
+				c.st.Partitions = s.ev.Partitions
+			}
 			s.ev.Reason = fmt.Sprintf("held-out risk %.3f -> %.3f, McNemar p=%.3g (%d wins, %d losses), %.2f calls/item",
 				incRisk, s.risk, s.p, s.wins, s.losses, s.calls)
 		} else if s.passing {

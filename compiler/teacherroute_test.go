@@ -3,6 +3,8 @@ package compiler
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -14,8 +16,8 @@ import (
 )
 
 // llmRouteRunner runs the plans of mixedItems: a router whose classifier is an llm node asking
-// "Kind?" (it answers "calc" for questions without options, except those with "q1" in their id
-// number: the group it sends to the wrong branch), and modeRunner for everything else.
+// "Kind?" (it answers "calc" for questions without options, except those whose id number ends in
+// 6: the group it sends to the wrong branch), and modeRunner for everything else.
 type llmRouteRunner struct{ modeRunner }
 
 func (k llmRouteRunner) Run(ctx context.Context, p *plans.Plan, in map[string]any) (*runtime.RunResult, error) {
@@ -29,7 +31,7 @@ func (k llmRouteRunner) RunForced(ctx context.Context, p *plans.Plan, in map[str
 	}
 	q := in["question"].(string)
 	kind := "plain"
-	if !strings.Contains(q, "Options:") && !strings.HasPrefix(q, "q11") {
+	if !strings.Contains(q, "Options:") && !strings.Contains(q, "6 how") {
 		kind = "calc"
 	}
 	r := rs[0].Router
@@ -55,8 +57,8 @@ const routeReply = "```json\n" + `{"critique": {"answer": "calc helps word probl
   "default": "plain"}]}]}` + "\n```"
 
 // TestCompileTeacherRoute: an LLM teacher's route edit becomes a routed candidate evaluated on
-// the held-out items like any other, with its routing checked (the misrouted "q11.." word
-// problems are logged), and it is accepted when the held-out risk drops; with routers off it
+// the held-out items like any other, with its routing checked (the misrouted word problems
+// whose id ends in 6 are logged), and it is accepted when the held-out risk drops; with routers off it
 // is rejected unevaluated.
 func TestCompileTeacherRoute(t *testing.T) {
 	for _, off := range []bool{false, true} {
@@ -96,18 +98,27 @@ nodes:
 			}
 			continue
 		}
-		// Held-out ids 1000..1079: the word problems with ids 1100..1118 (q11..) are misrouted.
-		misrouted := 0
-		for _, it := range mixedItems(80, 1000) {
-			if q := it.Inputs["question"].(string); strings.HasPrefix(q, "q11") && !strings.Contains(q, "Options:") {
-				misrouted++
-			}
-		}
+		// Held-out ids 1000..1079: the 8 word problems 1006, 1016, ..., 1076 are misrouted.
+		misrouted := 8
 		if !*cand.Accepted || cand.RouterAccuracy == nil || cand.Misrouted != misrouted || len(res.Plan.Routers()) != 1 {
 			t.Fatalf("route candidate: accepted %v, router accuracy %v, misrouted %d (want %d): %s", *cand.Accepted, cand.RouterAccuracy, cand.Misrouted, misrouted, cand.Reason)
 		}
 		if want := 1 - float64(misrouted)/80; fmt.Sprintf("%.4f", *cand.RouterAccuracy) != fmt.Sprintf("%.4f", want) {
 			t.Errorf("router accuracy %v, want %v", *cand.RouterAccuracy, want)
+		}
+		// Each branch was compiled as its own plan on the items the classifier sent it: of the
+		// 20 training and 40 held-out word problems, 4 and 8 went to plain.
+		want := map[string][2]int{"calc": {16, 32}, "plain": {24, 48}}
+		if len(res.Partitions) != 2 || len(cand.Partitions) != 2 {
+			t.Fatalf("partitions: result %+v, event %+v", res.Partitions, cand.Partitions)
+		}
+		for _, p := range res.Partitions {
+			if w := want[p.Branch]; !p.Compiled || p.TrainN != w[0] || p.HeldN != w[1] || !strings.Contains(p.Rule, "classifier") {
+				t.Errorf("partition %+v, want compiled with %v items", p, w)
+			}
+			if _, err := os.Stat(filepath.Join(cfg.Dir, p.Dir, FileLog)); err != nil {
+				t.Errorf("partition %s has no compile log: %v", p.Branch, err)
+			}
 		}
 	}
 }
