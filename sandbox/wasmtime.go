@@ -12,7 +12,9 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/bytecodealliance/wasmtime-go/v39"
@@ -107,6 +109,10 @@ type wasmtimeEngine struct {
 
 	// trim bounds the compile cache on disk (nil without one, or without a bound).
 	trim *cacheTrimmer
+	// compileSlots bounds the compilations running at once, abandoned ones included
+	// (compileModule); abandoned counts those still running after their load gave up.
+	compileSlots chan struct{}
+	abandoned    atomic.Int64
 }
 
 var _ Engine = (*wasmtimeEngine)(nil)
@@ -169,10 +175,11 @@ func newWasmtime(_ context.Context, cfg wasmtimeConfig) (*wasmtimeEngine, error)
 	}
 	wc.SetMaxWasmStack(cfg.maxWasmStack)
 	e := &wasmtimeEngine{
-		cfg:    cfg,
-		engine: wasmtime.NewEngineWithConfig(wc),
-		stop:   make(chan struct{}),
-		done:   make(chan struct{}),
+		compileSlots: make(chan struct{}, max(2, runtime.GOMAXPROCS(0))),
+		cfg:          cfg,
+		engine:       wasmtime.NewEngineWithConfig(wc),
+		stop:         make(chan struct{}),
+		done:         make(chan struct{}),
 	}
 	e.linker = wasmtime.NewLinker(e.engine)
 	if err := wtDefineWASI(e.linker); err != nil {
@@ -268,15 +275,11 @@ func (e *wasmtimeEngine) Load(ctx context.Context, wasm []byte) (Module, error) 
 	case uint64(info.minPages) > uint64(plans.MaxMemoryMiB)*16:
 		return nil, fmt.Errorf("%w: initial memory of %d pages exceeds the engine maximum of %d MiB", ErrMemoryLimit, info.minPages, plans.MaxMemoryMiB)
 	}
-	e.mu.RLock()
-	defer e.mu.RUnlock()
-	if e.closed {
-		return nil, errWasmtimeClosed
-	}
-	m, err := e.compile(wasm, sha256.Sum256(wasm))
+	m, err := e.compileModule(ctx, wasm)
 	if err != nil {
 		return nil, err
 	}
+	defer e.mu.RUnlock()
 	if err := wtCheckImports(m); err != nil {
 		m.Close()
 		return nil, err
@@ -288,6 +291,59 @@ func (e *wasmtimeEngine) Load(ctx context.Context, wasm []byte) (Module, error) 
 		}
 	}
 	return &wasmtimeModule{engine: e, mod: m, minPages: info.minPages, metered: metered}, nil
+}
+
+// compileModule compiles wasm (or loads it from the cache) and gives up when ctx ends.
+// wasmtime's compiler cannot be interrupted, so an abandoned compilation runs on in the
+// background, holding its compile slot and a read lock on the engine until it ends; its module
+// (still stored in the cache, so that the next load finds it) is then closed. At most
+// cap(compileSlots) compilations run at once, abandoned ones included: a load that finds none
+// free waits for one or for its ctx. Close waits for them all (the write lock). On success the
+// caller holds the engine's read lock and must release it.
+func (e *wasmtimeEngine) compileModule(ctx context.Context, wasm []byte) (*wasmtime.Module, error) {
+	select {
+	case e.compileSlots <- struct{}{}:
+	case <-ctx.Done():
+		return nil, loadError(ctx)
+	}
+	e.mu.RLock()
+	if e.closed {
+		e.mu.RUnlock()
+		<-e.compileSlots
+		return nil, errWasmtimeClosed
+	}
+	type result struct {
+		m   *wasmtime.Module
+		err error
+	}
+	done := make(chan result) // unbuffered: a send succeeds only while the load still waits
+	abandoned := make(chan struct{})
+	sum := sha256.Sum256(wasm)
+	go func() {
+		defer func() { <-e.compileSlots }()
+		m, err := e.compile(wasm, sum)
+		select {
+		case done <- result{m, err}: // the read lock passes to the load
+		case <-abandoned:
+			if m != nil {
+				m.Close()
+			}
+			e.abandoned.Add(-1)
+			e.mu.RUnlock()
+		}
+	}()
+	select {
+	case r := <-done:
+		if r.err != nil {
+			e.mu.RUnlock()
+			return nil, r.err
+		}
+		return r.m, nil
+	case <-ctx.Done():
+		e.abandoned.Add(1)
+		close(abandoned)
+		return nil, loadError(ctx)
+	}
 }
 
 func (e *wasmtimeEngine) compile(wasm []byte, sum [32]byte) (*wasmtime.Module, error) {
