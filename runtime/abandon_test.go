@@ -139,6 +139,7 @@ func fakeCompilerRunner(t *testing.T, delay time.Duration) (*runtime.Runner, *fa
 func TestAbandonedBuildKillsCompiler(t *testing.T) {
 	before := goruntime.NumGoroutine()
 	r, g := fakeCompilerRunner(t, time.Minute)
+	fds := fakego.OpenFDs()
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 	defer cancel()
 	if _, err := r.Run(ctx, mustPlan(t, realPlan(t, "")), map[string]any{"question": "q"}); err == nil {
@@ -152,6 +153,9 @@ func TestAbandonedBuildKillsCompiler(t *testing.T) {
 	}
 	r.Close(context.Background())
 	waitGoroutines(t, before)
+	if now := fakego.OpenFDs(); now > fds {
+		t.Errorf("%d file descriptors open after the abandoned build, %d before", now, fds)
+	}
 }
 
 // TestTimedOutNodeKeepsCompiler: a run whose node times out while the build goes on leaves the

@@ -172,6 +172,7 @@ func TestBuildCancelKillsTree(t *testing.T) {
 	if _, err := b.ToolchainVersion(context.Background()); err != nil {
 		t.Fatal(err)
 	}
+	fds := fakego.OpenFDs()
 	ctx, cancel := context.WithCancel(context.Background())
 	errc := make(chan error, 1)
 	go func() { _, err := b.Build(ctx, []byte(okNode), "ok.go"); errc <- err }()
@@ -190,6 +191,9 @@ func TestBuildCancelKillsTree(t *testing.T) {
 	}
 	if alive := g.WaitGone(time.Second); len(alive) != 0 {
 		t.Fatalf("compiler processes %v still running 1 s after the build was cancelled", alive)
+	}
+	if now := fakego.OpenFDs(); now > fds {
+		t.Errorf("%d file descriptors open after the cancelled build, %d before", now, fds)
 	}
 }
 

@@ -101,3 +101,13 @@ func (g *Go) Kill() {
 		_ = syscall.Kill(pid, syscall.SIGKILL)
 	}
 }
+
+// OpenFDs is the number of file descriptors this process has open (/proc/self/fd), -1 where
+// that cannot be read: a compiler run that was stopped must leave none of its pipes behind.
+func OpenFDs() int {
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		return -1
+	}
+	return len(ents)
+}
