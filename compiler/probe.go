@@ -442,7 +442,7 @@ func (c *compiler) planProbe(ctx context.Context, cand *plans.Plan, fresh map[st
 		ev.Results = append(ev.Results, rest.Results...)
 		ev.Traces = append(ev.Traces, rest.Traces...)
 	}
-	why := c.judgeCode(ev, fresh, len(probe))
+	why := c.judgeCode(ev, fresh, len(probe), routerClassifiers(cand))
 	ran, right := ranRight(ev, fresh)
 	seen := map[string][]probeInput{}
 	for i, tr := range ev.Traces {

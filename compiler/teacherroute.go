@@ -97,3 +97,14 @@ func (c *compiler) compileRouteBranches(ctx context.Context, iter, cand int, q *
 	}
 	return out, parts, nil
 }
+
+// routerClassifiers are the nodes p's top-level routers read their branch from.
+func routerClassifiers(p *plans.Plan) map[string]bool {
+	out := map[string]bool{}
+	for _, n := range p.Routers() {
+		if ref, err := plans.ParseRef(n.Router.On); err == nil && !ref.IsInput() {
+			out[ref.Node] = true
+		}
+	}
+	return out
+}

@@ -122,3 +122,28 @@ nodes:
 		}
 	}
 }
+
+// TestJudgeCodeClassifier: a fresh classifier that runs cleanly passes the plan probe even when
+// the plan is mostly wrong (that is the branches' doing); the same node as an answer node fails.
+func TestJudgeCodeClassifier(t *testing.T) {
+	var s Scores
+	for i := range 4 {
+		s.Results = append(s.Results, runtime.ItemResult{ID: fmt.Sprint(i), Correct: i == 0})
+		s.Traces = append(s.Traces, &trace.Run{Nodes: []*trace.Node{{ID: "classify", Substrate: "code"}, {ID: "route", Substrate: "router"}}})
+	}
+	c := &compiler{}
+	fresh := map[string]bool{"classify": true}
+	if why := c.judgeCode(s, fresh, 4, map[string]bool{"classify": true}); why != "" {
+		t.Errorf("classifier rejected: %s", why)
+	}
+	if why := c.judgeCode(s, fresh, 4, nil); !strings.Contains(why, "fails its tests") {
+		t.Errorf("answer node accepted: %q", why)
+	}
+	p, err := plans.Parse([]byte(kindRouted), "kinds.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := routerClassifiers(p); len(got) != 1 || !got["kind"] {
+		t.Errorf("routerClassifiers = %v", got)
+	}
+}
