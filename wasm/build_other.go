@@ -10,3 +10,6 @@ func setProcessGroup(*exec.Cmd) {}
 
 // killPid cannot signal a single process by id here; the build timeout still ends the driver.
 func killPid(int) {}
+
+// processExists cannot tell here, so every process is taken to exist.
+func processExists(int) bool { return true }

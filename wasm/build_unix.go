@@ -16,3 +16,8 @@ func setProcessGroup(cmd *exec.Cmd) {
 
 // killPid sends SIGKILL to one process.
 func killPid(pid int) { _ = syscall.Kill(pid, syscall.SIGKILL) }
+
+// processExists reports whether a process with this id runs (or is a zombie).
+func processExists(pid int) bool {
+	return syscall.Kill(pid, 0) != syscall.ESRCH
+}

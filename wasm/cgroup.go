@@ -120,7 +120,21 @@ func openCgroupParent(dir string) (*cgroupParent, error) {
 	if !hasWord(on, "memory") {
 		return nil, fmt.Errorf("cgroup %s: cannot enable the memory controller for child groups (is the group delegated, and empty?)", dir)
 	}
+	removeStaleGroups(dir)
 	return &cgroupParent{dir: dir, pids: hasWord(on, "pids"), cpu: hasWord(on, "cpu")}, nil
+}
+
+// removeStaleGroups removes the build groups that sgde processes no longer running left in dir
+// (one killed before it could remove its group). The kernel removes only empty groups, so a
+// group something still runs in stays.
+func removeStaleGroups(dir string) {
+	groups, _ := filepath.Glob(filepath.Join(dir, "sgde-build-*-*"))
+	for _, g := range groups {
+		pid, err := strconv.Atoi(strings.Split(filepath.Base(g), "-")[2])
+		if err == nil && pid != os.Getpid() && !processExists(pid) {
+			_ = os.Remove(g)
+		}
+	}
 }
 
 // buildCgroup is the child group of one compiler run.

@@ -5,6 +5,7 @@ package wasm
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -74,10 +75,26 @@ func readTrim(t *testing.T, p string) string {
 // controller, or one whose children cannot get it, is refused (the rlimits then apply).
 func TestCgroupConfig(t *testing.T) {
 	dir := fakeCgroup(t, "cpuset cpu io memory pids")
+	// Groups left by sgde processes: one that no longer runs (the largest pid cannot be in
+	// use) and this one.
+	stale := filepath.Join(dir, "sgde-build-4194305-1")
+	mine := filepath.Join(dir, fmt.Sprintf("sgde-build-%d-99", os.Getpid()))
+	for _, d := range []string{stale, mine} {
+		if err := os.Mkdir(d, 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
 	p, err := openCgroupParent(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
+	if _, err := os.Stat(stale); err == nil {
+		t.Error("the group of a process that no longer runs was not removed")
+	}
+	if _, err := os.Stat(mine); err != nil {
+		t.Error("a group of a running process was removed")
+	}
+	os.Remove(mine)
 	if got := strings.Fields(readTrim(t, filepath.Join(dir, "cgroup.subtree_control"))); strings.Join(got, " ") != "+memory +pids +cpu" || !p.pids || !p.cpu {
 		t.Fatalf("subtree_control written %q (pids %v, cpu %v); want memory, pids and cpu enabled one per write", got, p.pids, p.cpu)
 	}
