@@ -232,7 +232,8 @@ func (t *LLM) userPrompt(in Input) string {
 		if m.Rationale != "" {
 			fmt.Fprintf(&b, "rationale: %s\n", truncate(m.Rationale, 300))
 		}
-		fmt.Fprintf(&b, "edits: %s\n", truncate(string(ej), 4000))
+		// In full (a route edit repeats them in a branch), unless longer than a reply may be.
+		fmt.Fprintf(&b, "edits: %s\n", truncate(string(ej), MaxReplyBytes/2))
 		for _, group := range []struct {
 			name string
 			ex   []Example
