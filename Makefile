@@ -48,14 +48,21 @@ deps:
 # go test verdict (`ok` or `FAIL`).
 TESTSUM             := $(GO) run ./internal/testsum --
 
-# Packages whose tests mostly compile and run WebAssembly under wazero, whose compiler is ~10x
-# slower under the race detector, and whose own code starts no goroutines beyond what their
-# concurrency tests (RACE_TESTS) exercise. They run without -race, except those tests, which run
-# with it; every other package runs entirely with -race. They run first: the modules they compile
-# land in the run's shared wazero cache, where the -race packages (runtime, serve, cmd/sgde)
-# find them instead of compiling them under -race.
-NORACE_PKGS         ?= ./sandbox ./sandbox/internal/preinit ./sandbox/internal/rewrite ./compiler
-RACE_TESTS          ?= Hammer|Concurren|Cancel|Close|Parallel
+# Packages tested without -race, except their concurrency tests (RACE_TESTS), which run with it;
+# every other package runs entirely with -race. These are the packages whose own code starts no
+# goroutines and shares no memory beyond what their RACE_TESTS exercise, and whose tests spend
+# their time compiling and running WebAssembly or whole compiles, which the race detector slows
+# ~10x and cannot see into (wazero's compiler, guest code): the sandbox and its passes, the
+# compiler and its library/experiment/suite drivers, the student simulator (statistical sweeps;
+# its server's concurrency is in its RACE_TESTS), and cmd/sgde, whose end-to-end tests run what
+# runtime and internal/serve test under -race in their own packages (cmd/sgde's serve tests
+# match RACE_TESTS). docs/RATIONALE.md ("make test: ten minutes") has the figures.
+# They run first and heaviest first: the modules they compile land in the run's shared wazero
+# cache, where the -race packages (runtime, internal/serve) find them instead of compiling them
+# under -race.
+NORACE_PKGS         ?= ./cmd/sgde ./sandbox ./compiler ./sandbox/internal/preinit ./sandbox/internal/rewrite \
+                       ./compiler/library ./compiler/experiment ./compiler/suite ./internal/simulator
+RACE_TESTS          ?= Hammer|Concurren|Cancel|Close|Parallel|Serve
 
 # One scratch directory for the whole run, shared by every test binary (internal/testcache:
 # built modules, wazero compilation caches), removed when the recipe ends however it ends. A

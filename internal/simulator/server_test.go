@@ -279,9 +279,10 @@ func TestConcurrentRequestsAreStateless(t *testing.T) {
 	}
 }
 
-// TestShutdown checks that cancelling Start's context stops the server, ends requests waiting
-// out simulated latency, and leaves no goroutine behind.
-func TestShutdown(t *testing.T) {
+// TestShutdownOnCancel checks that cancelling Start's context stops the server, ends requests
+// waiting out simulated latency, and leaves no goroutine behind. (The name matches the
+// Makefile's RACE_TESTS: `make test` runs it under -race, the rest of the package without.)
+func TestShutdownOnCancel(t *testing.T) {
 	k := slice(t)
 	before := runtime.NumGoroutine()
 	ctx, cancel := context.WithCancel(context.Background())
