@@ -183,12 +183,12 @@ func TestServeCommand(t *testing.T) {
 	}
 }
 
-// TestEngineServe serves a plan whose defaults.engine is wasmtime: a build without wasmtime
+// TestEngineOverride serves a plan whose defaults.engine is wasmtime: a build without wasmtime
 // refuses to start and says why, unless --engine wazero overrides the plan's engine. (Not named
-// TestServe*: `make test` runs those only under -race, as concurrency tests, and this one's cost
-// is building and compiling a code node, ten times slower under -race; "Engine" puts it in the
-// wasmtime step too.)
-func TestEngineServe(t *testing.T) {
+// after serve: `make test` runs tests matching its RACE_TESTS, "Serve" among them, only under
+// -race, as concurrency tests, and this one's cost is building and compiling a code node, ten
+// times slower under -race; "Engine" puts it in the wasmtime step too.)
+func TestEngineOverride(t *testing.T) {
 	dir := t.TempDir()
 	key := "sk-engine-test-0123456789abcdef"
 	tenants := filepath.Join(dir, "tenants.yaml")
