@@ -109,32 +109,28 @@ func accuracyOf(bits []bool, idx []int) float64 {
 	return float64(n) / float64(len(idx))
 }
 
-// partitions splits the training and held-out items by s: the edited side starts from the
-// candidate, the other from the incumbent.
-func (c *compiler) partitions(iter int, s split, incumbent, cand *plans.Plan, incHeld, candHeld []bool) [2]*part {
-	field := s.field
-	var ps [2]*part
-	for k, br := range []string{branchEdited, branchIncumbent} {
-		p := &part{Partition: Partition{Branch: br, Path: path.Join(c.cfg.path, br), Rule: s.side(br == branchEdited),
+// partitions cuts the training and held-out items by l, one partition per branch, each to be
+// compiled from its start.
+func (c *compiler) partitions(iter int, l ruleList, starts map[string]origin) []*part {
+	var ps []*part
+	for _, br := range l.branches {
+		p := &part{Partition: Partition{Branch: br, Path: path.Join(c.cfg.path, br), Rule: l.side(br),
 			Dir: filepath.Join("partitions", fmt.Sprintf("iter-%d-%s", iter, br))}}
-		p.start, p.startHeld = incumbent, incHeld
-		if br == branchEdited {
-			p.start, p.startHeld = cand, candHeld
-		}
+		p.start, p.startHeld = starts[br].plan, starts[br].held
 		for i, it := range c.cfg.Train {
-			if s.edits(it.Inputs[field]) == (k == 0) {
+			if l.branch(it.Inputs[l.field]) == br {
 				p.trainIdx = append(p.trainIdx, i)
 			}
 		}
 		for i, it := range c.cfg.Heldout {
-			if s.edits(it.Inputs[field]) == (k == 0) {
+			if l.branch(it.Inputs[l.field]) == br {
 				p.heldIdx = append(p.heldIdx, i)
 			}
 		}
 		p.TrainN, p.HeldN = len(p.trainIdx), len(p.heldIdx)
 		p.StartShape = Shape(p.start)
 		p.StartAccuracy = accuracyOf(p.startHeld, p.heldIdx)
-		ps[k] = p
+		ps = append(ps, p)
 	}
 	return ps
 }
@@ -244,8 +240,8 @@ func samePartition(sub Config) bool {
 
 // branchHeld is the correctness of p's final plan on every held-out item of the parent: from
 // the partition compile on its own items, from the starting plan's scores where the plan did
-// not change, and from a new evaluation of the other partition's items otherwise.
-func (c *compiler) branchHeld(ctx context.Context, p, other *part) ([]bool, error) {
+// not change, and from a new evaluation of the other partitions' items otherwise.
+func (c *compiler) branchHeld(ctx context.Context, p *part, all []*part) ([]bool, error) {
 	bits := make([]bool, len(c.cfg.Heldout))
 	if !p.Compiled || c.digest(p.plan) == c.digest(stripped(p.start)) {
 		copy(bits, p.startHeld)
@@ -254,14 +250,20 @@ func (c *compiler) branchHeld(ctx context.Context, p, other *part) ([]bool, erro
 	for k, j := range p.heldIdx {
 		bits[j] = p.held.Results[k].Correct
 	}
-	if len(other.heldIdx) == 0 {
+	var others []int
+	for _, o := range all {
+		if o != p {
+			others = append(others, o.heldIdx...)
+		}
+	}
+	if len(others) == 0 {
 		return bits, nil
 	}
-	ev, err := c.eval(ctx, p.plan, pick(c.cfg.Heldout, other.heldIdx))
+	ev, err := c.eval(ctx, p.plan, pick(c.cfg.Heldout, others))
 	if err != nil {
-		return nil, fmt.Errorf("evaluate branch %s on the other partition's held-out items: %w", p.Branch, err)
+		return nil, fmt.Errorf("evaluate branch %s on the other partitions' held-out items: %w", p.Branch, err)
 	}
-	for k, j := range other.heldIdx {
+	for k, j := range others {
 		bits[j] = ev.Results[k].Correct
 	}
 	return bits, nil

@@ -63,17 +63,9 @@ func (k kindRunner) Run(ctx context.Context, p *plans.Plan, in map[string]any) (
 // TestClassifierRoutesAsPartitioned).
 func routeFake(ctx context.Context, r Runner, p *plans.Plan, in map[string]any) (*runtime.RunResult, error) {
 	q := in["question"].(string)
-	src := p.Node("classify").Code.Source
-	sm, bs := tokenRE.FindStringSubmatch(src), branchRE.FindStringSubmatch(src)
-	if sm == nil || bs == nil {
-		return nil, fmt.Errorf("classifier source not understood")
-	}
-	tok, _ := strconv.Unquote(sm[1])
-	yes, _ := strconv.Unquote(bs[1])
-	no, _ := strconv.Unquote(bs[2])
-	branch := no
-	if tokens(q)[tok] {
-		branch = yes
+	branch, err := fakeClassify(p.Node("classify").Code.Source, q)
+	if err != nil {
+		return nil, err
 	}
 	sub, err := r.Run(ctx, p.Routers()[0].Router.Branch(branch).SubPlan(), in)
 	if err != nil {
@@ -387,9 +379,14 @@ func TestClassifierRoutesAsPartitioned(t *testing.T) {
 	}
 	r := newRunner(t, "")
 	texts := []string{"Options:\n(A) x", "no options here", "Options: inline", "xOptions:", "What? Options:, then", "options:", "'Options:'", ""}
+	lists := []ruleList{{field: "question", rules: []wordRule{{"Options:", "a"}, {"(A)", "b"}}, fallback: "c"}}
 	for _, tok := range []string{"Options:", "(A)"} {
 		for _, edited := range []bool{true, false} {
-			s := split{field: "question", token: tok, edited: edited}
+			lists = append(lists, split{field: "question", token: tok, edited: edited}.list())
+		}
+	}
+	{
+		for _, s := range lists {
 			p, err := plans.Parse([]byte(fmt.Sprintf(`apiVersion: sgde/v1
 kind: Plan
 metadata: {name: classify}
@@ -411,11 +408,7 @@ nodes:
 				if err != nil {
 					t.Fatalf("classifier %v on %q: %v", s, text, err)
 				}
-				want := branchIncumbent
-				if s.edits(text) {
-					want = branchEdited
-				}
-				if res.Output != want {
+				if want := s.branch(text); res.Output != want {
 					t.Errorf("classifier %v on %q: %v, partitions cut it to %s", s, text, res.Output, want)
 				}
 			}

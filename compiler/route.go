@@ -2,8 +2,11 @@ package compiler
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 	"unicode"
 
@@ -42,20 +45,58 @@ func (s split) String() string {
 	return fmt.Sprintf("inputs.%s has the word %q -> %s, else %s (%.0f%% of %d discordant training items)", s.field, s.token, side, other, 100*s.acc, s.n)
 }
 
-// edits reports whether an item whose routed input is v goes to the edited branch: the very
-// test the classifier (classifierSource) makes in the sandbox.
-func (s split) edits(v any) bool {
-	text, _ := v.(string)
-	return tokens(text)[s.token] == s.edited
+// list is s as a decision list over the branches edited and incumbent.
+func (s split) list() ruleList {
+	present, absent := branchEdited, branchIncumbent
+	if !s.edited {
+		present, absent = absent, present
+	}
+	return ruleList{field: s.field, rules: []wordRule{{token: s.token, branch: present}}, fallback: absent,
+		branches: []string{branchEdited, branchIncumbent}, desc: s.String()}
 }
 
-// side is the rule that sends items to the edited branch (edited) or to the other.
-func (s split) side(edited bool) string {
-	verb := "has"
-	if edited != s.edited {
-		verb = "lacks"
+// wordRule sends the items whose input has token among its words to branch.
+type wordRule struct{ token, branch string }
+
+// ruleList is a learned partition: the first rule whose word the input has picks the branch,
+// fallback when none does. It is what the compiler's classifier computes (classifierSource)
+// and what the partitions are cut by (branch), over the input's words only.
+type ruleList struct {
+	field    string
+	rules    []wordRule
+	fallback string
+	// branches are the branch names in the router's order.
+	branches []string
+	// desc says how the list was learned, for the log.
+	desc string
+}
+
+// branch is the branch an item whose routed input is v goes to.
+func (l ruleList) branch(v any) string {
+	text, _ := v.(string)
+	t := tokens(text)
+	for _, r := range l.rules {
+		if t[r.token] {
+			return r.branch
+		}
 	}
-	return fmt.Sprintf("inputs.%s %s the word %q", s.field, verb, s.token)
+	return l.fallback
+}
+
+// side says which items go to branch b, in terms of the input's words.
+func (l ruleList) side(b string) string {
+	var lacks []string
+	for _, r := range l.rules {
+		if r.branch == b {
+			s := fmt.Sprintf("inputs.%s has the word %q", l.field, r.token)
+			if len(lacks) > 0 {
+				s = fmt.Sprintf("inputs.%s lacks %s, has %q", l.field, strings.Join(lacks, ", "), r.token)
+			}
+			return s
+		}
+		lacks = append(lacks, strconv.Quote(r.token))
+	}
+	return fmt.Sprintf("inputs.%s lacks the word%s %s", l.field, map[bool]string{true: "s", false: ""}[len(lacks) > 1], strings.Join(lacks, ", "))
 }
 
 // Branch names of a compiler-made router.
@@ -171,12 +212,12 @@ func learnSplit(items []runtime.Item, field string, cand, inc []bool) (split, bo
 	return best, best.acc >= minSplitAccuracy && best.n >= minSplitItems && min(helped, len(exs)-helped) >= minSplitSide
 }
 
-// classifierSource is the Go source of the code classifier for s. It splits the text into words
-// as tokens does (wordSep) and looks for the rule's word among them.
-func classifierSource(s split) string {
-	present, absent := branchEdited, branchIncumbent
-	if !s.edited {
-		present, absent = absent, present
+// classifierSource is the Go source of the code classifier for l. It splits the text into words
+// as tokens does (wordSep) and applies the rules in order.
+func classifierSource(l ruleList) string {
+	var rules strings.Builder
+	for _, r := range l.rules {
+		fmt.Fprintf(&rules, "\t{%q, %q},\n", r.token, r.branch)
 	}
 	return fmt.Sprintf(`package main
 
@@ -187,11 +228,13 @@ import (
 	"github.com/sgde-project/sgde/wasm/guest"
 )
 
-// Written by the sgde compiler from the training items an edit helped and hurt.
+// Written by the sgde compiler from its training items (see the plan's description).
 
-const token = %q
+// rules: the first word the text has picks its branch; fallback when it has none.
+var rules = []struct{ word, branch string }{
+%s}
 
-const present, absent = %q, %q
+const fallback = %q
 
 func wordSep(r rune) bool {
 	return unicode.IsSpace(r) || r == ',' || r == '.' || r == '?' || r == '"' || r == '\''
@@ -200,40 +243,70 @@ func wordSep(r rune) bool {
 func main() {
 	guest.Run(func(in map[string]any) (map[string]any, error) {
 		text, _ := in["text"].(string)
+		words := map[string]bool{}
 		for _, w := range strings.FieldsFunc(text, wordSep) {
-			if w == token {
-				return map[string]any{"branch": present}, nil
+			words[w] = true
+		}
+		for _, r := range rules {
+			if words[r.word] {
+				return map[string]any{"branch": r.branch}, nil
 			}
 		}
-		return map[string]any{"branch": absent}, nil
+		return map[string]any{"branch": fallback}, nil
 	})
 }
-`, s.token, present, absent)
+`, rules.String(), l.fallback)
 }
 
-// routedPlan builds the plan that runs edited or other by s, with inc's name and inputs. Both
-// branches keep their own defaults.
-func routedPlan(inc, edited, other *plans.Plan, s split, limits *plans.Limits) (*plans.Plan, error) {
-	sub := func(p *plans.Plan, name string) (*plans.Plan, error) {
-		q, err := clonePlan(p)
+var (
+	classifierRuleRE     = regexp.MustCompile(`\t\{("[^"]*"), ("[^"]*")\},`)
+	classifierFallbackRE = regexp.MustCompile(`const fallback = ("[^"]*")`)
+)
+
+// ClassifierBranch computes natively what a classifier the compiler wrote (classifierSource)
+// returns for text, read back from its source: for fake students and checks that run routed
+// plans without the sandbox. It fails on any other source.
+func ClassifierBranch(source, text string) (string, error) {
+	fb := classifierFallbackRE.FindStringSubmatch(source)
+	if fb == nil || !strings.Contains(source, "Written by the sgde compiler") {
+		return "", errors.New("not a classifier the compiler wrote")
+	}
+	l := ruleList{}
+	for _, m := range classifierRuleRE.FindAllStringSubmatch(source, -1) {
+		w, err1 := strconv.Unquote(m[1])
+		b, err2 := strconv.Unquote(m[2])
+		if err1 != nil || err2 != nil {
+			return "", errors.New("classifier rule not understood")
+		}
+		l.rules = append(l.rules, wordRule{token: w, branch: b})
+	}
+	var err error
+	if l.fallback, err = strconv.Unquote(fb[1]); err != nil {
+		return "", errors.New("classifier fallback not understood")
+	}
+	return l.branch(text), nil
+}
+
+// routedPlan builds the plan that runs branches[b] for the items l sends to b, with inc's name
+// and inputs. Each branch keeps its own defaults.
+func routedPlan(inc *plans.Plan, l ruleList, branches map[string]*plans.Plan, limits *plans.Limits) (*plans.Plan, error) {
+	inputs := map[string]string{}
+	for _, in := range inc.Inputs {
+		inputs[in.Name] = "inputs." + in.Name
+	}
+	var bs []plans.Branch
+	for _, name := range l.branches {
+		q, err := clonePlan(branches[name])
 		if err != nil {
 			return nil, err
 		}
 		q.Provenance = nil
 		q.Metadata.Name = inc.Metadata.Name + "-" + name
-		return q, nil
-	}
-	e, err := sub(edited, branchEdited)
-	if err != nil {
-		return nil, err
-	}
-	i, err := sub(other, branchIncumbent)
-	if err != nil {
-		return nil, err
-	}
-	inputs := map[string]string{}
-	for _, in := range inc.Inputs {
-		inputs[in.Name] = "inputs." + in.Name
+		in := map[string]string{}
+		for k, v := range inputs {
+			in[k] = v
+		}
+		bs = append(bs, plans.Branch{Name: name, Inputs: in, Plan: q})
 	}
 	var lim *plans.Limits
 	if limits != nil {
@@ -242,18 +315,14 @@ func routedPlan(inc, edited, other *plans.Plan, s split, limits *plans.Limits) (
 	}
 	r := &plans.Plan{
 		APIVersion: plans.APIVersion, Kind: plans.KindPlan,
-		Metadata: plans.Metadata{Name: inc.Metadata.Name, Description: "Routed by the compiler: " + s.String()},
+		Metadata: plans.Metadata{Name: inc.Metadata.Name, Description: "Routed by the compiler: " + l.desc},
 		Inputs:   append([]plans.Input(nil), inc.Inputs...),
 		Output:   "route",
 		Nodes: []plans.Node{
 			{ID: "classify", Substrate: plans.SubstrateCode, Description: "router classifier written by the compiler",
-				Code: &plans.CodeNode{Source: classifierSource(s), Inputs: map[string]string{"text": "inputs." + s.field},
+				Code: &plans.CodeNode{Source: classifierSource(l), Inputs: map[string]string{"text": "inputs." + l.field},
 					Outputs: map[string]plans.Type{"branch": plans.TypeString}, Limits: lim}},
-			{ID: "route", Substrate: plans.SubstrateRouter, Router: &plans.RouterNode{On: "classify.branch", Default: branchIncumbent,
-				Branches: []plans.Branch{
-					{Name: branchEdited, Inputs: inputs, Plan: e},
-					{Name: branchIncumbent, Inputs: inputs, Plan: i},
-				}}},
+			{ID: "route", Substrate: plans.SubstrateRouter, Router: &plans.RouterNode{On: "classify.branch", Default: l.fallback, Branches: bs}},
 		},
 	}
 	if err := r.Validate(); err != nil {
@@ -262,24 +331,29 @@ func routedPlan(inc, edited, other *plans.Plan, s split, limits *plans.Limits) (
 	return r, nil
 }
 
-// routerCheck counts misrouted held-out items: the routed run's branch against the branch that
-// alone got the item right when each branch's plan ran on every held-out item.
-func routerCheck(routed Scores, edited, other []bool) RouterCheck {
+// routerCheck counts misrouted held-out items: of the items on which the branches' plans,
+// each run on every held-out item, disagree (some right, some wrong), those the routed run sent
+// to a branch that gets them wrong. With two branches these are the items one branch alone
+// gets right.
+func routerCheck(routed Scores, right map[string][]bool) RouterCheck {
 	var r RouterCheck
 	for i := range routed.Results {
-		if i >= len(edited) || i >= len(other) || i >= len(routed.Traces) {
+		if i >= len(routed.Traces) {
 			break
 		}
-		c, n := edited[i], other[i]
-		if c == n {
+		some, all := false, true
+		for _, bits := range right {
+			if i >= len(bits) {
+				return r
+			}
+			some = some || bits[i]
+			all = all && bits[i]
+		}
+		if !some || all {
 			continue
 		}
 		r.Routable++
-		want := branchIncumbent
-		if c {
-			want = branchEdited
-		}
-		if branchOf(routed, i) != want {
+		if b := right[branchOf(routed, i)]; b == nil || !b[i] {
 			r.Misrouted++
 		}
 	}
@@ -322,18 +396,35 @@ func (c *compiler) trySplit(ctx context.Context, iter int, incumbent *plans.Plan
 		c.emit(ev)
 		return nil, Scores{}, false, nil
 	}
-	ps := c.partitions(iter, s, incumbent, cand.plan, heldout.Bits(), cand.held.Bits())
+	starts := map[string]origin{branchEdited: {cand.plan, cand.held.Bits()}, branchIncumbent: {incumbent, heldout.Bits()}}
+	return c.tryRouted(ctx, ev, incumbent, heldout, s.list(), starts)
+}
+
+// origin is where a partition's compile starts: a plan and its correctness on every held-out
+// item of the parent.
+type origin struct {
+	plan *plans.Plan
+	held []bool
+}
+
+// tryRouted cuts the data by l, compiles each partition from its start, and tries the routed
+// plan over the compiled partitions against the incumbent; ev is the log event it completes.
+func (c *compiler) tryRouted(ctx context.Context, ev Event, incumbent *plans.Plan, heldout Scores, l ruleList, starts map[string]origin) (*plans.Plan, Scores, bool, error) {
+	cfg := c.cfg
+	iter := ev.Iteration
+	ps := c.partitions(iter, l, starts)
 	for _, p := range ps {
 		if err := c.compilePartition(ctx, p); err != nil {
 			return nil, Scores{}, false, err
 		}
-		pe := Event{Iteration: iter, Kind: EventPartition, Partitions: []Partition{p.Partition}}
-		c.emit(pe)
+		c.emit(Event{Iteration: iter, Kind: EventPartition, Partitions: []Partition{p.Partition}})
 	}
+	branches := map[string]*plans.Plan{}
 	for _, p := range ps {
 		ev.Partitions = append(ev.Partitions, p.Partition)
+		branches[p.Branch] = p.plan
 	}
-	q, err := routedPlan(incumbent, ps[0].plan, ps[1].plan, s, cfg.CodeLimits)
+	q, err := routedPlan(incumbent, l, branches, cfg.CodeLimits)
 	if err != nil {
 		ev.Reason = err.Error()
 		c.emit(ev)
@@ -345,26 +436,24 @@ func (c *compiler) trySplit(ctx context.Context, iter int, incumbent *plans.Plan
 	if err != nil {
 		return nil, Scores{}, false, fmt.Errorf("evaluate routed plan: %w", err)
 	}
-	edBits, err := c.branchHeld(ctx, ps[0], ps[1])
-	if err != nil {
-		return nil, Scores{}, false, err
-	}
-	otherBits, err := c.branchHeld(ctx, ps[1], ps[0])
-	if err != nil {
-		return nil, Scores{}, false, err
+	right := map[string][]bool{}
+	for _, p := range ps {
+		if right[p.Branch], err = c.branchHeld(ctx, p, ps); err != nil {
+			return nil, Scores{}, false, err
+		}
 	}
 	pr, err := stats.Pair(held.Bits(), heldout.Bits())
 	if err != nil {
 		return nil, Scores{}, false, err
 	}
 	p := stats.McNemarExact(pr.OnlyA, pr.OnlyB)
-	rc := routerCheck(held, edBits, otherBits)
+	rc := routerCheck(held, right)
 	risk := held.Risk()
 	calls, _, _ := held.PerItem()
 	ev.HeldoutRisk, ev.PValue, ev.Wins, ev.Losses, ev.CallsPerItem = fptr(risk), fptr(p), pr.OnlyA, pr.OnlyB, fptr(calls)
 	ev.Answers = ptrTo(held.Answers())
 	ev.RouterAccuracy, ev.Misrouted = fptr(rc.Accuracy()), rc.Misrouted
-	route := fmt.Sprintf("router accuracy %.1f%% on the %d held-out items one branch alone gets right (%d misrouted)", 100*rc.Accuracy(), rc.Routable, rc.Misrouted)
+	route := fmt.Sprintf("router accuracy %.1f%% on the %d held-out items its branches disagree on (%d misrouted)", 100*rc.Accuracy(), rc.Routable, rc.Misrouted)
 	switch {
 	case held.Correct() == 0 && held.N() > 0 && held.Results[0].Error != "":
 		ev.Reason = fmt.Sprintf("routed: the plan failed on the held-out items (%s): %s", held.Results[0].ErrorKind, firstLine(held.Results[0].Error, 300))

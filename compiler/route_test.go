@@ -3,7 +3,6 @@ package compiler
 import (
 	"context"
 	"fmt"
-	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -60,7 +59,7 @@ func TestRoutedPlanAndRouterCheck(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := split{field: "question", token: "(A)", edited: false, acc: 0.9, n: 10}
-	r, err := routedPlan(inc, cand, inc, s, nil)
+	r, err := routedPlan(inc, s.list(), map[string]*plans.Plan{branchEdited: cand, branchIncumbent: inc}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -68,7 +67,7 @@ func TestRoutedPlanAndRouterCheck(t *testing.T) {
 		t.Fatalf("routed plan %+v", r.Nodes)
 	}
 	src := r.Node("classify").Code.Source
-	if !strings.Contains(src, `const token = "(A)"`) || !strings.Contains(src, `const present, absent = "incumbent", "edited"`) {
+	if !strings.Contains(src, `{"(A)", "incumbent"},`) || !strings.Contains(src, `const fallback = "edited"`) {
 		t.Errorf("classifier source:\n%s", src)
 	}
 	if _, err := plans.Digest(r); err != nil {
@@ -86,7 +85,7 @@ func TestRoutedPlanAndRouterCheck(t *testing.T) {
 	for _, br := range []string{branchIncumbent, branchIncumbent, branchEdited} {
 		routed.Traces = append(routed.Traces, &trace.Run{Nodes: []*trace.Node{{ID: "classify"}, {ID: "route", Route: &trace.Route{Branch: br}}}})
 	}
-	rc := routerCheck(routed, []bool{true, false, true}, []bool{false, true, true})
+	rc := routerCheck(routed, map[string][]bool{branchEdited: {true, false, true}, branchIncumbent: {false, true, true}})
 	if rc.Routable != 2 || rc.Misrouted != 1 || rc.Accuracy() != 0.5 {
 		t.Errorf("router check %+v", rc)
 	}
@@ -98,25 +97,13 @@ func TestRoutedPlanAndRouterCheck(t *testing.T) {
 // to test the compiler's logic; route_test in cmd/sgde and the runtime tests run real routers).
 type modeRunner struct{}
 
-var (
-	tokenRE  = regexp.MustCompile(`const token = ("[^"]*")`)
-	branchRE = regexp.MustCompile(`const present, absent = ("[^"]*"), ("[^"]*")`)
-)
-
 func (m modeRunner) Run(ctx context.Context, p *plans.Plan, in map[string]any) (*runtime.RunResult, error) {
 	q := in["question"].(string)
 	if r := p.Routers(); len(r) == 1 {
 		src := p.Node("classify").Code.Source
-		sm, bs := tokenRE.FindStringSubmatch(src), branchRE.FindStringSubmatch(src)
-		if sm == nil || bs == nil {
-			return nil, fmt.Errorf("classifier source not understood")
-		}
-		tok, _ := strconv.Unquote(sm[1])
-		yes, _ := strconv.Unquote(bs[1]) // the branch when the word is present
-		no, _ := strconv.Unquote(bs[2])
-		branch := no
-		if tokens(q)[tok] {
-			branch = yes
+		branch, err := fakeClassify(src, q)
+		if err != nil {
+			return nil, err
 		}
 		sub, err := m.Run(ctx, r[0].Router.Branch(branch).SubPlan(), in)
 		if err != nil {
@@ -139,6 +126,9 @@ func (m modeRunner) Run(ctx context.Context, p *plans.Plan, in map[string]any) (
 		Prompt: []trace.Message{{Role: "user", Content: q}}}}}
 	return &runtime.RunResult{Output: out, Trace: tr}, nil
 }
+
+// fakeClassify applies a compiler-written classifier's rules to q.
+func fakeClassify(src, q string) (string, error) { return ClassifierBranch(src, q) }
 
 func mixedItems(n, offset int) []runtime.Item {
 	items := make([]runtime.Item, n)

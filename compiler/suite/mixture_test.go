@@ -6,13 +6,10 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"regexp"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
-	"unicode"
 
 	"github.com/sgde-project/sgde/compiler"
 	"github.com/sgde-project/sgde/compiler/edit"
@@ -65,11 +62,6 @@ families:
 	return filepath.Join(dir, "mixture.yaml")
 }
 
-var (
-	mixTokenRE  = regexp.MustCompile(`const token = ("[^"]*")`)
-	mixBranchRE = regexp.MustCompile(`const present, absent = ("[^"]*"), ("[^"]*")`)
-)
-
 // modeRunner answers like a student that needs "mode=calc" for counting questions and must
 // not have it for choices; a router plan runs its code classifier's one-word rule (the form
 // the compiler writes) and then the chosen branch.
@@ -84,17 +76,9 @@ func (m *modeRunner) Run(ctx context.Context, p *plans.Plan, in map[string]any) 
 		r := rs[0].Router
 		cls, _, _ := strings.Cut(r.On, ".")
 		src := p.Node(cls).Code.Source
-		sm, bs := mixTokenRE.FindStringSubmatch(src), mixBranchRE.FindStringSubmatch(src)
-		if sm == nil || bs == nil {
-			return nil, fmt.Errorf("classifier source not understood:\n%s", src)
-		}
-		tok, _ := strconv.Unquote(sm[1])
-		yes, _ := strconv.Unquote(bs[1])
-		no, _ := strconv.Unquote(bs[2])
-		branch := no
-		// The classifier looks for its word among the text's words (compiler/route.go).
-		if slices.Contains(strings.FieldsFunc(q, func(r rune) bool { return unicode.IsSpace(r) || strings.ContainsRune(",.?\"'", r) }), tok) {
-			branch = yes
+		branch, err := compiler.ClassifierBranch(src, q)
+		if err != nil {
+			return nil, err
 		}
 		sub, err := m.Run(ctx, r.Branch(branch).SubPlan(), in)
 		if err != nil {
