@@ -52,8 +52,10 @@ type State struct {
 	// compiled sides (nil without one).
 	Router     *RouterCheck `json:"router,omitempty"`
 	Partitions []Partition  `json:"partitions,omitempty"`
-	Done       bool         `json:"done"`
-	StopReason string       `json:"stop_reason,omitempty"`
+	// Clustered is set once the router by answer forms was tried (cluster.go).
+	Clustered  bool   `json:"clustered,omitempty"`
+	Done       bool   `json:"done"`
+	StopReason string `json:"stop_reason,omitempty"`
 }
 
 // CurvePoint is the incumbent's risk after one iteration.

@@ -673,7 +673,14 @@ func (c *compiler) round(ctx context.Context, iter int, incumbent *plans.Plan, t
 			}
 		}
 		if split != nil {
-			return c.trySplit(ctx, iter, incumbent, train, heldout, *split)
+			q, held, ok, err := c.trySplit(ctx, iter, incumbent, train, heldout, *split)
+			if err != nil || ok {
+				return q, held, ok, err
+			}
+		}
+		// No edit to split by, or its split failed: once per compile, the kinds of answers.
+		if !c.st.Clustered {
+			return c.tryClusters(ctx, iter, incumbent, train, heldout)
 		}
 	}
 	if !found {

@@ -415,3 +415,100 @@ nodes:
 		}
 	}
 }
+
+// wordRunner is kindRunner whose kind B items are answered with a word: their label is "yes"
+// or "no", which a right plan returns.
+type wordRunner struct{ kindRunner }
+
+func (w wordRunner) Run(ctx context.Context, p *plans.Plan, in map[string]any) (*runtime.RunResult, error) {
+	if len(p.Routers()) == 1 {
+		return routeFake(ctx, w, p, in)
+	}
+	res, err := w.kindRunner.Run(ctx, p, in)
+	if err != nil || tokens(in["question"].(string))["alpha-kind-marker"] {
+		return res, err
+	}
+	if n, ok := res.Output.(int); ok && n >= 0 {
+		res.Output = yesNo(n)
+		res.Trace.Output = res.Output
+	}
+	return res, nil
+}
+
+func yesNo(n int) string { return map[bool]string{true: "yes", false: "no"}[n%3 == 0] }
+
+// TestClusterRoute: no edit both wins and loses enough to split by (SplitMin is out of reach),
+// but the expected answers come in two forms, numbers and yes/no words, and a word of the input
+// tells them apart. The compiler routes by it once, compiles each group as its own plan (the
+// numbers' group adopts "mode=calc" then a vote; the words' group keeps the plain call) and
+// accepts the routed plan.
+func TestClusterRoute(t *testing.T) {
+	words := func(items []runtime.Item) []runtime.Item {
+		for i := range items {
+			if !tokens(items[i].Inputs["question"].(string))["alpha-kind-marker"] {
+				items[i].Label = yesNo(items[i].Label.(int))
+			}
+		}
+		return items
+	}
+	cfg := partitionConfig(t, t.TempDir())
+	cfg.Train, cfg.Heldout = words(cfg.Train), words(cfg.Heldout)
+	cfg.Runner = wordRunner{kindRunner{flaky: true}}
+	cfg.SplitMin = 1000
+	res, err := Compile(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	parts, routed := partitionEvents(t, cfg.Dir)
+	if len(parts) != 2 || routed == nil || !*routed.Accepted {
+		t.Fatalf("partitions %+v, routed %+v", parts, routed)
+	}
+	want := map[string]string{"number": "consensus(llm)", "word": "llm"}
+	for _, p := range parts {
+		if !p.Compiled || p.Shape != want[p.Branch] || p.TrainN != 30 || p.HeldN != 40 {
+			t.Errorf("partition %s (%s): %+v", p.Path, p.Rule, p)
+		}
+	}
+	if !strings.Contains(routed.Summary[0], "30 number, 30 word") || routed.Misrouted != 0 || res.Heldout.Risk() != 0 {
+		t.Errorf("routed: %s; %s; held-out risk %v", routed.Summary, routed.Reason, res.Heldout.Risk())
+	}
+	if st := res.State; !st.Clustered || len(res.Plan.Routers()) != 1 {
+		t.Errorf("clustered %v, routers %d", st.Clustered, len(res.Plan.Routers()))
+	}
+}
+
+func TestAnswerFormAndLearnList(t *testing.T) {
+	for _, tt := range []struct {
+		label any
+		want  string
+	}{{42, "number"}, {"-3.5", "number"}, {"1,024", "number"}, {"(B)", "option"}, {"Yes", "word"}, {"apple banana cherry", "words"},
+		{") ] }", "symbols"}, {"", "empty"}, {"05/01/2021", "text"}} {
+		if got := answerForm(tt.label); got != tt.want {
+			t.Errorf("answerForm(%v) = %s, want %s", tt.label, got, tt.want)
+		}
+	}
+	var items []runtime.Item
+	var forms []string
+	add := func(n int, text, form string) {
+		for i := 0; i < n; i++ {
+			items = append(items, runtime.Item{Inputs: map[string]any{"q": fmt.Sprintf("%s item%d", text, i)}})
+			forms = append(forms, form)
+		}
+	}
+	add(12, "Is it plausible?", "word")
+	add(12, "Sort these: b a", "words")
+	add(12, "How many apples?", "number")
+	add(3, "Odd one", "symbols") // too few to be a group of its own
+	l, acc, ok := learnList(items, "q", forms, 10)
+	if !ok || acc != 1 || len(l.rules) != 2 || len(l.branches) != 3 || l.branches[2] != l.fallback {
+		t.Fatalf("list %+v, accuracy %v, ok %v", l, acc, ok)
+	}
+	for i, it := range items[:36] {
+		if got := l.branch(it.Inputs["q"]); got != forms[i] {
+			t.Errorf("%q -> %s, want %s", it.Inputs["q"], got, forms[i])
+		}
+	}
+	if _, _, ok := learnList(items[24:], "q", forms[24:], 10); ok {
+		t.Error("a list from one group")
+	}
+}
