@@ -1,6 +1,7 @@
 package edit
 
 import (
+	"encoding/json"
 	"fmt"
 	"strings"
 
@@ -207,6 +208,19 @@ func route(p *plans.Plan, e Edit) error {
 			ex = append(ex, c.Examples...)
 		}
 		class.LLM = &plans.LLMNode{Prompt: c.Prompt, System: c.System, Examples: ex, Parser: plans.Parser{Type: plans.ParserText}}
+	}
+	// Every branch repeats the plan: the routed plan must still fit in a plan file, or the
+	// compiled plan could not be loaded again.
+	size := 0
+	for _, b := range branches {
+		j, err := json.Marshal(b.Plan)
+		if err != nil {
+			return fmt.Errorf("branch %q: %w", b.Name, err)
+		}
+		size += len(j)
+	}
+	if size > plans.MaxPlanBytes {
+		return invalidf("the routed plan's %d branches hold %d bytes, more than a plan file may (%d)", len(branches), size, plans.MaxPlanBytes)
 	}
 	*p = plans.Plan{
 		APIVersion: p.APIVersion, Kind: p.Kind, Metadata: p.Metadata,

@@ -3,6 +3,7 @@ package edit
 import (
 	"errors"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -125,5 +126,24 @@ func TestRouteApply(t *testing.T) {
 		Branches: []RouteBranch{{Name: "a", Edits: []Edit{palOffload}}, {Name: "b"}}}); err == nil ||
 		!strings.Contains(err.Error(), `branch "a"`) || !errors.Is(err, ErrInvalid) {
 		t.Errorf("edit of a node inside a branch: err = %v, want one naming branch a", err)
+	}
+}
+
+// TestRouteTooBig: a route whose branches would not fit in a plan file together is rejected
+// before the routed plan exists (each branch repeats the plan).
+func TestRouteTooBig(t *testing.T) {
+	big := zeroShot()
+	big.Nodes[0].LLM.System = strings.Repeat("x", plans.MaxPlanBytes/6)
+	var bs []RouteBranch
+	for i := range MaxRouteBranches {
+		bs = append(bs, RouteBranch{Name: fmt.Sprintf("b%d", i)})
+	}
+	e := Edit{Action: Route, Default: "b0", Branches: bs, Classifier: &Classifier{Substrate: plans.SubstrateLLM, Prompt: "{{ inputs.question }}"}}
+	if _, err := Apply(big, e); err == nil || !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "more than a plan file may") {
+		t.Fatalf("err = %v", err)
+	}
+	e.Branches = bs[:2]
+	if _, err := Apply(big, e); err != nil {
+		t.Fatalf("two branches of the same plan: %v", err)
 	}
 }
