@@ -282,3 +282,32 @@ func TestRunForced(t *testing.T) {
 		t.Fatalf("unknown forced branch: err %v", err)
 	}
 }
+
+// TestRouterConsensusClassifier: a router can read a consensus over an llm classifier (the
+// shape a route edit with "n" builds); the vote's value picks the branch.
+func TestRouterConsensusClassifier(t *testing.T) {
+	src := strings.Replace(planRouted, `  - id: route
+    substrate: router
+    router:
+      on: kind`, `  - id: kind_vote
+    substrate: consensus
+    consensus:
+      members: [kind]
+      over: kind
+      n: 3
+      perturbations: {temperatures: [0.7], seeds: [1, 2, 3]}
+      vote: {method: plurality, tie_break: first, normalize: text}
+  - id: route
+    substrate: router
+    router:
+      on: kind_vote`, 1)
+	r := newRunner(t, routedStudent(), 4)
+	prog, err := r.Prepare(mustPlan(t, src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := prog.Run(context.Background(), map[string]any{"question": "double it"})
+	if err != nil || fmt.Sprint(res.Output) != "42" || res.Trace.Calls != 4 {
+		t.Fatalf("output %v, calls %d, err %v; want 42 from the doubled branch after 3 classifier votes", res.Output, res.Trace.Calls, err)
+	}
+}

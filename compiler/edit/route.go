@@ -34,6 +34,9 @@ type Classifier struct {
 	Prompt   string          `json:"prompt,omitempty"`
 	System   string          `json:"system,omitempty"`
 	Examples []plans.Example `json:"examples,omitempty"`
+	// N > 1 (llm only) asks the classifier N times (temperature 0.7, seeds 1..N) and routes on
+	// the plurality of the replies: a consensus classifier.
+	N int `json:"n,omitempty"`
 }
 
 // RouteBranch is one part of a route edit: its name (what the classifier says to pick it) and
@@ -89,8 +92,8 @@ func (e Edit) validateRoute(bad func(string, ...any)) {
 		if len(c.Inputs) == 0 {
 			bad("classifier.inputs: at least one input reference is required")
 		}
-		if c.Prompt != "" || c.System != "" || c.Examples != nil {
-			bad("classifier: prompt, system and examples are for an llm classifier")
+		if c.Prompt != "" || c.System != "" || c.Examples != nil || c.N != 0 {
+			bad("classifier: prompt, system, examples and n are for an llm classifier")
 		}
 	case c.Substrate == plans.SubstrateLLM:
 		if strings.TrimSpace(c.Prompt) == "" {
@@ -103,6 +106,9 @@ func (e Edit) validateRoute(bad func(string, ...any)) {
 			if ex.User == "" || ex.Assistant == "" {
 				bad("classifier.examples[%d]: user and assistant are required", i)
 			}
+		}
+		if c.N != 0 && (c.N < 2 || c.N > 15) {
+			bad("classifier.n: must be between 2 and 15 (or absent for one call), got %d", c.N)
 		}
 	case c.Substrate == "":
 		bad("classifier.substrate: required (code or llm)")
@@ -209,6 +215,19 @@ func route(p *plans.Plan, e Edit) error {
 		}
 		class.LLM = &plans.LLMNode{Prompt: c.Prompt, System: c.System, Examples: ex, Parser: plans.Parser{Type: plans.ParserText}}
 	}
+	nodes := []plans.Node{class}
+	if c.N > 1 {
+		// A consensus over the llm classifier: the router reads the most frequent reply.
+		seeds := make([]int64, c.N)
+		for i := range seeds {
+			seeds[i] = int64(i + 1)
+		}
+		on = classID + "_vote"
+		nodes = append(nodes, plans.Node{ID: on, Substrate: plans.SubstrateConsensus, Description: "votes over the router classifier",
+			Consensus: &plans.ConsensusNode{Members: []string{classID}, Over: classID, N: c.N,
+				Perturbations: plans.Perturbations{Temperatures: []float64{0.7}, Seeds: seeds},
+				Vote:          plans.Vote{Method: plans.VotePlurality, TieBreak: plans.TieFirst, Normalize: "text"}}})
+	}
 	// Every branch repeats the plan: the routed plan must still fit in a plan file, or the
 	// compiled plan could not be loaded again.
 	size := 0
@@ -225,8 +244,8 @@ func route(p *plans.Plan, e Edit) error {
 	*p = plans.Plan{
 		APIVersion: p.APIVersion, Kind: p.Kind, Metadata: p.Metadata,
 		Inputs: append([]plans.Input(nil), p.Inputs...), Output: routerID, Defaults: p.Defaults,
-		Nodes: []plans.Node{class, {ID: routerID, Substrate: plans.SubstrateRouter, Description: "router proposed by the teacher",
-			Router: &plans.RouterNode{On: on, Default: e.Default, Branches: branches}}},
+		Nodes: append(nodes, plans.Node{ID: routerID, Substrate: plans.SubstrateRouter, Description: "router proposed by the teacher",
+			Router: &plans.RouterNode{On: on, Default: e.Default, Branches: branches}}),
 	}
 	return nil
 }

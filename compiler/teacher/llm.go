@@ -206,8 +206,8 @@ Allowed actions in this run: ` + strings.Join(names, ", ") + `. EDIT is one of:
   Use it when one change helps some items and hurts others: the items are partitioned by the classifier, and
   each branch runs the whole plan with that branch's edits (an empty list keeps the plan as it is). 2 to 8
   branches; NAME is letters, digits, _ and -. CLASSIFIER is {"substrate":"code","source":GO,"inputs":{"field":REF},
-  "output_field":FIELD?} (GO returns {FIELD: NAME}, FIELD "branch" by default) or {"substrate":"llm","prompt":TEMPLATE}
-  (the student's reply is matched against the branch names). Decide from the inputs alone, never from labels.
+  "output_field":FIELD?} (GO returns {FIELD: NAME}, FIELD "branch" by default) or {"substrate":"llm","prompt":TEMPLATE,
+  "n":2..15?} (the student's reply is matched against the branch names; with n, the plurality of n replies). Decide from the inputs alone, never from labels.
 NODE is a full node object as in the plan JSON. Propose the most promising candidates first. Never add
 anything that depends on the labels; the plan must generalise to unseen items.`
 }
