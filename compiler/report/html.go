@@ -139,7 +139,7 @@ var reportTmpl = template.Must(template.New("report").Funcs(template.FuncMap{
 {{if .Critique}}<p>Critique (semantic gradient):</p><ul>{{range .Critique}}<li><code>{{.K}}</code>: {{.V}}</li>{{end}}</ul>{{end}}
 {{range .Notes}}<p><em>teacher: {{.}}</em></p>{{end}}
 {{if .Candidates}}<table class="edits"><tr><th>#</th><th>edits</th><th>held-out risk</th><th>McNemar p</th><th>decision</th></tr>
-{{range .Candidates}}<tr class="{{if acc .Accepted}}acc{{else}}rej{{end}}"><td>{{.Candidate}}</td><td>{{join .Summary "; "}}{{if .Rationale}}<br><small>{{.Rationale}}</small>{{end}}</td><td>{{f3 .HeldoutRisk}}{{if .IncumbentRisk}} (was {{f3 .IncumbentRisk}}){{end}}{{if .Answers}}<br><small>{{.Answers}}</small>{{end}}</td><td>{{pval .PValue}}</td><td>{{if acc .Accepted}}accepted{{else}}rejected{{end}}: {{.Reason}}{{range .Probes}}<br><small>probe {{.}}</small>{{end}}</td></tr>
+{{range .Candidates}}<tr class="{{if acc .Accepted}}acc{{else}}rej{{end}}"><td>{{.Candidate}}</td><td>{{join .Summary "; "}}{{if .Rationale}}<br><small>{{.Rationale}}</small>{{end}}</td><td>{{f3 .HeldoutRisk}}{{if .IncumbentRisk}} (was {{f3 .IncumbentRisk}}){{end}}{{if .Answers}}<br><small>{{.Answers}}</small>{{end}}</td><td>{{pval .PValue}}</td><td>{{if acc .Accepted}}accepted{{else}}rejected{{end}}: {{.Reason}}{{range .Probes}}<br><small>probe {{.}}</small>{{end}}{{range .Partitions}}<br><small>{{.Line}}</small>{{end}}</td></tr>
 {{end}}</table>{{end}}
 {{end}}
 </body></html>

@@ -173,12 +173,16 @@ func TestReportRoutedPAC(t *testing.T) {
 		Routed: &pac.Routed{
 			Branches: []pac.BranchBound{{Router: "route", Branch: "edited", K: 1, Delta: 0.05 / 3, M: 104, TrainN: 50}},
 			Router:   []pac.RouterBound{{Router: "route", HeldoutN: 80, Misrouted: 3, Delta: 0.05 / 3, Upper: 0.2}},
-		}}
+		},
+		Events: []compiler.Event{{Iteration: 1, Kind: compiler.EventCandidate, Accepted: new(bool), Reason: "routed: not significant",
+			Partitions: []compiler.Partition{{Path: "edited", Branch: "edited", Rule: `inputs.q lacks the word "x"`, TrainN: 30, HeldN: 40, Compiled: true,
+				StartShape: "llm", Shape: "consensus(llm)", StartAccuracy: 0.5, HeldoutAccuracy: 1, Iterations: 2, StopReason: "patience"}}}}}
 	var b bytes.Buffer
 	if err := WriteHTML(&b, data); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"PAC branch route.edited", "k = 1, m = 104", "50 training items routed to it: do not meet the bound", "3 of 80 held-out items", "misrouting rate &le; 0.2000"} {
+	for _, want := range []string{"PAC branch route.edited", "k = 1, m = 104", "50 training items routed to it: do not meet the bound", "3 of 80 held-out items", "misrouting rate &le; 0.2000",
+		"partition edited (inputs.q lacks the word &#34;x&#34;): 30 training, 40 held-out items: compiled llm -&gt; consensus(llm), held-out accuracy 50.0% -&gt; 100.0%"} {
 		if !strings.Contains(b.String(), want) {
 			t.Errorf("report lacks %q", want)
 		}
