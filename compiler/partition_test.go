@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -510,5 +511,104 @@ func TestAnswerFormAndLearnList(t *testing.T) {
 	}
 	if _, _, ok := learnList(items[24:], "q", forms[24:], 10); ok {
 		t.Error("a list from one group")
+	}
+}
+
+// triRunner is a fake student for nested routers: kind A items (the word "alpha-kind-marker")
+// need "mode=calc", kind C items ("gamma-kind-marker") need "mode=alt", the others "mode=plain".
+type triRunner struct{}
+
+func (tr triRunner) Run(ctx context.Context, p *plans.Plan, in map[string]any) (*runtime.RunResult, error) {
+	if len(p.Routers()) == 1 {
+		return routeFake(ctx, tr, p, in)
+	}
+	q := in["question"].(string)
+	prompt := p.Nodes[0].LLM.Prompt
+	t := tokens(q)
+	var right bool
+	switch {
+	case t["alpha-kind-marker"]:
+		right = strings.Contains(prompt, "mode=calc")
+	case t["gamma-kind-marker"]:
+		right = strings.Contains(prompt, "mode=alt")
+	default:
+		right = strings.Contains(prompt, "mode=plain")
+	}
+	label, _ := strconv.Atoi(strings.Fields(strings.TrimPrefix(q, "q"))[0])
+	out := any(-1)
+	if right {
+		out = label
+	}
+	raw := fmt.Sprint(out)
+	run := &trace.Run{Output: out, Calls: 1, Inputs: in, Nodes: []*trace.Node{{ID: p.Nodes[0].ID, Substrate: "llm", Attempts: 1, Raw: &raw, Value: out,
+		Prompt: []trace.Message{{Role: "user", Content: q}}}}}
+	return &runtime.RunResult{Output: out, Trace: run}, nil
+}
+
+// triTeacher proposes "mode=calc" and "mode=alt" from a plain prompt, nothing otherwise.
+type triTeacher struct{}
+
+func (triTeacher) Name() string { return "tri" }
+func (triTeacher) Propose(_ context.Context, in teacher.Input) (teacher.Proposal, error) {
+	if len(in.Plan.Nodes) != 1 || in.Plan.Nodes[0].LLM == nil || !strings.Contains(in.Plan.Nodes[0].LLM.Prompt, "mode=plain") {
+		return teacher.Proposal{Tokens: 1}, nil
+	}
+	var p teacher.Proposal
+	for _, m := range []string{"mode=calc", "mode=alt"} {
+		p.Candidates = append(p.Candidates, edit.Candidate{Edits: []edit.Edit{{Action: edit.RefinePrompt, Node: "answer", Prompt: m + " {{ inputs.question }}"}}})
+	}
+	p.Tokens = 10
+	return p, nil
+}
+
+func triItems(n, offset int) []runtime.Item {
+	items := make([]runtime.Item, n)
+	for i := range items {
+		id := offset + i
+		q := fmt.Sprintf("q%d how many?", id)
+		switch i % 3 {
+		case 0:
+			q += " alpha-kind-marker"
+		case 2:
+			q += " gamma-kind-marker"
+		}
+		items[i] = runtime.Item{ID: strconv.Itoa(id), Inputs: map[string]any{"question": q}, Label: id}
+	}
+	return items
+}
+
+// TestNestedPartitions: three kinds need three prompts. The first split separates kind A; the
+// other partition, still a mixture, splits again inside its own compile (depth 1 < 2), so the
+// plan nests a router in a branch. With PartitionDepth 1 the partition may not route, and kind C
+// stays unserved.
+func TestNestedPartitions(t *testing.T) {
+	for _, tt := range []struct {
+		depth     int
+		wantShape string
+		wantRisk  float64
+	}{
+		{2, "code→router{edited: llm | incumbent: code→router{edited: llm | incumbent: llm}}", 0},
+		{1, "code→router{edited: llm | incumbent: llm}", 1.0 / 3},
+	} {
+		cfg := Config{Initial: plainPlan(t), Train: triItems(60, 0), Heldout: triItems(90, 1000), Metric: metric.Exact{},
+			Teacher: triTeacher{}, Runner: triRunner{}, Dir: t.TempDir(), K: 3, Iterations: 3, Patience: 2, PartitionDepth: tt.depth}
+		var lines []string
+		cfg.Progress = func(ev Event) {
+			if ev.Kind == EventPartition {
+				lines = append(lines, ev.Line())
+			}
+		}
+		res, err := Compile(context.Background(), cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := Shape(res.Plan); got != tt.wantShape || math.Abs(res.Heldout.Risk()-tt.wantRisk) > 1e-9 {
+			t.Errorf("depth %d: plan %s, held-out risk %.3f; want %s, %.3f\n%s", tt.depth, got, res.Heldout.Risk(), tt.wantShape, tt.wantRisk, strings.Join(lines, "\n"))
+		}
+		// The nested partitions report through the parent's progress with their paths.
+		nested := strings.Contains(strings.Join(lines, "\n"), "[partition incumbent] iteration 1: partition incumbent/edited")
+		if nested != (tt.depth == 2) {
+			t.Errorf("depth %d: nested partition lines %v:\n%s", tt.depth, nested, strings.Join(lines, "\n"))
+		}
 	}
 }
