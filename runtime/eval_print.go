@@ -54,7 +54,7 @@ func (r *EvalReport) Print(w io.Writer, results string) {
 	fmt.Fprintf(w, "student requests    %d sent (%.2f/item), %d retries, %d cache hits\n", r.Requests, r.CallsPerItem, r.Retries, r.CacheHits)
 	fmt.Fprintf(w, "tokens/item         %.1f\n", r.TokensPerItem)
 	fmt.Fprintf(w, "latency             p50 %.1fms, p95 %.1fms\n", r.LatencyP50MS, r.LatencyP95MS)
-	printRouters(w, r.Routers)
+	printRouters(w, r.Routers, r.Answers)
 	if r.RouteCheckRequests > 0 {
 		fmt.Fprintf(w, "route checks        %d student requests (other branches run on wrong items; not in the figures above)\n", r.RouteCheckRequests)
 	}

@@ -218,14 +218,15 @@ func summarizeRoutes(results []ItemResult) []RouterReport {
 	return out
 }
 
-// printRouters writes the routing lines of `sgde eval`.
-func printRouters(w io.Writer, rs []RouterReport) {
+// printRouters writes the routing lines of `sgde eval`; answers is the split of the student
+// answers behind them (recorded or simulated), printed with every accuracy.
+func printRouters(w io.Writer, rs []RouterReport, answers trace.Sources) {
 	for _, r := range rs {
 		if r.Checked == 0 {
 			fmt.Fprintf(w, "router %-12s %d routed (routing not checked)\n", r.Router, r.Routed)
 		} else {
-			fmt.Fprintf(w, "router %-12s accuracy %.1f%% (%d misrouted of %d checked, %d routed: misrouted = the branch taken was wrong, another was right)\n",
-				r.Router, 100*r.Accuracy, r.Misrouted, r.Checked, r.Routed)
+			fmt.Fprintf(w, "router %-12s accuracy %.1f%% (%d misrouted of %d checked, %d routed: misrouted = the branch taken was wrong, another was right); %s\n",
+				r.Router, 100*r.Accuracy, r.Misrouted, r.Checked, r.Routed, answers)
 		}
 		for _, b := range r.Branches {
 			fmt.Fprintf(w, "  branch %-12s %d items, %d right, %d misrouted", b.Branch, b.Routed, b.Correct, b.Misrouted)

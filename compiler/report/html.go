@@ -125,8 +125,8 @@ var reportTmpl = template.Must(template.New("report").Funcs(template.FuncMap{
 <table id="baselines"><tr><th>plan</th><th>accuracy</th><th>95% CI</th><th>recorded student answers</th><th>student calls/item</th><th>tokens/item</th><th>latency/item</th><th>compile cost</th></tr>
 {{range .Rows}}<tr><td>{{.Name}}</td><td>{{pct .Accuracy}} ({{.Correct}}/{{.N}})</td><td>[{{pct .CILo}}, {{pct .CIHi}}]</td><td>{{.RecordedText}}</td><td>{{printf "%.2f" .CallsPer}}</td><td>{{printf "%.0f" .TokensPer}}</td><td>{{printf "%.0f" .LatencyMS}} ms</td><td>{{.CostText}}</td></tr>
 {{end}}</table>
-{{range .Rows}}{{$row := .Name}}{{range .Routers}}<h3>Router {{.Router}} of the {{$row}} plan</h3>
-<p>Router accuracy {{pct .Accuracy}}: {{.Misrouted}} of {{.Checked}} checked items misrouted (the branch taken was wrong while another branch was right; the other branches were run on every item the plan got wrong).</p>
+{{range .Rows}}{{$row := .Name}}{{$rec := .RecordedText}}{{range .Routers}}<h3>Router {{.Router}} of the {{$row}} plan</h3>
+<p>Router accuracy {{pct .Accuracy}}: {{.Misrouted}} of {{.Checked}} checked items misrouted (the branch taken was wrong while another branch was right; the other branches were run on every item the plan got wrong). Student answers: {{$rec}}.</p>
 <table class="router"><tr><th>branch</th><th>items</th><th>right</th><th>misrouted</th><th>by default</th></tr>
 {{range .Branches}}<tr><td>{{.Branch}}</td><td>{{.Routed}}</td><td>{{.Correct}}</td><td>{{.Misrouted}}</td><td>{{.Defaulted}}</td></tr>
 {{end}}</table>

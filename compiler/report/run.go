@@ -134,8 +134,8 @@ func Run(ctx context.Context, job Job) (*Outcome, error) {
 	}
 	for _, r := range rows {
 		for _, rr := range r.Routers {
-			fmt.Fprintf(w, "router %s of the %s plan on the %s: accuracy %.1f%%, %d misrouted of %d checked (misrouted: the branch taken was wrong, another was right)\n",
-				rr.Router, r.Name, evalName, 100*rr.Accuracy, rr.Misrouted, rr.Checked)
+			fmt.Fprintf(w, "router %s of the %s plan on the %s: accuracy %.1f%%, %d misrouted of %d checked (misrouted: the branch taken was wrong, another was right); %s\n",
+				rr.Router, r.Name, evalName, 100*rr.Accuracy, rr.Misrouted, rr.Checked, r.Answers)
 			for _, b := range rr.Branches {
 				fmt.Fprintf(w, "  branch %s: %d items, %d right, %d misrouted\n", b.Branch, b.Routed, b.Correct, b.Misrouted)
 			}
