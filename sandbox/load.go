@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 
 	"github.com/tetratelabs/wazero"
 )
@@ -50,12 +51,24 @@ func loadError(ctx context.Context) error {
 	return fmt.Errorf("load: %w", ctx.Err())
 }
 
+// compileSlotCount is how many compilations an engine runs at once, abandoned ones included:
+// a caller retrying a slow module with short deadlines must not stack up compilations, each up
+// to seconds and a few hundred MiB at the structural limits.
+func compileSlotCount() int { return max(2, runtime.GOMAXPROCS(0)) }
+
 // compileModule compiles wasm in e's runtime and gives up when ctx ends. wazero's compiler does
 // not look at its context, so an abandoned compilation runs on in the background until it ends
 // by itself and its result is closed; checkStructure bounds how long and how much memory that
-// can take (seconds and a few hundred MiB at the structural limits), and Close waits for it.
+// can take (seconds and a few hundred MiB at the structural limits), each holds one of the
+// engine's compile slots until it ends (a load finding none free waits for one or for its ctx),
+// and Close waits for it.
 func (e *wazeroEngine) compileModule(ctx context.Context, wasm []byte) (wazero.CompiledModule, error) {
 	if ctx.Err() != nil {
+		return nil, loadError(ctx)
+	}
+	select {
+	case e.compileSlots <- struct{}{}:
+	case <-ctx.Done():
 		return nil, loadError(ctx)
 	}
 	type result struct {
@@ -67,6 +80,7 @@ func (e *wazeroEngine) compileModule(ctx context.Context, wasm []byte) (wazero.C
 	e.compiling.Add(1)
 	go func() {
 		defer e.compiling.Done()
+		defer func() { <-e.compileSlots }()
 		c, err := e.rt.CompileModule(context.WithoutCancel(ctx), wasm)
 		select {
 		case done <- result{c, err}:
@@ -74,6 +88,7 @@ func (e *wazeroEngine) compileModule(ctx context.Context, wasm []byte) (wazero.C
 			if c != nil {
 				_ = c.Close(context.Background())
 			}
+			e.abandoned.Add(-1)
 		}
 	}()
 	select {
@@ -84,6 +99,7 @@ func (e *wazeroEngine) compileModule(ctx context.Context, wasm []byte) (wazero.C
 		e.trim.maybeTrim() // what this compilation wrote to the cache counts from now
 		return r.c, nil
 	case <-ctx.Done():
+		e.abandoned.Add(1)
 		close(abandoned)
 		return nil, loadError(ctx)
 	}

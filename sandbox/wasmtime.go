@@ -12,7 +12,6 @@ import (
 	"math"
 	"os"
 	"path/filepath"
-	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -175,7 +174,7 @@ func newWasmtime(_ context.Context, cfg wasmtimeConfig) (*wasmtimeEngine, error)
 	}
 	wc.SetMaxWasmStack(cfg.maxWasmStack)
 	e := &wasmtimeEngine{
-		compileSlots: make(chan struct{}, max(2, runtime.GOMAXPROCS(0))),
+		compileSlots: make(chan struct{}, compileSlotCount()),
 		cfg:          cfg,
 		engine:       wasmtime.NewEngineWithConfig(wc),
 		stop:         make(chan struct{}),

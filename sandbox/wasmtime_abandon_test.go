@@ -44,7 +44,7 @@ func TestWasmtimeAbandonedCompile(t *testing.T) {
 	}
 	e.compileSlots = make(chan struct{}, 1)
 
-	const wait = 20 * time.Millisecond
+	const wait = 50 * time.Millisecond
 	ctx, cancel := context.WithTimeout(context.Background(), wait)
 	start := time.Now()
 	_, err = e.Load(ctx, slow)

@@ -7,6 +7,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/tetratelabs/wazero"
@@ -80,6 +81,10 @@ type wazeroEngine struct {
 	// compiling counts compilations still running, abandoned ones included: Close waits for
 	// them, because a compilation that finishes in a closed runtime writes to freed state.
 	compiling sync.WaitGroup
+	// compileSlots bounds the compilations running at once, abandoned ones included
+	// (compileModule); abandoned counts those still running after their load gave up.
+	compileSlots chan struct{}
+	abandoned    atomic.Int64
 	// trim bounds the compilation cache on disk (nil without one).
 	trim *cacheTrimmer
 }
@@ -122,7 +127,8 @@ func newWazeroBase(ctx context.Context, what string, closeOnDone bool, opts []Op
 	rc := wazero.NewRuntimeConfigCompiler().
 		WithCloseOnContextDone(closeOnDone).
 		WithMemoryLimitPages(min(cfg.maxMemoryMiB*16, 65536))
-	e := &wazeroEngine{cfg: cfg, sem: make(chan struct{}, cfg.maxConcurrency), hostFuncs: map[string]api.FunctionDefinition{}}
+	e := &wazeroEngine{cfg: cfg, sem: make(chan struct{}, cfg.maxConcurrency), hostFuncs: map[string]api.FunctionDefinition{},
+		compileSlots: make(chan struct{}, compileSlotCount())}
 	if cfg.cacheDir != "" {
 		cache, err := wazero.NewCompilationCacheWithDir(cfg.cacheDir)
 		if err != nil {
