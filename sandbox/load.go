@@ -54,7 +54,7 @@ func loadError(ctx context.Context) error {
 // compileSlotCount is how many compilations an engine runs at once, abandoned ones included:
 // a caller retrying a slow module with short deadlines must not stack up compilations, each up
 // to seconds and a few hundred MiB at the structural limits.
-func compileSlotCount() int { return max(2, runtime.GOMAXPROCS(0)) }
+func compileSlotCount() int { return max(4, runtime.GOMAXPROCS(0)) }
 
 // compileModule compiles wasm in e's runtime and gives up when ctx ends. wazero's compiler does
 // not look at its context, so an abandoned compilation runs on in the background until it ends
