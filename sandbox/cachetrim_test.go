@@ -24,9 +24,9 @@ func dirBytes(t *testing.T, dir string) int64 {
 	return n
 }
 
-// TestCompilationCacheBounded: an engine's compilation cache on disk is trimmed to its bound
+// TestEngineCompilationCacheBounded: an engine's compilation cache on disk is trimmed to its bound
 // after a load that compiled, oldest entries first, and keeps what the load just wrote.
-func TestCompilationCacheBounded(t *testing.T) {
+func TestEngineCompilationCacheBounded(t *testing.T) {
 	for _, name := range []plans.EngineName{plans.EngineWazero, plans.EngineWasmtime} {
 		t.Run(string(name), func(t *testing.T) {
 			if err := sandbox.Available(name); err != nil {
