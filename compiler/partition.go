@@ -13,16 +13,17 @@ import (
 	"github.com/sgde-project/sgde/runtime/trace"
 )
 
-// Per-partition compiles (issue 17). When a learned rule splits the data, each side is compiled
-// as its own plan: a compile of its own (its own training and held-out items, acceptance tests,
-// checkpoint, log and cost) in a folder below the parent's, started from the plan that was
-// better on that side (the candidate for the items it helped, the incumbent for the others).
-// The parent then assembles a router over the compiled plans and accepts it only by the usual
-// held-out test on all its held-out items. A partition compile may itself route once more, down
-// to Config.PartitionDepth levels; a partition with fewer than Config.MinPartition training or
+// Per-partition compiles (issue 17). When the data is split (by a rule learned from an edit's
+// wins and losses, route.go; by the form of the expected answers, cluster.go; or by a teacher's
+// route edit, teacherroute.go), each partition is compiled as its own plan: a compile of its own
+// (its own training and held-out items, acceptance tests, checkpoint, log and cost) in a folder
+// below the parent's, started from the plan the evidence favours on it. The parent then
+// assembles a router over the compiled plans and accepts it only by the usual held-out test on
+// all its held-out items. A partition compile may itself route again, down to
+// Config.PartitionDepth levels; a partition with fewer than Config.MinPartition training or
 // held-out items is not compiled and keeps its starting plan.
 
-// Partition is what the log and the checkpoint say about one side of a learned split.
+// Partition is what the log and the checkpoint say about one partition of a split.
 type Partition struct {
 	// Path names the partition from the top compile: "edited", "edited/incumbent", ...
 	Path string `json:"path"`
