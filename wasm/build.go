@@ -51,6 +51,10 @@ const (
 	// linker it starts (RLIMIT_AS, Linux). 512 MiB is too little for the go command itself; a
 	// cold build of the standard library for wasip1 peaks at about 230 MiB resident.
 	DefaultBuildMemoryBytes = 1 << 30
+	// BuildParallelism bounds the compilers and linkers one build runs at once (go build -p),
+	// and so its process tree: the go command and at most this many tools, each under its
+	// address-space cap. Only a cold build (the standard library) compiles packages in parallel.
+	BuildParallelism = 2
 	// DefaultCacheMaxBytes bounds the artefact cache; the least recently used entries go first.
 	DefaultCacheMaxBytes = 1 << 30
 	// DefaultGoCacheMaxBytes bounds the compiler's build cache (GOCACHE) the same way, whether
@@ -486,7 +490,9 @@ func (b *Builder) run(ctx context.Context, tmp, dir string, args ...string) ([]b
 		"GOCACHE=" + b.goCache,
 		"XDG_CACHE_HOME=" + filepath.Join(b.goCache, "xdg"),
 		"GOENV=off",
-		"GOFLAGS=-mod=mod",
+		// At most BuildParallelism compilers and linkers at once: the process tree's memory is
+		// that many times a compiler's (each capped by RLIMIT_AS), not GOMAXPROCS times.
+		fmt.Sprintf("GOFLAGS=-mod=mod -p=%d", BuildParallelism),
 		"GOPROXY=off",
 		"GOSUMDB=off",
 		"GOTOOLCHAIN=local",

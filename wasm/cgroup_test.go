@@ -162,7 +162,7 @@ func TestCgroupConfig(t *testing.T) {
 // fake group, which clone3 rejects), the build runs under the rlimits alone and still succeeds,
 // and the group is removed.
 func TestBuildCgroupFallback(t *testing.T) {
-	fakego.Install(t, 0)
+	g := fakego.Install(t, 0)
 	b := newTestBuilder(t, WithToolchain(ToolchainGo), WithGoCache(t.TempDir()))
 	dir := fakeCgroup(t, "memory pids")
 	p, err := openCgroupParent(dir)
@@ -173,6 +173,10 @@ func TestBuildCgroupFallback(t *testing.T) {
 	art, err := b.Build(context.Background(), []byte(okNode), "ok.go")
 	if err != nil || !strings.HasPrefix(string(art.Wasm), "\x00asm") {
 		t.Fatalf("build: %v", err)
+	}
+	// The process tree is the go command and at most BuildParallelism tools.
+	if got, want := g.GoFlags(), fmt.Sprintf("-mod=mod -p=%d", BuildParallelism); got != want {
+		t.Errorf("the compiler ran with GOFLAGS %q, want %q", got, want)
 	}
 	if left, _ := filepath.Glob(filepath.Join(dir, "sgde-build-*")); len(left) != 0 {
 		t.Fatalf("groups left behind: %v", left)

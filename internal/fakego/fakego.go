@@ -35,6 +35,7 @@ func Install(t testing.TB, delay time.Duration) *Go {
 	script := fmt.Sprintf(`#!/bin/sh
 if [ "$1" = version ]; then echo "go version go1.26.0 linux/amd64"; exit 0; fi
 echo $$ >> %[1]q
+echo "$GOFLAGS" > %[1]q.goflags
 sleep 600 &
 bg=$!
 echo $bg >> %[1]q
@@ -49,6 +50,12 @@ printf '\000asm\001\000\000\000' > node.wasm
 	}
 	t.Setenv("PATH", dir+string(os.PathListSeparator)+os.Getenv("PATH"))
 	return g
+}
+
+// GoFlags returns the GOFLAGS the last build command ran with.
+func (g *Go) GoFlags() string {
+	b, _ := os.ReadFile(g.pids + ".goflags")
+	return strings.TrimSpace(string(b))
 }
 
 // Pids returns the ids of every process the fake compiler started so far.
