@@ -725,6 +725,9 @@ func hardFailure(o runtime.ItemResult, tr *trace.Run, fresh map[string]bool) str
 					visit(s.Nodes)
 				}
 			}
+			if tn.Route != nil && tn.Route.Run != nil {
+				visit(tn.Route.Run.Nodes)
+			}
 		}
 	}
 	visit(tr.Nodes)
@@ -753,8 +756,9 @@ func (c *compiler) limitNewCode(inc, q *plans.Plan) {
 // judgeCode applies the test rule to the probe outcomes of fresh code nodes. A router's
 // classifier (in classifiers) is held only to running without a hard failure: whether the plan
 // is right says how its branches answer, not whether it routes well (the held-out test and the
-// routing check judge that).
-func (c *compiler) judgeCode(ev Scores, fresh map[string]bool, probeN int, classifiers map[string]bool) string {
+// routing check judge that). A node inside a router's branch (in inBranch) runs only on the
+// items routed there, which the probe items may not include: it is judged where it ran.
+func (c *compiler) judgeCode(ev Scores, fresh map[string]bool, probeN int, classifiers, inBranch map[string]bool) string {
 	if why := c.codeFailure(ev, fresh); why != "" {
 		return why
 	}
@@ -765,7 +769,7 @@ func (c *compiler) judgeCode(ev Scores, fresh map[string]bool, probeN int, class
 	}
 	sort.Strings(ids)
 	for _, id := range ids {
-		if ran[id] == 0 {
+		if ran[id] == 0 && !inBranch[id] {
 			return fmt.Sprintf("code node %s could not be tested: it never ran on the %d probe items", id, probeN)
 		}
 		if 2*right[id] < ran[id] && !classifiers[id] {

@@ -79,7 +79,14 @@ func (c *compiler) probeCandidate(ctx context.Context, inc, cand *plans.Plan, tr
 	sort.Strings(ids)
 	var results []ProbeResult
 	observed := map[string]map[string]any{} // an input each node was seen to get
+	// The node-alone probes run top-level nodes; a branch's code is tested in the plan probe.
+	var top []string
 	for _, id := range ids {
+		if nodeByID(cand, id) != nil {
+			top = append(top, id)
+		}
+	}
+	for _, id := range top {
 		if c.cfg.NodeProbesOff {
 			break
 		}
@@ -108,7 +115,7 @@ func (c *compiler) probeCandidate(ctx context.Context, inc, cand *plans.Plan, tr
 			observed[id] = ins[0].in
 		}
 	}
-	for _, id := range ids {
+	for _, id := range top {
 		if c.cfg.NodeProbesOff {
 			break
 		}
@@ -123,7 +130,7 @@ func (c *compiler) probeCandidate(ctx context.Context, inc, cand *plans.Plan, tr
 			return why, results, nil
 		}
 	}
-	for _, id := range ids {
+	for _, id := range top {
 		if c.cfg.NodeProbesOff {
 			break
 		}
@@ -139,20 +146,22 @@ func (c *compiler) probeCandidate(ctx context.Context, inc, cand *plans.Plan, tr
 	return "", results, nil
 }
 
-// freshCode returns the ids of cand's code nodes whose source the incumbent does not run.
+// freshCode returns the ids of cand's code nodes whose source the incumbent does not run,
+// inside router branches too (a teacher's route edit may offload in a branch): those are tested
+// by the plan probe only, the node-alone probes being for top-level nodes.
 func freshCode(inc, cand *plans.Plan) map[string]bool {
 	old := map[string]bool{}
-	for _, n := range inc.Nodes {
+	inc.Walk(func(_ *plans.Plan, n *plans.Node) {
 		if n.Code != nil {
 			old[n.Code.SourceText()] = true
 		}
-	}
+	})
 	fresh := map[string]bool{}
-	for _, n := range cand.Nodes {
+	cand.Walk(func(_ *plans.Plan, n *plans.Node) {
 		if n.Code != nil && !old[n.Code.SourceText()] {
 			fresh[n.ID] = true
 		}
-	}
+	})
 	return fresh
 }
 
@@ -442,7 +451,13 @@ func (c *compiler) planProbe(ctx context.Context, cand *plans.Plan, fresh map[st
 		ev.Results = append(ev.Results, rest.Results...)
 		ev.Traces = append(ev.Traces, rest.Traces...)
 	}
-	why := c.judgeCode(ev, fresh, len(probe), routerClassifiers(cand))
+	inBranch := map[string]bool{}
+	for id := range fresh {
+		if nodeByID(cand, id) == nil {
+			inBranch[id] = true
+		}
+	}
+	why := c.judgeCode(ev, fresh, len(probe), routerClassifiers(cand), inBranch)
 	ran, right := ranRight(ev, fresh)
 	seen := map[string][]probeInput{}
 	for i, tr := range ev.Traces {
@@ -535,6 +550,9 @@ func ranRight(ev Scores, fresh map[string]bool) (ran, right map[string]int) {
 					for _, s := range tn.Consensus.Samples {
 						visit(s.Nodes)
 					}
+				}
+				if tn.Route != nil && tn.Route.Run != nil {
+					visit(tn.Route.Run.Nodes)
 				}
 			}
 		}

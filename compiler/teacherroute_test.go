@@ -133,10 +133,10 @@ func TestJudgeCodeClassifier(t *testing.T) {
 	}
 	c := &compiler{}
 	fresh := map[string]bool{"classify": true}
-	if why := c.judgeCode(s, fresh, 4, map[string]bool{"classify": true}); why != "" {
+	if why := c.judgeCode(s, fresh, 4, map[string]bool{"classify": true}, nil); why != "" {
 		t.Errorf("classifier rejected: %s", why)
 	}
-	if why := c.judgeCode(s, fresh, 4, nil); !strings.Contains(why, "fails its tests") {
+	if why := c.judgeCode(s, fresh, 4, nil, nil); !strings.Contains(why, "fails its tests") {
 		t.Errorf("answer node accepted: %q", why)
 	}
 	p, err := plans.Parse([]byte(kindRouted), "kinds.yaml")
@@ -145,5 +145,57 @@ func TestJudgeCodeClassifier(t *testing.T) {
 	}
 	if got := routerClassifiers(p); len(got) != 1 || !got["kind"] {
 		t.Errorf("routerClassifiers = %v", got)
+	}
+}
+
+// TestProbeBranchCode: a route edit's new code inside a branch is fresh, is judged in the plan
+// probe where it ran (a limit hit inside the branch rejects it), and is not rejected for never
+// running on probe items the classifier sent elsewhere.
+func TestProbeBranchCode(t *testing.T) {
+	inc, err := plans.Parse([]byte(`apiVersion: sgde/v1
+kind: Plan
+metadata: {name: one}
+inputs: [{name: question, type: string}]
+output: answer
+nodes:
+  - {id: answer, substrate: llm, llm: {prompt: "{{ inputs.question }}", parser: {type: number}}}
+`), "one.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cand := &plans.Plan{}
+	*cand = *inc
+	sub := *inc
+	sub.Nodes = append([]plans.Node{{ID: "answer", Substrate: plans.SubstrateLLM, LLM: &plans.LLMNode{Prompt: "{{ inputs.question }}", Parser: plans.Parser{Type: plans.ParserCode}}}},
+		plans.Node{ID: "answer_eval", Substrate: plans.SubstrateCode, Code: &plans.CodeNode{Source: "package main\n", Inputs: map[string]string{"p": "answer"}, Outputs: map[string]plans.Type{"v": plans.TypeNumber}}})
+	sub.Output = "answer_eval.v"
+	cand.Output = "route"
+	cand.Nodes = []plans.Node{{ID: "kind", Substrate: plans.SubstrateLLM, LLM: &plans.LLMNode{Prompt: "{{ inputs.question }}", Parser: plans.Parser{Type: plans.ParserText}}},
+		{ID: "route", Substrate: plans.SubstrateRouter, Router: &plans.RouterNode{On: "kind", Default: "kept", Branches: []plans.Branch{
+			{Name: "pal", Inputs: map[string]string{"question": "inputs.question"}, Plan: &sub},
+			{Name: "kept", Inputs: map[string]string{"question": "inputs.question"}, Plan: inc}}}}}
+	if err := cand.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	fresh := freshCode(inc, cand)
+	if len(fresh) != 1 || !fresh["answer_eval"] {
+		t.Fatalf("fresh = %v, want the branch's code node", fresh)
+	}
+	run := func(branch string, inner *trace.Node) *trace.Run {
+		return &trace.Run{Nodes: []*trace.Node{{ID: "kind", Substrate: "llm"},
+			{ID: "route", Substrate: "router", Route: &trace.Route{Branch: branch, Run: &trace.Run{Nodes: []*trace.Node{inner}}}}}}
+	}
+	c := &compiler{}
+	inBranch := map[string]bool{"answer_eval": true}
+	elsewhere := Scores{Results: []runtime.ItemResult{{ID: "a", Correct: true}}, Traces: []*trace.Run{run("kept", &trace.Node{ID: "answer", Substrate: "llm"})}}
+	if why := c.judgeCode(elsewhere, fresh, 1, nil, inBranch); why != "" {
+		t.Errorf("branch code not routed to on the probe items rejected: %s", why)
+	}
+	if why := c.judgeCode(elsewhere, fresh, 1, nil, nil); !strings.Contains(why, "could not be tested") {
+		t.Errorf("a top-level node that never ran passed: %q", why)
+	}
+	hit := Scores{Results: []runtime.ItemResult{{ID: "b"}}, Traces: []*trace.Run{run("pal", &trace.Node{ID: "answer_eval", Substrate: "code", ErrorKind: "code_fuel_exhausted", Error: "fuel"})}}
+	if why := c.judgeCode(hit, fresh, 1, nil, inBranch); !strings.Contains(why, "answer_eval hit a limit") {
+		t.Errorf("a limit hit inside a branch passed: %q", why)
 	}
 }
