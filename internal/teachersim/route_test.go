@@ -2,13 +2,17 @@ package teachersim
 
 import (
 	"context"
+	"os"
 	"strings"
 	"testing"
 
 	"github.com/sgde-project/sgde/compiler/edit"
 	"github.com/sgde-project/sgde/compiler/teacher"
 	"github.com/sgde-project/sgde/plans"
+	"github.com/sgde-project/sgde/runtime"
 	"github.com/sgde-project/sgde/runtime/llm"
+	"github.com/sgde-project/sgde/sandbox"
+	"github.com/sgde-project/sgde/wasm"
 )
 
 // mixedInput is the evidence of a candidate that helped the helped records and hurt the hurt
@@ -118,5 +122,70 @@ func TestLearnRuleNeedsASeparation(t *testing.T) {
 	}
 	if ru, ok := learnRule(m); ok {
 		t.Errorf("learned %v from items of one kind split at random", ru)
+	}
+}
+
+// TestRouteClassifierInSandbox builds the classifiers the teacher writes (a digit test and a
+// word test) to WebAssembly and checks that, in the sandbox, they route every item of both
+// kinds exactly as the rule does natively; the build fault's classifier does not build.
+func TestRouteClassifierInSandbox(t *testing.T) {
+	if os.Getenv("SGDE_TEST_LONG") == "" {
+		t.Skip("long (builds three classifiers to WebAssembly): make test-long")
+	}
+	ctx := context.Background()
+	eng, err := sandbox.New(ctx, plans.EngineWazero, sandbox.WithMetering(sandbox.MeterWallClock))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer eng.Close(ctx)
+	b, err := wasm.NewBuilder()
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := runtime.New(runtime.Options{Engine: eng, Builder: b})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close(ctx)
+	classifierPlan := func(src string) *plans.Plan {
+		p := &plans.Plan{APIVersion: "sgde/v1", Kind: "Plan", Metadata: plans.Metadata{Name: "classify"},
+			Inputs: []plans.Input{{Name: "question", Type: plans.TypeString}}, Output: "classify.branch",
+			Nodes: []plans.Node{{ID: "classify", Substrate: plans.SubstrateCode, Code: &plans.CodeNode{
+				Source: src, Inputs: map[string]string{"text": "inputs.question"}, Outputs: map[string]plans.Type{"branch": plans.TypeString}}}}}
+		if err := p.Validate(); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	for _, pair := range [][2]string{{"navigation", "truthfulness"}, {"sorting", "boolean"}} {
+		helped, hurt := readFamily(t, familyFiles[pair[0]]), readFamily(t, familyFiles[pair[1]])
+		m := &mixedEvidence{}
+		for _, rec := range helped[:12] {
+			m.helped = append(m.helped, map[string]any{"question": rec.Input})
+		}
+		for _, rec := range hurt[:12] {
+			m.hurt = append(m.hurt, map[string]any{"question": rec.Input})
+		}
+		ru, ok := learnRule(m)
+		if !ok {
+			t.Fatalf("%v: no rule", pair)
+		}
+		p := classifierPlan(ru.source())
+		for _, rec := range append(append([]record(nil), helped...), hurt...) {
+			res, err := r.Run(ctx, p, map[string]any{"question": rec.Input})
+			if err != nil || res.Output != ru.branch(rec.Input) {
+				t.Fatalf("%v rule %v: sandbox says %v (%v), native %s on %q", pair, ru, res.Output, err, ru.branch(rec.Input), rec.Input)
+			}
+		}
+		t.Logf("%v: %v agrees in the sandbox on %d items", pair, ru, len(helped)+len(hurt))
+	}
+	a, ok := routeAnswer(request{mixed: &mixedEvidence{edits: []byte(`[{"action":"refine_prompt","node":"answer","prompt":"x"}]`),
+		helped: []map[string]any{{"question": "a 1"}, {"question": "b 2"}}, hurt: []map[string]any{{"question": "c"}, {"question": "d"}}}}, FaultBuild)
+	if !ok {
+		t.Fatal("no route answer")
+	}
+	src := a.cands[0]["edits"].([]any)[0].(map[string]any)["classifier"].(map[string]any)["source"].(string)
+	if _, err := r.Run(ctx, classifierPlan(src), map[string]any{"question": "q"}); runtime.KindOf(err) != runtime.KindBuild {
+		t.Errorf("the build fault's classifier: err %v, want a build error", err)
 	}
 }
