@@ -32,9 +32,11 @@ type split struct {
 	field  string
 	token  string
 	edited bool
-	// acc is the rule's accuracy on the training items exactly one plan got right, n their count.
-	acc float64
-	n   int
+	// acc is the rule's accuracy on the training items exactly one plan got right, n their count,
+	// helped how many of them the candidate got right.
+	acc    float64
+	n      int
+	helped int
 }
 
 func (s split) String() string {
@@ -209,6 +211,7 @@ func learnSplit(items []runtime.Item, field string, cand, inc []bool) (split, bo
 			}
 		}
 	}
+	best.helped = helped
 	return best, best.acc >= minSplitAccuracy && best.n >= minSplitItems && min(helped, len(exs)-helped) >= minSplitSide
 }
 
@@ -393,6 +396,9 @@ func (c *compiler) trySplit(ctx context.Context, iter int, incumbent *plans.Plan
 	ev.Summary = []string{fmt.Sprintf("route between candidate %d and the incumbent: %s", cand.idx+1, s)}
 	if !ok {
 		ev.Reason = fmt.Sprintf("no input feature separates the items candidate %d helps from those it hurts (best %.0f%% of %d, need %.0f%% of at least %d)", cand.idx+1, 100*s.acc, s.n, 100*minSplitAccuracy, minSplitItems)
+		if hurt := s.n - s.helped; s.n >= minSplitItems && min(s.helped, hurt) < minSplitSide {
+			ev.Reason = fmt.Sprintf("candidate %d helped %d and hurt %d training items: a rule needs at least %d of each, else any word common to one side separates them", cand.idx+1, s.helped, hurt, minSplitSide)
+		}
 		c.emit(ev)
 		return nil, Scores{}, false, nil
 	}
