@@ -153,8 +153,10 @@ func wordSep(r rune) bool {
 }
 
 // learnSplit finds the token whose presence best separates the items the candidate alone got
-// right (helped) from those only the incumbent got right (hurt). Ties go to the shorter, then
-// the smaller token, so the result is deterministic.
+// right (helped) from those only the incumbent got right (hurt). Ties go to the longer, then
+// the smaller token, so the result is deterministic and, as in learnList, the more specific of
+// equally good words wins (a short common word is likelier to occur in unseen items of the
+// other side).
 func learnSplit(items []runtime.Item, field string, cand, inc []bool) (split, bool) {
 	type ex struct {
 		toks   map[string]bool
@@ -188,7 +190,7 @@ func learnSplit(items []runtime.Item, field string, cand, inc []bool) (split, bo
 	}
 	sort.Slice(words, func(i, j int) bool {
 		if len(words[i]) != len(words[j]) {
-			return len(words[i]) < len(words[j])
+			return len(words[i]) > len(words[j])
 		}
 		return words[i] < words[j]
 	})
