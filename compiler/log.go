@@ -90,7 +90,11 @@ func (ev Event) line() string {
 		if ev.Accepted != nil && *ev.Accepted {
 			verdict = "accepted"
 		}
-		return fmt.Sprintf("iteration %d: candidate %d %s: %s: %s%s", ev.Iteration, ev.Candidate, verdict, strings.Join(ev.Summary, "; "), ev.Reason, sourcesText(ev.Answers))
+		who := fmt.Sprintf("candidate %d", ev.Candidate)
+		if ev.Candidate == 0 && strings.HasPrefix(strings.Join(ev.Summary, ""), "route ") {
+			who = "router by answer forms" // the compiler's own candidate (cluster.go), no teacher's
+		}
+		return fmt.Sprintf("iteration %d: %s %s: %s: %s%s", ev.Iteration, who, verdict, strings.Join(ev.Summary, "; "), ev.Reason, sourcesText(ev.Answers))
 	case EventRound:
 		return fmt.Sprintf("iteration %d: held-out risk %.3f%s", ev.Iteration, deref(ev.HeldoutRisk), sourcesText(ev.Answers))
 	case EventStop:

@@ -487,6 +487,9 @@ func TestClusterRoute(t *testing.T) {
 	if !strings.Contains(routed.Summary[0], "30 number, 30 word") || routed.Misrouted != 0 || res.Heldout.Risk() != 0 {
 		t.Errorf("routed: %s; %s; held-out risk %v", routed.Summary, routed.Reason, res.Heldout.Risk())
 	}
+	if l := routed.Line(); !strings.HasPrefix(l, "iteration 1: router by answer forms accepted: route by the form of the expected answers (30 number, 30 word)") {
+		t.Errorf("progress line %q", l)
+	}
 	if st := res.State; !st.Clustered || len(res.Plan.Routers()) != 1 {
 		t.Errorf("clustered %v, routers %d", st.Clustered, len(res.Plan.Routers()))
 	}
