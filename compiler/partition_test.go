@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/sgde-project/sgde/compiler/edit"
 	"github.com/sgde-project/sgde/compiler/teacher"
@@ -285,7 +286,8 @@ func TestPartitionsRejectedWhenTheyDoNotHelp(t *testing.T) {
 }
 
 // TestPartitionBounds: a partition below MinPartition is not compiled (its branch is its
-// starting plan), and at PartitionDepth 1 a partition compile may not route again.
+// starting plan), at PartitionDepth 1 a partition compile may not route again, and a partition
+// compile gets what is left of the budgets, or is not compiled when nothing is.
 func TestPartitionBounds(t *testing.T) {
 	cfg := partitionConfig(t, t.TempDir())
 	cfg.MinPartition = 31
@@ -325,6 +327,17 @@ func TestPartitionBounds(t *testing.T) {
 			t.Errorf("depth %d of %d (routers off %v): routers off %v, depth %d, %d/%d items, dir %s, skip %q", tt.depth, tt.limit, tt.off,
 				sub.RoutersOff, sub.depth, len(sub.Train), len(sub.Heldout), sub.Dir, skip)
 		}
+	}
+
+	c := &compiler{cfg: Config{Train: kindItems(40, 0, kindB), Heldout: kindItems(40, 100, kindB), Dir: "out", MinPartition: 10, PartitionDepth: 2,
+		BudgetStudentCalls: 100, BudgetTeacherTokens: 50}, st: &State{StudentCalls: 60, TeacherTokens: 20}, start: time.Now()}
+	p := &part{Partition: Partition{Path: "edited", TrainN: 20, HeldN: 20}}
+	if sub, skip := c.partitionConfig(p); skip != "" || sub.BudgetStudentCalls != 40 || sub.BudgetTeacherTokens != 30 {
+		t.Errorf("budgets left: %d calls, %d tokens (skip %q), want 40 and 30", sub.BudgetStudentCalls, sub.BudgetTeacherTokens, skip)
+	}
+	c.st.StudentCalls = 100
+	if _, skip := c.partitionConfig(p); skip != "student call budget spent" {
+		t.Errorf("with the call budget spent: skip %q", skip)
 	}
 }
 
