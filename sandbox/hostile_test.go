@@ -131,10 +131,12 @@ func runHostile(t testing.TB, file string, lim sandbox.Limits) (string, sandbox.
 			switch {
 			case errors.Is(err, wasm.ErrBuildTimeout):
 				return "build_timeout", sandbox.Result{}, err
-			case errors.Is(err, wasm.ErrBuildFailed) && strings.Contains(err.Error(), "out of memory"):
-				// The compiler's address-space cap (RLIMIT_AS) stops a runaway build before
-				// its timeout on a fast machine, and after it on a slow one: either way a
-				// build limit reaped the compiler, which is what build_timeout asserts.
+			case errors.Is(err, wasm.ErrBuildMemory),
+				errors.Is(err, wasm.ErrBuildFailed) && strings.Contains(err.Error(), "out of memory"):
+				// The compiler's memory bounds (its RLIMIT_AS, the tree's supervisor or cgroup)
+				// stop a runaway build before its timeout on a fast machine, and after it on a
+				// slow one: either way a build limit reaped the compiler, which is what
+				// build_timeout asserts.
 				return "build_timeout", sandbox.Result{}, err
 			case errors.Is(err, wasm.ErrBuildFailed):
 				return "build_failed", sandbox.Result{}, err

@@ -48,8 +48,10 @@ const (
 	// cannot write a larger file, and a larger artefact is an error, never cached.
 	MaxArtifactBytes = 64 << 20
 	// DefaultBuildMemoryBytes caps the address space of the go command and of each compiler and
-	// linker it starts (RLIMIT_AS, Linux). 512 MiB is too little for the go command itself; a
-	// cold build of the standard library for wasip1 peaks at about 230 MiB resident.
+	// linker it starts (RLIMIT_AS, Linux), and the memory of the whole process tree: all of it
+	// in a cgroup, three quarters of it resident without one (the supervisor, supervise.go).
+	// 512 MiB is too little for the go command itself; a cold build of the standard library
+	// for wasip1 peaks at about 240 MiB resident for the whole tree.
 	DefaultBuildMemoryBytes = 1 << 30
 	// BuildParallelism bounds the compilers and linkers one build runs at once (go build -p),
 	// and so its process tree: the go command and at most this many tools, each under its
@@ -149,8 +151,8 @@ func WithTimeout(d time.Duration) BuilderOption { return func(b *Builder) { b.ti
 // WithToolchain chooses the compiler: ToolchainAuto, ToolchainGo or ToolchainTinyGo.
 func WithToolchain(name string) BuilderOption { return func(b *Builder) { b.toolchain = name } }
 
-// WithBuildMemory caps the address space of each compiler process (default
-// DefaultBuildMemoryBytes; Linux only).
+// WithBuildMemory caps the address space of each compiler process and the memory of the
+// compiler's process tree (default DefaultBuildMemoryBytes, which says how; Linux only).
 func WithBuildMemory(bytes uint64) BuilderOption { return func(b *Builder) { b.memory = bytes } }
 
 // WithCacheLimits bounds the artefact cache and the compiler's build cache in bytes (defaults
@@ -286,8 +288,9 @@ func (b *Builder) flags() []string {
 }
 
 // Build validates src and compiles it, or returns the cached module for the same source, SDK,
-// toolchain and flags. name is used in messages only. Errors wrap ErrRejected, ErrBuildFailed or
-// ErrBuildTimeout, or are the context's error.
+// toolchain and flags. name is used in messages only. Errors wrap ErrRejected, ErrBuildFailed,
+// ErrBuildTimeout or ErrBuildMemory (both of which wrap ErrBuildFailed), or are the context's
+// error.
 func (b *Builder) Build(ctx context.Context, src []byte, name string) (*Artifact, error) {
 	start := time.Now()
 	if name == "" {
@@ -414,6 +417,9 @@ func (b *Builder) compile(ctx context.Context, src []byte, name string) ([]byte,
 		if bctx.Err() != nil {
 			return nil, fmt.Errorf("build %s: compiler ran longer than %v: %w", name, b.timeout, ErrBuildTimeout)
 		}
+		if errors.Is(err, ErrBuildMemory) {
+			return nil, fmt.Errorf("build %s: %w", name, err)
+		}
 		log := strings.ReplaceAll(string(out), tmp+string(filepath.Separator), "")
 		log = nodeFileRef.ReplaceAllString(log, name)
 		return nil, fmt.Errorf("build %s: %w: %s", name, ErrBuildFailed, truncate([]byte(log), maxBuildLog))
@@ -504,6 +510,10 @@ func (b *Builder) run(ctx context.Context, tmp, dir string, args ...string) ([]b
 		"GOOS=wasip1",
 		"GOARCH=wasm",
 	}
+	// The supervisor (where no cgroup bounds the tree) stops the compiler through this context,
+	// so that exec's own cancellation kills the process group, never after Wait returned.
+	ctx, killForMemory := context.WithCancel(ctx)
+	defer killForMemory()
 	var out cappedBuffer
 	out.max = 64 << 10
 	start := func(cg *buildCgroup) (*exec.Cmd, error) {
@@ -543,11 +553,22 @@ func (b *Builder) run(ctx context.Context, tmp, dir string, args ...string) ([]b
 	if err != nil {
 		return nil, err
 	}
+	var sup *memorySupervisor
+	if cg == nil && b.memory > 0 {
+		// Without a cgroup the rlimits bound each process, not the tree: the supervisor bounds
+		// the tree's resident memory (docs/RATIONALE.md, "The build's memory without a cgroup").
+		sup = superviseMemory(cmd.Process.Pid, b.treeBound(), BuildSampleInterval, killForMemory)
+	}
 	err = cmd.Wait()
+	if sup != nil {
+		if peak, killed := sup.end(); killed {
+			err = fmt.Errorf("%w: the compiler's process tree held %d MiB resident, over its bound of %d MiB (read every %v)", ErrBuildMemory, peak>>20, b.treeBound()>>20, BuildSampleInterval)
+		}
+	}
 	if cg != nil {
 		// Anything the compiler left behind goes with the group.
 		if n := cg.release(); n > 0 && err != nil {
-			err = fmt.Errorf("%w (the kernel killed %d compiler processes at the build's memory limit of %d MiB)", err, n, b.memory>>20)
+			err = fmt.Errorf("%w: the kernel killed %d compiler processes at the build's memory limit of %d MiB (%w)", ErrBuildMemory, n, b.memory>>20, err)
 		}
 	}
 	return out.Bytes(), err

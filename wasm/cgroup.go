@@ -18,8 +18,9 @@ import (
 // runs several compilers at once), pids.max and cpu.max bound it further where those controllers
 // are delegated, and cgroup.kill ends every process in it, even one that left the process group.
 // Where no writable cgroup v2 with the memory controller is delegated to sgde (cgroup v1 hosts,
-// most unprivileged users), the per-process rlimits are all there is (docs/RATIONALE.md). The
-// rlimits apply in both cases.
+// most unprivileged users), the per-process rlimits bound each process and a supervisor that
+// reads the process group's resident memory every BuildSampleInterval bounds the tree
+// (supervise.go, docs/RATIONALE.md). The rlimits apply in both cases.
 
 // Bounds of a build's cgroup besides its memory (the builder's memory cap, for the whole tree).
 const (

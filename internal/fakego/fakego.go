@@ -52,6 +52,35 @@ printf '\000asm\001\000\000\000' > node.wasm
 	return g
 }
 
+// InstallHog writes a fake go command like Install's whose build runs n copies of the test
+// binary as memory hogs of mib MiB each (RunHog, which the binary's TestMain must call), all at
+// once, records their ids, waits for them and then writes the module: a compiler process tree
+// whose memory grows at a known rate, without a compilation's CPU.
+func InstallHog(t testing.TB, n, mib int) *Go {
+	t.Helper()
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	g := &Go{Dir: dir, pids: filepath.Join(dir, "pids")}
+	var hogs strings.Builder
+	for i := 0; i < n; i++ {
+		fmt.Fprintf(&hogs, "%s=%d %q &\necho $! >> %q\n", envHog, mib, self, g.pids)
+	}
+	script := fmt.Sprintf(`#!/bin/sh
+if [ "$1" = version ]; then echo "go version go1.26.0 linux/amd64"; exit 0; fi
+echo $$ >> %[1]q
+%[2]swait
+printf '\000asm\001\000\000\000' > node.wasm
+`, g.pids, hogs.String())
+	if err := os.WriteFile(filepath.Join(dir, "go"), []byte(script), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("PATH", dir+string(os.PathListSeparator)+os.Getenv("PATH"))
+	return g
+}
+
 // GoFlags returns the GOFLAGS the last build command ran with.
 func (g *Go) GoFlags() string {
 	b, _ := os.ReadFile(g.pids + ".goflags")
