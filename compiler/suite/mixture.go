@@ -673,8 +673,9 @@ func routerOutcome(ctx context.Context, cfg MixtureConfig, p *plans.Plan, f fami
 	return nil
 }
 
-// splitEvidence replays the routed compile's log: from the starting plan, each accepted edit
-// makes the next incumbent (until a routed plan is accepted, which edits cannot replay), and
+// splitEvidence replays the routed compile's log: from the starting plan, each round's accepted
+// edit makes the next round's incumbent (until a routed plan is accepted, which edits cannot
+// replay), and
 // every candidate with at least splitMin held-out wins and losses is scored against its
 // incumbent on each family's training and held-out items. The router stage's own verdicts are
 // collected as logged.
@@ -683,8 +684,13 @@ func splitEvidence(ctx context.Context, cfg MixtureConfig, initial *plans.Plan, 
 	if err != nil {
 		return fmt.Errorf("mixture: %w", err)
 	}
-	inc, replay := initial, true
+	// Every candidate of a round is compared with the round's incumbent; the accepted one
+	// becomes the incumbent when the round ends.
+	inc, next, replay := initial, (*plans.Plan)(nil), true
 	for _, ev := range evs {
+		if ev.Kind == compiler.EventRound && next != nil {
+			inc, next = next, nil
+		}
 		if ev.Kind != compiler.EventCandidate {
 			continue
 		}
@@ -731,7 +737,7 @@ func splitEvidence(ctx context.Context, cfg MixtureConfig, initial *plans.Plan, 
 			res.Splits = append(res.Splits, sc)
 		}
 		if accepted {
-			inc = cand
+			next = cand
 		}
 	}
 	return nil

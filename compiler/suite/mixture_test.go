@@ -431,3 +431,61 @@ func TestLeavesAndPaths(t *testing.T) {
 		}
 	}
 }
+
+// TestSplitEvidenceReplay: every candidate of a round is scored against that round's
+// incumbent, and the accepted one becomes the incumbent only for the next round.
+func TestSplitEvidenceReplay(t *testing.T) {
+	mix, err := LoadMixture(writeTinyMixture(t, 34), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	initial, err := plans.Load(mix.Plan)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := MixtureConfig{Mixture: mix, Runner: &modeRunner{}, Train: 12, Heldout: 12, Test: 10, Seed: 3}
+	cfg.defaults()
+	fams, _, err := loadFamilies(cfg, initial)
+	if err != nil {
+		t.Fatal(err)
+	}
+	prompt := func(p string) []edit.Edit {
+		return []edit.Edit{{Action: edit.RefinePrompt, Node: "answer", Prompt: p + " {{ inputs.question }}"}}
+	}
+	yes, no := true, false
+	evs := []compiler.Event{
+		{Iteration: 1, Kind: compiler.EventCandidate, Candidate: 1, Edits: prompt("mode=calc"), Accepted: &yes, Wins: 12, Losses: 12},
+		{Iteration: 1, Kind: compiler.EventCandidate, Candidate: 2, Edits: prompt("mode=calc too"), Accepted: &no, Wins: 12, Losses: 12},
+		{Iteration: 1, Kind: compiler.EventRound},
+		{Iteration: 2, Kind: compiler.EventCandidate, Candidate: 1, Edits: prompt("mode=plain"), Accepted: &no, Wins: 12, Losses: 12},
+		{Iteration: 2, Kind: compiler.EventRound},
+	}
+	dir := t.TempDir()
+	var log strings.Builder
+	for _, ev := range evs {
+		b, _ := json.Marshal(ev)
+		log.Write(append(b, '\n'))
+	}
+	if err := os.WriteFile(filepath.Join(dir, compiler.FileLog), []byte(log.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var res MixtureResult
+	if err := splitEvidence(context.Background(), cfg, initial, fams, dir, &res); err != nil {
+		t.Fatal(err)
+	}
+	// Round 1's candidates both beat zero-shot on alpha and lose beta; round 2's, against
+	// mode=calc, does the reverse.
+	want := [][2]FamilySplit{
+		{{Family: famA, TrainWins: 12, HeldWins: 12}, {Family: famB, TrainLosses: 12, HeldLosses: 12}},
+		{{Family: famA, TrainWins: 12, HeldWins: 12}, {Family: famB, TrainLosses: 12, HeldLosses: 12}},
+		{{Family: famA, TrainLosses: 12, HeldLosses: 12}, {Family: famB, TrainWins: 12, HeldWins: 12}},
+	}
+	if len(res.Splits) != len(want) {
+		t.Fatalf("split candidates %+v", res.Splits)
+	}
+	for i, sc := range res.Splits {
+		if len(sc.PerFamily) != 2 || sc.PerFamily[0] != want[i][0] || sc.PerFamily[1] != want[i][1] {
+			t.Errorf("candidate %d: %+v, want %+v", i, sc.PerFamily, want[i])
+		}
+	}
+}

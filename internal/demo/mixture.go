@@ -14,24 +14,26 @@ import (
 	"github.com/sgde-project/sgde/internal/simulator"
 )
 
-// mixtureFile is the mixture `sgde demo --suite mixture` runs.
-var mixtureFile = filepath.Join("testdata", "tasks", "mixture.yaml")
-
-// Mixture is `sgde demo --suite mixture`: the families of testdata/tasks/mixture.yaml mixed
+// Mixture is `sgde demo --suite mixture` (or mixture-NAME): the families of
+// testdata/tasks/mixture.yaml (or mixture-NAME.yaml) mixed
 // and compiled once with routers and once without, beside the zero-shot plan and each family
 // compiled alone, against the in-process simulator; the table goes to stdout and DIR/mixture.txt.
 // The work is package compiler/suite's.
 func Mixture(ctx context.Context, o SuiteOptions) error {
 	stdout, stderr := o.Env.Stdout, o.Env.Stderr
 	if o.Resume || o.Ablation {
-		return &report.InputError{Err: errors.New("--suite mixture takes neither --resume nor --ablation (the whole run takes a few minutes)")}
+		return &report.InputError{Err: fmt.Errorf("--suite %s takes neither --resume nor --ablation (the whole run takes a few minutes)", o.Name)}
 	}
-	mix, err := suite.LoadMixture(mixtureFile, o.Families)
+	file := filepath.Join("testdata", "tasks", o.Name+".yaml")
+	if _, err := os.Stat(file); err != nil {
+		return &report.InputError{Err: fmt.Errorf("--suite %s: no mixture file %s", o.Name, file)}
+	}
+	mix, err := suite.LoadMixture(file, o.Families)
 	if err != nil {
 		if errors.Is(err, suite.ErrUnknownFamily) {
 			return &report.InputError{Setting: "--families", Err: err}
 		}
-		return fmt.Errorf("demo --suite mixture: %w (run it from the repository)", err)
+		return fmt.Errorf("demo --suite %s: %w (run it from the repository)", o.Name, err)
 	}
 	if err := clearSuiteDir(o.Dir); err != nil {
 		return err
