@@ -30,6 +30,9 @@ func selfAndDescendantsRSS(ps []proctree.Proc) (uint64, int) {
 // fails with ErrBuildMemory; no process and no file descriptor is left. Without the supervisor
 // the tree reaches 1.2 GiB and the build succeeds.
 func TestBuildMemorySupervisor(t *testing.T) {
+	if raceEnabled {
+		t.Skip("a -race binary cannot run as a memory hog under the builder's RLIMIT_AS")
+	}
 	g := fakego.InstallHog(t, 6, 200)
 	t.Cleanup(g.Kill)
 	b := newTestBuilder(t, WithToolchain(ToolchainGo), WithGoCache(t.TempDir()), WithTimeout(time.Minute))
@@ -67,12 +70,70 @@ func TestBuildMemorySupervisor(t *testing.T) {
 // TestBuildMemorySupervisorQuiet: a tree under the bound (the same fake compilers, 100 MiB
 // each) builds, untouched by the supervisor.
 func TestBuildMemorySupervisorQuiet(t *testing.T) {
+	if raceEnabled {
+		t.Skip("a -race binary cannot run as a memory hog under the builder's RLIMIT_AS")
+	}
 	g := fakego.InstallHog(t, 2, 100)
 	t.Cleanup(g.Kill)
 	b := newTestBuilder(t, WithToolchain(ToolchainGo), WithGoCache(t.TempDir()), WithTimeout(time.Minute))
 	b.cgroup = nil
 	if _, err := b.Build(context.Background(), []byte(okNode), "ok.go"); err != nil {
 		t.Fatalf("build of a tree under the bound: %v", err)
+	}
+}
+
+// TestHostileBuildTreeRSS builds the hostile build bombs of testdata/hostile with the real
+// compiler at the default limits, the supervisor in charge where no cgroup is delegated: each
+// fails with ErrBuildFailed, the compiler's process tree (read independently every 20 ms) stays
+// under 1 GiB together with this process, and no compiler process or file descriptor is left
+// 1 s later. Long: the two builds take about 4 s of CPU.
+func TestHostileBuildTreeRSS(t *testing.T) {
+	if os.Getenv("SGDE_TEST_LONG") == "" {
+		t.Skip("long: real hostile builds; run with make test-long or SGDE_TEST_LONG=1")
+	}
+	for _, file := range []string{"string_doubling.go", "build_forever.go"} {
+		t.Run(file, func(t *testing.T) {
+			src, err := os.ReadFile("../testdata/hostile/" + file)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b := newTestBuilder(t, WithCacheDir(""), WithTimeout(time.Minute))
+			if _, err := b.ToolchainVersion(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			fds := fakego.OpenFDs()
+			s := proctree.Sample(context.Background(), 20*time.Millisecond, selfAndDescendantsRSS)
+			start := time.Now()
+			_, err = b.Build(context.Background(), src, file)
+			took := time.Since(start)
+			peak, n, samples, serr := s.Stop()
+			if serr != nil {
+				t.Fatal(serr)
+			}
+			t.Logf("after %v: tree peak %d MiB over %d processes (%d samples); %.120q", took.Round(time.Millisecond), peak>>20, n, samples, err)
+			if peak >= treeGoal {
+				t.Errorf("the process tree reached %d MiB resident, the goal is under %d MiB", peak>>20, treeGoal>>20)
+			}
+			if !errors.Is(err, ErrBuildFailed) || errors.Is(err, ErrBuildTimeout) {
+				t.Fatalf("build: %v, want ErrBuildFailed from a memory bound, not a timeout", err)
+			}
+			var left int
+			for deadline := time.Now().Add(time.Second); ; time.Sleep(10 * time.Millisecond) {
+				ps, err := proctree.Snapshot()
+				if err != nil {
+					t.Fatal(err)
+				}
+				if _, left = descendantsRSS(ps); left == 0 || time.Now().After(deadline) {
+					break
+				}
+			}
+			if left != 0 {
+				t.Errorf("%d compiler processes left 1 s after the build failed", left)
+			}
+			if now := fakego.OpenFDs(); now > fds {
+				t.Errorf("%d file descriptors open after the build, %d before", now, fds)
+			}
+		})
 	}
 }
 

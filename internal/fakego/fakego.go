@@ -54,8 +54,8 @@ printf '\000asm\001\000\000\000' > node.wasm
 
 // InstallHog writes a fake go command like Install's whose build runs n copies of the test
 // binary as memory hogs of mib MiB each (RunHog, which the binary's TestMain must call), all at
-// once, records their ids, waits for them and then writes the module: a compiler process tree
-// whose memory grows at a known rate, without a compilation's CPU.
+// once, records their ids, waits for them and then writes the module (or fails if one failed):
+// a compiler process tree whose memory grows at a known rate, without a compilation's CPU.
 func InstallHog(t testing.TB, n, mib int) *Go {
 	t.Helper()
 	self, err := os.Executable()
@@ -66,12 +66,15 @@ func InstallHog(t testing.TB, n, mib int) *Go {
 	g := &Go{Dir: dir, pids: filepath.Join(dir, "pids")}
 	var hogs strings.Builder
 	for i := 0; i < n; i++ {
-		fmt.Fprintf(&hogs, "%s=%d %q &\necho $! >> %q\n", envHog, mib, self, g.pids)
+		fmt.Fprintf(&hogs, "%s=%d %q &\necho $! >> %q\nhogs=\"$hogs $!\"\n", envHog, mib, self, g.pids)
 	}
+	// A hog that could not hold its memory (a race-detector binary under RLIMIT_AS cannot even
+	// start) fails the build, so that a test never mistakes it for a bound that worked.
 	script := fmt.Sprintf(`#!/bin/sh
 if [ "$1" = version ]; then echo "go version go1.26.0 linux/amd64"; exit 0; fi
 echo $$ >> %[1]q
-%[2]swait
+hogs=
+%[2]sfor p in $hogs; do wait $p || { echo "memory hog $p failed" >&2; exit 1; }; done
 printf '\000asm\001\000\000\000' > node.wasm
 `, g.pids, hogs.String())
 	if err := os.WriteFile(filepath.Join(dir, "go"), []byte(script), 0o700); err != nil {
