@@ -49,7 +49,8 @@ const (
 	MaxArtifactBytes = 64 << 20
 	// DefaultBuildMemoryBytes caps the address space of the go command and of each compiler and
 	// linker it starts (RLIMIT_AS, Linux), and the memory of the whole process tree: all of it
-	// in a cgroup, three quarters of it resident without one (the supervisor, supervise.go).
+	// in a cgroup, three quarters of it resident without one, for all of the process's builds
+	// together (the supervisor, supervise.go).
 	// 512 MiB is too little for the go command itself; a cold build of the standard library
 	// for wasip1 peaks at about 240 MiB resident for the whole tree.
 	DefaultBuildMemoryBytes = 1 << 30
@@ -561,8 +562,8 @@ func (b *Builder) run(ctx context.Context, tmp, dir string, args ...string) ([]b
 	}
 	err = cmd.Wait()
 	if sup != nil {
-		if peak, killed := sup.end(); killed {
-			err = fmt.Errorf("%w: the compiler's process tree held %d MiB resident, over its bound of %d MiB (read every %v)", ErrBuildMemory, peak>>20, b.treeBound()>>20, BuildSampleInterval)
+		if peak, killed, total := sup.end(); killed {
+			err = fmt.Errorf("%w: the compiler's process tree held %d MiB resident, the most of the %d MiB this process's builds held, over their bound of %d MiB (read every %v)", ErrBuildMemory, peak>>20, total>>20, b.treeBound()>>20, BuildSampleInterval)
 		}
 	}
 	if cg != nil {

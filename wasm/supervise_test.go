@@ -82,6 +82,58 @@ func TestBuildMemorySupervisorQuiet(t *testing.T) {
 	}
 }
 
+// TestBuildMemorySupervisorShared: the bound is on all the builds of the process together. Two
+// builds at once (one input may hold several code nodes), each of three fake compilers of
+// 200 MiB: each tree stays under the bound, together they pass it (1.2 GiB). At least one is
+// killed with ErrBuildMemory, the whole process tree stays under 1 GiB, nothing is left.
+func TestBuildMemorySupervisorShared(t *testing.T) {
+	if raceEnabled {
+		t.Skip("a -race binary cannot run as a memory hog under the builder's RLIMIT_AS")
+	}
+	g := fakego.InstallHog(t, 3, 200)
+	t.Cleanup(g.Kill)
+	b := newTestBuilder(t, WithToolchain(ToolchainGo), WithGoCache(t.TempDir()), WithTimeout(time.Minute), WithParallel(2))
+	b.cgroup = nil
+	if _, err := b.ToolchainVersion(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	fds := fakego.OpenFDs()
+	s := proctree.Sample(context.Background(), 20*time.Millisecond, selfAndDescendantsRSS)
+	errs := make(chan error, 2)
+	for i := 0; i < 2; i++ {
+		src := fmt.Sprintf("// build %d\n%s", i, okNode) // two sources: two compilations
+		go func() { _, err := b.Build(context.Background(), []byte(src), "ok.go"); errs <- err }()
+	}
+	var killed int
+	for i := 0; i < 2; i++ {
+		err := <-errs
+		t.Logf("build: %v", err)
+		switch {
+		case errors.Is(err, ErrBuildMemory):
+			killed++
+		case err != nil:
+			t.Errorf("build: %v, want success or ErrBuildMemory", err)
+		}
+	}
+	peak, n, samples, serr := s.Stop()
+	if serr != nil {
+		t.Fatal(serr)
+	}
+	t.Logf("tree peak %d MiB over %d processes (%d samples)", peak>>20, n, samples)
+	if peak >= treeGoal {
+		t.Errorf("the process tree reached %d MiB resident, the goal is under %d MiB", peak>>20, treeGoal>>20)
+	}
+	if killed == 0 {
+		t.Error("no build was killed although the two trees together passed the bound")
+	}
+	if alive := g.WaitGone(time.Second); len(alive) != 0 {
+		t.Fatalf("compiler processes %v still running 1 s after the builds ended", alive)
+	}
+	if now := fakego.OpenFDs(); now > fds {
+		t.Errorf("%d file descriptors open after the builds, %d before", now, fds)
+	}
+}
+
 // TestHostileBuildTreeRSS builds the hostile build bombs of testdata/hostile with the real
 // compiler at the default limits, the supervisor in charge where no cgroup is delegated: each
 // fails with ErrBuildFailed, the compiler's process tree (read independently every 20 ms) stays
