@@ -3,20 +3,25 @@
 package main
 
 import (
+	"bytes"
+	"context"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/sgde-project/sgde/internal/proctree"
 	"github.com/sgde-project/sgde/internal/testlong"
 )
 
 // TestHostileProcessBounds runs the real sgde binary on every hostile module as a child
 // process, as a user would: each run at default limits with --timeout 1s must return within the
-// timeout plus 1 s with a resident set under 1 GiB (getrusage of the child), and SIGINT or
-// SIGTERM must end a run busy in guest code, in host calls or in loading within 1 s.
+// timeout plus 1 s with a resident set under 1 GiB (getrusage of the child); each Go build bomb
+// must fail within the build timeout plus 1 s with sgde and its compilers under 1 GiB together;
+// and SIGINT or SIGTERM must end a run busy in guest code, in host calls or in loading within 1 s.
 func TestHostileProcessBounds(t *testing.T) {
 	testlong.Skip(t, "builds the sgde binary and runs every hostile module in a child process")
 	bin := filepath.Join(t.TempDir(), "sgde")
@@ -49,6 +54,41 @@ func TestHostileProcessBounds(t *testing.T) {
 			}
 			if ru.Maxrss<<10 > 1<<30 {
 				t.Errorf("sgde exec held %d MiB resident", ru.Maxrss>>10)
+			}
+		})
+	}
+	// The build bombs: sgde and the compilers it starts, read together from /proc every 20 ms,
+	// stay under 1 GiB resident, and sgde returns within the build timeout plus 1 s.
+	for _, f := range []string{"string_doubling.go", "build_forever.go"} {
+		t.Run(f, func(t *testing.T) {
+			const buildTimeout = 10 * time.Second
+			cmd := command("exec", filepath.Join(hostileDir, f), "--input", "{}", "--timeout", "1s",
+				"--build-timeout", buildTimeout.String(), "--json")
+			var out bytes.Buffer
+			cmd.Stdout = &out
+			start := time.Now()
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			pid := cmd.Process.Pid
+			s := proctree.Sample(context.Background(), 20*time.Millisecond, func(ps []proctree.Proc) (uint64, int) {
+				return proctree.TreeRSS(ps, pid)
+			})
+			_ = cmd.Wait()
+			took := time.Since(start)
+			peak, n, _, err := s.Stop()
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Logf("%v, process tree peak %d MiB over %d processes: %.200s", took.Round(time.Millisecond), peak>>20, n, out.String())
+			if took > buildTimeout+time.Second {
+				t.Errorf("sgde exec --build-timeout %v took %v", buildTimeout, took)
+			}
+			if peak >= 1<<30 {
+				t.Errorf("sgde and its compilers held %d MiB resident", peak>>20)
+			}
+			if !strings.Contains(out.String(), `"build_`) {
+				t.Errorf("output %q is not a build error", out.String())
 			}
 		})
 	}
