@@ -36,7 +36,9 @@ func slowCompileModule(funcs, ops int) []byte {
 			b = append(b, c|0x80)
 		}
 	}
-	section := func(id byte, body []byte) []byte { return append(append([]byte{id}, uleb(uint64(len(body)))...), body...) }
+	section := func(id byte, body []byte) []byte {
+		return append(append([]byte{id}, uleb(uint64(len(body)))...), body...)
+	}
 	vec := func(n int, items []byte) []byte { return append(uleb(uint64(n)), items...) }
 	types := vec(2, []byte{0x60, 0, 0, 0x60, 1, 0x7f, 1, 0x7f})
 	fns := []byte{0}

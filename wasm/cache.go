@@ -6,7 +6,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
-		"os"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
