@@ -23,7 +23,7 @@ import (
 // ends without an accepted candidate, the compiler groups the training items by the form of
 // their labels, learns a decision list of input words that sends each group to its own branch
 // (the labels are not known when the plan runs, so the router reads only the input), compiles
-// each partition as its own plan from the incumbent and tries the routed plan by the usual
+// each partition as its own plan from the compile's initial plan and tries the routed plan by the usual
 // held-out test. It does this once per compile (State.Clustered). A family label never enters:
 // only label values' character classes and input words.
 
@@ -230,9 +230,12 @@ func (c *compiler) tryClusters(ctx context.Context, iter int, incumbent *plans.P
 		c.emit(ev)
 		return nil, Scores{}, false, nil
 	}
+	// Each group is compiled as if it had come alone: from the plan the compile started from,
+	// not from the incumbent, whose edits were chosen on the mixed evidence (its demonstrations,
+	// say, are items of every kind). A group too small to compile keeps the incumbent.
 	starts := map[string]origin{}
 	for _, b := range l.branches {
-		starts[b] = origin{incumbent, heldout.Bits()}
+		starts[b] = origin{plan: cfg.Initial, ifSmall: &origin{plan: incumbent, held: heldout.Bits()}}
 	}
 	return c.tryRouted(ctx, ev, incumbent, heldout, l, starts)
 }

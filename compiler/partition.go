@@ -6,6 +6,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"sort"
 	"time"
 
 	"github.com/sgde-project/sgde/plans"
@@ -129,8 +130,13 @@ func (c *compiler) partitions(iter int, l ruleList, starts map[string]origin) []
 			}
 		}
 		p.TrainN, p.HeldN = len(p.trainIdx), len(p.heldIdx)
+		if small := starts[br].ifSmall; small != nil && (p.TrainN < c.cfg.MinPartition || p.HeldN < c.cfg.MinPartition) {
+			p.start, p.startHeld = small.plan, small.held
+		}
 		p.StartShape = Shape(p.start)
-		p.StartAccuracy = accuracyOf(p.startHeld, p.heldIdx)
+		if p.startHeld != nil {
+			p.StartAccuracy = accuracyOf(p.startHeld, p.heldIdx)
+		}
 		ps = append(ps, p)
 	}
 	return ps
@@ -169,6 +175,9 @@ func (c *compiler) compilePartition(ctx context.Context, p *part) error {
 	// record (log and checkpoint) keeps its cost and risks instead.
 	q.Provenance = nil
 	p.plan, p.held, p.Compiled = q, res.Heldout, true
+	if p.startHeld == nil && len(res.State.Curve) > 0 {
+		p.StartAccuracy = 1 - res.State.Curve[0].HeldoutRisk
+	}
 	p.Shape = Shape(q)
 	p.HeldoutAccuracy = 1 - res.Heldout.Risk()
 	p.Iterations, p.StopReason = res.State.Iteration, res.StopReason
@@ -244,14 +253,18 @@ func samePartition(sub Config) bool {
 // not change, and from a new evaluation of the other partitions' items otherwise.
 func (c *compiler) branchHeld(ctx context.Context, p *part, all []*part) ([]bool, error) {
 	bits := make([]bool, len(c.cfg.Heldout))
-	if !p.Compiled || c.digest(p.plan) == c.digest(stripped(p.start)) {
+	if p.startHeld != nil && (!p.Compiled || c.digest(p.plan) == c.digest(stripped(p.start))) {
 		copy(bits, p.startHeld)
 		return bits, nil
 	}
-	for k, j := range p.heldIdx {
-		bits[j] = p.held.Results[k].Correct
-	}
 	var others []int
+	if p.Compiled {
+		for k, j := range p.heldIdx {
+			bits[j] = p.held.Results[k].Correct
+		}
+	} else {
+		others = append(others, p.heldIdx...)
+	}
 	for _, o := range all {
 		if o != p {
 			others = append(others, o.heldIdx...)
@@ -260,6 +273,7 @@ func (c *compiler) branchHeld(ctx context.Context, p *part, all []*part) ([]bool
 	if len(others) == 0 {
 		return bits, nil
 	}
+	sort.Ints(others)
 	ev, err := c.eval(ctx, p.plan, pick(c.cfg.Heldout, others))
 	if err != nil {
 		return nil, fmt.Errorf("evaluate branch %s on the other partitions' held-out items: %w", p.Branch, err)

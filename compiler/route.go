@@ -404,15 +404,18 @@ func (c *compiler) trySplit(ctx context.Context, iter int, incumbent *plans.Plan
 		c.emit(ev)
 		return nil, Scores{}, false, nil
 	}
-	starts := map[string]origin{branchEdited: {cand.plan, cand.held.Bits()}, branchIncumbent: {incumbent, heldout.Bits()}}
+	starts := map[string]origin{branchEdited: {plan: cand.plan, held: cand.held.Bits()}, branchIncumbent: {plan: incumbent, held: heldout.Bits()}}
 	return c.tryRouted(ctx, ev, incumbent, heldout, s.list(), starts)
 }
 
 // origin is where a partition's compile starts: a plan and its correctness on every held-out
-// item of the parent.
+// item of the parent (nil when unknown: the partition compile measures it on its own items).
+// ifSmall, when set, is the origin of a partition too small to be compiled, whose branch is
+// then its starting plan as it is.
 type origin struct {
-	plan *plans.Plan
-	held []bool
+	plan    *plans.Plan
+	held    []bool
+	ifSmall *origin
 }
 
 // tryRouted cuts the data by l, compiles each partition from its start, and tries the routed
