@@ -63,6 +63,9 @@ TESTSUM             := $(GO) run ./internal/testsum --
 NORACE_PKGS         ?= ./cmd/sgde ./sandbox ./compiler ./sandbox/internal/preinit ./sandbox/internal/rewrite \
                        ./compiler/library ./compiler/experiment ./compiler/suite ./internal/simulator
 RACE_TESTS          ?= Hammer|Concurren|Cancel|Close|Parallel|Serve
+# The -race packages with the longest tests, started first so that they are not the last ones
+# running on one core at the end of the step.
+RACE_FIRST          ?= ./internal/serve ./runtime
 
 # One scratch directory for the whole run, shared by every test binary (internal/testcache:
 # built modules, wazero compilation caches), removed when the recipe ends however it ends. A
@@ -81,20 +84,29 @@ test: deps
 	@echo "== go vet ./... (through internal/testsum, for its heartbeat: a cold cache compiles every dependency)"
 	@$(TESTSUM) $(GO) vet ./...
 	@$(with_test_cache) \
-	echo "== go test (no -race): $(NORACE_PKGS), but their $(RACE_TESTS) tests"; \
+	cgo=0; if [ "$$($(GO) env CGO_ENABLED)" = 1 ] && command -v "$$($(GO) env CC | cut -d' ' -f1)" >/dev/null 2>&1; then cgo=1; fi; \
+	( nice -n 19 $(GO) build -race ./... && if [ $$cgo = 1 ]; then nice -n 19 $(GO) build -tags wasmtime ./...; fi ) >/dev/null 2>&1 & prebuild=$$!; \
+	echo "== go test (no -race): $(NORACE_PKGS), but their $(RACE_TESTS) tests (meanwhile, at nice 19, the -race and wasmtime builds of the later steps)"; \
 	$(TESTSUM) $(GO) test -json -timeout 30m -skip '$(RACE_TESTS)' $(NORACE_PKGS) || fail=1; \
-	echo "== go test -race: every other package, and the $(RACE_TESTS) tests of $(NORACE_PKGS)"; \
-	race_pkgs=$$({ $(GO) list $(NORACE_PKGS); $(GO) list ./...; } | sort | uniq -u); \
+	wait $$prebuild; \
+	if [ $$cgo = 1 ]; then \
+		echo "== in parallel with the -race steps, lines prefixed [wasmtime]: go test -tags wasmtime (sandbox: wasmtime engine + differential; cmd/sgde: --engine), -race for $(RACE_TESTS)"; \
+		{ ( wfail=0; \
+			$(TESTSUM) $(GO) vet -tags wasmtime ./sandbox ./cmd/sgde || wfail=1; \
+			$(TESTSUM) $(GO) test -json -timeout 30m -tags wasmtime -run 'Wasmtime|WASI|Differential|Engine' -skip '$(RACE_TESTS)' ./sandbox ./cmd/sgde || wfail=1; \
+			$(TESTSUM) $(GO) test -json -race -timeout 30m -tags wasmtime -run 'Wasmtime.*($(RACE_TESTS))' ./sandbox || wfail=1; \
+			echo $$wfail > "$$cache/wasmtime.status" ) 2>&1 | awk '{ print "[wasmtime] " $$0; fflush() }'; } & wasmtime=$$!; \
+	else \
+		echo "test: cgo is unavailable (no C compiler): skipping the wasmtime engine and the differential suite"; \
+	fi; \
+	echo "== go test -race: every other package ($(RACE_FIRST) first: the longest), and the $(RACE_TESTS) tests of $(NORACE_PKGS)"; \
+	race_pkgs=$$({ $(GO) list $(RACE_FIRST); { $(GO) list $(NORACE_PKGS) $(RACE_FIRST); $(GO) list ./...; } | sort | uniq -u; }); \
 	$(TESTSUM) $(GO) test -json -race -timeout 30m $$race_pkgs || fail=1; \
 	race_test_pkgs=$$(for d in $(NORACE_PKGS); do if grep -qE '^func Test[A-Za-z0-9_]*($(RACE_TESTS))' $$d/*_test.go; then echo $$d; fi; done); \
 	$(TESTSUM) $(GO) test -json -race -timeout 30m -run '$(RACE_TESTS)' $$race_test_pkgs || fail=1; \
-	if [ "$$($(GO) env CGO_ENABLED)" = 1 ] && command -v "$$($(GO) env CC | cut -d' ' -f1)" >/dev/null 2>&1; then \
-		echo "== go test -tags wasmtime (sandbox: wasmtime engine + differential; cmd/sgde: --engine), -race for $(RACE_TESTS)"; \
-		$(GO) vet -tags wasmtime ./sandbox ./cmd/sgde || fail=1; \
-		$(TESTSUM) $(GO) test -json -timeout 30m -tags wasmtime -run 'Wasmtime|WASI|Differential|Engine' -skip '$(RACE_TESTS)' ./sandbox ./cmd/sgde || fail=1; \
-		$(TESTSUM) $(GO) test -json -race -timeout 30m -tags wasmtime -run 'Wasmtime.*($(RACE_TESTS))' ./sandbox || fail=1; \
-	else \
-		echo "test: cgo is unavailable (no C compiler): skipping the wasmtime engine and the differential suite"; \
+	if [ $$cgo = 1 ]; then \
+		wait $$wasmtime; \
+		if [ "$$(cat "$$cache/wasmtime.status" 2>/dev/null)" != 0 ]; then fail=1; printf 'FAIL\tmake test: the wasmtime step failed ([wasmtime] lines above)\n'; fi; \
 	fi; \
 	if [ "$$fail" != 0 ]; then printf 'FAIL\tmake test: a step failed (FAIL lines above)\n'; exit 1; fi
 
