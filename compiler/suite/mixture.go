@@ -98,7 +98,7 @@ func LoadMixture(path string, keep []string) (*Mixture, error) {
 		return nil, fmt.Errorf("%w: %s (not in %s)", ErrUnknownFamily, strings.Join(names, ", "), path)
 	}
 	if len(fams) < 2 {
-		return nil, fmt.Errorf("mixture %s: a mixture needs at least two families, got %d", path, len(fams))
+		return nil, fmt.Errorf("%w: mixture %s, %d family", ErrTooFewFamilies, path, len(fams))
 	}
 	m.Families = fams
 	for i, k := range m.Knowledge {
@@ -106,6 +106,9 @@ func LoadMixture(path string, keep []string) (*Mixture, error) {
 	}
 	return &m, nil
 }
+
+// ErrTooFewFamilies is returned by LoadMixture when fewer than two families are kept.
+var ErrTooFewFamilies = errors.New("a mixture needs at least two families")
 
 // KnowledgeFiles are the files a simulated student needs: every family's data, then the
 // mixture's further knowledge files.

@@ -3,6 +3,7 @@ package suite
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -142,7 +143,7 @@ func TestMixtureRoutes(t *testing.T) {
 	if _, err := LoadMixture(path, []string{"no_such_family"}); err == nil {
 		t.Error("an unknown family was accepted")
 	}
-	if _, err := LoadMixture(path, []string{famA}); err == nil {
+	if _, err := LoadMixture(path, []string{famA}); !errors.Is(err, ErrTooFewFamilies) {
 		t.Error("a one-family mixture was accepted")
 	}
 	mix, err := LoadMixture(path, nil)

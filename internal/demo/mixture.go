@@ -30,7 +30,7 @@ func Mixture(ctx context.Context, o SuiteOptions) error {
 	}
 	mix, err := suite.LoadMixture(file, o.Families)
 	if err != nil {
-		if errors.Is(err, suite.ErrUnknownFamily) {
+		if errors.Is(err, suite.ErrUnknownFamily) || errors.Is(err, suite.ErrTooFewFamilies) {
 			return &report.InputError{Setting: "--families", Err: err}
 		}
 		return fmt.Errorf("demo --suite %s: %w (run it from the repository)", o.Name, err)
