@@ -72,11 +72,14 @@ const fallbackMixed = "mixed"
 
 // learnList learns a decision list of input words that sends each group of items (by form) of
 // at least minSize items to its own branch. At each step it takes, of every group still
-// unseparated and every word of its items, the word that best separates that group from the
-// other items still in play, provided the items with the word are at least minSplitAccuracy
-// that group's (precision) and at least minSplitAccuracy of that group's items have it
-// (recall); the last group, or the groups no word separates, get the fallback. acc is the
-// share of the grouped training items the list sends to their group's branch.
+// unseparated and every word of its items still in play, the word that best separates that group
+// from the other items in play: the items with the word must be at least minSplitAccuracy that
+// group's (precision), and the word must reach at least minSplitAccuracy of the group's items in
+// play (recall) or, failing any such word, a fifth of the group (and half of minSize): a group
+// two kinds of question share may be reached by one word per kind ("plausible", then "truth").
+// A group is done once minSplitAccuracy of its items are routed to it; the last group, or the
+// groups no word separates, get the fallback. acc is the share of the grouped training items
+// the list sends to their group's branch.
 func learnList(items []runtime.Item, field string, forms []string, minSize int) (l ruleList, acc float64, ok bool) {
 	size := map[string]int{}
 	for _, f := range forms {
@@ -101,12 +104,13 @@ func learnList(items []runtime.Item, field string, forms []string, minSize int) 
 	for i := range alive {
 		alive[i] = true
 	}
-	l = ruleList{field: field}
+	l = ruleList{field: field, desc: fmt.Sprintf("by the form of the expected answers (%s)", formSizes(groups, size))}
 	left := append([]string(nil), groups...)
+	routed := map[string]int{} // group -> its items routed to it so far
 	for len(left) > 1 {
 		type pick struct {
 			group, word string
-			score       int
+			tp, score   int
 		}
 		var best *pick
 		for _, g := range left {
@@ -143,15 +147,16 @@ func learnList(items []runtime.Item, field string, forms []string, minSize int) 
 				}
 				return words[i] < words[j]
 			})
+			least := max((minSize+1)/2, (size[g]+4)/5)
 			for _, w := range words {
 				c := count[w]
 				tp, fp := c[0], c[1]
-				if tp == 0 || float64(tp) < minSplitAccuracy*float64(tp+fp) || float64(tp) < minSplitAccuracy*float64(n) {
+				if tp == 0 || float64(tp) < minSplitAccuracy*float64(tp+fp) || (float64(tp) < minSplitAccuracy*float64(n) && tp < least) {
 					continue
 				}
 				score := tp - fp - (n - tp)
 				if best == nil || score > best.score {
-					best = &pick{group: g, word: w, score: score}
+					best = &pick{group: g, word: w, tp: tp, score: score}
 				}
 			}
 		}
@@ -162,21 +167,30 @@ func learnList(items []runtime.Item, field string, forms []string, minSize int) 
 		for i := range items {
 			if alive[i] && toks[i][best.word] {
 				alive[i] = false
+				if forms[i] == best.group {
+					routed[best.group]++
+				}
 			}
 		}
-		left = slices.DeleteFunc(left, func(g string) bool { return g == best.group })
+		if float64(routed[best.group]) >= minSplitAccuracy*float64(size[best.group]) {
+			left = slices.DeleteFunc(left, func(g string) bool { return g == best.group })
+		}
 	}
 	if len(l.rules) == 0 {
-		return ruleList{}, 0, false
+		return l, 0, false
 	}
 	l.fallback = fallbackMixed
 	if len(left) == 1 {
 		l.fallback = left[0]
 	}
 	for _, r := range l.rules {
-		l.branches = append(l.branches, r.branch)
+		if !slices.Contains(l.branches, r.branch) {
+			l.branches = append(l.branches, r.branch)
+		}
 	}
-	l.branches = append(l.branches, l.fallback)
+	if !slices.Contains(l.branches, l.fallback) {
+		l.branches = append(l.branches, l.fallback)
+	}
 	right, grouped := 0, 0
 	for i, it := range items {
 		if size[forms[i]] < minSize {
@@ -193,8 +207,8 @@ func learnList(items []runtime.Item, field string, forms []string, minSize int) 
 	for _, r := range l.rules {
 		rules = append(rules, fmt.Sprintf("%q -> %s", r.token, r.branch))
 	}
-	l.desc = fmt.Sprintf("by the form of the expected answers (%s): inputs.%s has the word %s, else %s (%.0f%% of %d grouped training items)",
-		formSizes(groups, size), field, strings.Join(rules, ", then "), l.fallback, 100*acc, grouped)
+	l.desc += fmt.Sprintf(": inputs.%s has the word %s, else %s (%.0f%% of %d grouped training items)",
+		field, strings.Join(rules, ", then "), l.fallback, 100*acc, grouped)
 	return l, acc, acc >= minSplitAccuracy
 }
 
@@ -220,8 +234,14 @@ func (c *compiler) tryClusters(ctx context.Context, iter int, incumbent *plans.P
 		forms[i] = answerForm(it.Label)
 	}
 	l, acc, ok := learnList(cfg.Train, field, forms, cfg.MinPartition)
+	if l.desc == "" {
+		return nil, Scores{}, false, nil // fewer than two forms: no evidence of kinds
+	}
 	if len(l.rules) == 0 {
-		return nil, Scores{}, false, nil // one form only, or no word separates any: no evidence of kinds
+		c.emit(Event{Iteration: iter, Kind: EventCandidate, IncumbentRisk: fptr(heldout.Risk()), Accepted: bptr(false),
+			Summary: []string{"route " + l.desc},
+			Reason:  fmt.Sprintf("no input word reaches %.0f%% of a group's items (or a fifth of them) with %.0f%% of its items in the group", 100*minSplitAccuracy, 100*minSplitAccuracy)})
+		return nil, Scores{}, false, nil
 	}
 	ev := Event{Iteration: iter, Kind: EventCandidate, IncumbentRisk: fptr(heldout.Risk()), Accepted: bptr(false),
 		Summary: []string{"route " + l.desc}}

@@ -542,6 +542,21 @@ func TestAnswerFormAndLearnList(t *testing.T) {
 	if _, _, ok := learnList(items[24:], "q", forms[24:], 10); ok {
 		t.Error("a list from one group")
 	}
+	// A group two kinds of question share, with no word common to both: one word per kind.
+	items, forms = nil, nil
+	add(12, "Is it plausible?", "word")
+	add(12, "Does Bob tell the truth?", "word")
+	add(12, "How many apples?", "number")
+	add(12, "Compute 3 + 4 =", "number")
+	l, acc, ok = learnList(items, "q", forms, 10)
+	if !ok || acc != 1 || len(l.branches) != 2 || len(l.rules) < 2 {
+		t.Fatalf("shared group: list %+v, accuracy %v, ok %v", l, acc, ok)
+	}
+	for i, it := range items {
+		if got := l.branch(it.Inputs["q"]); got != forms[i] {
+			t.Errorf("%q -> %s, want %s (list %+v)", it.Inputs["q"], got, forms[i], l.rules)
+		}
+	}
 }
 
 // triRunner is a fake student for nested routers: kind A items (the word "alpha-kind-marker")

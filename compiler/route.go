@@ -85,20 +85,24 @@ func (l ruleList) branch(v any) string {
 	return l.fallback
 }
 
-// side says which items go to branch b, in terms of the input's words.
+// side says which items go to branch b, in terms of the input's words (the rules apply in
+// order: an item goes where the first word it has says).
 func (l ruleList) side(b string) string {
-	var lacks []string
+	var has, all []string
 	for _, r := range l.rules {
+		all = append(all, strconv.Quote(r.token))
 		if r.branch == b {
-			s := fmt.Sprintf("inputs.%s has the word %q", l.field, r.token)
-			if len(lacks) > 0 {
-				s = fmt.Sprintf("inputs.%s lacks %s, has %q", l.field, strings.Join(lacks, ", "), r.token)
-			}
-			return s
+			has = append(has, strconv.Quote(r.token))
 		}
-		lacks = append(lacks, strconv.Quote(r.token))
 	}
-	return fmt.Sprintf("inputs.%s lacks the word%s %s", l.field, map[bool]string{true: "s", false: ""}[len(lacks) > 1], strings.Join(lacks, ", "))
+	var out []string
+	if len(has) > 0 {
+		out = append(out, fmt.Sprintf("has the word %s", strings.Join(has, " or ")))
+	}
+	if b == l.fallback {
+		out = append(out, fmt.Sprintf("lacks the word%s %s", map[bool]string{true: "s", false: ""}[len(all) > 1], strings.Join(all, ", ")))
+	}
+	return fmt.Sprintf("inputs.%s %s", l.field, strings.Join(out, ", or "))
 }
 
 // Branch names of a compiler-made router.
