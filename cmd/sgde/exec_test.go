@@ -155,7 +155,8 @@ func TestBuildCommand(t *testing.T) {
 // TestExecCancelEndsHostCalls: when the context of `sgde exec` ends (SIGINT and SIGTERM cancel
 // it in main), a call busy in host functions ends within a second, whatever its own limits say.
 func TestExecCancelEndsHostCalls(t *testing.T) {
-	warmCache(t)
+	// No warmCache: these hand-written modules are a few hundred bytes, quick to compile even
+	// under -race (make test runs this test only with -race, as a concurrency test).
 	for _, f := range []string{"random_get_loop.wasm", "fd_write_iovecs.wasm", "init_random_get.wasm"} {
 		t.Run(f, func(t *testing.T) {
 			ctx, cancel := context.WithCancel(context.Background())
