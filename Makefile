@@ -81,12 +81,12 @@ endef
 # has the measured figure). A test that takes longer than about 10 s there skips itself unless
 # SGDE_TEST_LONG=1 (internal/testlong.Skip); `make test-long` sets it and runs everything.
 test: deps
-	@echo "== go vet ./... (through internal/testsum, for its heartbeat: a cold cache compiles every dependency)"
-	@$(TESTSUM) $(GO) vet ./...
 	@$(with_test_cache) \
 	cgo=0; if [ "$$($(GO) env CGO_ENABLED)" = 1 ] && command -v "$$($(GO) env CC | cut -d' ' -f1)" >/dev/null 2>&1; then cgo=1; fi; \
 	( nice -n 19 $(GO) build -race ./... && if [ $$cgo = 1 ]; then nice -n 19 $(GO) build -tags wasmtime ./...; fi ) >/dev/null 2>&1 & prebuild=$$!; \
-	echo "== go test (no -race): $(NORACE_PKGS), but their $(RACE_TESTS) tests (meanwhile, at nice 19, the -race and wasmtime builds of the later steps)"; \
+	echo "== go vet ./... (through internal/testsum, for its heartbeat: a cold cache compiles every dependency; meanwhile, at nice 19 until the -race step, the -race and wasmtime builds of the later steps)"; \
+	$(TESTSUM) $(GO) vet ./... || fail=1; \
+	echo "== go test (no -race): $(NORACE_PKGS), but their $(RACE_TESTS) tests"; \
 	$(TESTSUM) $(GO) test -json -timeout 30m -skip '$(RACE_TESTS)' $(NORACE_PKGS) || fail=1; \
 	wait $$prebuild; \
 	if [ $$cgo = 1 ]; then \
