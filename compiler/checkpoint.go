@@ -52,6 +52,9 @@ type State struct {
 	// compiled sides (nil without one).
 	Router     *RouterCheck `json:"router,omitempty"`
 	Partitions []Partition  `json:"partitions,omitempty"`
+	// PendingSplit is a candidate whose new code node failed its probe tests in a round that
+	// accepted another candidate: the first round that accepts nothing tries a split by it.
+	PendingSplit json.RawMessage `json:"pending_split,omitempty"`
 	// Clustered is set once the router by answer forms was tried (cluster.go).
 	Clustered  bool   `json:"clustered,omitempty"`
 	Done       bool   `json:"done"`

@@ -91,7 +91,7 @@ func (ev Event) line() string {
 			verdict = "accepted"
 		}
 		who := fmt.Sprintf("candidate %d", ev.Candidate)
-		if ev.Candidate == 0 && strings.HasPrefix(strings.Join(ev.Summary, ""), "route ") {
+		if ev.Candidate == 0 && strings.HasPrefix(strings.Join(ev.Summary, ""), "route by the form") {
 			who = "router by answer forms" // the compiler's own candidate (cluster.go), no teacher's
 		}
 		return fmt.Sprintf("iteration %d: %s %s: %s: %s%s", ev.Iteration, who, verdict, strings.Join(ev.Summary, "; "), ev.Reason, sourcesText(ev.Answers))

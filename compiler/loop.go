@@ -541,6 +541,7 @@ func (c *compiler) round(ctx context.Context, iter int, incumbent *plans.Plan, t
 	}
 	incRisk := heldout.Risk()
 	var survivors []scored
+	var probeFailed *scored
 	for i, cand := range prop.Candidates {
 		if i >= cfg.K {
 			break
@@ -579,6 +580,11 @@ func (c *compiler) round(ctx context.Context, iter int, incumbent *plans.Plan, t
 		ev.Probes = probes
 		if why != "" {
 			reject(why)
+			if strings.Contains(why, "fails its tests") && probeFailed == nil {
+				// Right on some probe items, wrong on others: on a mixture, the evidence of
+				// an edit that helps one kind of item (tried for a split below).
+				probeFailed = &scored{idx: i, plan: q, ev: ev}
+			}
 			continue
 		}
 		eval := c.eval
@@ -680,7 +686,27 @@ func (c *compiler) round(ctx context.Context, iter int, incumbent *plans.Plan, t
 		}
 		// No edit to split by, or its split failed: once per compile, the kinds of answers.
 		if !c.st.Clustered {
-			return c.tryClusters(ctx, iter, incumbent, train, heldout)
+			q, held, ok, err := c.tryClusters(ctx, iter, incumbent, train, heldout)
+			if err != nil || ok {
+				return q, held, ok, err
+			}
+		}
+		// A new code node that failed its probe tests, being right on some items (this round's,
+		// or one kept from a round that accepted something else): split by the items it helps
+		// on the training set (it never reached the held-out test).
+		if probeFailed == nil && c.st.PendingSplit != nil {
+			if q, err := decodePlan(c.st.PendingSplit); err == nil {
+				probeFailed = &scored{idx: -1, plan: q}
+			}
+		}
+		c.st.PendingSplit = nil
+		if probeFailed != nil {
+			return c.trySplit(ctx, iter, incumbent, train, heldout, *probeFailed)
+		}
+	}
+	if found && probeFailed != nil && c.st.PendingSplit == nil && !cfg.RoutersOff && len(best.plan.Routers()) == 0 {
+		if b, err := json.Marshal(probeFailed.plan); err == nil {
+			c.st.PendingSplit = b
 		}
 	}
 	if !found {

@@ -657,3 +657,97 @@ func TestNestedPartitions(t *testing.T) {
 		}
 	}
 }
+
+// codeRunner: a plan whose node is code is right on kind A items only (every third item, the
+// word "alpha-kind-marker"), the plain prompt on the others.
+type codeRunner struct{}
+
+func (cr codeRunner) Run(ctx context.Context, p *plans.Plan, in map[string]any) (*runtime.RunResult, error) {
+	if len(p.Routers()) == 1 {
+		return routeFake(ctx, cr, p, in)
+	}
+	q := in["question"].(string)
+	a := tokens(q)["alpha-kind-marker"]
+	n := p.Nodes[0]
+	label, _ := strconv.Atoi(strings.Fields(strings.TrimPrefix(q, "q"))[0])
+	right := (n.Code != nil && a) || (n.LLM != nil && !a && (strings.Contains(n.LLM.Prompt, "mode=plain") || strings.Contains(n.LLM.Prompt, "mode=weak") && label%2 == 0))
+	out := any(-1)
+	if right {
+		out = label
+	}
+	tn := &trace.Node{ID: n.ID, Substrate: string(n.Substrate), Attempts: 1, Value: out}
+	if n.LLM != nil {
+		raw := fmt.Sprint(out)
+		tn.Raw, tn.Prompt = &raw, []trace.Message{{Role: "user", Content: q}}
+	}
+	return &runtime.RunResult{Output: out, Trace: &trace.Run{Output: out, Calls: 1, Inputs: in, Nodes: []*trace.Node{tn}}}, nil
+}
+
+// offloadTeacher offloads the prompt to a code node, and from a "mode=weak" prompt also
+// proposes "mode=plain".
+type offloadTeacher struct{}
+
+func (offloadTeacher) Name() string { return "offload" }
+func (offloadTeacher) Propose(_ context.Context, in teacher.Input) (teacher.Proposal, error) {
+	n := in.Plan.Nodes[0]
+	if n.LLM == nil {
+		return teacher.Proposal{Tokens: 1}, nil
+	}
+	p := teacher.Proposal{Tokens: 10, Candidates: []edit.Candidate{{Edits: []edit.Edit{{Action: edit.Offload, Node: "answer",
+		Source: "package main\n\n// a solver for some of the questions\nfunc main() {}\n", Inputs: map[string]string{"text": "inputs.question"},
+		Outputs: map[string]plans.Type{"value": plans.TypeNumber}}}}}}
+	if strings.Contains(n.LLM.Prompt, "mode=weak") {
+		p.Candidates = append(p.Candidates, edit.Candidate{Edits: []edit.Edit{{Action: edit.RefinePrompt, Node: "answer", Prompt: "mode=plain {{ inputs.question }}"}}})
+	}
+	return p, nil
+}
+
+// TestProbeFailedSplit: a new code node right on a third of the items fails its probe tests and
+// never reaches the held-out test; its training wins and losses still show which items it helps,
+// so the compiler splits by them and routes the code node's items to it.
+func TestProbeFailedSplit(t *testing.T) {
+	cfg := Config{Initial: plainPlan(t), Train: triItems(60, 0), Heldout: triItems(90, 1000), Metric: metric.Exact{},
+		Teacher: offloadTeacher{}, Runner: codeRunner{}, Dir: t.TempDir(), K: 3, Iterations: 3, Patience: 2, NodeProbesOff: true}
+	res, err := Compile(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	parts, routed := partitionEvents(t, cfg.Dir)
+	if routed == nil || !*routed.Accepted || len(parts) != 2 {
+		t.Fatalf("routed %+v, partitions %+v", routed, parts)
+	}
+	if got := Shape(res.Plan); got != "code→router{edited: code | incumbent: llm}" || res.Heldout.Risk() != 0 {
+		t.Errorf("plan %s, held-out risk %v", got, res.Heldout.Risk())
+	}
+	if !strings.Contains(routed.Summary[0], `has the word "alpha-kind-marker" -> edited`) {
+		t.Errorf("routed: %s", routed.Summary)
+	}
+
+	// Round 1 accepts "mode=plain" beside the failing code node, which is kept; round 2 accepts
+	// nothing and splits by it. A resumed compile (killed after round 1) keeps it too.
+	weak := plainPlan(t)
+	weak.Nodes[0].LLM.Prompt = "mode=weak {{ inputs.question }}"
+	cfg.Initial, cfg.Dir = weak, t.TempDir()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	cfg.Progress = func(ev Event) {
+		if ev.Kind == EventRound && ev.Iteration == 1 {
+			cancel() // killed once round 1 is checkpointed
+		}
+	}
+	if _, err := Compile(ctx, cfg); !errors.Is(err, context.Canceled) {
+		t.Fatalf("interrupted compile: %v", err)
+	}
+	if st, err := LoadState(cfg.Dir); err != nil || st.Iteration != 1 || st.PendingSplit == nil {
+		t.Fatalf("after round 1: %+v (%v)", st, err)
+	}
+	cfg.Initial, cfg.Progress = nil, nil
+	res, err = Resume(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, routed = partitionEvents(t, cfg.Dir)
+	if got := Shape(res.Plan); got != "code→router{edited: code | incumbent: llm}" || routed == nil || !strings.Contains(routed.Summary[0], "an earlier round's candidate") {
+		t.Errorf("plan %s, routed %+v", got, routed)
+	}
+}

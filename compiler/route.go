@@ -384,7 +384,8 @@ func branchOf(s Scores, i int) string {
 }
 
 // trySplit tries a router between the incumbent and a candidate whose held-out wins and losses
-// both reached Config.SplitMin: it learns the rule, compiles each partition as its own plan and
+// both reached Config.SplitMin (or whose new code node failed its probe tests, right on some
+// items and wrong on others): it learns the rule, compiles each partition as its own plan and
 // returns the routed plan over them and its held-out scores when it passes the acceptance test.
 func (c *compiler) trySplit(ctx context.Context, iter int, incumbent *plans.Plan, train, heldout Scores, cand scored) (*plans.Plan, Scores, bool, error) {
 	cfg := c.cfg
@@ -399,7 +400,11 @@ func (c *compiler) trySplit(ctx context.Context, iter int, incumbent *plans.Plan
 	}
 	c.mixed = mixedEvidence(cfg.Train, cand, candTrain.Bits(), train.Bits())
 	s, ok := learnSplit(cfg.Train, field, candTrain.Bits(), train.Bits())
-	ev.Summary = []string{fmt.Sprintf("route between candidate %d and the incumbent: %s", cand.idx+1, s)}
+	name := fmt.Sprintf("candidate %d", cand.idx+1)
+	if cand.idx < 0 {
+		name = "an earlier round's candidate" // kept from a round that accepted another
+	}
+	ev.Summary = []string{fmt.Sprintf("route between %s and the incumbent: %s", name, s)}
 	if !ok {
 		ev.Reason = fmt.Sprintf("no input feature separates the items candidate %d helps from those it hurts (best %.0f%% of %d, need %.0f%% of at least %d)", cand.idx+1, 100*s.acc, s.n, 100*minSplitAccuracy, minSplitItems)
 		if hurt := s.n - s.helped; s.n >= minSplitItems && min(s.helped, hurt) < minSplitSide {
@@ -408,7 +413,11 @@ func (c *compiler) trySplit(ctx context.Context, iter int, incumbent *plans.Plan
 		c.emit(ev)
 		return nil, Scores{}, false, nil
 	}
-	starts := map[string]origin{branchEdited: {plan: cand.plan, held: cand.held.Bits()}, branchIncumbent: {plan: incumbent, held: heldout.Bits()}}
+	var candHeld []bool // unknown for a candidate that never reached the held-out test
+	if cand.held.N() > 0 {
+		candHeld = cand.held.Bits()
+	}
+	starts := map[string]origin{branchEdited: {plan: cand.plan, held: candHeld}, branchIncumbent: {plan: incumbent, held: heldout.Bits()}}
 	return c.tryRouted(ctx, ev, incumbent, heldout, s.list(), starts)
 }
 
