@@ -8,6 +8,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"sort"
 	"strings"
@@ -580,7 +581,7 @@ func (c *compiler) round(ctx context.Context, iter int, incumbent *plans.Plan, t
 		ev.Probes = probes
 		if why != "" {
 			reject(why)
-			if strings.Contains(why, "fails its tests") && probeFailed == nil {
+			if probeFailed == nil && rightOnSome(why) {
 				// Right on some probe items, wrong on others: on a mixture, the evidence of
 				// an edit that helps one kind of item (tried for a split below).
 				probeFailed = &scored{idx: i, plan: q, ev: ev}
@@ -713,6 +714,15 @@ func (c *compiler) round(ctx context.Context, iter int, incumbent *plans.Plan, t
 		return nil, Scores{}, false, nil
 	}
 	return best.plan, best.held, true, nil
+}
+
+var probeRightRE = regexp.MustCompile(`fails its tests: the plan is right on (\d+) of`)
+
+// rightOnSome reports whether a probe rejection says a code node failed its tests while the plan
+// was right on some probe items (a node right on none helps no kind of item).
+func rightOnSome(why string) bool {
+	m := probeRightRE.FindStringSubmatch(why)
+	return m != nil && m[1] != "0"
 }
 
 // codeFailure returns why a fresh code node failed hard (build, limit, trap) in ev, or "".

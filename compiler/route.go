@@ -406,9 +406,9 @@ func (c *compiler) trySplit(ctx context.Context, iter int, incumbent *plans.Plan
 	}
 	ev.Summary = []string{fmt.Sprintf("route between %s and the incumbent: %s", name, s)}
 	if !ok {
-		ev.Reason = fmt.Sprintf("no input feature separates the items candidate %d helps from those it hurts (best %.0f%% of %d, need %.0f%% of at least %d)", cand.idx+1, 100*s.acc, s.n, 100*minSplitAccuracy, minSplitItems)
+		ev.Reason = fmt.Sprintf("no input feature separates the items %s helps from those it hurts (best %.0f%% of %d, need %.0f%% of at least %d)", name, 100*s.acc, s.n, 100*minSplitAccuracy, minSplitItems)
 		if hurt := s.n - s.helped; s.n >= minSplitItems && min(s.helped, hurt) < minSplitSide {
-			ev.Reason = fmt.Sprintf("candidate %d helped %d and hurt %d training items: a rule needs at least %d of each, else any word common to one side separates them", cand.idx+1, s.helped, hurt, minSplitSide)
+			ev.Reason = fmt.Sprintf("%s helped %d and hurt %d training items: a rule needs at least %d of each, else any word common to one side separates them", name, s.helped, hurt, minSplitSide)
 		}
 		c.emit(ev)
 		return nil, Scores{}, false, nil
