@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -271,7 +272,28 @@ func Eval(ctx context.Context, prog *Program, items []Item, m metric.Metric, opt
 		}
 		opts.PlanDigest = d
 	}
+	if opts.Routes == nil && len(prog.Plan().Routers()) > 0 {
+		// A plan with routers evaluated without the check records that too, so a resume with
+		// the check on (or the other way round) is refused rather than mixing the two.
+		opts.Settings = withSetting(opts.Settings, SettingRouteCheck, "off")
+	}
 	return evalFunc(ctx, prog.Plan().Metadata.Name, prog.Run, prog.r, items, m, opts)
+}
+
+// SettingRouteCheck is the results header's setting saying whether a plan with routers was
+// evaluated with the routing check ("on") or without it ("off"): items of the two kinds differ
+// in their routes and misrouted counts, so Resume refuses to mix them. Plans without routers
+// do not record it.
+const SettingRouteCheck = "route_check"
+
+// withSetting returns a copy of settings with k set to v; the caller's map is left alone.
+func withSetting(settings map[string]string, k, v string) map[string]string {
+	out := maps.Clone(settings)
+	if out == nil {
+		out = map[string]string{}
+	}
+	out[k] = v
+	return out
 }
 
 // EvalFunc is Eval over any way of running the plan called plan: the compiler scores candidates
@@ -283,6 +305,9 @@ func EvalFunc(ctx context.Context, plan string, run RunFunc, items []Item, m met
 // evalFunc is EvalFunc; runner, when known, supplies the cache counters of the report.
 func evalFunc(ctx context.Context, plan string, run RunFunc, runner *Runner, items []Item, m metric.Metric, opts EvalOptions) (*EvalReport, error) {
 	start := time.Now()
+	if opts.Routes != nil {
+		opts.Settings = withSetting(opts.Settings, SettingRouteCheck, "on")
+	}
 	if opts.ResultsPath == "" && opts.Resume {
 		return nil, errors.New("eval: resume needs a results file")
 	}

@@ -3,7 +3,9 @@ package runtime_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -309,5 +311,49 @@ func TestRouterConsensusClassifier(t *testing.T) {
 	res, err := prog.Run(context.Background(), map[string]any{"question": "double it"})
 	if err != nil || fmt.Sprint(res.Output) != "42" || res.Trace.Calls != 4 {
 		t.Fatalf("output %v, calls %d, err %v; want 42 from the doubled branch after 3 classifier votes", res.Output, res.Trace.Calls, err)
+	}
+}
+
+// TestRouteCheckResumeMismatch: the results header records whether a plan with routers was
+// evaluated with the routing check, and a resume with the other setting is refused instead of
+// mixing checked and unchecked items; the same setting resumes.
+func TestRouteCheckResumeMismatch(t *testing.T) {
+	r := newRunner(t, routedStudent(), 4)
+	prog, err := r.Prepare(mustPlan(t, planRouted))
+	if err != nil {
+		t.Fatal(err)
+	}
+	items := []runtime.Item{
+		{ID: "a", Inputs: map[string]any{"question": "plain"}, Label: json.Number("21")},
+		{ID: "b", Inputs: map[string]any{"question": "plain"}, Label: json.Number("99")},
+	}
+	m := metric.Numeric{RelTol: metric.DefaultRelTol}
+	for _, tc := range []struct {
+		name        string
+		first, then bool // route check on in the first eval, in the resumed one
+	}{{"on then off", true, false}, {"off then on", false, true}, {"on then on", true, true}, {"off then off", false, false}} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "r.jsonl")
+			opts := func(check, resume bool) runtime.EvalOptions {
+				o := runtime.EvalOptions{ResultsPath: path, Resume: resume, Concurrency: 1}
+				if check {
+					o.Routes = prog.RouteCheck()
+				}
+				return o
+			}
+			if _, err := runtime.Eval(context.Background(), prog, items[:1], m, opts(tc.first, false)); err != nil {
+				t.Fatal(err)
+			}
+			_, err := runtime.Eval(context.Background(), prog, items, m, opts(tc.then, true))
+			if tc.first == tc.then {
+				if err != nil {
+					t.Fatalf("resume with the same route check: %v", err)
+				}
+				return
+			}
+			if !errors.Is(err, runtime.ErrProvenance) || !strings.Contains(err.Error(), runtime.SettingRouteCheck) {
+				t.Fatalf("resume with the route check switched: %v, want ErrProvenance naming %s", err, runtime.SettingRouteCheck)
+			}
+		})
 	}
 }
