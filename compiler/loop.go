@@ -509,6 +509,8 @@ type scored struct {
 	losses  int
 	passing bool
 	ev      Event
+	// router is the held-out check of a teacher's new router (nil for other candidates).
+	router *RouterCheck
 }
 
 // round asks the teacher, validates and evaluates the candidates, and picks one to accept.
@@ -608,15 +610,17 @@ func (c *compiler) round(ctx context.Context, iter int, incumbent *plans.Plan, t
 		if err != nil {
 			return nil, Scores{}, false, fmt.Errorf("evaluate candidate %d: %w", i+1, err)
 		}
+		var router *RouterCheck
 		if rs := held.Summary(q.Metadata.Name, "", nil); len(rs.Routers) > 0 && rs.Routers[0].Checked > 0 {
 			ev.RouterAccuracy, ev.Misrouted = fptr(rs.Routers[0].Accuracy), rs.Misrouted
+			router = &RouterCheck{Checked: rs.Routers[0].Checked, Misrouted: rs.Routers[0].Misrouted}
 		}
 		pr, err := stats.Pair(held.Bits(), heldout.Bits())
 		if err != nil {
 			return nil, Scores{}, false, err
 		}
 		s := scored{idx: i, plan: q, held: held, risk: held.Risk(), wins: pr.OnlyA, losses: pr.OnlyB,
-			p: stats.McNemarExact(pr.OnlyA, pr.OnlyB)}
+			p: stats.McNemarExact(pr.OnlyA, pr.OnlyB), router: router}
 		s.calls, _, _ = held.PerItem()
 		ev.HeldoutRisk, ev.PValue, ev.Wins, ev.Losses, ev.CallsPerItem = fptr(s.risk), fptr(s.p), s.wins, s.losses, fptr(s.calls)
 		ev.Answers = ptrTo(held.Answers())
@@ -657,6 +661,11 @@ func (c *compiler) round(ctx context.Context, iter int, incumbent *plans.Plan, t
 			s.ev.Accepted = bptr(true)
 			if len(s.ev.Partitions) > 0 {
 				c.st.Partitions = s.ev.Partitions
+			}
+			if s.router != nil {
+				// Like a learned split's: the PAC router section of the report and of
+				// `sgde bound` bounds misrouting from it.
+				c.st.Router = s.router
 			}
 			s.ev.Reason = fmt.Sprintf("held-out risk %.3f -> %.3f, McNemar p=%.3g (%d wins, %d losses), %.2f calls/item",
 				incRisk, s.risk, s.p, s.wins, s.losses, s.calls)

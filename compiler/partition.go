@@ -62,19 +62,42 @@ func (p Partition) Line() string {
 		head, p.StartShape, p.Shape, 100*p.StartAccuracy, 100*p.HeldoutAccuracy, p.Iterations, p.StudentCalls, p.TeacherTokens, p.StopReason, sourcesText(p.Answers))
 }
 
-// RouterCheck is a router's routing on the held-out items that exactly one of its branches gets
-// right when run alone (Routable); Misrouted of them it sent to the other branch.
+// RouterCheck is a router's routing on held-out items, measured one of two ways, each with
+// its own name so that the two figures are never printed under one:
+//   - a learned split (route.go) runs each branch alone on every held-out item: Routable counts
+//     the items its branches disagree on (with two branches, those exactly one gets right) and
+//     Misrouted those of them the router sent to a branch that gets them wrong. Its accuracy is
+//     the "routable accuracy".
+//   - a teacher's route edit (teacherroute.go) is checked like `sgde eval --route-check`
+//     (runtime.RouteCheck): Checked counts the items whose routing is known (every item the
+//     plan got right, and the wrong ones all of whose other branches were run) and Misrouted
+//     those sent to a wrong branch while another was right. Its accuracy is the "router
+//     accuracy" of runtime.RouterReport.
+//
+// Exactly one of Routable and Checked is set (both zero: nothing could be checked).
 type RouterCheck struct {
 	Routable  int `json:"routable"`
+	Checked   int `json:"checked,omitempty"`
 	Misrouted int `json:"misrouted"`
 }
 
-// Accuracy is the share of routable items routed right (1 when there are none).
+// N is the number of items the check is over (the denominator of Accuracy).
+func (r RouterCheck) N() int { return r.Routable + r.Checked }
+
+// Accuracy is the share of the checked or routable items routed right (1 when there are none).
 func (r RouterCheck) Accuracy() float64 {
-	if r.Routable == 0 {
+	if r.N() == 0 {
 		return 1
 	}
-	return 1 - float64(r.Misrouted)/float64(r.Routable)
+	return 1 - float64(r.Misrouted)/float64(r.N())
+}
+
+// Line describes the check in words, under the name of the figure it measured.
+func (r RouterCheck) Line() string {
+	if r.Checked > 0 {
+		return fmt.Sprintf("router accuracy %.1f%% (%d misrouted of %d checked held-out items: the branch taken was wrong while another was right)", 100*r.Accuracy(), r.Misrouted, r.Checked)
+	}
+	return fmt.Sprintf("routable accuracy %.1f%% (%d misrouted of %d routable held-out items: those its branches, each run alone, disagree on)", 100*r.Accuracy(), r.Misrouted, r.Routable)
 }
 
 // part is a partition being compiled.

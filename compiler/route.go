@@ -477,7 +477,7 @@ func (c *compiler) tryRouted(ctx context.Context, ev Event, incumbent *plans.Pla
 	ev.HeldoutRisk, ev.PValue, ev.Wins, ev.Losses, ev.CallsPerItem = fptr(risk), fptr(p), pr.OnlyA, pr.OnlyB, fptr(calls)
 	ev.Answers = ptrTo(held.Answers())
 	ev.RouterAccuracy, ev.Misrouted = fptr(rc.Accuracy()), rc.Misrouted
-	route := fmt.Sprintf("router accuracy %.1f%% on the %d held-out items its branches disagree on (%d misrouted)", 100*rc.Accuracy(), rc.Routable, rc.Misrouted)
+	route := rc.Line()
 	switch {
 	case held.Correct() == 0 && held.N() > 0 && held.Results[0].Error != "":
 		ev.Reason = fmt.Sprintf("routed: the plan failed on the held-out items (%s): %s", held.Results[0].ErrorKind, firstLine(held.Results[0].Error, 300))
@@ -518,7 +518,7 @@ func (c *compiler) routedPAC(p *plans.Plan, train Scores) (pac.Routed, error) {
 	heldout := map[string][2]int{}
 	if rc := c.st.Router; rc != nil {
 		for _, r := range p.Routers() {
-			heldout[r.ID] = [2]int{rc.Routable, rc.Misrouted}
+			heldout[r.ID] = [2]int{rc.N(), rc.Misrouted}
 		}
 	}
 	return pac.ForRouted(p, c.cfg.Epsilon, c.cfg.Delta, trainN, heldout)

@@ -106,6 +106,16 @@ nodes:
 		if want := 1 - float64(misrouted)/80; fmt.Sprintf("%.4f", *cand.RouterAccuracy) != fmt.Sprintf("%.4f", want) {
 			t.Errorf("router accuracy %v, want %v", *cand.RouterAccuracy, want)
 		}
+		// The accepted router's check is kept in the state like a learned split's, so the PAC
+		// router section bounds its misrouting (all 80 held-out items checked: the right ones
+		// for free, the wrong ones with both branches run).
+		if rc := res.State.Router; rc == nil || rc.Checked != 80 || rc.Routable != 0 || rc.Misrouted != misrouted ||
+			!strings.HasPrefix(rc.Line(), "router accuracy 90.0% (8 misrouted of 80 checked") {
+			t.Errorf("state router check %+v, want 8 misrouted of 80 checked", rc)
+		}
+		if res.Routed == nil || len(res.Routed.Router) != 1 || res.Routed.Router[0].HeldoutN != 80 || res.Routed.Router[0].Misrouted != misrouted {
+			t.Errorf("PAC router section %+v, want one router bound over 80 held-out items, 8 misrouted", res.Routed)
+		}
 		// Each branch was compiled as its own plan on the items the classifier sent it: of the
 		// 20 training and 40 held-out word problems, 4 and 8 went to plain.
 		want := map[string][2]int{"calc": {16, 32}, "plain": {24, 48}}

@@ -145,7 +145,7 @@ func Run(ctx context.Context, job Job) (*Outcome, error) {
 		fmt.Fprintln(w, p.Line())
 	}
 	if rc := res.State.Router; rc != nil {
-		fmt.Fprintf(w, "router at its acceptance: %.1f%% of the %d held-out items one branch alone gets right routed to it (%d misrouted)\n", 100*rc.Accuracy(), rc.Routable, rc.Misrouted)
+		fmt.Fprintf(w, "router at its acceptance: %s\n", rc.Line())
 	}
 	fmt.Fprintf(w, "plan: %s\nreport: %s\nlog: %s\n", filepath.Join(cfg.Dir, compiler.FilePlan),
 		filepath.Join(cfg.Dir, FileReport), filepath.Join(cfg.Dir, compiler.FileLog))
