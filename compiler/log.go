@@ -90,11 +90,24 @@ func (ev Event) line() string {
 		if ev.Accepted != nil && *ev.Accepted {
 			verdict = "accepted"
 		}
-		who := fmt.Sprintf("candidate %d", ev.Candidate)
-		if ev.Candidate == 0 && strings.HasPrefix(strings.Join(ev.Summary, ""), "route by the form") {
-			who = "router by answer forms" // the compiler's own candidate (cluster.go), no teacher's
+		summary := strings.Join(ev.Summary, "; ")
+		who := fmt.Sprintf("candidate %d %s", ev.Candidate, verdict)
+		if ev.Candidate == 0 {
+			// Not one of the teacher's candidates: the compiler's own router, or the event
+			// saying the teacher's reply had none to evaluate (no summary then).
+			switch {
+			case strings.HasPrefix(summary, "route by the form"):
+				who = "router by answer forms " + verdict // cluster.go
+			case strings.HasPrefix(summary, "route"):
+				who = "router " + verdict // a split by an earlier round's candidate (route.go)
+			case summary == "":
+				who = "no candidate"
+			}
 		}
-		return fmt.Sprintf("iteration %d: %s %s: %s: %s%s", ev.Iteration, who, verdict, strings.Join(ev.Summary, "; "), ev.Reason, sourcesText(ev.Answers))
+		if summary != "" {
+			summary += ": "
+		}
+		return fmt.Sprintf("iteration %d: %s: %s%s%s", ev.Iteration, who, summary, ev.Reason, sourcesText(ev.Answers))
 	case EventRound:
 		return fmt.Sprintf("iteration %d: held-out risk %.3f%s", ev.Iteration, deref(ev.HeldoutRisk), sourcesText(ev.Answers))
 	case EventStop:
