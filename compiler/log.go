@@ -49,10 +49,14 @@ type Event struct {
 	Probes []ProbeResult `json:"probes,omitempty"`
 	// CallsPerItem is the candidate's student calls per held-out item.
 	CallsPerItem *float64 `json:"calls_per_item,omitempty"`
-	// RouterAccuracy and Misrouted are a routed candidate's routing on the held-out items that
-	// exactly one of its branches gets right (see route.go).
-	RouterAccuracy *float64 `json:"router_accuracy,omitempty"`
-	Misrouted      int      `json:"misrouted,omitempty"`
+	// A routed candidate's routing on the held-out items, as one of two figures with their own
+	// names (RouterCheck): RouterAccuracy, of a teacher's route edit, is 1 - misrouted/checked
+	// as in `sgde eval` (runtime.RouterReport); RoutableAccuracy, of a learned split, is
+	// 1 - misrouted/routable, over the items its branches, each run alone, disagree on
+	// (route.go). Misrouted is the count behind whichever is set.
+	RouterAccuracy   *float64 `json:"router_accuracy,omitempty"`
+	RoutableAccuracy *float64 `json:"routable_accuracy,omitempty"`
+	Misrouted        int      `json:"misrouted,omitempty"`
 	// Partitions are the sides of a routed candidate, each compiled as its own plan (one for
 	// a partition event).
 	Partitions []Partition `json:"partitions,omitempty"`

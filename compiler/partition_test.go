@@ -164,7 +164,7 @@ func partitionEvents(t *testing.T, dir string) (parts []Partition, routed *Event
 		switch {
 		case evs[i].Kind == EventPartition:
 			parts = append(parts, evs[i].Partitions...)
-		case evs[i].RouterAccuracy != nil:
+		case evs[i].RoutableAccuracy != nil:
 			routed = &evs[i]
 		}
 	}
@@ -210,7 +210,7 @@ func TestPartitionsCompiledSeparately(t *testing.T) {
 	if ed := parts[0]; ed.Branch != branchEdited || ed.StartAccuracy != 0.5 || ed.HeldoutAccuracy != 1 || !strings.Contains(ed.Line(), "llm -> consensus(llm), held-out accuracy 50.0% -> 100.0%") {
 		t.Errorf("edited partition: %+v\n%s", ed, ed.Line())
 	}
-	if *routed.RouterAccuracy != 1 || routed.Misrouted != 0 || *routed.HeldoutRisk != 0 || len(routed.Partitions) != 2 {
+	if *routed.RoutableAccuracy != 1 || routed.Misrouted != 0 || *routed.HeldoutRisk != 0 || len(routed.Partitions) != 2 {
 		t.Errorf("routed candidate: %+v", routed)
 	}
 	if got := Shape(res.Plan); got != "code→router{edited: consensus(llm) | incumbent: llm}" {
@@ -277,8 +277,8 @@ func TestPartitionsRejectedWhenTheyDoNotHelp(t *testing.T) {
 			t.Errorf("partition %s: %+v", p.Path, p)
 		}
 	}
-	if *routed.Accepted || routed.Misrouted != 40 || *routed.RouterAccuracy != 0.5 || !strings.Contains(routed.Reason, "does not drop by min-delta") {
-		t.Errorf("routed candidate: accepted %v, misrouted %d, accuracy %v: %s", *routed.Accepted, routed.Misrouted, *routed.RouterAccuracy, routed.Reason)
+	if *routed.Accepted || routed.Misrouted != 40 || *routed.RoutableAccuracy != 0.5 || !strings.Contains(routed.Reason, "does not drop by min-delta") {
+		t.Errorf("routed candidate: accepted %v, misrouted %d, accuracy %v: %s", *routed.Accepted, routed.Misrouted, *routed.RoutableAccuracy, routed.Reason)
 	}
 	if len(res.Plan.Routers()) != 0 || res.Heldout.Risk() != 0.5 || res.Partitions != nil {
 		t.Errorf("final plan: %d routers, held-out risk %v, partitions %+v", len(res.Plan.Routers()), res.Heldout.Risk(), res.Partitions)

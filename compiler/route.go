@@ -476,7 +476,7 @@ func (c *compiler) tryRouted(ctx context.Context, ev Event, incumbent *plans.Pla
 	calls, _, _ := held.PerItem()
 	ev.HeldoutRisk, ev.PValue, ev.Wins, ev.Losses, ev.CallsPerItem = fptr(risk), fptr(p), pr.OnlyA, pr.OnlyB, fptr(calls)
 	ev.Answers = ptrTo(held.Answers())
-	ev.RouterAccuracy, ev.Misrouted = fptr(rc.Accuracy()), rc.Misrouted
+	ev.RoutableAccuracy, ev.Misrouted = fptr(rc.Accuracy()), rc.Misrouted
 	route := rc.Line()
 	switch {
 	case held.Correct() == 0 && held.N() > 0 && held.Results[0].Error != "":

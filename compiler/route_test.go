@@ -171,7 +171,7 @@ nodes:
 		evs, _ := ReadLog(cfg.Dir)
 		var routed *Event
 		for i := range evs {
-			if evs[i].RouterAccuracy != nil {
+			if evs[i].RoutableAccuracy != nil {
 				routed = &evs[i]
 			}
 		}
@@ -181,8 +181,16 @@ nodes:
 			}
 			continue
 		}
-		if routed == nil || routed.Accepted == nil || !*routed.Accepted || *routed.RouterAccuracy != 1 || routed.Misrouted != 0 {
+		if routed == nil || routed.Accepted == nil || !*routed.Accepted || *routed.RoutableAccuracy != 1 || routed.Misrouted != 0 || routed.RouterAccuracy != nil {
 			t.Fatalf("routed candidate event = %+v", routed)
+		}
+		// A learned split's figure is the routable accuracy, never printed as router accuracy
+		// (the name of `sgde eval`'s 1 - misrouted/checked).
+		if !strings.Contains(routed.Reason, "routable accuracy 100.0% (0 misrouted of 80 routable held-out items") || strings.Contains(routed.Reason, "router accuracy") {
+			t.Errorf("routed candidate reason: %s", routed.Reason)
+		}
+		if rc := res.State.Router; rc == nil || rc.Checked != 0 || !strings.HasPrefix(rc.Line(), "routable accuracy 100.0%") {
+			t.Errorf("state router check %+v", rc)
 		}
 		if rt := res.Routed; rt == nil || len(rt.Branches) != 2 || rt.Branches[0].TrainN+rt.Branches[1].TrainN != 60 || len(rt.Router) != 1 || rt.Router[0].Misrouted != 0 || rt.Router[0].HeldoutN != 80 {
 			t.Errorf("routed PAC section = %+v", res.Routed)

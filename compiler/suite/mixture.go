@@ -697,7 +697,7 @@ func splitEvidence(ctx context.Context, cfg MixtureConfig, initial *plans.Plan, 
 		if ev.Kind != compiler.EventCandidate {
 			continue
 		}
-		routing := ev.RouterAccuracy != nil || (len(ev.Edits) == 0 && len(ev.Summary) > 0 && strings.HasPrefix(ev.Summary[0], "route"))
+		routing := ev.RouterAccuracy != nil || ev.RoutableAccuracy != nil || (len(ev.Edits) == 0 && len(ev.Summary) > 0 && strings.HasPrefix(ev.Summary[0], "route"))
 		if routing {
 			res.Routing = append(res.Routing, fmt.Sprintf("iteration %d: %s: %s", ev.Iteration, strings.Join(ev.Summary, "; "), ev.Reason))
 		}

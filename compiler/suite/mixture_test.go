@@ -224,7 +224,7 @@ func TestMixtureRoutes(t *testing.T) {
 		t.Errorf("split candidate %+v", sc)
 	}
 	var table strings.Builder
-	if err := WriteMixture(&table, res); err != nil || !strings.Contains(table.String(), "router accuracy 100.0% (0 misrouted of 20 routable)") ||
+	if err := WriteMixture(&table, res); err != nil || !strings.Contains(table.String(), "routable accuracy 100.0% (0 misrouted of 20 routable)") ||
 		!strings.Contains(table.String(), famB+" train +0/-12 held-out +0/-12") {
 		t.Errorf("table:\n%s%v", table.String(), err)
 	}

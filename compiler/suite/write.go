@@ -151,7 +151,7 @@ func WriteMixture(w io.Writer, r *MixtureResult) error {
 		if r.Routable > 0 {
 			acc = 1 - float64(r.Misrouted)/float64(r.Routable)
 		}
-		route = fmt.Sprintf("router accuracy %.1f%% (%d misrouted of %d routable)", 100*acc, r.Misrouted, r.Routable)
+		route = fmt.Sprintf("routable accuracy %.1f%% (%d misrouted of %d routable)", 100*acc, r.Misrouted, r.Routable)
 	}
 	fmt.Fprintf(tw, "all families\t%s\t%s\t%s\t%s\t%s\t\t%s\n", cell(p[0]), cell(p[1]), cell(p[2]), cell(p[3]), test(r.RoutedVsMonolithic), route)
 	if err := tw.Flush(); err != nil {
