@@ -133,6 +133,11 @@ lint:
 	if [ -n "$$out" ]; then echo "gofmt: these files need formatting:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 	$(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) ./...
+	@# The wasmtime engine's files ship in a -tags wasmtime binary: lint them too (needs cgo).
+	@if [ "$$($(GO) env CGO_ENABLED)" = 1 ]; then \
+		$(GO) vet -tags wasmtime ./sandbox/... ./internal/serve ./cmd/sgde && \
+		$(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) -tags wasmtime ./sandbox/... ./internal/serve ./cmd/sgde; \
+	else echo "lint: cgo is unavailable: the wasmtime-tagged files were not linted"; fi
 
 # Fuzz every parser and the WASM rewriter for FUZZTIME each (go test runs one fuzz target at a
 # time). FuzzWASI needs the wasmtime tag: go test -tags wasmtime ./sandbox -fuzz '^FuzzWASI$$'.
