@@ -9,7 +9,9 @@ import (
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
+	"os"
 	"path/filepath"
+	"sync"
 	"sync/atomic"
 	"testing"
 
@@ -159,5 +161,73 @@ func TestResumeBeforeFirstCheckpoint(t *testing.T) {
 	}
 	if !got.State.Done || got.State.Iteration != 1 {
 		t.Errorf("resumed compile: iteration %d done %v", got.State.Iteration, got.State.Done)
+	}
+}
+
+// TestLedgerConcurrentAdds drives the ledger as the student client's workers do, from many
+// goroutines at once while the loop reads the count (its name puts it in make test's -race
+// step): every request is counted once in memory and in the file, and a reopened ledger starts
+// from that count.
+func TestLedgerConcurrentAdds(t *testing.T) {
+	dir := t.TempDir()
+	l, err := OpenLedger(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const workers, each = 8, 250
+	var wg sync.WaitGroup
+	stop := make(chan struct{})
+	readerDone := make(chan int64)
+	go func() { // the loop reading the count while requests go out; it must never go down
+		var last int64
+		for {
+			select {
+			case <-stop:
+				readerDone <- last
+				return
+			default:
+			}
+			n := l.Count()
+			if n < last {
+				t.Errorf("Count went down: %d after %d", n, last)
+			}
+			last = n
+		}
+	}()
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < each; i++ {
+				l.Add()
+			}
+		}()
+	}
+	wg.Wait()
+	close(stop)
+	<-readerDone
+	if got := l.Count(); got != workers*each {
+		t.Fatalf("Count = %d, want %d", got, workers*each)
+	}
+	if err := l.Err(); err != nil {
+		t.Fatalf("Err = %v", err)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	st, err := os.Stat(filepath.Join(dir, FileLedger))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Size() != workers*each {
+		t.Fatalf("ledger file holds %d bytes, want %d", st.Size(), workers*each)
+	}
+	again, err := OpenLedger(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer again.Close()
+	if got := again.Count(); got != workers*each {
+		t.Fatalf("reopened Count = %d, want %d", got, workers*each)
 	}
 }
