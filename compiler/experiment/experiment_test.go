@@ -9,52 +9,15 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/sgde-project/sgde/internal/simulator"
+	"github.com/sgde-project/sgde/internal/simtest"
 	"github.com/sgde-project/sgde/internal/testlong"
-	"github.com/sgde-project/sgde/plans"
 	"github.com/sgde-project/sgde/runtime"
-	"github.com/sgde-project/sgde/runtime/llm"
-	"github.com/sgde-project/sgde/sandbox"
-	"github.com/sgde-project/sgde/wasm"
 )
 
 // env starts a simulator that knows the data files' items and returns a runner on it.
 func env(t *testing.T, data ...string) *runtime.Runner {
 	t.Helper()
-	progs, _ := filepath.Glob("../../testdata/bbh/programs/*.jsonl")
-	exts, _ := filepath.Glob("../../testdata/bbh/extractions/*.jsonl")
-	progs = append(progs, exts...)
-	k, err := simulator.LoadKnowledgeFiles(append(data, progs...)...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
-	cfg := simulator.NewConfig(k, simulator.DefaultProfile()).WithLatencyScale(0)
-	srv, err := simulator.Start(ctx, "127.0.0.1:0", cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.Close() })
-	cl, err := llm.New(llm.NewConfig(srv.URL(), cfg.ModelName()).WithConcurrency(8))
-	if err != nil {
-		t.Fatal(err)
-	}
-	eng, err := sandbox.New(ctx, plans.EngineWazero, sandbox.WithMetering(sandbox.MeterWallClock))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { eng.Close(context.Background()) })
-	b, err := wasm.NewBuilder()
-	if err != nil {
-		t.Fatal(err)
-	}
-	r, err := runtime.New(runtime.Options{Student: cl, Model: cfg.ModelName(), Engine: eng, Builder: b, Concurrency: 8})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { r.Close(context.Background()) })
-	return r
+	return simtest.Runner(t, "../../testdata", data...)
 }
 
 // TestStudyResumesAndReports runs a tiny study on one recorded BBH family: every (size, seed)
