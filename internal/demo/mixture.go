@@ -11,7 +11,6 @@ import (
 	"github.com/sgde-project/sgde/compiler"
 	"github.com/sgde-project/sgde/compiler/report"
 	"github.com/sgde-project/sgde/compiler/suite"
-	"github.com/sgde-project/sgde/internal/simulator"
 )
 
 // Mixture is `sgde demo --suite mixture` (or mixture-NAME): the families of
@@ -38,28 +37,11 @@ func Mixture(ctx context.Context, o SuiteOptions) error {
 	if err := clearSuiteDir(o.Dir); err != nil {
 		return err
 	}
-	if err := os.MkdirAll(o.Dir, 0o755); err != nil {
-		return fmt.Errorf("demo --suite mixture: %w", err)
-	}
-	if err := os.WriteFile(filepath.Join(o.Dir, fileSuiteMarker), []byte("written by sgde demo --suite; it may replace this folder\n"), 0o644); err != nil {
-		return fmt.Errorf("demo --suite mixture: %w", err)
-	}
 	files, err := mix.KnowledgeFiles()
 	if err != nil {
 		return fmt.Errorf("demo --suite mixture: %w", err)
 	}
-	k, err := simulator.LoadKnowledgeFiles(files...)
-	if err != nil {
-		return fmt.Errorf("demo --suite mixture: %w", err)
-	}
-	student, err := StartStudent(ctx, k)
-	if err != nil {
-		return fmt.Errorf("demo --suite mixture: %w", err)
-	}
-	defer student.Close()
-	fmt.Fprintf(stdout, "Student: %s, simulated in-process at %s; %d of its %d known items have a real model's recorded answers, replayed for answer-only and step-by-step prompts.\n",
-		student.Model(), student.URL(), k.WithRecorded(), k.Len())
-	runner, release, err := OpenRunner(ctx, o.Dir, student.URL(), student.Model(), o.Env.NewRunner)
+	student, runner, release, err := startSuiteStudent(ctx, o, "demo --suite mixture", files)
 	defer release()
 	if err != nil {
 		return err

@@ -12,6 +12,7 @@ import (
 	"github.com/sgde-project/sgde/compiler/report"
 	"github.com/sgde-project/sgde/compiler/suite"
 	"github.com/sgde-project/sgde/internal/simulator"
+	"github.com/sgde-project/sgde/runtime"
 )
 
 // fileSuiteMarker marks a folder as a suite's output, which a new suite run may replace.
@@ -55,12 +56,6 @@ func Suite(ctx context.Context, o SuiteOptions) error {
 			return err
 		}
 	}
-	if err := os.MkdirAll(o.Dir, 0o755); err != nil {
-		return fmt.Errorf("demo --suite: %w", err)
-	}
-	if err := os.WriteFile(filepath.Join(o.Dir, fileSuiteMarker), []byte("written by sgde demo --suite; it may replace this folder\n"), 0o644); err != nil {
-		return fmt.Errorf("demo --suite: %w", err)
-	}
 	var data []string
 	for _, f := range fams {
 		data = append(data, f.Data)
@@ -72,18 +67,7 @@ func Suite(ctx context.Context, o SuiteOptions) error {
 		refs, _ := filepath.Glob(filepath.Join("testdata", o.Name, sub, "*.jsonl"))
 		data = append(data, refs...)
 	}
-	k, err := simulator.LoadKnowledgeFiles(data...)
-	if err != nil {
-		return fmt.Errorf("demo --suite: %w", err)
-	}
-	student, err := StartStudent(ctx, k)
-	if err != nil {
-		return fmt.Errorf("demo --suite: %w", err)
-	}
-	defer student.Close()
-	fmt.Fprintf(stdout, "Student: %s, simulated in-process at %s; %d of its %d known items have a real model's recorded answers, replayed for answer-only and step-by-step prompts.\n",
-		student.Model(), student.URL(), k.WithRecorded(), k.Len())
-	runner, release, err := OpenRunner(ctx, o.Dir, student.URL(), student.Model(), o.Env.NewRunner)
+	student, runner, release, err := startSuiteStudent(ctx, o, "demo --suite", data)
 	defer release()
 	if err != nil {
 		return err
@@ -167,4 +151,37 @@ func clearSuiteDir(dir string) error {
 		return fmt.Errorf("demo --suite: clear %s: %w", dir, err)
 	}
 	return nil
+}
+
+// startSuiteStudent prepares o.Dir for a suite run (created, marked as the suite's so a later
+// run may replace it), starts the in-process student on the knowledge files, says on stdout
+// what it knows, and opens a runner on o.Dir's response cache. release closes the runner and
+// stops the student; it is set even on error. what prefixes errors ("demo --suite").
+func startSuiteStudent(ctx context.Context, o SuiteOptions, what string, knowledge []string) (student *Student, runner *runtime.Runner, release func(), err error) {
+	release = func() {}
+	if err := os.MkdirAll(o.Dir, 0o755); err != nil {
+		return nil, nil, release, fmt.Errorf("%s: %w", what, err)
+	}
+	if err := os.WriteFile(filepath.Join(o.Dir, fileSuiteMarker), []byte("written by sgde demo --suite; it may replace this folder\n"), 0o644); err != nil {
+		return nil, nil, release, fmt.Errorf("%s: %w", what, err)
+	}
+	k, err := simulator.LoadKnowledgeFiles(knowledge...)
+	if err != nil {
+		return nil, nil, release, fmt.Errorf("%s: %w", what, err)
+	}
+	student, err = StartStudent(ctx, k)
+	if err != nil {
+		return nil, nil, release, fmt.Errorf("%s: %w", what, err)
+	}
+	fmt.Fprintf(o.Env.Stdout, "Student: %s, simulated in-process at %s; %d of its %d known items have a real model's recorded answers, replayed for answer-only and step-by-step prompts.\n",
+		student.Model(), student.URL(), k.WithRecorded(), k.Len())
+	runner, closeRunner, err := OpenRunner(ctx, o.Dir, student.URL(), student.Model(), o.Env.NewRunner)
+	release = func() {
+		closeRunner()
+		student.Close()
+	}
+	if err != nil {
+		return nil, nil, release, err
+	}
+	return student, runner, release, nil
 }
